@@ -1,0 +1,51 @@
+/* corona.h — the public API of corona, a scalable general-purpose memory
+ * allocator.  Every exported name carries the corona_ prefix; the standard
+ * malloc family is provided separately by the drop-in override.
+ *
+ * Semantics follow glibc/POSIX: corona_malloc(0) returns a unique pointer
+ * that may be freed; corona_free(NULL) does nothing; corona_realloc(NULL, n)
+ * is corona_malloc(n) and corona_realloc(p, 0) frees p and returns NULL;
+ * a size that cannot be served gives NULL with errno ENOMEM; an alignment
+ * that is not a power of two gives NULL with errno EINVAL.  Every returned
+ * pointer is aligned to at least 16 bytes. */
+#ifndef CORONA_H
+#define CORONA_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__) || defined(__clang__)
+#define CORONA_EXPORT __attribute__((visibility("default")))
+#define CORONA_MALLOC_ATTR __attribute__((malloc, warn_unused_result))
+#else
+#define CORONA_EXPORT
+#define CORONA_MALLOC_ATTR
+#endif
+
+#define CORONA_VERSION_MAJOR 0
+#define CORONA_VERSION_MINOR 1
+
+CORONA_EXPORT CORONA_MALLOC_ATTR void *corona_malloc(size_t size);
+CORONA_EXPORT CORONA_MALLOC_ATTR void *corona_calloc(size_t count, size_t size);
+CORONA_EXPORT void *corona_realloc(void *ptr, size_t size);
+CORONA_EXPORT void corona_free(void *ptr);
+
+/* alignment: a power of two (any size, 1 included). */
+CORONA_EXPORT CORONA_MALLOC_ATTR void *corona_aligned_malloc(size_t size, size_t alignment);
+/* Like corona_realloc, but the result is aligned to alignment. ptr may come
+ * from any corona_* allocation call. */
+CORONA_EXPORT void *corona_aligned_realloc(void *ptr, size_t size, size_t alignment);
+/* POSIX: alignment must be a power of two multiple of sizeof(void *);
+ * returns 0, EINVAL or ENOMEM and leaves errno alone. */
+CORONA_EXPORT int corona_posix_memalign(void **out, size_t alignment, size_t size);
+/* Bytes usable at ptr (>= the size asked for); 0 for NULL. */
+CORONA_EXPORT size_t corona_usable_size(const void *ptr);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* CORONA_H */

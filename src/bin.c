@@ -1,0 +1,276 @@
+/* bin.c — size classes and the per-thread bins: what a thread does when its
+ * active block for a class runs dry (mailbox, partial blocks, orphans, empty
+ * blocks), where a block goes when objects come back to it, and how a
+ * thread's blocks are handed on when it exits. */
+#include <errno.h>
+
+#include "internal/internal.h"
+#include "internal/os.h"
+
+/* ---- size classes --------------------------------------------------------
+ * 31 classes, all multiples of 16 (so every pointer is 16-aligned):
+ * 16..64 step 16, then four per doubling up to 1024 (as tbbmalloc), then
+ * "fitting" classes ((16384 - 128) / k) & ~63 for k = 12..2, so a block
+ * holds exactly k of them with < 128 B of slack. */
+#define CR_CLASSES(X, s)                                                                                 \
+  X(16, s) X(32, s) X(48, s) X(64, s) X(80, s) X(96, s) X(112, s) X(128, s) X(160, s) X(192, s) X(224, s) \
+  X(256, s) X(320, s) X(384, s) X(448, s) X(512, s) X(640, s) X(768, s) X(896, s) X(1024, s) X(1344, s)  \
+  X(1472, s) X(1600, s) X(1792, s) X(1984, s) X(2304, s) X(2688, s) X(3200, s) X(4032, s) X(5376, s)     \
+  X(8128, s)
+
+#define CR_CLASS_ENTRY(c, s) c,
+#define CR_CLASS_BELOW(c, s) +((c) < (s))
+
+const uint32_t cr_bin_size[CORONA_NUM_BINS] = {CR_CLASSES(CR_CLASS_ENTRY, 0)};
+
+/* Entry i serves sizes ((i-1)*16, i*16]: the bin is the number of classes
+ * smaller than i*16, i.e. the first class that holds i*16 bytes. */
+#define B1(i) (uint8_t)(0 CR_CLASSES(CR_CLASS_BELOW, (i) * 16)),
+#define B4(i) B1(i) B1((i) + 1) B1((i) + 2) B1((i) + 3)
+#define B16(i) B4(i) B4((i) + 4) B4((i) + 8) B4((i) + 12)
+#define B64(i) B16(i) B16((i) + 16) B16((i) + 32) B16((i) + 48)
+#define B256(i) B64(i) B64((i) + 64) B64((i) + 128) B64((i) + 192)
+const uint8_t cr_size_bin[CR_SIZE_BIN_ENTRIES] = {
+    B256(0) B64(256) B64(320) B64(384) B16(448) B16(464) B16(480) B4(496) B4(500) B4(504) B1(508)
+};
+_Static_assert(CR_SIZE_BIN_ENTRIES == 509, "the table literal above spells out entries 0..508");
+
+/* ---- block lists (owner only) -------------------------------------------- */
+
+static void list_push(cr_blocklist_t *l, cr_block_t *b) {
+  b->prev = NULL;
+  b->next = l->head;
+  if (l->head != NULL) l->head->prev = b;
+  l->head = b;
+}
+
+static void list_remove(cr_blocklist_t *l, cr_block_t *b) {
+  if (b->prev != NULL) b->prev->next = b->next;
+  else l->head = b->next;
+  if (b->next != NULL) b->next->prev = b->prev;
+  b->next = b->prev = NULL;
+}
+
+static inline bool block_has_space(const cr_block_t *b) {
+  return b->free_list != NULL || (uintptr_t)b->bump >= (uintptr_t)b + CORONA_BLOCK_HEADER;
+}
+
+static void block_set_active(cr_tls_t *tls, unsigned bin, cr_block_t *b) {
+  b->list = CR_LIST_ACTIVE;
+  b->threshold = -1; /* the active block never leaves through a local free */
+  tls->active[bin] = b;
+}
+
+static void block_set_full(cr_tls_t *tls, unsigned bin, cr_block_t *b) {
+  b->list = CR_LIST_FULL;
+  b->threshold = b->capacity * CORONA_REUSE_QUARTERS / 4;
+  list_push(&tls->full[bin], b);
+}
+
+/* An empty block goes to the thread's pool; a push into a full pool first
+ * hands all but the most recent LOW_MARK - 1 blocks to the global pool. */
+static void tls_pool_push(cr_tls_t *tls, cr_block_t *b) {
+  b->list = CR_LIST_NONE;
+  if (tls->empty_count >= CORONA_BLOCK_POOL_HIGH_MARK) {
+    cr_block_t *keep = tls->empty;
+    for (int i = 1; i < CORONA_BLOCK_POOL_LOW_MARK - 1; i++) keep = keep->next;
+    cr_block_t *cold = keep->next;
+    keep->next = NULL;
+    cr_pool_put_empty(tls->pool, cold, tls->empty_count - (CORONA_BLOCK_POOL_LOW_MARK - 1));
+    tls->empty_count = CORONA_BLOCK_POOL_LOW_MARK - 1;
+  }
+  b->next = tls->empty;
+  tls->empty = b;
+  tls->empty_count++;
+}
+
+/* Objects came back to b (local frees or privatisation): move it to the list
+ * its fill level asks for. */
+static void block_rebalance(cr_tls_t *tls, cr_block_t *b) {
+  unsigned bin = b->bin;
+  if (b->list == CR_LIST_PARTIAL) {
+    if (b->allocated == 0) {
+      list_remove(&tls->partial[bin], b);
+      tls_pool_push(tls, b);
+    }
+  } else if (b->list == CR_LIST_FULL) {
+    if (b->allocated == 0) {
+      list_remove(&tls->full[bin], b);
+      tls_pool_push(tls, b);
+    } else if (b->allocated <= b->threshold) {
+      list_remove(&tls->full[bin], b);
+      b->list = CR_LIST_PARTIAL;
+      b->threshold = 0; /* next stop: empty */
+      list_push(&tls->partial[bin], b);
+    }
+  }
+}
+
+void cr_block_threshold_reached(cr_tls_t *tls, cr_block_t *b) { block_rebalance(tls, b); }
+
+/* Takes every block the mailbox of bin holds and reclaims its remote frees. */
+static void drain_bin(cr_tls_t *tls, unsigned bin) {
+  /* acquire: pairs with the notifiers' release CAS, so their links are seen */
+  cr_block_t *b = cr_exchange_acquire(&tls->mailbox[bin], NULL);
+  while (b != NULL) {
+    /* Read the link first: once the public list is emptied, a new remote
+     * free may push b on the mailbox again and rewrite mail_next. */
+    cr_block_t *next = cr_load_relaxed(&b->mail_next);
+    cr_block_privatize(b, NULL);
+    block_rebalance(tls, b);
+    b = next;
+  }
+}
+
+void cr_bins_drain_all(cr_tls_t *tls) {
+  for (unsigned bin = 0; bin < CORONA_NUM_BINS; bin++)
+    if (cr_load_relaxed(&tls->mailbox[bin]) != NULL) drain_bin(tls, bin);
+}
+
+static cr_block_t *take_partial(cr_tls_t *tls, unsigned bin) {
+  cr_block_t *b = tls->partial[bin].head;
+  if (b != NULL) {
+    list_remove(&tls->partial[bin], b);
+    block_set_active(tls, bin, b);
+  }
+  return b;
+}
+
+/* Adopts orphans of bin until one has space; the others join the full list. */
+static cr_block_t *take_orphan(cr_tls_t *tls, unsigned bin) {
+  cr_block_t *b;
+  while ((b = cr_pool_adopt(tls->pool, bin)) != NULL) {
+    cr_store_relaxed(&b->owner, tls); /* published by the release in privatize */
+    cr_block_privatize(b, NULL);
+    if (b->allocated == 0) cr_block_init(b, tls, bin); /* all freed: start fresh */
+    if (block_has_space(b)) {
+      block_set_active(tls, bin, b);
+      return b;
+    }
+    block_set_full(tls, bin, b);
+  }
+  return NULL;
+}
+
+/* The active block of bin is exhausted: find the next one to allocate from. */
+static cr_block_t *bin_refill(cr_tls_t *tls, unsigned bin) {
+  cr_block_t *act = tls->active[bin];
+  if (cr_load_relaxed(&tls->mailbox[bin]) != NULL) {
+    drain_bin(tls, bin);
+    if (block_has_space(act)) return act;
+  }
+  if (act != &cr_block_empty) {
+    block_set_full(tls, bin, act);
+    tls->active[bin] = &cr_block_empty; /* stays valid if we fail below */
+  }
+  cr_block_t *b = take_partial(tls, bin);
+  if (b == NULL) b = take_orphan(tls, bin);
+  if (b != NULL) return b;
+
+  /* A new block is needed: first let remote frees empty what they can. */
+  cr_bins_drain_all(tls);
+  if ((b = take_partial(tls, bin)) != NULL) return b;
+  if ((b = tls->empty) != NULL) {
+    tls->empty = b->next;
+    tls->empty_count--;
+  } else if ((b = cr_pool_take_empty(tls->pool)) == NULL) {
+    b = cr_backend_slab_alloc(&tls->pool->backend);
+    if (b == NULL) return NULL;
+  }
+  cr_block_init(b, tls, bin);
+  block_set_active(tls, bin, b);
+  return b;
+}
+
+void *cr_malloc_small_slow(cr_tls_t *tls, unsigned bin) {
+  if (cr_unlikely(tls == &cr_tls_empty)) { /* this thread's first call */
+    tls = cr_tls_create(&cr_default_pool);
+    if (tls == NULL) goto oom;
+  }
+  cr_block_t *b = bin_refill(tls, bin);
+  if (b == NULL) goto oom;
+  void *p = b->free_list;
+  if (p != NULL) {
+    b->free_list = *(void **)p;
+  } else {
+    p = b->bump;
+    b->bump -= b->object_size;
+  }
+  b->allocated++;
+  return p;
+oom:
+  errno = ENOMEM;
+  return NULL;
+}
+
+/* ---- thread exit ------------------------------------------------------- */
+
+/* Unlinks every block of every bin into one chain (linked by next). */
+static cr_block_t *detach_all(cr_tls_t *tls) {
+  cr_block_t *chain = NULL;
+  for (unsigned bin = 0; bin < CORONA_NUM_BINS; bin++) {
+    cr_block_t *lists[2] = {tls->partial[bin].head, tls->full[bin].head};
+    for (int l = 0; l < 2; l++) {
+      for (cr_block_t *b = lists[l], *next; b != NULL; b = next) {
+        next = b->next;
+        b->next = chain;
+        chain = b;
+      }
+    }
+    if (tls->active[bin] != &cr_block_empty) {
+      tls->active[bin]->next = chain;
+      chain = tls->active[bin];
+    }
+    tls->partial[bin].head = tls->full[bin].head = NULL;
+    tls->active[bin] = &cr_block_empty;
+  }
+  return chain;
+}
+
+void cr_bins_release_all(cr_tls_t *tls) {
+  cr_block_t *chain = detach_all(tls);
+
+  /* 1. Close every public list to notices: NULL -> CR_UNUSABLE.  Where the
+   *    CAS fails the list is non-empty, so exactly one notice for that block
+   *    is in our mailbox or on its way there. */
+  uint32_t expected = 0, received = 0;
+  for (cr_block_t *b = chain; b != NULL; b = b->next) {
+    void *cur = NULL;
+    if (!cr_cas_strong_acq_rel(&b->public_free, &cur, CR_UNUSABLE)) expected++;
+  }
+  /* 2. Collect those notices; a notifier finishes its push without waiting
+   *    on anyone, so this loop ends.  Privatising with CR_UNUSABLE keeps the
+   *    block silent from now on. */
+  for (;;) {
+    for (unsigned bin = 0; bin < CORONA_NUM_BINS; bin++) {
+      cr_block_t *m = cr_exchange_acquire(&tls->mailbox[bin], NULL);
+      while (m != NULL) {
+        cr_block_t *next = cr_load_relaxed(&m->mail_next);
+        cr_block_privatize(m, CR_UNUSABLE);
+        received++;
+        m = next;
+      }
+    }
+    if (received >= expected) break;
+    cr_os_yield();
+  }
+  /* 3. Empty blocks to the global pool, the others become orphans that any
+   *    thread allocating in their class adopts. */
+  cr_block_t *empties = tls->empty;
+  size_t n_empty = tls->empty_count;
+  tls->empty = NULL;
+  tls->empty_count = 0;
+  for (cr_block_t *b = chain, *next; b != NULL; b = next) {
+    next = b->next;
+    b->list = CR_LIST_NONE;
+    if (b->allocated == 0) {
+      b->next = empties;
+      empties = b;
+      n_empty++;
+    } else {
+      cr_store_relaxed(&b->owner, NULL); /* published by the orphan list's lock */
+      cr_pool_orphan(tls->pool, b);
+    }
+  }
+  if (empties != NULL) cr_pool_put_empty(tls->pool, empties, n_empty);
+}

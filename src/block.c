@@ -1,0 +1,66 @@
+/* block.c — one 16 KB slab block: initialisation, the remote free (CAS onto
+ * the public free list, then the mailbox notice) and privatisation of the
+ * public list by the owner.  The invariants are stated above cr_block_s in
+ * internal/types.h. */
+#include "internal/internal.h"
+
+void cr_block_init(cr_block_t *b, cr_tls_t *tls, unsigned bin) {
+  uint32_t size = cr_bin_size[bin];
+  /* Nobody else can reach an empty block: plain (relaxed) stores suffice,
+   * and the objects handed out later carry them to other threads. */
+  cr_store_relaxed(&b->public_free, NULL);
+  cr_store_relaxed(&b->mail_next, NULL);
+  b->pool = tls->pool;
+  b->bin = bin;
+  b->backref = 0;
+  b->free_list = NULL;
+  b->bump = (char *)b + CORONA_SLAB_SIZE - size;
+  b->allocated = 0;
+  b->threshold = -1;
+  b->object_size = size;
+  b->capacity = (uint16_t)((CORONA_SLAB_SIZE - CORONA_BLOCK_HEADER) / size);
+  b->list = CR_LIST_NONE;
+  b->next = b->prev = NULL;
+  cr_store_relaxed(&b->owner, tls);
+}
+
+uint32_t cr_block_privatize(cr_block_t *b, void *terminal) {
+  /* acq_rel: the acquire pairs with the freers' release CAS (their links and
+   * object contents become visible); the release publishes b->owner to the
+   * next freer that finds the list empty and must notify its owner. */
+  void *list = cr_exchange_acq_rel(&b->public_free, terminal);
+  if ((uintptr_t)list <= (uintptr_t)CR_UNUSABLE) return 0;
+  uint32_t n = 1;
+  void *tail = list;
+  for (void *next; (uintptr_t)(next = *(void **)tail) > (uintptr_t)CR_UNUSABLE; tail = next) {
+    /* A list longer than the block can hold means a double free or a
+     * corrupted object: stop rather than loop forever. */
+    if (cr_unlikely(++n > b->capacity)) cr_fatal("corrupted public free list (double free?) in block", b);
+  }
+  *(void **)tail = b->free_list;
+  b->free_list = list;
+  b->allocated -= (int32_t)n;
+  return n;
+}
+
+void cr_free_remote(cr_block_t *b, void *p) {
+  /* Release: the link stored in p, and the user's last writes to p, reach
+   * the owner through its acquire exchange in cr_block_privatize. */
+  void *old = cr_load_relaxed(&b->public_free);
+  do {
+    *(void **)p = old;
+  } while (!cr_cas_weak_release(&b->public_free, &old, p));
+  if (old != NULL) return; /* already notified, or orphaned (CR_UNUSABLE) */
+
+  /* We turned the list non-empty, so the owner learns of it through us.
+   * The fence pairs with the release exchange of the owner (or adopter)
+   * that last emptied the list, making its owner store visible. */
+  atomic_thread_fence(memory_order_acquire);
+  cr_tls_t *owner = cr_load_relaxed(&b->owner);
+  if (cr_unlikely(owner == NULL)) cr_fatal("remote free into an unowned block (double free?) at", p);
+  _Atomic(cr_block_t *) *box = &owner->mailbox[b->bin];
+  cr_block_t *head = cr_load_relaxed(box);
+  do {
+    cr_store_relaxed(&b->mail_next, head);
+  } while (!cr_cas_weak_release(box, &head, b)); /* pairs with the owner's acquire exchange */
+}

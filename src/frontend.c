@@ -1,0 +1,146 @@
+/* frontend.c — the public corona_* API: argument checks, C/POSIX
+ * semantics (errno, zero sizes, overflow, alignment rules) and routing to the
+ * small-object fast path or the large-object path. */
+#include <errno.h>
+#include <string.h>
+
+#include "corona.h"
+#include "internal/internal.h"
+#include "internal/os.h"
+
+_Noreturn void cr_fatal(const char *what, const void *addr) {
+  char buf[256];
+  size_t n = 0;
+  static const char prefix[] = "corona: ";
+  for (const char *s = prefix; *s && n < sizeof buf - 24; s++) buf[n++] = *s;
+  for (const char *s = what; *s && n < sizeof buf - 24; s++) buf[n++] = *s;
+  buf[n++] = ' ';
+  buf[n++] = '0';
+  buf[n++] = 'x';
+  uintptr_t a = (uintptr_t)addr;
+  for (int shift = (int)sizeof a * 8 - 4; shift >= 0; shift -= 4) buf[n++] = "0123456789abcdef"[(a >> shift) & 15];
+  buf[n++] = '\n';
+  cr_os_write_err(buf, n);
+  cr_os_abort();
+}
+
+CR_NOINLINE void cr_free_other(void *p, unsigned kind) {
+  if (p == NULL) return;
+  cr_large_t *h = cr_large_header(p, kind);
+  if (h == NULL) cr_fatal("free(): invalid pointer (not allocated by corona, or freed twice)", p);
+  cr_large_free(h);
+}
+
+static inline bool is_pow2(size_t x) { return x != 0 && (x & (x - 1)) == 0; }
+
+CORONA_EXPORT void *corona_malloc(size_t size) {
+  if (cr_likely(size <= CORONA_MAX_SMALL)) return cr_malloc_small(size);
+  return cr_large_alloc(&cr_default_pool, size, 0, false);
+}
+
+CORONA_EXPORT void corona_free(void *ptr) { cr_free_inline(ptr); }
+
+CORONA_EXPORT void *corona_calloc(size_t count, size_t size) {
+  size_t total;
+  if (cr_unlikely(__builtin_mul_overflow(count, size, &total))) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  if (total <= CORONA_MAX_SMALL) {
+    void *p = cr_malloc_small(total);
+    if (p != NULL) memset(p, 0, total);
+    return p;
+  }
+  return cr_large_alloc(&cr_default_pool, total, 0, true);
+}
+
+/* Usable size of a pointer known to be non-NULL; 0 when it is not ours. */
+static size_t usable_size(const void *p, unsigned kind) {
+  if (kind == CR_KIND_SLAB) {
+    const cr_block_t *b = (const cr_block_t *)((uintptr_t)p & ~(uintptr_t)(CORONA_SLAB_SIZE - 1));
+    return cr_small_usable(b);
+  }
+  cr_large_t *h = cr_large_header(p, kind);
+  return h != NULL ? cr_large_usable(h) : 0;
+}
+
+CORONA_EXPORT size_t corona_usable_size(const void *ptr) {
+  if (ptr == NULL) return 0;
+  return usable_size(ptr, cr_pagemap_kind((uintptr_t)ptr));
+}
+
+/* Aligned allocation without touching errno on success. */
+static void *aligned_alloc_impl(size_t size, size_t alignment) {
+  if (alignment <= CORONA_MIN_ALIGN) return corona_malloc(size);
+  /* A class that is a multiple of the alignment is aligned to it: objects
+   * sit at the 16 KB-aligned block end minus whole objects, and up to 1024
+   * every multiple of a power of two maps to a class that is a multiple of
+   * it (the classes between 2^k and 2^(k+1) step by 2^(k-2)). */
+  if (size <= 1024 && alignment <= 1024) {
+    size_t rounded = ((size ? size : 1) + alignment - 1) & ~(alignment - 1);
+    return cr_malloc_small(rounded);
+  }
+  /* The fitting classes above 1024 are multiples of 64. */
+  if (size <= CORONA_MAX_SMALL && alignment <= 64) return cr_malloc_small(size);
+  return cr_large_alloc(&cr_default_pool, size, alignment, false);
+}
+
+CORONA_EXPORT void *corona_aligned_malloc(size_t size, size_t alignment) {
+  if (!is_pow2(alignment)) {
+    errno = EINVAL;
+    return NULL;
+  }
+  return aligned_alloc_impl(size, alignment);
+}
+
+CORONA_EXPORT int corona_posix_memalign(void **out, size_t alignment, size_t size) {
+  if (!is_pow2(alignment) || alignment % sizeof(void *) != 0) return EINVAL;
+  int saved = errno;
+  void *p = aligned_alloc_impl(size, alignment);
+  errno = saved;
+  if (p == NULL) return ENOMEM;
+  *out = p;
+  return 0;
+}
+
+/* Moves the object at p (usable bytes `have`) to a new one of size bytes. */
+static void *move_object(void *p, size_t have, size_t size, size_t alignment) {
+  void *q = alignment ? aligned_alloc_impl(size, alignment) : corona_malloc(size);
+  if (q == NULL) return NULL; /* p stays valid, errno is ENOMEM */
+  memcpy(q, p, have < size ? have : size);
+  cr_free_inline(p);
+  return q;
+}
+
+static void *realloc_impl(void *p, size_t size, size_t alignment) {
+  if (p == NULL) return alignment ? aligned_alloc_impl(size, alignment) : corona_malloc(size);
+  if (size == 0) { /* glibc: realloc(p, 0) frees p */
+    cr_free_inline(p);
+    return NULL;
+  }
+  unsigned kind = cr_pagemap_kind((uintptr_t)p);
+  size_t have = usable_size(p, kind);
+  if (have == 0) cr_fatal("realloc(): invalid pointer", p);
+  bool aligned = ((uintptr_t)p & (alignment ? alignment - 1 : 0)) == 0;
+  /* Stay in place when the new size fits without wasting more than half of
+   * the object (the smallest class always counts as a fit). */
+  if (aligned && size <= have && (size >= have / 2 || have <= cr_bin_size[0])) {
+    if (kind != CR_KIND_SLAB) cr_large_header(p, kind)->size = size;
+    return p;
+  }
+  if (size > CORONA_MAX_REQUEST) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  return move_object(p, have, size, alignment);
+}
+
+CORONA_EXPORT void *corona_realloc(void *ptr, size_t size) { return realloc_impl(ptr, size, 0); }
+
+CORONA_EXPORT void *corona_aligned_realloc(void *ptr, size_t size, size_t alignment) {
+  if (!is_pow2(alignment)) {
+    errno = EINVAL;
+    return NULL;
+  }
+  return realloc_impl(ptr, size, alignment <= CORONA_MIN_ALIGN ? 0 : alignment);
+}

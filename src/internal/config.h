@@ -1,0 +1,51 @@
+/* config.h — every compile-time constant of corona, in one place.
+ * Derived values are computed here too, so no other file hard-codes a size. */
+#ifndef CORONA_CONFIG_H
+#define CORONA_CONFIG_H
+
+/* A slab block: the unit small objects are carved from.  A power of two, and
+ * every block is aligned to it, so masking an object's address finds its
+ * block header. */
+#define CORONA_SLAB_SHIFT 14
+#define CORONA_SLAB_SIZE ((size_t)1 << CORONA_SLAB_SHIFT)  /* 16 KB */
+
+/* Cache line used for layout.  The design's 128 would double the block
+ * header and shift every "fitting" class (brief, note b); 64 is x86's line. */
+#define CORONA_CACHE_LINE 64
+/* Block header: line 0 written by other threads, line 1 owner-only. */
+#define CORONA_BLOCK_HEADER (2 * CORONA_CACHE_LINE)
+
+/* Small objects: 31 bins, the largest class 8128 B (two per slab). */
+#define CORONA_NUM_BINS 31
+#define CORONA_MAX_SMALL 8128
+/* Every pointer corona returns is aligned to at least this. */
+#define CORONA_MIN_ALIGN 16
+
+/* Per-thread pool of empty slab blocks: when a push would exceed the high
+ * mark, all but the low mark's most recent blocks go to the global pool. */
+#define CORONA_BLOCK_POOL_HIGH_MARK 32
+#define CORONA_BLOCK_POOL_LOW_MARK 8
+/* Empty blocks the pool-wide (global) list keeps before it hands further
+ * ones back to the backend, which returns their pages to the OS. */
+#define CORONA_GLOBAL_BLOCK_POOL_MAX 64
+
+/* Slab regions: the backend maps this much address space at a time, aligned
+ * to its size (2 MB alignment keeps the door open for transparent huge
+ * pages). */
+#define CORONA_REGION_SIZE ((size_t)4 << 20)
+
+/* Large objects: header size in front of the user pointer. */
+#define CORONA_LARGE_HEADER 64
+
+/* The largest request corona will try to serve; beyond it, ENOMEM without
+ * asking the OS (leaves room for headers and alignment without overflow). */
+#define CORONA_MAX_REQUEST (((size_t)1 << 62))
+
+/* A full block becomes worth allocating from again once its live objects
+ * drop to this fraction of its capacity (numerator / 4). */
+#define CORONA_REUSE_QUARTERS 3
+
+/* Address space covered by the page map: user-space addresses below 2^47. */
+#define CORONA_ADDRESS_BITS 47
+
+#endif /* CORONA_CONFIG_H */

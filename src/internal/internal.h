@@ -1,0 +1,180 @@
+/* internal.h — cross-file prototypes, grouped by the file that defines them,
+ * and the inlined fast paths of malloc and free.  Names here carry the cr_
+ * prefix and hidden visibility (the build sets it). */
+#ifndef CORONA_INTERNAL_H
+#define CORONA_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "sync.h"
+#include "types.h"
+
+#define cr_likely(x) __builtin_expect(!!(x), 1)
+#define cr_unlikely(x) __builtin_expect(!!(x), 0)
+#define CR_NOINLINE __attribute__((noinline))
+#define CR_INLINE static inline __attribute__((always_inline))
+
+/* ---- bin.c: size classes and the per-thread bins ---------------------- */
+/* Bin of a small size s (0 <= s <= CORONA_MAX_SMALL) is
+ * cr_size_bin[(s + 15) >> 4]: one table load for every small size. */
+#define CR_SIZE_BIN_ENTRIES ((CORONA_MAX_SMALL + 15) / 16 + 1)
+extern const uint8_t cr_size_bin[CR_SIZE_BIN_ENTRIES];
+extern const uint32_t cr_bin_size[CORONA_NUM_BINS];
+
+CR_INLINE unsigned cr_bin_index(size_t size) { return cr_size_bin[(size + 15) >> 4]; }
+
+/* Slow path of small malloc: the active block of bin is exhausted (or the
+ * thread has no TLS yet).  Returns NULL with errno ENOMEM on failure. */
+void *cr_malloc_small_slow(cr_tls_t *tls, unsigned bin);
+/* A local free made block b reach its threshold (empty, or reusable). */
+void cr_block_threshold_reached(cr_tls_t *tls, cr_block_t *b);
+/* Drains every mailbox of tls (remote frees become reusable). */
+void cr_bins_drain_all(cr_tls_t *tls);
+/* Thread exit: orphans or releases every block of tls. */
+void cr_bins_release_all(cr_tls_t *tls);
+
+/* ---- block.c: one slab block ------------------------------------------ */
+/* Makes the empty block b ready to serve class bin for owner tls. */
+void cr_block_init(cr_block_t *b, cr_tls_t *tls, unsigned bin);
+/* Takes the whole public free list of b (owner only, after b left the
+ * mailbox or when adopting it); terminal is what public_free becomes (NULL,
+ * or CR_UNUSABLE when orphaning). Returns the number of objects reclaimed. */
+uint32_t cr_block_privatize(cr_block_t *b, void *terminal);
+/* A free of p into block b by a thread that does not own it. */
+void cr_free_remote(cr_block_t *b, void *p);
+
+/* ---- tls.c: per-thread data ------------------------------------------- */
+/* The calling thread's TLS for the default pool; starts as cr_tls_empty, a
+ * static TLS whose bins all hold the static empty block, so the first malloc
+ * falls into the slow path without a separate "initialised?" test. */
+extern _Thread_local cr_tls_t *cr_tls_current __attribute__((tls_model("initial-exec")));
+extern cr_tls_t cr_tls_empty;
+extern cr_block_t cr_block_empty;
+/* Creates (or recycles) the TLS of the calling thread for pool. */
+cr_tls_t *cr_tls_create(cr_pool_t *pool);
+
+CR_INLINE cr_tls_t *cr_tls_get(void) { return cr_tls_current; }
+
+/* One-time process initialisation; cheap to call again. */
+void cr_init(void);
+
+/* ---- pool.c: memory pools (the default heap is one) --------------------- */
+extern cr_pool_t cr_default_pool;
+void cr_pool_init(cr_pool_t *pool);
+/* A zeroed TLS linked into pool's thread list (recycled or new); NULL if
+ * the OS refuses memory.  cr_pool_tls_free unlinks and recycles it. */
+cr_tls_t *cr_pool_tls_alloc(cr_pool_t *pool);
+void cr_pool_tls_free(cr_pool_t *pool, cr_tls_t *tls);
+/* Global pool of empty blocks (pool->lock). */
+cr_block_t *cr_pool_take_empty(cr_pool_t *pool);
+void cr_pool_put_empty(cr_pool_t *pool, cr_block_t *list, size_t count);
+/* Per-bin orphan lists. */
+void cr_pool_orphan(cr_pool_t *pool, cr_block_t *b);
+cr_block_t *cr_pool_adopt(cr_pool_t *pool, unsigned bin);
+
+/* ---- backend.c: slab blocks from OS regions ---------------------------- */
+/* A 16 KB-aligned, zeroed-or-reused slab; NULL when the OS refuses. */
+cr_block_t *cr_backend_slab_alloc(cr_backend_t *be);
+/* Gives a slab back: its pages go back to the OS, the address is reused. */
+void cr_backend_slab_free(cr_backend_t *be, cr_block_t *b);
+
+/* ---- large.c: objects above CORONA_MAX_SMALL ----------------------------- */
+/* alignment: 0 or a power of two; zero: the memory must read as zero.
+ * NULL with errno ENOMEM on failure. */
+void *cr_large_alloc(cr_pool_t *pool, size_t size, size_t alignment, bool zero);
+void cr_large_free(cr_large_t *h);
+/* The live large header of p whose page-map kind is kind, or NULL when p is
+ * not the user pointer of a live large object.  Never faults. */
+cr_large_t *cr_large_header(const void *p, unsigned kind);
+/* Bytes usable from the user pointer to the end of the mapping. */
+CR_INLINE size_t cr_large_usable(const cr_large_t *h) {
+  return (size_t)((char *)h->base + h->mapped - (char *)h->user);
+}
+
+/* ---- pagemap.c: which addresses are corona's ----------------------------
+ * A two-level radix map with one byte per 16 KB granule of the 47-bit user
+ * address space.  Lookups never touch the memory they ask about, so a
+ * foreign pointer is recognised without faulting. */
+enum cr_kind_e {
+  CR_KIND_NONE = 0,  /* not corona's */
+  CR_KIND_SLAB = 1,  /* inside a slab region: a 16 KB block */
+  CR_KIND_LARGE = 2, /* granule holding a large object's user pointer, its
+                        header in the same granule (pointer offset >= 64) */
+  CR_KIND_LARGE_ALIGNED = 3 /* user pointer at the granule's start (alignment
+                               >= 16 KB), header at the end of the previous one */
+};
+#define CR_PAGEMAP_LEAF_BITS 17
+#define CR_PAGEMAP_ROOT_BITS (CORONA_ADDRESS_BITS - CORONA_SLAB_SHIFT - CR_PAGEMAP_LEAF_BITS)
+extern _Atomic(_Atomic(uint8_t) *) cr_pagemap_root[(size_t)1 << CR_PAGEMAP_ROOT_BITS];
+/* Marks [addr, addr+size) (16 KB aligned) with kind; false if a leaf could
+ * not be mapped. */
+bool cr_pagemap_set(uintptr_t addr, size_t size, uint8_t kind);
+
+CR_INLINE unsigned cr_pagemap_kind(uintptr_t a) {
+  uintptr_t i = a >> (CORONA_SLAB_SHIFT + CR_PAGEMAP_LEAF_BITS);
+  if (cr_unlikely(i >= ((uintptr_t)1 << CR_PAGEMAP_ROOT_BITS))) return CR_KIND_NONE;
+  /* Relaxed: the entry asked about was written before the pointer reached
+   * this thread, so coherence already shows the leaf that holds it. */
+  _Atomic(uint8_t) *leaf = cr_load_relaxed(&cr_pagemap_root[i]);
+  if (cr_unlikely(leaf == NULL)) return CR_KIND_NONE;
+  return cr_load_relaxed(&leaf[(a >> CORONA_SLAB_SHIFT) & (((uintptr_t)1 << CR_PAGEMAP_LEAF_BITS) - 1)]);
+}
+
+/* ---- frontend.c ------------------------------------------------------- */
+/* free() of anything that is not a small object: NULL, large, invalid. */
+void cr_free_other(void *p, unsigned kind);
+/* Reports a fatal misuse naming the address, then aborts. */
+_Noreturn void cr_fatal(const char *what, const void *addr);
+
+/* ---- the fast paths ----------------------------------------------------- */
+
+/* malloc of size <= CORONA_MAX_SMALL: pop the active block's free list, else
+ * bump down, else the slow path.  No lock, no atomic read-modify-write. */
+CR_INLINE void *cr_malloc_small(size_t size) {
+  cr_tls_t *tls = cr_tls_get();
+  unsigned bin = cr_bin_index(size);
+  cr_block_t *b = tls->active[bin];
+  void *p = b->free_list;
+  if (cr_likely(p != NULL)) {
+    b->free_list = *(void **)p;
+    b->allocated++;
+    return p;
+  }
+  char *bp = b->bump;
+  if (cr_likely((uintptr_t)bp >= (uintptr_t)b + CORONA_BLOCK_HEADER)) {
+    b->bump = bp - b->object_size;
+    b->allocated++;
+    return bp;
+  }
+  return cr_malloc_small_slow(tls, bin);
+}
+
+/* free: one page-map load decides small/large/foreign; a small object whose
+ * block this thread owns goes on the block's private free list. */
+CR_INLINE void cr_free_inline(void *p) {
+  uintptr_t a = (uintptr_t)p;
+  unsigned kind = cr_pagemap_kind(a);
+  if (cr_likely(kind == CR_KIND_SLAB)) {
+    cr_block_t *b = (cr_block_t *)(a & ~(uintptr_t)(CORONA_SLAB_SIZE - 1));
+    cr_tls_t *tls = cr_tls_get();
+    /* Relaxed: only this thread can have stored its own TLS here. */
+    if (cr_likely(cr_load_relaxed(&b->owner) == tls)) {
+      *(void **)p = b->free_list;
+      b->free_list = p;
+      if (cr_likely(--b->allocated > b->threshold)) return;
+      cr_block_threshold_reached(tls, b);
+      return;
+    }
+    cr_free_remote(b, p);
+    return;
+  }
+  cr_free_other(p, kind);
+}
+
+/* Usable bytes of the small object p in block b. */
+CR_INLINE size_t cr_small_usable(const cr_block_t *b) { return b->object_size; }
+
+#endif /* CORONA_INTERNAL_H */

@@ -1,0 +1,43 @@
+/* os.h — the platform contract.  os_linux.c (and later os_windows.c) are the
+ * only files that include OS headers; everything above speaks to the OS
+ * through these functions.  Policy (alignment, retries, what to give back)
+ * stays in the backend. */
+#ifndef CORONA_OS_H
+#define CORONA_OS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Fills in the page size.  Called once, before any other function here;
+ * must not allocate. */
+void cr_os_init(void);
+/* The OS page size in bytes (a power of two); valid after cr_os_init. */
+size_t cr_os_page_size(void);
+
+/* Maps size bytes (a multiple of the page size) of zeroed, read-write memory.
+ * alignment: 0, or a power of two >= the page size that the start must
+ * honour.  Returns NULL on failure (nothing stays mapped). */
+void *cr_os_map(size_t size, size_t alignment);
+/* Unmaps [addr, addr+size), both page aligned, previously from cr_os_map
+ * (a part of a mapping may be given back). */
+void cr_os_unmap(void *addr, size_t size);
+/* Tells the OS the contents of [addr, addr+size) are no longer needed: the
+ * pages are released but stay mapped and read back as zero when touched. */
+void cr_os_purge(void *addr, size_t size);
+
+/* Registers the function the OS calls when a thread that stored a non-NULL
+ * value with cr_os_thread_set exits.  Called once. Returns false on failure. */
+bool cr_os_thread_exit_init(void (*on_exit)(void *value));
+/* Stores this thread's value for the exit callback (NULL clears it).  May
+ * allocate through malloc (glibc's pthread_setspecific can), so callers must
+ * have made a re-entrant malloc safe first. */
+void cr_os_thread_set(void *value);
+
+/* Gives the CPU to another thread (spin-lock back-off). */
+void cr_os_yield(void);
+/* Writes a message to the standard error stream without allocating. */
+void cr_os_write_err(const char *msg, size_t len);
+/* Ends the process at once after a fatal error. */
+_Noreturn void cr_os_abort(void);
+
+#endif /* CORONA_OS_H */

@@ -1,0 +1,161 @@
+/* types.h — every shared struct of corona, with its invariants and who may
+ * touch each field.  Three kinds of field appear below:
+ *   owner   : read and written only by the thread that owns the struct
+ *             (a block's owner is the TLS in block->owner);
+ *   atomic  : shared, accessed only through sync.h operations whose memory
+ *             order is named at the call site;
+ *   lock(X) : guarded by lock X.
+ * "Immutable while owned" fields are written before the block is published
+ * to other threads (by handing out an object) and not changed until the
+ * block is empty again. */
+#ifndef CORONA_TYPES_H
+#define CORONA_TYPES_H
+
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+
+typedef struct cr_block_s cr_block_t;
+typedef struct cr_tls_s cr_tls_t;
+typedef struct cr_pool_s cr_pool_t;
+
+/* A test-and-test-and-set spin lock for slow paths (sync.h). */
+typedef struct cr_lock_s {
+  atomic_int locked;
+} cr_lock_t;
+
+/* Marker in a block's public free list: the block is orphaned (or being
+ * orphaned), so a remote free must not notify any mailbox.  It also ends
+ * the list, like NULL does. */
+#define CR_UNUSABLE ((void *)(uintptr_t)1)
+
+/* Which of its owner's lists a block is on (block->list). */
+enum cr_list_e {
+  CR_LIST_NONE = 0,  /* empty pool, global pool, orphan list, or free */
+  CR_LIST_ACTIVE,    /* tls->active[bin] */
+  CR_LIST_PARTIAL,   /* tls->partial[bin]: has free objects */
+  CR_LIST_FULL       /* tls->full[bin]: exhausted when it was last active */
+};
+
+/* ---- 16 KB slab block ---------------------------------------------------
+ * Layout: objects are carved downwards from the block end, so an object of
+ * class c is aligned to the largest power of two dividing c (the end is
+ * 16 KB aligned); the first object never overlaps the 128 B header.
+ *
+ * Line 0 is the only line other threads write (public_free, mail_next);
+ * line 1 holds what the owner's fast paths touch, so a remote free never
+ * invalidates the owner's line (brief §2, note a).
+ *
+ * Object accounting: allocated = objects handed out and not yet returned to
+ * the owner, where "returned" means pushed on free_list by the owner or
+ * taken from public_free by the owner.  Objects sitting in public_free are
+ * still counted as allocated.  Hence allocated == 0 implies public_free is
+ * empty and the block is not in any mailbox.
+ *
+ * Mailbox protocol: the remote freer whose CAS turns public_free from NULL
+ * into a list is the one that pushes the block onto its owner's mailbox for
+ * this bin; while the block sits in a mailbox, public_free stays non-NULL
+ * (only the owner clears it, and only after taking the block out of the
+ * mailbox), so a block is in at most one mailbox at a time.  An orphaned
+ * block's list holds CR_UNUSABLE instead of NULL, so nobody notifies. */
+struct cr_block_s {
+  /* line 0: written by other threads */
+  alignas(CORONA_CACHE_LINE) _Atomic(void *) public_free; /* atomic: remote frees (CAS push), owner takes all (exchange) */
+  _Atomic(cr_block_t *) mail_next; /* atomic: mailbox link, written by the notifying freer */
+  cr_pool_t *pool;                 /* immutable while owned */
+  uint32_t bin;                    /* immutable while owned; remote notifiers read it */
+  uint32_t backref;                /* reserved for the backref table (large-object issue) */
+
+  /* line 1: owner only */
+  alignas(CORONA_CACHE_LINE) void *free_list; /* owner: singly linked through the objects' first word */
+  char *bump;              /* owner: next object to carve; exhausted when below block + header */
+  _Atomic(cr_tls_t *) owner; /* atomic: written by the owner (or the adopter of an orphan);
+                                other threads only compare it against their own TLS or, as
+                                mailbox notifier, read it with acquire */
+  int32_t allocated;       /* owner: see accounting above */
+  int32_t threshold;       /* owner: a local free with allocated <= threshold after the
+                              decrement takes the slow path; -1 while active (never),
+                              0 on the partial list (empty), capacity*3/4 on the full list */
+  uint32_t object_size;    /* owner: immutable while owned */
+  uint16_t capacity;       /* owner: objects per block for this class */
+  uint8_t list;            /* owner: enum cr_list_e */
+  cr_block_t *next;        /* owner (or lock of the list holding an unowned block) */
+  cr_block_t *prev;        /* owner */
+};
+
+_Static_assert(offsetof(cr_block_t, free_list) == CORONA_CACHE_LINE, "owner fields must start on line 1");
+_Static_assert(sizeof(cr_block_t) <= CORONA_BLOCK_HEADER, "block header must fit in 128 bytes");
+
+/* Doubly linked list of blocks (partial or full) of one bin. */
+typedef struct cr_blocklist_s {
+  cr_block_t *head;
+} cr_blocklist_t;
+
+/* ---- per-thread data ----------------------------------------------------
+ * One per (thread, pool).  Everything is owner-only except mailbox[] (atomic,
+ * pushed by remote freers) and the pool-list links (lock(pool->lock)).
+ * The fast path reads active[bin] only; those 31 pointers share four lines
+ * that no other thread writes. */
+struct cr_tls_s {
+  cr_block_t *active[CORONA_NUM_BINS]; /* owner: never NULL (the static empty block) */
+  cr_pool_t *pool;                     /* immutable */
+  cr_blocklist_t partial[CORONA_NUM_BINS];
+  cr_blocklist_t full[CORONA_NUM_BINS];
+  cr_block_t *empty;                   /* owner: LIFO of empty blocks (linked by next) */
+  uint32_t empty_count;                /* owner */
+  cr_tls_t *pool_next, *pool_prev;     /* lock(pool->lock): the pool's thread list */
+
+  /* Remote freers push here: kept on lines of their own. */
+  alignas(CORONA_CACHE_LINE) _Atomic(cr_block_t *) mailbox[CORONA_NUM_BINS];
+};
+
+/* ---- backend: slab supply ---------------------------------------------- */
+typedef struct cr_backend_s {
+  cr_lock_t lock;
+  char *region_cur;    /* lock: next unused slab in the current region */
+  char *region_end;    /* lock */
+  cr_block_t *free_slabs; /* lock: decommitted slabs ready for reuse (linked by next) */
+  size_t mapped_bytes; /* lock: bytes of address space mapped for slabs */
+} cr_backend_t;
+
+/* ---- memory pool --------------------------------------------------------
+ * The default heap is one of these (cr_default_pool); user pools will be
+ * further instances of the same struct. */
+typedef struct cr_orphans_s {
+  alignas(CORONA_CACHE_LINE) cr_lock_t lock;
+  _Atomic(cr_block_t *) head; /* lock for changes; read relaxed without it to skip
+                                 taking the lock when the list is empty */
+} cr_orphans_t;
+
+struct cr_pool_s {
+  cr_lock_t lock;          /* guards threads, free_tls, empty, empty_count */
+  cr_tls_t *threads;       /* lock: live per-thread structs */
+  cr_tls_t *free_tls;      /* lock: recycled per-thread structs (linked by pool_next) */
+  cr_block_t *empty;       /* lock: global pool of empty blocks (linked by next) */
+  size_t empty_count;      /* lock */
+  cr_orphans_t orphans[CORONA_NUM_BINS];
+  cr_backend_t backend;
+};
+
+/* ---- large objects ------------------------------------------------------
+ * Sits in the CORONA_LARGE_HEADER bytes right below the user pointer.  The
+ * page map marks the 16 KB granule holding the user pointer as large; the
+ * header confirms it (magic and self pointer). */
+typedef struct cr_large_s {
+  uint64_t magic;      /* CR_LARGE_MAGIC while live */
+  void *user;          /* the user pointer this header belongs to */
+  void *base;          /* start of the OS mapping */
+  size_t mapped;       /* bytes mapped at base */
+  size_t size;         /* bytes requested */
+  cr_pool_t *pool;
+  uint64_t reserved[2]; /* cache links / backref (large-object issue) */
+} cr_large_t;
+
+_Static_assert(sizeof(cr_large_t) == CORONA_LARGE_HEADER, "large header size");
+
+#define CR_LARGE_MAGIC 0xC0507A1A46E0B1EFull
+
+#endif /* CORONA_TYPES_H */

@@ -1,0 +1,125 @@
+/* pool.c — memory pools.  The default heap is cr_default_pool; user pools
+ * will be further instances.  A pool owns the pool-wide structures its
+ * threads share: the list of their TLS structs, the global pool of empty
+ * blocks, the per-bin orphan lists, and its backend. */
+#include <string.h>
+
+#include "internal/internal.h"
+#include "internal/os.h"
+
+/* All-zero is a valid empty pool: unlocked locks, empty lists. */
+cr_pool_t cr_default_pool;
+
+void cr_pool_init(cr_pool_t *pool) { memset(pool, 0, sizeof *pool); }
+
+/* ---- metadata: TLS structs come from OS chunks, never from malloc ------- */
+#define META_CHUNK ((size_t)64 << 10)
+static cr_lock_t meta_lock;
+static char *meta_cur, *meta_end; /* lock(meta_lock) */
+
+static void *meta_alloc(size_t size) {
+  size = (size + CORONA_CACHE_LINE - 1) & ~(size_t)(CORONA_CACHE_LINE - 1);
+  cr_lock(&meta_lock);
+  if ((size_t)(meta_end - meta_cur) < size) {
+    char *chunk = cr_os_map(META_CHUNK, 0);
+    if (chunk == NULL) {
+      cr_unlock(&meta_lock);
+      return NULL;
+    }
+    meta_cur = chunk;
+    meta_end = chunk + META_CHUNK;
+  }
+  void *p = meta_cur;
+  meta_cur += size;
+  cr_unlock(&meta_lock);
+  return p;
+}
+
+cr_tls_t *cr_pool_tls_alloc(cr_pool_t *pool) {
+  cr_lock(&pool->lock);
+  cr_tls_t *tls = pool->free_tls;
+  if (tls != NULL) pool->free_tls = tls->pool_next;
+  cr_unlock(&pool->lock);
+  if (tls == NULL && (tls = meta_alloc(sizeof *tls)) == NULL) return NULL;
+  /* A recycled TLS has empty mailboxes (its exit collected every notice). */
+  memset(tls, 0, sizeof *tls);
+  tls->pool = pool;
+  cr_lock(&pool->lock);
+  tls->pool_next = pool->threads;
+  if (pool->threads != NULL) pool->threads->pool_prev = tls;
+  pool->threads = tls;
+  cr_unlock(&pool->lock);
+  return tls;
+}
+
+void cr_pool_tls_free(cr_pool_t *pool, cr_tls_t *tls) {
+  cr_lock(&pool->lock);
+  if (tls->pool_prev != NULL) tls->pool_prev->pool_next = tls->pool_next;
+  else pool->threads = tls->pool_next;
+  if (tls->pool_next != NULL) tls->pool_next->pool_prev = tls->pool_prev;
+  tls->pool_prev = NULL;
+  tls->pool_next = pool->free_tls;
+  pool->free_tls = tls;
+  cr_unlock(&pool->lock);
+}
+
+/* ---- global pool of empty blocks ----------------------------------------- */
+
+cr_block_t *cr_pool_take_empty(cr_pool_t *pool) {
+  cr_lock(&pool->lock);
+  cr_block_t *b = pool->empty;
+  if (b != NULL) {
+    pool->empty = b->next;
+    pool->empty_count--;
+  }
+  cr_unlock(&pool->lock);
+  return b;
+}
+
+void cr_pool_put_empty(cr_pool_t *pool, cr_block_t *list, size_t count) {
+  cr_block_t *tail = list;
+  cr_store_relaxed(&tail->owner, NULL);
+  while (tail->next != NULL) {
+    tail = tail->next;
+    cr_store_relaxed(&tail->owner, NULL);
+  }
+  cr_block_t *excess = NULL;
+  cr_lock(&pool->lock);
+  tail->next = pool->empty;
+  pool->empty = list;
+  pool->empty_count += count;
+  /* Past the bound, the surplus goes back to the backend (and its pages to the OS). */
+  while (pool->empty_count > CORONA_GLOBAL_BLOCK_POOL_MAX) {
+    cr_block_t *b = pool->empty;
+    pool->empty = b->next;
+    pool->empty_count--;
+    b->next = excess;
+    excess = b;
+  }
+  cr_unlock(&pool->lock);
+  for (cr_block_t *b = excess, *next; b != NULL; b = next) {
+    next = b->next;
+    cr_backend_slab_free(&pool->backend, b);
+  }
+}
+
+/* ---- orphans ------------------------------------------------------------- */
+
+void cr_pool_orphan(cr_pool_t *pool, cr_block_t *b) {
+  cr_orphans_t *o = &pool->orphans[b->bin];
+  cr_lock(&o->lock);
+  b->next = cr_load_relaxed(&o->head);
+  cr_store_relaxed(&o->head, b);
+  cr_unlock(&o->lock); /* release: the orphan's owner-only fields go to the adopter */
+}
+
+cr_block_t *cr_pool_adopt(cr_pool_t *pool, unsigned bin) {
+  cr_orphans_t *o = &pool->orphans[bin];
+  if (cr_load_relaxed(&o->head) == NULL) return NULL; /* no lock when there is nothing */
+  cr_lock(&o->lock);
+  cr_block_t *b = cr_load_relaxed(&o->head);
+  if (b != NULL) cr_store_relaxed(&o->head, b->next);
+  cr_unlock(&o->lock);
+  if (b != NULL) b->next = NULL;
+  return b;
+}

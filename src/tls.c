@@ -1,0 +1,59 @@
+/* tls.c — per-thread data: the thread's TLS pointer, the static empty TLS it
+ * starts at, process initialisation, creating a thread's TLS on its first
+ * call and tearing it down when the thread exits. */
+#include <string.h>
+
+#include "internal/internal.h"
+#include "internal/os.h"
+
+/* Exhausted and ownerless: every bin of a thread without a TLS points here,
+ * so the fast path fails into the slow path without testing for NULL. */
+cr_block_t cr_block_empty;
+
+#define E1 &cr_block_empty
+#define E4 E1, E1, E1, E1
+#define E16 E4, E4, E4, E4
+cr_tls_t cr_tls_empty = {.active = {E16, E4, E4, E4, E1, E1, E1}, .pool = &cr_default_pool};
+_Static_assert(CORONA_NUM_BINS == 31, "cr_tls_empty spells out 31 bins");
+
+/* One pointer of static TLS (initial-exec, so no __tls_get_addr call):
+ * small enough to fit glibc's surplus when the library is dlopen'ed. */
+_Thread_local cr_tls_t *cr_tls_current __attribute__((tls_model("initial-exec"))) = &cr_tls_empty;
+
+static void tls_on_thread_exit(void *value) {
+  cr_tls_t *tls = value;
+  cr_bins_release_all(tls);
+  cr_pool_tls_free(tls->pool, tls);
+  /* A destructor running after ours that allocates gets a fresh TLS (and
+   * the OS calls us again for it). */
+  cr_tls_current = &cr_tls_empty;
+}
+
+enum { INIT_NONE, INIT_RUNNING, INIT_DONE };
+static atomic_int init_state;
+
+void cr_init(void) {
+  if (cr_likely(cr_load_acquire(&init_state) == INIT_DONE)) return;
+  int expected = INIT_NONE;
+  if (atomic_compare_exchange_strong_explicit(&init_state, &expected, INIT_RUNNING, memory_order_acquire,
+                                              memory_order_acquire)) {
+    cr_os_init();
+    if (!cr_os_thread_exit_init(tls_on_thread_exit))
+      cr_os_write_err("corona: cannot register the thread-exit hook; exiting threads keep their blocks\n", 80);
+    cr_store_release(&init_state, INIT_DONE); /* pairs with the acquire loads above and below */
+    return;
+  }
+  while (cr_load_acquire(&init_state) != INIT_DONE) cr_os_yield();
+}
+
+cr_tls_t *cr_tls_create(cr_pool_t *pool) {
+  cr_init();
+  cr_tls_t *tls = cr_pool_tls_alloc(pool);
+  if (tls == NULL) return NULL;
+  for (unsigned bin = 0; bin < CORONA_NUM_BINS; bin++) tls->active[bin] = &cr_block_empty;
+  cr_tls_current = tls;
+  /* Last: the OS may allocate here (glibc's pthread_setspecific can), and
+   * that re-entrant malloc now finds this thread's TLS ready. */
+  cr_os_thread_set(tls);
+  return tls;
+}
