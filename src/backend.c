@@ -19,7 +19,7 @@ cr_block_t *cr_backend_slab_alloc(cr_backend_t *be) {
       cr_unlock(&be->lock);
       return NULL;
     }
-    if (!cr_pagemap_set((uintptr_t)region, CORONA_REGION_SIZE, CR_KIND_SLAB)) {
+    if (!cr_pagemap_set((uintptr_t)region, CORONA_REGION_SIZE, CR_KIND_SLAB_FREE)) {
       cr_os_unmap(region, CORONA_REGION_SIZE);
       cr_unlock(&be->lock);
       return NULL;
@@ -35,6 +35,7 @@ cr_block_t *cr_backend_slab_alloc(cr_backend_t *be) {
 }
 
 void cr_backend_slab_free(cr_backend_t *be, cr_block_t *b) {
+  cr_pagemap_set((uintptr_t)b, CORONA_SLAB_SIZE, CR_KIND_SLAB_FREE);
   cr_os_purge(b, CORONA_SLAB_SIZE);
   cr_lock(&be->lock);
   b->next = be->free_slabs;

@@ -58,7 +58,52 @@ static inline bool block_has_space(const cr_block_t *b) {
 static void block_set_active(cr_tls_t *tls, unsigned bin, cr_block_t *b) {
   b->list = CR_LIST_ACTIVE;
   b->threshold = -1; /* the active block never leaves through a local free */
-  tls->active[bin] = b;
+  tls->bins[bin].block = b;
+}
+
+/* Objects of b not yet carved from its bump area. */
+static inline uint32_t bump_left(const cr_block_t *b) {
+  uintptr_t lo = (uintptr_t)b + CORONA_BLOCK_HEADER;
+  return (uintptr_t)b->bump < lo ? 0 : (uint32_t)(((uintptr_t)b->bump - lo) / b->object_size + 1);
+}
+
+/* Checks objects of the active block b out into the (empty) bin lists: its
+ * whole free_list, else a page's worth carved from the bump area (highest
+ * address first, as a bump pointer would hand them out).  b has space. */
+static void bin_fill(cr_bin_t *bn, cr_block_t *b) {
+  if (b->free_list != NULL) {
+    bn->free = b->free_list;
+    b->free_list = NULL;
+    /* The bin lists were empty, so every object is out except the uncarved. */
+    b->allocated = b->capacity - (int32_t)bump_left(b);
+    return;
+  }
+  uint32_t size = b->object_size;
+  uint32_t n = CORONA_CARVE_BYTES / size;
+  uint32_t left = bump_left(b);
+  if (n == 0) n = 1;
+  if (n > left) n = left;
+  char *p = b->bump;
+  bn->free = p;
+  for (uint32_t i = 1; i < n; i++, p -= size) *(void **)p = p - size;
+  *(void **)p = NULL;
+  b->bump = p - size;
+  b->allocated += (int32_t)n;
+}
+
+/* Gives the objects of one bin list back to the bin's active block. */
+static void bin_return(cr_bin_t *bn, void *list) {
+  if (list == NULL) return;
+  cr_block_t *b = bn->block;
+  int32_t n = 1;
+  void *tail = list;
+  while (*(void **)tail != NULL) {
+    tail = *(void **)tail;
+    n++;
+  }
+  *(void **)tail = b->free_list;
+  b->free_list = list;
+  b->allocated -= n;
 }
 
 static void block_set_full(cr_tls_t *tls, unsigned bin, cr_block_t *b) {
@@ -152,16 +197,15 @@ static cr_block_t *take_orphan(cr_tls_t *tls, unsigned bin) {
   return NULL;
 }
 
-/* The active block of bin is exhausted: find the next one to allocate from. */
+/* The bin lists are empty: find a block with space, the active one first
+ * (remote frees may have come back to it). */
 static cr_block_t *bin_refill(cr_tls_t *tls, unsigned bin) {
-  cr_block_t *act = tls->active[bin];
-  if (cr_load_relaxed(&tls->mailbox[bin]) != NULL) {
-    drain_bin(tls, bin);
-    if (block_has_space(act)) return act;
-  }
+  cr_block_t *act = tls->bins[bin].block;
+  if (cr_load_relaxed(&tls->mailbox[bin]) != NULL) drain_bin(tls, bin);
+  if (block_has_space(act)) return act;
   if (act != &cr_block_empty) {
     block_set_full(tls, bin, act);
-    tls->active[bin] = &cr_block_empty; /* stays valid if we fail below */
+    tls->bins[bin].block = &cr_block_empty; /* stays valid if we fail below */
   }
   cr_block_t *b = take_partial(tls, bin);
   if (b == NULL) b = take_orphan(tls, bin);
@@ -187,16 +231,17 @@ void *cr_malloc_small_slow(cr_tls_t *tls, unsigned bin) {
     tls = cr_tls_create(&cr_default_pool);
     if (tls == NULL) goto oom;
   }
-  cr_block_t *b = bin_refill(tls, bin);
-  if (b == NULL) goto oom;
-  void *p = b->free_list;
-  if (p != NULL) {
-    b->free_list = *(void **)p;
+  cr_bin_t *bn = &tls->bins[bin];
+  if (bn->local != NULL) { /* objects this thread freed: allocate them next */
+    bn->free = bn->local;
+    bn->local = NULL;
   } else {
-    p = b->bump;
-    b->bump -= b->object_size;
+    cr_block_t *b = bin_refill(tls, bin);
+    if (b == NULL) goto oom;
+    bin_fill(bn, b);
   }
-  b->allocated++;
+  void *p = bn->free;
+  bn->free = *(void **)p;
   return p;
 oom:
   errno = ENOMEM;
@@ -217,12 +262,16 @@ static cr_block_t *detach_all(cr_tls_t *tls) {
         chain = b;
       }
     }
-    if (tls->active[bin] != &cr_block_empty) {
-      tls->active[bin]->next = chain;
-      chain = tls->active[bin];
+    cr_bin_t *bn = &tls->bins[bin];
+    if (bn->block != &cr_block_empty) {
+      bin_return(bn, bn->free);
+      bin_return(bn, bn->local);
+      bn->free = bn->local = NULL;
+      bn->block->next = chain;
+      chain = bn->block;
     }
     tls->partial[bin].head = tls->full[bin].head = NULL;
-    tls->active[bin] = &cr_block_empty;
+    bn->block = &cr_block_empty;
   }
   return chain;
 }

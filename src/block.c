@@ -22,6 +22,8 @@ void cr_block_init(cr_block_t *b, cr_tls_t *tls, unsigned bin) {
   b->list = CR_LIST_NONE;
   b->next = b->prev = NULL;
   cr_store_relaxed(&b->owner, tls);
+  /* The slab's leaf exists (its region is mapped), so this cannot fail. */
+  cr_pagemap_set((uintptr_t)b, CORONA_SLAB_SIZE, (uint8_t)(bin + 1));
 }
 
 uint32_t cr_block_privatize(cr_block_t *b, void *terminal) {

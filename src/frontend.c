@@ -56,10 +56,7 @@ CORONA_EXPORT void *corona_calloc(size_t count, size_t size) {
 
 /* Usable size of a pointer known to be non-NULL; 0 when it is not ours. */
 static size_t usable_size(const void *p, unsigned kind) {
-  if (kind == CR_KIND_SLAB) {
-    const cr_block_t *b = (const cr_block_t *)((uintptr_t)p & ~(uintptr_t)(CORONA_SLAB_SIZE - 1));
-    return cr_small_usable(b);
-  }
+  if (cr_kind_is_small(kind)) return cr_bin_size[kind - 1];
   cr_large_t *h = cr_large_header(p, kind);
   return h != NULL ? cr_large_usable(h) : 0;
 }
@@ -125,7 +122,7 @@ static void *realloc_impl(void *p, size_t size, size_t alignment) {
   /* Stay in place when the new size fits without wasting more than half of
    * the object (the smallest class always counts as a fit). */
   if (aligned && size <= have && (size >= have / 2 || have <= cr_bin_size[0])) {
-    if (kind != CR_KIND_SLAB) cr_large_header(p, kind)->size = size;
+    if (!cr_kind_is_small(kind)) cr_large_header(p, kind)->size = size;
     return p;
   }
   if (size > CORONA_MAX_REQUEST) {

@@ -22,7 +22,10 @@ void *cr_large_alloc(cr_pool_t *pool, size_t size, size_t alignment, bool zero) 
   cr_init();
   if (size > CORONA_MAX_REQUEST || alignment > CORONA_MAX_REQUEST) goto oom;
   size_t offset = alignment > CORONA_LARGE_HEADER ? alignment : CORONA_LARGE_HEADER;
-  size_t total = (offset + size + CORONA_SLAB_SIZE - 1) & ~(CORONA_SLAB_SIZE - 1);
+  /* At least one granule past the user pointer even for size 0 (aligned
+   * requests route small sizes here), so the pointer lies in the mapping. */
+  size_t body = size < CORONA_MIN_ALIGN ? CORONA_MIN_ALIGN : size;
+  size_t total = (offset + body + CORONA_SLAB_SIZE - 1) & ~(CORONA_SLAB_SIZE - 1);
   size_t map_align = alignment > CORONA_SLAB_SIZE ? alignment : CORONA_SLAB_SIZE;
   char *base = cr_os_map(total, map_align);
   if (base == NULL) goto oom;

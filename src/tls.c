@@ -10,10 +10,10 @@
  * so the fast path fails into the slow path without testing for NULL. */
 cr_block_t cr_block_empty;
 
-#define E1 &cr_block_empty
+#define E1 {NULL, NULL, &cr_block_empty, NULL}
 #define E4 E1, E1, E1, E1
 #define E16 E4, E4, E4, E4
-cr_tls_t cr_tls_empty = {.active = {E16, E4, E4, E4, E1, E1, E1}, .pool = &cr_default_pool};
+cr_tls_t cr_tls_empty = {.bins = {E16, E4, E4, E4, E1, E1, E1}, .pool = &cr_default_pool};
 _Static_assert(CORONA_NUM_BINS == 31, "cr_tls_empty spells out 31 bins");
 
 /* One pointer of static TLS (initial-exec, so no __tls_get_addr call):
@@ -50,7 +50,7 @@ cr_tls_t *cr_tls_create(cr_pool_t *pool) {
   cr_init();
   cr_tls_t *tls = cr_pool_tls_alloc(pool);
   if (tls == NULL) return NULL;
-  for (unsigned bin = 0; bin < CORONA_NUM_BINS; bin++) tls->active[bin] = &cr_block_empty;
+  for (unsigned bin = 0; bin < CORONA_NUM_BINS; bin++) tls->bins[bin].block = &cr_block_empty;
   cr_tls_current = tls;
   /* Last: the OS may allocate here (glibc's pthread_setspecific can), and
    * that re-entrant malloc now finds this thread's TLS ready. */

@@ -26,8 +26,15 @@
 #define CORONA_BLOCK_POOL_HIGH_MARK 32
 #define CORONA_BLOCK_POOL_LOW_MARK 8
 /* Empty blocks the pool-wide (global) list keeps before it hands further
- * ones back to the backend, which returns their pages to the OS. */
-#define CORONA_GLOBAL_BLOCK_POOL_MAX 64
+ * ones back to the backend, which returns their pages to the OS.  Too small
+ * a bound makes a program that frees and reallocates a burst of objects pay
+ * a purge and page faults every round. */
+#define CORONA_GLOBAL_BLOCK_POOL_MAX 1024 /* 16 MB */
+
+/* The slow path carves this many bytes' worth of objects (at least one) from
+ * a block's bump area into the thread's bin list at a time: one page, so
+ * carving never touches memory far ahead of its use. */
+#define CORONA_CARVE_BYTES 4096
 
 /* Slab regions: the backend maps this much address space at a time, aligned
  * to its size (2 MB alignment keeps the door open for transparent huge

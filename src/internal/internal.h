@@ -26,8 +26,8 @@ extern const uint32_t cr_bin_size[CORONA_NUM_BINS];
 
 CR_INLINE unsigned cr_bin_index(size_t size) { return cr_size_bin[(size + 15) >> 4]; }
 
-/* Slow path of small malloc: the active block of bin is exhausted (or the
- * thread has no TLS yet).  Returns NULL with errno ENOMEM on failure. */
+/* Slow path of small malloc: the bin's free list is empty (or the thread
+ * has no TLS yet).  Returns NULL with errno ENOMEM on failure. */
 void *cr_malloc_small_slow(cr_tls_t *tls, unsigned bin);
 /* A local free made block b reach its threshold (empty, or reusable). */
 void cr_block_threshold_reached(cr_tls_t *tls, cr_block_t *b);
@@ -100,12 +100,15 @@ CR_INLINE size_t cr_large_usable(const cr_large_t *h) {
  * foreign pointer is recognised without faulting. */
 enum cr_kind_e {
   CR_KIND_NONE = 0,  /* not corona's */
-  CR_KIND_SLAB = 1,  /* inside a slab region: a 16 KB block */
-  CR_KIND_LARGE = 2, /* granule holding a large object's user pointer, its
+  /* 1 .. CORONA_NUM_BINS: a live slab block serving bin (kind - 1), so free
+   * knows an object's class without reading its block header */
+  CR_KIND_SLAB_FREE = CORONA_NUM_BINS + 1, /* a slab of a region, not in use as a block */
+  CR_KIND_LARGE,     /* granule holding a large object's user pointer, its
                         header in the same granule (pointer offset >= 64) */
-  CR_KIND_LARGE_ALIGNED = 3 /* user pointer at the granule's start (alignment
-                               >= 16 KB), header at the end of the previous one */
+  CR_KIND_LARGE_ALIGNED /* user pointer at the granule's start (alignment
+                           >= 16 KB), header at the end of the previous one */
 };
+CR_INLINE bool cr_kind_is_small(unsigned kind) { return kind - 1u < CORONA_NUM_BINS; }
 #define CR_PAGEMAP_LEAF_BITS 17
 #define CR_PAGEMAP_ROOT_BITS (CORONA_ADDRESS_BITS - CORONA_SLAB_SHIFT - CR_PAGEMAP_LEAF_BITS)
 extern _Atomic(_Atomic(uint8_t) *) cr_pagemap_root[(size_t)1 << CR_PAGEMAP_ROOT_BITS];
@@ -131,35 +134,38 @@ _Noreturn void cr_fatal(const char *what, const void *addr);
 
 /* ---- the fast paths ----------------------------------------------------- */
 
-/* malloc of size <= CORONA_MAX_SMALL: pop the active block's free list, else
- * bump down, else the slow path.  No lock, no atomic read-modify-write. */
+/* malloc of size <= CORONA_MAX_SMALL: pop the bin's list, else the slow path
+ * (which swaps in the local list or refills from the active block's bump
+ * area or free list).  No lock, no atomic read-modify-write, no block
+ * header touched. */
 CR_INLINE void *cr_malloc_small(size_t size) {
   cr_tls_t *tls = cr_tls_get();
   unsigned bin = cr_bin_index(size);
-  cr_block_t *b = tls->active[bin];
-  void *p = b->free_list;
+  void *p = tls->bins[bin].free;
   if (cr_likely(p != NULL)) {
-    b->free_list = *(void **)p;
-    b->allocated++;
+    tls->bins[bin].free = *(void **)p;
     return p;
-  }
-  char *bp = b->bump;
-  if (cr_likely((uintptr_t)bp >= (uintptr_t)b + CORONA_BLOCK_HEADER)) {
-    b->bump = bp - b->object_size;
-    b->allocated++;
-    return bp;
   }
   return cr_malloc_small_slow(tls, bin);
 }
 
-/* free: one page-map load decides small/large/foreign; a small object whose
- * block this thread owns goes on the block's private free list. */
+/* free: one page-map load decides small (and its bin) / large / foreign.
+ * An object of this thread's active block for that bin goes straight back on
+ * the bin list (no block header touched: the bin's block being this one
+ * proves we own it); an object of another block we own goes on that block's
+ * free list; anything else is a remote free. */
 CR_INLINE void cr_free_inline(void *p) {
   uintptr_t a = (uintptr_t)p;
   unsigned kind = cr_pagemap_kind(a);
-  if (cr_likely(kind == CR_KIND_SLAB)) {
+  if (cr_likely(cr_kind_is_small(kind))) {
     cr_block_t *b = (cr_block_t *)(a & ~(uintptr_t)(CORONA_SLAB_SIZE - 1));
     cr_tls_t *tls = cr_tls_get();
+    cr_bin_t *bn = &tls->bins[kind - 1];
+    if (cr_likely(bn->block == b)) {
+      *(void **)p = bn->local;
+      bn->local = p;
+      return;
+    }
     /* Relaxed: only this thread can have stored its own TLS here. */
     if (cr_likely(cr_load_relaxed(&b->owner) == tls)) {
       *(void **)p = b->free_list;
@@ -174,7 +180,5 @@ CR_INLINE void cr_free_inline(void *p) {
   cr_free_other(p, kind);
 }
 
-/* Usable bytes of the small object p in block b. */
-CR_INLINE size_t cr_small_usable(const cr_block_t *b) { return b->object_size; }
 
 #endif /* CORONA_INTERNAL_H */

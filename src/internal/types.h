@@ -35,7 +35,7 @@ typedef struct cr_lock_s {
 /* Which of its owner's lists a block is on (block->list). */
 enum cr_list_e {
   CR_LIST_NONE = 0,  /* empty pool, global pool, orphan list, or free */
-  CR_LIST_ACTIVE,    /* tls->active[bin] */
+  CR_LIST_ACTIVE,    /* tls->bins[bin].block */
   CR_LIST_PARTIAL,   /* tls->partial[bin]: has free objects */
   CR_LIST_FULL       /* tls->full[bin]: exhausted when it was last active */
 };
@@ -49,11 +49,14 @@ enum cr_list_e {
  * line 1 holds what the owner's fast paths touch, so a remote free never
  * invalidates the owner's line (brief §2, note a).
  *
- * Object accounting: allocated = objects handed out and not yet returned to
- * the owner, where "returned" means pushed on free_list by the owner or
- * taken from public_free by the owner.  Objects sitting in public_free are
- * still counted as allocated.  Hence allocated == 0 implies public_free is
- * empty and the block is not in any mailbox.
+ * Object accounting: allocated = objects that left the block and have not
+ * come back, where "left" means moved to the owner's bin lists (tls->bins[bin]
+ * .free/.local) and "came back" means pushed on
+ * free_list by the owner or taken from public_free by the owner.  Objects in
+ * public_free or in the bin lists count as allocated.  So allocated == 0
+ * implies public_free is empty and the block is not in any mailbox, and a
+ * block whose free_list and bump area are empty while the bin list is empty
+ * has allocated == capacity.
  *
  * Mailbox protocol: the remote freer whose CAS turns public_free from NULL
  * into a list is the one that pushes the block onto its owner's mailbox for
@@ -70,8 +73,10 @@ struct cr_block_s {
   uint32_t backref;                /* reserved for the backref table (large-object issue) */
 
   /* line 1: owner only */
-  alignas(CORONA_CACHE_LINE) void *free_list; /* owner: singly linked through the objects' first word */
-  char *bump;              /* owner: next object to carve; exhausted when below block + header */
+  alignas(CORONA_CACHE_LINE) void *free_list; /* owner: local frees, linked through the objects' first word */
+  char *bump;              /* owner: next object to carve (objects are carved downwards, a
+                              batch at a time, into the bin list); exhausted when below
+                              block + header */
   _Atomic(cr_tls_t *) owner; /* atomic: written by the owner (or the adopter of an orphan);
                                 other threads only compare it against their own TLS or, as
                                 mailbox notifier, read it with acquire */
@@ -94,13 +99,28 @@ typedef struct cr_blocklist_s {
   cr_block_t *head;
 } cr_blocklist_t;
 
+/* One size class of one thread.  malloc's fast path pops `free`; free's
+ * fast path pushes objects of the active block on `local`; when `free` runs
+ * dry the two swap.  Both lists hold objects checked out of the active
+ * block (carved from its bump area or taken from its free_list), and keeping
+ * them here, not in the block header, means neither fast path touches a
+ * header: 16 KB-aligned headers all fall into the same L1 sets and would
+ * evict each other.  Two lists, not one, so malloc never pops the object a
+ * free has just written (that store-to-load round trip through the same
+ * word costs more than the whole fast path). */
+typedef struct cr_bin_s {
+  void *free;        /* owner: objects of `block`, ready to hand out */
+  void *local;       /* owner: objects of `block` freed by this thread */
+  cr_block_t *block; /* owner: the active block; never NULL (cr_block_empty) */
+  void *reserved;    /* pads the bin to 32 bytes: two per cache line */
+} cr_bin_t;
+
 /* ---- per-thread data ----------------------------------------------------
  * One per (thread, pool).  Everything is owner-only except mailbox[] (atomic,
  * pushed by remote freers) and the pool-list links (lock(pool->lock)).
- * The fast path reads active[bin] only; those 31 pointers share four lines
- * that no other thread writes. */
+ * The fast path reads bins[] only: eight lines no other thread writes. */
 struct cr_tls_s {
-  cr_block_t *active[CORONA_NUM_BINS]; /* owner: never NULL (the static empty block) */
+  cr_bin_t bins[CORONA_NUM_BINS];
   cr_pool_t *pool;                     /* immutable */
   cr_blocklist_t partial[CORONA_NUM_BINS];
   cr_blocklist_t full[CORONA_NUM_BINS];
