@@ -111,7 +111,11 @@ enum cr_kind_e {
 CR_INLINE bool cr_kind_is_small(unsigned kind) { return kind - 1u < CORONA_NUM_BINS; }
 #define CR_PAGEMAP_LEAF_BITS 17
 #define CR_PAGEMAP_ROOT_BITS (CORONA_ADDRESS_BITS - CORONA_SLAB_SHIFT - CR_PAGEMAP_LEAF_BITS)
-extern _Atomic(_Atomic(uint8_t) *) cr_pagemap_root[(size_t)1 << CR_PAGEMAP_ROOT_BITS];
+/* Root entries hold a leaf's distance from cr_pagemap_zero, a static leaf
+ * that stays all zero (CR_KIND_NONE): the zero-filled root thus starts out
+ * pointing every range at it, and a lookup needs no "leaf present?" test. */
+extern _Atomic(uintptr_t) cr_pagemap_root[(size_t)1 << CR_PAGEMAP_ROOT_BITS];
+extern _Atomic(uint8_t) cr_pagemap_zero[(size_t)1 << CR_PAGEMAP_LEAF_BITS];
 /* Marks [addr, addr+size) (16 KB aligned) with kind; false if a leaf could
  * not be mapped. */
 bool cr_pagemap_set(uintptr_t addr, size_t size, uint8_t kind);
@@ -121,9 +125,9 @@ CR_INLINE unsigned cr_pagemap_kind(uintptr_t a) {
   if (cr_unlikely(i >= ((uintptr_t)1 << CR_PAGEMAP_ROOT_BITS))) return CR_KIND_NONE;
   /* Relaxed: the entry asked about was written before the pointer reached
    * this thread, so coherence already shows the leaf that holds it. */
-  _Atomic(uint8_t) *leaf = cr_load_relaxed(&cr_pagemap_root[i]);
-  if (cr_unlikely(leaf == NULL)) return CR_KIND_NONE;
-  return cr_load_relaxed(&leaf[(a >> CORONA_SLAB_SHIFT) & (((uintptr_t)1 << CR_PAGEMAP_LEAF_BITS) - 1)]);
+  uintptr_t leaf = (uintptr_t)cr_pagemap_zero + cr_load_relaxed(&cr_pagemap_root[i]);
+  uintptr_t j = (a >> CORONA_SLAB_SHIFT) & (((uintptr_t)1 << CR_PAGEMAP_LEAF_BITS) - 1);
+  return cr_load_relaxed((_Atomic(uint8_t) *)(leaf + j));
 }
 
 /* ---- frontend.c ------------------------------------------------------- */

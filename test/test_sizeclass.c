@@ -1,0 +1,147 @@
+/* test_sizeclass.c — white-box test of the size classes (src/internal):
+ *   cr_bin_index(size) picks the smallest fitting bin for every size
+ *   0..CORONA_MAX_SMALL; cr_bin_size is strictly increasing, multiples of
+ *   16, CORONA_NUM_BINS entries, the last one CORONA_MAX_SMALL; every bin is
+ *   reachable and at least one object of it fits in a slab; the lookup table
+ *   stays in range; objects from corona_malloc(size) have usable size
+ *   cr_bin_size[cr_bin_index(size)], lie inside one slab block past its
+ *   header, and the page map knows small objects as slab and large ones as
+ *   large; a large object's header (cr_large_t) is live and the granule the
+ *   page map marks for it lies inside its own mapping, for every alignment
+ *   up to 4 MB and sizes 0.. (a granule outside would clobber a neighbour's
+ *   page-map entry). */
+#define _POSIX_C_SOURCE 200809L
+#include "internal/internal.h"
+
+#include "corona.h"
+#include "testutil.h"
+
+static void test_tables(void) {
+  _Static_assert(sizeof cr_bin_size / sizeof cr_bin_size[0] == CORONA_NUM_BINS, "cr_bin_size has CORONA_NUM_BINS entries");
+  _Static_assert(CR_SIZE_BIN_ENTRIES == (CORONA_MAX_SMALL + 15) / 16 + 1, "cr_size_bin covers 0..CORONA_MAX_SMALL");
+  CHECKF(cr_bin_size[CORONA_NUM_BINS - 1] == CORONA_MAX_SMALL, "last class %u", (unsigned)cr_bin_size[CORONA_NUM_BINS - 1]);
+  for (unsigned b = 0; b < CORONA_NUM_BINS; b++) {
+    CHECKF(cr_bin_size[b] > 0 && cr_bin_size[b] % 16 == 0, "class %u = %u is not a positive multiple of 16", b,
+           (unsigned)cr_bin_size[b]);
+    if (b > 0)
+      CHECKF(cr_bin_size[b] > cr_bin_size[b - 1], "class %u = %u not above class %u = %u", b, (unsigned)cr_bin_size[b],
+             b - 1, (unsigned)cr_bin_size[b - 1]);
+    CHECKF(CORONA_SLAB_SIZE - CORONA_BLOCK_HEADER >= cr_bin_size[b], "class %u = %u does not fit in a slab", b,
+           (unsigned)cr_bin_size[b]);
+    CHECKF(cr_bin_size[b] >= CORONA_MIN_ALIGN, "class %u = %u below the minimum alignment", b, (unsigned)cr_bin_size[b]);
+  }
+  for (size_t i = 0; i < CR_SIZE_BIN_ENTRIES; i++)
+    CHECKF(cr_size_bin[i] < CORONA_NUM_BINS, "cr_size_bin[%zu] = %u out of range", i, (unsigned)cr_size_bin[i]);
+}
+
+static void test_bin_index(void) {
+  bool reached[CORONA_NUM_BINS] = {false};
+  unsigned last = 0;
+  for (size_t s = 0; s <= CORONA_MAX_SMALL; s++) {
+    unsigned b = cr_bin_index(s);
+    if (!CHECKF(b < CORONA_NUM_BINS, "cr_bin_index(%zu) = %u", s, b)) continue;
+    reached[b] = true;
+    size_t need = s ? s : 1;
+    CHECKF(cr_bin_size[b] >= need, "size %zu -> bin %u of %u bytes: too small", s, b, (unsigned)cr_bin_size[b]);
+    if (b > 0)
+      CHECKF(cr_bin_size[b - 1] < need, "size %zu -> bin %u (%u) but bin %u (%u) fits", s, b, (unsigned)cr_bin_size[b],
+             b - 1, (unsigned)cr_bin_size[b - 1]);
+    CHECKF(b >= last, "cr_bin_index not monotonic at size %zu", s);
+    last = b;
+  }
+  for (unsigned b = 0; b < CORONA_NUM_BINS; b++) CHECKF(reached[b], "bin %u (%u) is never chosen", b, (unsigned)cr_bin_size[b]);
+  CHECK(cr_bin_index(0) == 0);
+  CHECK(cr_bin_index(CORONA_MAX_SMALL) == CORONA_NUM_BINS - 1);
+}
+
+#define N_OBJ (CORONA_MAX_SMALL + 1)
+static void *objs[N_OBJ];
+
+static void test_real_objects(void) {
+  for (size_t s = 0; s <= CORONA_MAX_SMALL; s++) {
+    void *p = corona_malloc(s);
+    objs[s] = p;
+    if (!CHECKF(p != NULL, "corona_malloc(%zu)", s)) continue;
+    unsigned b = cr_bin_index(s);
+    size_t u = corona_usable_size(p);
+    CHECKF(u == cr_bin_size[b], "corona_malloc(%zu): usable %zu, class %u is %u", s, u, b, (unsigned)cr_bin_size[b]);
+    uintptr_t a = (uintptr_t)p;
+    uintptr_t block = a & ~(uintptr_t)(CORONA_SLAB_SIZE - 1);
+    CHECKF(a - block >= CORONA_BLOCK_HEADER, "object %p (size %zu) overlaps its block header", p, s);
+    CHECKF(a - block + cr_bin_size[b] <= CORONA_SLAB_SIZE, "object %p (class %u) crosses its block end", p,
+           (unsigned)cr_bin_size[b]);
+    CHECKF(cr_pagemap_kind(a) == b + 1, "page map kind of small object %p is %u, not bin %u + 1", p,
+           cr_pagemap_kind(a), b);
+    tu_fill(p, u, tu_seed(p, u));
+  }
+  for (size_t s = 0; s <= CORONA_MAX_SMALL; s++)
+    if (objs[s]) CHECK_PATTERN(objs[s], corona_usable_size(objs[s]), tu_seed(objs[s], corona_usable_size(objs[s])));
+  for (size_t s = 0; s <= CORONA_MAX_SMALL; s++) corona_free(objs[s]);
+
+  /* Large objects are not slab objects. */
+  const size_t large[] = {CORONA_MAX_SMALL + 1, 16384, 100000, 1 << 20};
+  for (size_t i = 0; i < sizeof large / sizeof large[0]; i++) {
+    void *p = corona_malloc(large[i]);
+    if (!CHECK(p != NULL)) continue;
+    CHECK(corona_usable_size(p) >= large[i]);
+    CHECKF(cr_pagemap_kind((uintptr_t)p) == CR_KIND_LARGE, "page map kind of large object %p (%zu) is %u", p, large[i],
+           cr_pagemap_kind((uintptr_t)p));
+    corona_free(p);
+  }
+  /* Foreign addresses are nobody's. */
+  static int not_ours;
+  int on_stack = 0;
+  CHECK(cr_pagemap_kind((uintptr_t)&not_ours) == CR_KIND_NONE);
+  CHECK(cr_pagemap_kind((uintptr_t)&on_stack) == CR_KIND_NONE);
+  CHECK(cr_pagemap_kind(0) == CR_KIND_NONE);
+  CHECK(cr_pagemap_kind(UINTPTR_MAX) == CR_KIND_NONE);
+}
+
+static bool is_large_kind(unsigned k) { return k == CR_KIND_LARGE || k == CR_KIND_LARGE_ALIGNED; }
+
+static void check_large_object(void *p, size_t size, size_t align) {
+  uintptr_t a = (uintptr_t)p;
+  unsigned kind = cr_pagemap_kind(a);
+  if (!is_large_kind(kind)) return; /* served from a slab: covered elsewhere */
+  const cr_large_t *h = (const cr_large_t *)(a - CORONA_LARGE_HEADER);
+  if (!CHECKF(h->magic == CR_LARGE_MAGIC && h->user == p, "large %p (size %zu, align %zu): bad header", p, size, align))
+    return;
+  uintptr_t base = (uintptr_t)h->base, end = base + h->mapped;
+  uintptr_t granule = a & ~(uintptr_t)(CORONA_SLAB_SIZE - 1);
+  CHECKF(granule >= base && granule < end,
+         "large %p (size %zu, align %zu): page-map granule %#lx outside its mapping [%#lx, %#lx)", p, size, align,
+         (unsigned long)granule, (unsigned long)base, (unsigned long)end);
+  CHECKF(a + size <= end, "large %p (size %zu, align %zu) runs past its mapping end %#lx", p, size, align,
+         (unsigned long)end);
+  CHECKF(corona_usable_size(p) >= size && a + corona_usable_size(p) <= end,
+         "large %p (size %zu, align %zu): usable %zu, mapping end %#lx", p, size, align, corona_usable_size(p),
+         (unsigned long)end);
+}
+
+static void test_large_layout(void) {
+  const size_t sizes[] = {0, 1, 64, 1000, CORONA_MAX_SMALL, CORONA_MAX_SMALL + 1, 16384 - 64, 16384, 100000};
+  for (unsigned sh = 0; sh <= 22; sh++) {
+    size_t align = (size_t)1 << sh;
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+      void *p = corona_aligned_malloc(sizes[i], align);
+      if (!CHECKF(p != NULL, "aligned_malloc(%zu, %zu)", sizes[i], align)) continue;
+      check_large_object(p, sizes[i], align);
+      corona_free(p);
+    }
+  }
+  for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+    void *p = corona_malloc(sizes[i]);
+    if (!CHECK(p != NULL)) continue;
+    check_large_object(p, sizes[i], 0);
+    corona_free(p);
+  }
+}
+
+int main(void) {
+  double t0 = tu_now();
+  test_tables();
+  test_bin_index();
+  test_real_objects();
+  test_large_layout();
+  return tu_finish("test_sizeclass", t0);
+}

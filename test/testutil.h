@@ -1,0 +1,230 @@
+/* testutil.h — the tiny harness shared by corona's tests: CHECK macros that
+ * print file:line and the failed expression and count failures (safe from
+ * any thread), a per-thread splitmix64 PRNG, fill/verify helpers for byte
+ * patterns derived from an object's address and size, a clock, and a work
+ * scale (env CORONA_TEST_SCALE; smaller by default under sanitizers).
+ * The harness allocates nothing itself: every object under test comes from
+ * corona_*, bookkeeping lives in static arrays or on the stack.
+ * Each test file defines _POSIX_C_SOURCE before including anything. */
+#ifndef CORONA_TESTUTIL_H
+#define CORONA_TESTUTIL_H
+
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* ---- sanitizer detection (work is scaled down under them) ---------------- */
+#if defined(__SANITIZE_THREAD__)
+#define TU_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define TU_TSAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+#define TU_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TU_ASAN 1
+#endif
+#endif
+#ifndef TU_TSAN
+#define TU_TSAN 0
+#endif
+#ifndef TU_ASAN
+#define TU_ASAN 0
+#endif
+
+/* ---- failure accounting (tu_fail reports one failure, returns false) -------------------------------------------------- */
+#define TU_MAX_REPORTS 100
+
+static atomic_int tu_failures;
+
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((format(printf, 4, 5)))
+#endif
+static inline bool tu_fail(const char *file, int line, const char *expr, const char *fmt, ...) {
+  int n = atomic_fetch_add(&tu_failures, 1);
+  if (n < TU_MAX_REPORTS) {
+    fprintf(stderr, "FAIL %s:%d: %s", file, line, expr);
+    if (fmt != NULL) {
+      va_list ap;
+      va_start(ap, fmt);
+      fputs(" -- ", stderr);
+      vfprintf(stderr, fmt, ap);
+      va_end(ap);
+    }
+    fputc('\n', stderr);
+  } else if (n == TU_MAX_REPORTS) {
+    fprintf(stderr, "(further failures not printed)\n");
+  }
+  return false;
+}
+
+/* The arms of CHECK are calls, so an unused CHECK is no warning; tu_failed
+ * tells the optimiser that a failed CHECK is false (tu_fail is variadic and
+ * never inlined). */
+static inline bool tu_pass(void) { return true; }
+static inline bool tu_failed(bool reported) {
+  (void)reported;
+  return false;
+}
+
+/* CHECK(cond): counts and reports a failure; evaluates to cond (as bool) so
+ * a test can skip work that depends on it: if (!CHECK(p != NULL)) return; */
+#define CHECK(cond) ((cond) ? tu_pass() : tu_failed(tu_fail(__FILE__, __LINE__, #cond, NULL)))
+/* CHECKF(cond, fmt, ...): the same with a printf-style explanation (the
+ * arguments are evaluated only on failure). */
+#define CHECKF(cond, ...) ((cond) ? tu_pass() : tu_failed(tu_fail(__FILE__, __LINE__, #cond, __VA_ARGS__)))
+
+static inline int tu_failure_count(void) { return atomic_load(&tu_failures); }
+
+/* ---- clock ------------------------------------------------------------------ */
+static inline double tu_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* main-return helper: prints a summary line, returns the exit status. */
+static inline int tu_finish(const char *name, double t0) {
+  int f = tu_failure_count();
+  if (f == 0) {
+    printf("%s: OK (%.2f s)\n", name, tu_now() - t0);
+    return 0;
+  }
+  printf("%s: %d FAILURE(S) (%.2f s)\n", name, f, tu_now() - t0);
+  return 1;
+}
+
+/* ---- work scale -------------------------------------------------------------
+ * CORONA_TEST_SCALE=<float> multiplies the default amount of work; without
+ * it, ThreadSanitizer builds run a quarter of it, AddressSanitizer ones half. */
+static inline double tu_scale(void) {
+  const char *s = getenv("CORONA_TEST_SCALE");
+  if (s != NULL && *s != '\0') {
+    double v = strtod(s, NULL);
+    if (v > 0.0) return v;
+  }
+  return TU_TSAN ? 0.25 : TU_ASAN ? 0.5 : 1.0;
+}
+
+static inline size_t tu_scaled(size_t base, size_t min) {
+  double v = (double)base * tu_scale();
+  size_t n = (size_t)v;
+  return n < min ? min : n;
+}
+
+/* ---- PRNG: splitmix64, one state per thread (pass it around) ------------- */
+typedef struct tu_rng_s {
+  uint64_t s;
+} tu_rng_t;
+
+static inline void tu_rng_seed(tu_rng_t *r, uint64_t seed) { r->s = seed * 0x9E3779B97F4A7C15ull + 0x632BE59BD9B4E019ull; }
+
+static inline uint64_t tu_rand(tu_rng_t *r) {
+  uint64_t z = (r->s += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+/* Uniform-ish in [0, n) (n > 0). */
+static inline size_t tu_below(tu_rng_t *r, size_t n) { return (size_t)(tu_rand(r) % n); }
+/* Uniform-ish in [lo, hi]. */
+static inline size_t tu_range(tu_rng_t *r, size_t lo, size_t hi) { return lo + tu_below(r, hi - lo + 1); }
+
+/* ---- byte patterns -------------------------------------------------------------
+ * Byte i of a pattern is byte (i % 8) of word(seed, i / 8); a prefix of a
+ * pattern is the pattern of the shorter length, so realloc can be checked.
+ * Words are stored with memcpy (no alignment assumed; one access per 8 bytes
+ * keeps sanitizer builds fast). */
+static inline uint64_t tu_pattern_word(uint64_t seed, size_t j) {
+  uint64_t x = (seed ^ ((uint64_t)j * 0x9E3779B97F4A7C15ull)) * 0xD6E8FEB86659FD93ull;
+  return x ^ (x >> 32);
+}
+
+/* Seed of the pattern for an object at p of size n. */
+static inline uint64_t tu_seed(const void *p, size_t n) {
+  return ((uint64_t)(uintptr_t)p >> 4) ^ ((uint64_t)n * 0x100000001B3ull) ^ 0xA5A5A5A5A5A5A5A5ull;
+}
+
+static inline void tu_fill(void *p, size_t n, uint64_t seed) {
+  unsigned char *c = (unsigned char *)p;
+  size_t j = 0;
+  for (; j < n / 8; j++) {
+    uint64_t w = tu_pattern_word(seed, j);
+    memcpy(c + j * 8, &w, 8);
+  }
+  if (n % 8 != 0) {
+    uint64_t w = tu_pattern_word(seed, j);
+    memcpy(c + j * 8, &w, n % 8);
+  }
+}
+
+/* Expected byte i of the pattern of seed. */
+static inline unsigned char tu_pattern_byte(uint64_t seed, size_t i) {
+  uint64_t w = tu_pattern_word(seed, i / 8);
+  unsigned char b[8];
+  memcpy(b, &w, 8);
+  return b[i % 8];
+}
+
+/* Index of the first byte of p[0..n) that differs from the pattern, or
+ * (size_t)-1 when all match. */
+static inline size_t tu_verify(const void *p, size_t n, uint64_t seed) {
+  const unsigned char *c = (const unsigned char *)p;
+  size_t j = 0;
+  for (; j < n / 8; j++) {
+    uint64_t w;
+    memcpy(&w, c + j * 8, 8);
+    if (w != tu_pattern_word(seed, j)) break;
+  }
+  for (size_t i = j * 8; i < n; i++)
+    if (c[i] != tu_pattern_byte(seed, i)) return i;
+  return (size_t)-1;
+}
+
+static inline bool tu_check_pattern_at(const char *file, int line, const void *p, size_t n, uint64_t seed) {
+  size_t bad = tu_verify(p, n, seed);
+  if (bad == (size_t)-1) return true;
+  tu_fail(file, line, "pattern intact", "object %p size %zu: byte %zu is 0x%02x, expected 0x%02x", p, n, bad,
+          ((const unsigned char *)p)[bad], tu_pattern_byte(seed, bad));
+  return false;
+}
+/* CHECK_PATTERN(p, n, seed): every byte of p[0..n) holds the pattern. */
+#define CHECK_PATTERN(p, n, seed) tu_check_pattern_at(__FILE__, __LINE__, (p), (n), (seed))
+
+/* Index of the first nonzero byte of p[0..n), or (size_t)-1. */
+static inline size_t tu_first_nonzero(const void *p, size_t n) {
+  const unsigned char *c = (const unsigned char *)p;
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t w;
+    memcpy(&w, c + i, 8);
+    if (w != 0) break;
+  }
+  for (; i < n; i++)
+    if (c[i] != 0) return i;
+  return (size_t)-1;
+}
+
+static inline bool tu_check_zero_at(const char *file, int line, const void *p, size_t n) {
+  size_t bad = tu_first_nonzero(p, n);
+  if (bad == (size_t)-1) return true;
+  tu_fail(file, line, "memory is zero", "object %p size %zu: byte %zu is 0x%02x", p, n, bad,
+          ((const unsigned char *)p)[bad]);
+  return false;
+}
+/* CHECK_ZERO(p, n): every byte of p[0..n) is 0. */
+#define CHECK_ZERO(p, n) tu_check_zero_at(__FILE__, __LINE__, (p), (n))
+
+static inline bool tu_is_aligned(const void *p, size_t a) { return ((uintptr_t)p & (a - 1)) == 0; }
+
+#endif /* CORONA_TESTUTIL_H */
