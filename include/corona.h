@@ -12,6 +12,7 @@
 #define CORONA_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -43,6 +44,26 @@ CORONA_EXPORT void *corona_aligned_realloc(void *ptr, size_t size, size_t alignm
 CORONA_EXPORT int corona_posix_memalign(void **out, size_t alignment, size_t size);
 /* Bytes usable at ptr (>= the size asked for); 0 for NULL. */
 CORONA_EXPORT size_t corona_usable_size(const void *ptr);
+
+/* ---- giving memory back ---------------------------------------------------
+ * Returns to the OS every cached free block and large-object cache entry it
+ * can: the calling thread's caches and the process-wide ones.  Without this
+ * call, cached memory idle for longer than the decay time (about a second)
+ * goes back on later allocator calls anyway. */
+CORONA_EXPORT void corona_collect(void);
+
+/* ---- modes and commands (modelled on tbbmalloc's scalable_allocation_*) ---
+ * corona_allocation_mode returns 0, or EINVAL for an unknown mode or value. */
+#define CORONA_USE_HUGE_PAGES 0          /* value 0 or 1: back new regions with huge pages */
+#define CORONA_SET_SOFT_HEAP_LIMIT 1     /* value: bytes (0 = none); caches are trimmed to stay under it */
+#define CORONA_SET_HUGE_SIZE_THRESHOLD 2 /* value: bytes; large objects from this size on use huge pages */
+CORONA_EXPORT int corona_allocation_mode(int mode, intptr_t value);
+
+/* corona_allocation_command returns 0, or EINVAL for an unknown command or a
+ * non-NULL param. */
+#define CORONA_CLEAN_THREAD_BUFFERS 0 /* the calling thread's caches back to the shared ones / the OS */
+#define CORONA_CLEAN_ALL_BUFFERS 1    /* corona_collect() */
+CORONA_EXPORT int corona_allocation_command(int cmd, void *param);
 
 #ifdef __cplusplus
 }

@@ -1,44 +1,308 @@
-/* backend.c — where slab blocks come from: OS regions of CORONA_REGION_SIZE,
- * aligned to their size and marked in the page map, carved into 16 KB slabs.
- * A slab given back has its pages returned to the OS (purged) and its
- * address kept for reuse. */
+/* backend.c — memory from the OS: regions, slabs, large blocks.
+ *  - Slab regions (CORONA_REGION_SIZE, aligned to it) are cut into 16 KB
+ *    slabs; a slab given back is purged at once (it already waited in the
+ *    pool's empty list for the decay time) and a region with no slab in use
+ *    is unmapped.
+ *  - Large regions hold page-granular blocks of up to CORONA_LARGE_REGION_MAX,
+ *    found first-fit in a free-page bitmap.  Freed pages are free at once
+ *    (neighbours coalesce: a run of free pages is one block) but purged only
+ *    after the decay time; a wholly free region is unmapped then too.
+ *  - Bigger blocks get their own mapping (own_map / own_unmap / own_remap).
+ * One lock guards the region lists and descriptors; it is taken only on the
+ * slow paths (caches sit in front of it). */
+#include <string.h>
+
 #include "internal/internal.h"
 #include "internal/os.h"
 
+#define HUGE_SPAN ((size_t)2 << 20) /* purge granularity inside huge-page regions */
+
+/* ---- region descriptors (metadata memory, recycled, never unmapped) ---- */
+
+static cr_region_t *desc_alloc(cr_backend_t *be) {
+  cr_region_t *r = be->free_descs;
+  if (r != NULL) {
+    be->free_descs = r->next;
+  } else if ((r = cr_meta_alloc(sizeof *r)) == NULL) {
+    return NULL;
+  }
+  memset(r, 0, sizeof *r);
+  return r;
+}
+
+static void list_add(cr_region_t **head, cr_region_t *r) {
+  r->prev = NULL;
+  r->next = *head;
+  if (*head) (*head)->prev = r;
+  *head = r;
+}
+
+static void list_del(cr_region_t **head, cr_region_t *r) {
+  if (r->prev) r->prev->next = r->next;
+  else *head = r->next;
+  if (r->next) r->next->prev = r->prev;
+}
+
+/* Maps a region and marks it in the page map; NULL when the OS refuses. */
+static cr_region_t *region_new(cr_backend_t *be, unsigned kind) {
+  cr_region_t *r = desc_alloc(be);
+  if (r == NULL) return NULL;
+  bool huge = cr_option(CR_OPT_USE_HUGE_PAGES) != 0;
+  char *base = NULL;
+  if (huge) {
+    base = cr_os_map_huge(CORONA_REGION_SIZE);
+    if (base != NULL && ((uintptr_t)base & (CORONA_REGION_SIZE - 1)) != 0) {
+      cr_os_unmap(base, CORONA_REGION_SIZE);
+      base = NULL;
+    }
+  }
+  if (base == NULL) {
+    base = cr_os_map(CORONA_REGION_SIZE, CORONA_REGION_SIZE);
+    if (base != NULL && huge) cr_os_advise_huge(base, CORONA_REGION_SIZE);
+  }
+  uint8_t mark = kind == CR_REGION_SLAB ? CR_KIND_SLAB_FREE : CR_KIND_LARGE;
+  if (base == NULL || !cr_pagemap_set((uintptr_t)base, CORONA_REGION_SIZE, mark)) {
+    if (base) cr_os_unmap(base, CORONA_REGION_SIZE);
+    r->next = be->free_descs;
+    be->free_descs = r;
+    return NULL;
+  }
+  r->base = base;
+  r->kind = kind;
+  r->huge = huge;
+  if (kind == CR_REGION_LARGE) memset(r->free_map, 0xff, sizeof r->free_map);
+  list_add(kind == CR_REGION_SLAB ? &be->slab_regions : &be->large_regions, r);
+  atomic_fetch_add_explicit(&be->mapped_bytes, CORONA_REGION_SIZE, memory_order_relaxed);
+  return r;
+}
+
+static void region_release(cr_backend_t *be, cr_region_t *r) {
+  list_del(r->kind == CR_REGION_SLAB ? &be->slab_regions : &be->large_regions, r);
+  cr_pagemap_set((uintptr_t)r->base, CORONA_REGION_SIZE, CR_KIND_NONE);
+  cr_os_unmap(r->base, CORONA_REGION_SIZE);
+  atomic_fetch_sub_explicit(&be->mapped_bytes, CORONA_REGION_SIZE, memory_order_relaxed);
+  r->next = be->free_descs;
+  be->free_descs = r;
+}
+
+/* ---- slabs --------------------------------------------------------------- */
+
+#define SLABS_PER_REGION ((uint32_t)(CORONA_REGION_SIZE / CORONA_SLAB_SIZE))
+
 cr_block_t *cr_backend_slab_alloc(cr_backend_t *be) {
   cr_lock(&be->lock);
-  cr_block_t *b = be->free_slabs;
-  if (b != NULL) {
-    be->free_slabs = b->next;
+  cr_region_t *r = be->slab_regions;
+  while (r != NULL && r->free_slabs == NULL && r->carved == SLABS_PER_REGION) r = r->next;
+  if (r == NULL && (r = region_new(be, CR_REGION_SLAB)) == NULL) {
     cr_unlock(&be->lock);
-    return b;
+    return NULL;
   }
-  if (be->region_cur == be->region_end) {
-    char *region = cr_os_map(CORONA_REGION_SIZE, CORONA_REGION_SIZE);
-    if (region == NULL) {
-      cr_unlock(&be->lock);
-      return NULL;
-    }
-    if (!cr_pagemap_set((uintptr_t)region, CORONA_REGION_SIZE, CR_KIND_SLAB_FREE)) {
-      cr_os_unmap(region, CORONA_REGION_SIZE);
-      cr_unlock(&be->lock);
-      return NULL;
-    }
-    be->region_cur = region;
-    be->region_end = region + CORONA_REGION_SIZE;
-    be->mapped_bytes += CORONA_REGION_SIZE;
-  }
-  b = (cr_block_t *)be->region_cur;
-  be->region_cur += CORONA_SLAB_SIZE;
+  cr_block_t *b = r->free_slabs;
+  if (b != NULL) r->free_slabs = b->next;
+  else b = (cr_block_t *)(r->base + (size_t)r->carved++ * CORONA_SLAB_SIZE);
+  r->used++;
   cr_unlock(&be->lock);
+  b->backref = cr_backref_alloc(b);
+  if (b->backref == 0) { /* no memory for the table: give the slab back */
+    cr_backend_slab_free(be, b);
+    return NULL;
+  }
   return b;
 }
 
 void cr_backend_slab_free(cr_backend_t *be, cr_block_t *b) {
+  cr_backref_free(b->backref);
+  b->backref = 0;
   cr_pagemap_set((uintptr_t)b, CORONA_SLAB_SIZE, CR_KIND_SLAB_FREE);
   cr_os_purge(b, CORONA_SLAB_SIZE);
+  cr_region_t *r;
   cr_lock(&be->lock);
-  b->next = be->free_slabs;
-  be->free_slabs = b;
+  for (r = be->slab_regions; r != NULL; r = r->next)
+    if ((char *)b >= r->base && (char *)b < r->base + CORONA_REGION_SIZE) break;
+  b->next = r->free_slabs;
+  r->free_slabs = b;
+  if (--r->used == 0) region_release(be, r);
   cr_unlock(&be->lock);
+}
+
+/* ---- bitmaps of large regions -------------------------------------------- */
+
+static inline bool bit_get(const uint64_t *m, size_t i) { return (m[i >> 6] >> (i & 63)) & 1; }
+
+static void bits_set(uint64_t *m, size_t from, size_t n, bool on) {
+  for (size_t i = from; i < from + n; i++) {
+    if (on) m[i >> 6] |= (uint64_t)1 << (i & 63);
+    else m[i >> 6] &= ~((uint64_t)1 << (i & 63));
+  }
+}
+
+/* First index >= from whose bit equals want, or CR_REGION_PAGES. */
+static size_t bit_find(const uint64_t *m, size_t from, bool want) {
+  while (from < CR_REGION_PAGES) {
+    uint64_t w = want ? m[from >> 6] : ~m[from >> 6];
+    w &= ~(uint64_t)0 << (from & 63);
+    if (w != 0) return (from & ~(size_t)63) + (size_t)__builtin_ctzll(w);
+    from = (from | 63) + 1;
+  }
+  return CR_REGION_PAGES;
+}
+
+/* Start of the first run of n free pages, or CR_REGION_PAGES. */
+static size_t find_run(const cr_region_t *r, size_t n) {
+  for (size_t start = bit_find(r->free_map, 0, true); start < CR_REGION_PAGES;) {
+    size_t end = bit_find(r->free_map, start, false);
+    if (end - start >= n) return start;
+    start = bit_find(r->free_map, end, true);
+  }
+  return CR_REGION_PAGES;
+}
+
+static bool range_dirty(const cr_region_t *r, size_t from, size_t n) {
+  for (size_t i = from; i < from + n; i++)
+    if (bit_get(r->dirty_map, i)) return true;
+  return false;
+}
+
+/* ---- large blocks in regions --------------------------------------------- */
+
+char *cr_backend_block_alloc(cr_backend_t *be, size_t bytes, cr_region_t **region, bool *zeroed) {
+  size_t n = bytes / CORONA_PAGE_SIZE;
+  cr_lock(&be->lock);
+  cr_region_t *r;
+  size_t at = CR_REGION_PAGES;
+  for (r = be->large_regions; r != NULL; r = r->next)
+    if (CR_REGION_PAGES - r->used >= n && (at = find_run(r, n)) < CR_REGION_PAGES) break;
+  if (r == NULL) {
+    if ((r = region_new(be, CR_REGION_LARGE)) == NULL) {
+      cr_unlock(&be->lock);
+      return NULL;
+    }
+    at = 0;
+  }
+  *zeroed = !range_dirty(r, at, n);
+  bits_set(r->free_map, at, n, false);
+  bits_set(r->dirty_map, at, n, false);
+  r->used += (uint32_t)n;
+  cr_unlock(&be->lock);
+  *region = r;
+  return r->base + at * CORONA_PAGE_SIZE;
+}
+
+static void block_release_locked(cr_region_t *r, char *block, size_t bytes, uint64_t now) {
+  size_t at = (size_t)(block - r->base) / CORONA_PAGE_SIZE, n = bytes / CORONA_PAGE_SIZE;
+  bits_set(r->free_map, at, n, true);
+  bits_set(r->dirty_map, at, n, true);
+  r->used -= (uint32_t)n;
+  if (r->dirty_since == 0) r->dirty_since = now ? now : 1;
+}
+
+void cr_backend_block_free(cr_backend_t *be, cr_region_t *r, char *block, size_t bytes) {
+  uint64_t now = cr_os_now_ms();
+  cr_lock(&be->lock);
+  block_release_locked(r, block, bytes, now);
+  cr_unlock(&be->lock);
+}
+
+bool cr_backend_block_resize(cr_backend_t *be, cr_region_t *r, char *block, size_t old_bytes, size_t new_bytes) {
+  size_t at = (size_t)(block - r->base) / CORONA_PAGE_SIZE;
+  size_t old_n = old_bytes / CORONA_PAGE_SIZE, new_n = new_bytes / CORONA_PAGE_SIZE;
+  bool ok = true;
+  cr_lock(&be->lock);
+  if (new_n < old_n) {
+    block_release_locked(r, block + new_bytes, old_bytes - new_bytes, cr_os_now_ms());
+  } else if (new_n > old_n) {
+    if (at + new_n > CR_REGION_PAGES || bit_find(r->free_map, at + old_n, false) < at + new_n) {
+      ok = false; /* a neighbour is in use, or the region ends */
+    } else {
+      bits_set(r->free_map, at + old_n, new_n - old_n, false);
+      bits_set(r->dirty_map, at + old_n, new_n - old_n, false);
+      r->used += (uint32_t)(new_n - old_n);
+    }
+  }
+  cr_unlock(&be->lock);
+  return ok;
+}
+
+/* Purges the free, dirty pages of r (whole huge pages only in huge regions). */
+static void region_purge_locked(cr_region_t *r) {
+  size_t span = r->huge ? HUGE_SPAN / CORONA_PAGE_SIZE : 1;
+  for (size_t start = bit_find(r->dirty_map, 0, true); start < CR_REGION_PAGES;) {
+    size_t end = bit_find(r->dirty_map, start, false);
+    size_t a = (start + span - 1) / span * span, b = end / span * span;
+    if (a < b) {
+      cr_os_purge(r->base + a * CORONA_PAGE_SIZE, (b - a) * CORONA_PAGE_SIZE);
+      bits_set(r->dirty_map, a, b - a, false);
+    }
+    start = bit_find(r->dirty_map, end, true);
+  }
+  r->dirty_since = 0;
+  for (size_t w = 0; w < CR_REGION_WORDS; w++)
+    if (r->dirty_map[w]) r->dirty_since = 1; /* left-over partial huge spans: retry later */
+}
+
+void cr_backend_decay(cr_backend_t *be, uint64_t now, uint64_t decay_ms, bool force) {
+  cr_lock(&be->lock);
+  for (cr_region_t *r = be->large_regions, *next; r != NULL; r = next) {
+    next = r->next;
+    if (r->dirty_since == 0 || (!force && now - r->dirty_since < decay_ms)) continue;
+    if (r->used == 0) region_release(be, r);
+    else region_purge_locked(r);
+  }
+  cr_unlock(&be->lock);
+}
+
+/* ---- own mappings for the biggest blocks ---------------------------------- */
+
+char *cr_backend_own_map(cr_backend_t *be, size_t bytes, bool huge) {
+  size_t align = huge ? HUGE_SPAN : CORONA_SLAB_SIZE;
+  char *p = cr_os_map(bytes, align);
+  if (p == NULL) return NULL;
+  if (huge) cr_os_advise_huge(p, bytes);
+  /* Every granule is marked, so a header lookup below any pointer of the
+   * object stays inside the mapping. */
+  if (!cr_pagemap_set((uintptr_t)p, bytes, CR_KIND_LARGE)) {
+    cr_os_unmap(p, bytes);
+    return NULL;
+  }
+  atomic_fetch_add_explicit(&be->mapped_bytes, bytes, memory_order_relaxed);
+  return p;
+}
+
+void cr_backend_own_unmap(cr_backend_t *be, char *p, size_t bytes) {
+  cr_pagemap_set((uintptr_t)p, bytes, CR_KIND_NONE);
+  cr_os_unmap(p, bytes);
+  atomic_fetch_sub_explicit(&be->mapped_bytes, bytes, memory_order_relaxed);
+}
+
+char *cr_backend_own_remap(cr_backend_t *be, char *p, size_t old_bytes, size_t new_bytes, bool huge) {
+  if (new_bytes <= old_bytes) { /* shrinking in place never fails or moves */
+    if (new_bytes == old_bytes) return p;
+    /* Marks go before the pages: once unmapped, the range may be mapped and
+     * marked by another thread. */
+    cr_pagemap_set((uintptr_t)p + new_bytes, old_bytes - new_bytes, CR_KIND_NONE);
+    if (cr_os_remap(p, old_bytes, new_bytes, NULL) == NULL) {
+      cr_pagemap_set((uintptr_t)p + new_bytes, old_bytes - new_bytes, CR_KIND_LARGE);
+      return p;
+    }
+    atomic_fetch_sub_explicit(&be->mapped_bytes, old_bytes - new_bytes, memory_order_relaxed);
+    return p;
+  }
+  if (cr_os_remap(p, old_bytes, new_bytes, NULL) != NULL) { /* grew in place */
+    if (cr_pagemap_set((uintptr_t)p + old_bytes, new_bytes - old_bytes, CR_KIND_LARGE)) {
+      atomic_fetch_add_explicit(&be->mapped_bytes, new_bytes - old_bytes, memory_order_relaxed);
+      return p;
+    }
+    cr_os_remap(p, new_bytes, old_bytes, NULL); /* no page-map leaf: undo */
+  }
+  /* Move the pages onto a fresh, already marked mapping: no copy. */
+  char *q = cr_backend_own_map(be, new_bytes, huge);
+  if (q == NULL) return NULL;
+  cr_pagemap_set((uintptr_t)p, old_bytes, CR_KIND_NONE); /* before the range is freed */
+  if (cr_os_remap(p, old_bytes, new_bytes, q) == NULL) {
+    cr_pagemap_set((uintptr_t)p, old_bytes, CR_KIND_LARGE);
+    cr_backend_own_unmap(be, q, new_bytes);
+    return NULL;
+  }
+  atomic_fetch_sub_explicit(&be->mapped_bytes, old_bytes, memory_order_relaxed);
+  return q;
 }

@@ -167,6 +167,13 @@ static void drain_bin(cr_tls_t *tls, unsigned bin) {
   }
 }
 
+void cr_bins_flush_empty(cr_tls_t *tls) {
+  cr_bins_drain_all(tls);
+  if (tls->empty != NULL) cr_pool_put_empty(tls->pool, tls->empty, tls->empty_count);
+  tls->empty = NULL;
+  tls->empty_count = 0;
+}
+
 void cr_bins_drain_all(cr_tls_t *tls) {
   for (unsigned bin = 0; bin < CORONA_NUM_BINS; bin++)
     if (cr_load_relaxed(&tls->mailbox[bin]) != NULL) drain_bin(tls, bin);
@@ -213,6 +220,7 @@ static cr_block_t *bin_refill(cr_tls_t *tls, unsigned bin) {
 
   /* A new block is needed: first let remote frees empty what they can. */
   cr_bins_drain_all(tls);
+  cr_maybe_decay(tls->pool);
   if ((b = take_partial(tls, bin)) != NULL) return b;
   if ((b = tls->empty) != NULL) {
     tls->empty = b->next;

@@ -12,7 +12,6 @@ void cr_block_init(cr_block_t *b, cr_tls_t *tls, unsigned bin) {
   cr_store_relaxed(&b->mail_next, NULL);
   b->pool = tls->pool;
   b->bin = bin;
-  b->backref = 0;
   b->free_list = NULL;
   b->bump = (char *)b + CORONA_SLAB_SIZE - size;
   b->allocated = 0;

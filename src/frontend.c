@@ -54,9 +54,19 @@ CORONA_EXPORT void *corona_calloc(size_t count, size_t size) {
   return cr_large_alloc(&cr_default_pool, total, 0, true);
 }
 
+/* The block of small object p if p is a plausible object of a live block
+ * (the page map says so and the block's backref agrees), else NULL. */
+static const cr_block_t *small_block(const void *p, unsigned kind) {
+  const cr_block_t *b = (const cr_block_t *)((uintptr_t)p & ~(uintptr_t)(CORONA_SLAB_SIZE - 1));
+  if (!cr_kind_is_small(kind) || cr_backref_get(b->backref) != b) return NULL;
+  uintptr_t off = (uintptr_t)p & (CORONA_SLAB_SIZE - 1);
+  if (off < CORONA_BLOCK_HEADER || (CORONA_SLAB_SIZE - off) % cr_bin_size[kind - 1] != 0) return NULL;
+  return b;
+}
+
 /* Usable size of a pointer known to be non-NULL; 0 when it is not ours. */
 static size_t usable_size(const void *p, unsigned kind) {
-  if (cr_kind_is_small(kind)) return cr_bin_size[kind - 1];
+  if (cr_kind_is_small(kind)) return small_block(p, kind) ? cr_bin_size[kind - 1] : 0;
   cr_large_t *h = cr_large_header(p, kind);
   return h != NULL ? cr_large_usable(h) : 0;
 }
@@ -118,21 +128,65 @@ static void *realloc_impl(void *p, size_t size, size_t alignment) {
   unsigned kind = cr_pagemap_kind((uintptr_t)p);
   size_t have = usable_size(p, kind);
   if (have == 0) cr_fatal("realloc(): invalid pointer", p);
-  bool aligned = ((uintptr_t)p & (alignment ? alignment - 1 : 0)) == 0;
-  /* Stay in place when the new size fits without wasting more than half of
-   * the object (the smallest class always counts as a fit). */
-  if (aligned && size <= have && (size >= have / 2 || have <= cr_bin_size[0])) {
-    if (!cr_kind_is_small(kind)) cr_large_header(p, kind)->size = size;
-    return p;
-  }
   if (size > CORONA_MAX_REQUEST) {
     errno = ENOMEM;
     return NULL;
+  }
+  bool aligned = ((uintptr_t)p & (alignment ? alignment - 1 : 0)) == 0;
+  if (cr_kind_is_small(kind)) {
+    /* Stay in place when the new size fits without wasting more than half
+     * of the object (the smallest class always counts as a fit). */
+    if (aligned && size <= have && (size >= have / 2 || have <= cr_bin_size[0])) return p;
+  } else if (aligned && size > CORONA_MAX_SMALL) {
+    /* Large to large: in place, or by moving pages; never a copy if not needed. */
+    void *q = cr_large_resize(cr_large_header(p, kind), size);
+    if (q != NULL) return q;
   }
   return move_object(p, have, size, alignment);
 }
 
 CORONA_EXPORT void *corona_realloc(void *ptr, size_t size) { return realloc_impl(ptr, size, 0); }
+
+CORONA_EXPORT void corona_collect(void) {
+  cr_init();
+  cr_collect(&cr_default_pool);
+}
+
+CORONA_EXPORT int corona_allocation_mode(int mode, intptr_t value) {
+  cr_init();
+  switch (mode) {
+    case CORONA_USE_HUGE_PAGES:
+      return cr_option_set(CR_OPT_USE_HUGE_PAGES, value) ? 0 : EINVAL;
+    case CORONA_SET_SOFT_HEAP_LIMIT:
+      if (!cr_option_set(CR_OPT_SOFT_LIMIT, value)) return EINVAL;
+      if (value != 0 && cr_load_relaxed(&cr_default_pool.backend.mapped_bytes) > (size_t)value)
+        cr_collect(&cr_default_pool); /* trim now, as tbbmalloc does */
+      return 0;
+    case CORONA_SET_HUGE_SIZE_THRESHOLD:
+      return cr_option_set(CR_OPT_HUGE_THRESHOLD, value) ? 0 : EINVAL;
+    default:
+      return EINVAL;
+  }
+}
+
+CORONA_EXPORT int corona_allocation_command(int cmd, void *param) {
+  if (param != NULL) return EINVAL;
+  cr_init();
+  cr_tls_t *tls = cr_tls_get();
+  switch (cmd) {
+    case CORONA_CLEAN_THREAD_BUFFERS:
+      if (tls != &cr_tls_empty) {
+        cr_large_flush_local(tls);
+        cr_bins_flush_empty(tls);
+      }
+      return 0;
+    case CORONA_CLEAN_ALL_BUFFERS:
+      cr_collect(&cr_default_pool);
+      return 0;
+    default:
+      return EINVAL;
+  }
+}
 
 CORONA_EXPORT void *corona_aligned_realloc(void *ptr, size_t size, size_t alignment) {
   if (!is_pow2(alignment)) {

@@ -1,69 +1,351 @@
-/* large.c — objects above CORONA_MAX_SMALL, straight from the OS.
- * Layout of one mapping (aligned to and sized in whole 16 KB granules, so
- * no other mapping shares a granule and the page-map entry of the user
- * pointer's granule belongs to this object alone):
+/* large.c — objects above CORONA_MAX_SMALL: the per-thread and the global
+ * large-object caches (LOC), allocation from the backend on a miss, in-place
+ * resizing, validation of large pointers, and the time-based release of
+ * everything the caches hold.
  *
- *   base ... [cr_large_t header, 64 B][user memory ...................] end
- *            user - 64                 user = base + max(64, alignment)
- *
- * The local and global large-object caches and the coalescing backend come
- * later; they keep this header. */
+ * Layout: [block ... [cr_large_t][user memory ...] ... block end].  For
+ * alignment <= 64 the header is the first 64 bytes of the block; only such
+ * blocks are cached (their header stays put, with its backref).  A cached
+ * block keeps its cache links in its user memory (cr_lnode_t). */
 #include <errno.h>
+#include <string.h>
 
 #include "internal/internal.h"
 #include "internal/os.h"
 
-static inline uintptr_t granule_of(const void *p) {
-  return (uintptr_t)p & ~(uintptr_t)(CORONA_SLAB_SIZE - 1);
+#define HUGE_SPAN ((size_t)2 << 20)
+
+typedef struct cr_lnode_s {
+  cr_large_t *next, *prev;   /* bin list (global) or the local list (next only) */
+  cr_large_t *newer, *older; /* global age list */
+} cr_lnode_t;
+
+static inline cr_lnode_t *node(cr_large_t *h) { return (cr_lnode_t *)((char *)h + CORONA_LARGE_HEADER); }
+static inline size_t round_up(size_t x, size_t to) { return (x + to - 1) & ~(to - 1); }
+
+static bool huge_for(size_t bytes) {
+  return cr_option(CR_OPT_USE_HUGE_PAGES) && bytes >= (size_t)cr_option(CR_OPT_HUGE_THRESHOLD);
 }
 
+/* Block bytes a fresh allocation of size (alignment <= 64) gets. */
+static size_t block_bytes_for(size_t size) {
+  size_t b = round_up(size + CORONA_LARGE_HEADER, CORONA_PAGE_SIZE);
+  if (b <= CORONA_LARGE_REGION_MAX) return b;
+  return round_up(b, huge_for(b) ? HUGE_SPAN : CORONA_SLAB_SIZE);
+}
+
+/* Global cache bin: exact page count up to the region maximum, then four
+ * bins per doubling (a cached block serves requests of its own bin that it
+ * covers). */
+static unsigned loc_bin(size_t bytes) {
+  size_t pages = bytes / CORONA_PAGE_SIZE;
+  if (bytes <= CORONA_LARGE_REGION_MAX) return (unsigned)pages;
+  unsigned lg = 63u - (unsigned)__builtin_clzll(bytes - 1); /* 2^lg < bytes <= 2^(lg+1) */
+  unsigned sub = (unsigned)(((bytes - 1) >> (lg - 2)) & 3);
+  unsigned b = (unsigned)(CORONA_LARGE_REGION_MAX / CORONA_PAGE_SIZE) + 1 + (lg - 20) * 4 + sub;
+  return b < CR_LOC_BINS ? b : CR_LOC_BINS - 1;
+}
+
+/* ---- giving a block back ---------------------------------------------- */
+
+static void block_release(cr_large_t *h) {
+  cr_backend_t *be = &h->pool->backend;
+  cr_backref_free(h->backref);
+  if (h->region != NULL) cr_backend_block_free(be, h->region, h->block, h->block_size);
+  else cr_backend_own_unmap(be, h->block, h->block_size);
+}
+
+static void release_chain(cr_large_t *h) { /* linked by node()->next */
+  while (h != NULL) {
+    cr_large_t *next = node(h)->next;
+    block_release(h);
+    h = next;
+  }
+}
+
+/* ---- global cache (loc->lock) -------------------------------------------- */
+
+static void gloc_unlink(cr_loc_t *loc, cr_large_t *h) {
+  cr_lnode_t *n = node(h);
+  unsigned bin = loc_bin(h->block_size);
+  if (n->prev) node(n->prev)->next = n->next;
+  else loc->bins[bin] = n->next;
+  if (n->next) node(n->next)->prev = n->prev;
+  if (n->older) node(n->older)->newer = n->newer;
+  else loc->oldest = n->newer;
+  if (n->newer) node(n->newer)->older = n->older;
+  else loc->newest = n->older;
+  loc->bytes -= h->block_size;
+}
+
+/* Takes the oldest entries out while keep() says they must go; returns them
+ * as a chain for release outside the lock. */
+static cr_large_t *gloc_evict(cr_loc_t *loc, uint64_t older_than, size_t max_bytes) {
+  cr_large_t *chain = NULL;
+  cr_large_t *h;
+  while ((h = loc->oldest) != NULL && (h->cached_at < older_than || loc->bytes > max_bytes)) {
+    gloc_unlink(loc, h);
+    node(h)->next = chain;
+    chain = h;
+  }
+  return chain;
+}
+
+static size_t gloc_limit(cr_pool_t *pool) {
+  size_t limit = CORONA_GLOBAL_LOC_MAX_BYTES;
+  size_t soft = (size_t)cr_option(CR_OPT_SOFT_LIMIT);
+  if (soft != 0) {
+    size_t mapped = cr_load_relaxed(&pool->backend.mapped_bytes);
+    size_t room = mapped < soft ? soft - mapped : 0; /* cached bytes count in mapped */
+    if (room < limit) limit = room;
+  }
+  return limit;
+}
+
+/* Puts a chain (linked by next) of cached headers into the global cache. */
+static void gloc_put(cr_pool_t *pool, cr_large_t *chain) {
+  cr_loc_t *loc = &pool->loc;
+  size_t limit = gloc_limit(pool);
+  cr_lock(&loc->lock);
+  while (chain != NULL) {
+    cr_large_t *h = chain;
+    chain = node(h)->next;
+    cr_lnode_t *n = node(h);
+    unsigned bin = loc_bin(h->block_size);
+    n->prev = NULL;
+    n->next = loc->bins[bin];
+    if (n->next) node(n->next)->prev = h;
+    loc->bins[bin] = h;
+    n->newer = NULL;
+    n->older = loc->newest;
+    if (loc->newest) node(loc->newest)->newer = h;
+    else loc->oldest = h;
+    loc->newest = h;
+    loc->bytes += h->block_size;
+  }
+  cr_large_t *evicted = gloc_evict(loc, 0, limit);
+  cr_unlock(&loc->lock);
+  release_chain(evicted);
+}
+
+static cr_large_t *gloc_get(cr_pool_t *pool, size_t bytes) {
+  cr_loc_t *loc = &pool->loc;
+  unsigned bin = loc_bin(bytes);
+  cr_lock(&loc->lock);
+  cr_large_t *h = loc->bins[bin];
+  while (h != NULL && h->block_size < bytes) h = node(h)->next;
+  if (h != NULL) gloc_unlink(loc, h);
+  cr_unlock(&loc->lock);
+  return h;
+}
+
+/* ---- local cache (owner only) -------------------------------------------- */
+
+static cr_large_t *lloc_get(cr_tls_t *tls, size_t bytes) {
+  cr_large_t **link = &tls->loc;
+  for (cr_large_t *h = tls->loc; h != NULL; link = &node(h)->next, h = node(h)->next) {
+    if (h->block_size == bytes) {
+      *link = node(h)->next;
+      tls->loc_count--;
+      tls->loc_bytes -= bytes;
+      return h;
+    }
+  }
+  return NULL;
+}
+
+static void lloc_put(cr_tls_t *tls, cr_large_t *h) {
+  if (h->block_size > CORONA_LOCAL_LOC_MAX_BYTES) {
+    node(h)->next = NULL;
+    gloc_put(tls->pool, h);
+    return;
+  }
+  node(h)->next = tls->loc;
+  tls->loc = h;
+  tls->loc_count++;
+  tls->loc_bytes += h->block_size;
+  if (tls->loc_count <= CORONA_LOCAL_LOC_MAX_COUNT && tls->loc_bytes <= CORONA_LOCAL_LOC_MAX_BYTES) return;
+  /* Keep the most recent few (within the byte bound), the rest go global. */
+  cr_large_t *keep = tls->loc;
+  uint32_t count = 1;
+  size_t bytes = keep->block_size;
+  while (node(keep)->next != NULL && count < CORONA_LOCAL_LOC_TRIM &&
+         bytes + node(keep)->next->block_size <= CORONA_LOCAL_LOC_MAX_BYTES / 2) {
+    keep = node(keep)->next;
+    count++;
+    bytes += keep->block_size;
+  }
+  cr_large_t *rest = node(keep)->next;
+  node(keep)->next = NULL;
+  tls->loc_count = count;
+  tls->loc_bytes = bytes;
+  gloc_put(tls->pool, rest);
+}
+
+void cr_large_flush_local(cr_tls_t *tls) {
+  cr_large_t *chain = tls->loc;
+  tls->loc = NULL;
+  tls->loc_count = 0;
+  tls->loc_bytes = 0;
+  if (chain != NULL) gloc_put(tls->pool, chain);
+}
+
+/* ---- time-based release --------------------------------------------------- */
+
+static void decay_run(cr_pool_t *pool, uint64_t now, bool force) {
+  uint64_t decay = (uint64_t)cr_option(CR_OPT_DECAY_MS);
+  uint64_t older_than = force ? UINT64_MAX : (now > decay ? now - decay : 0);
+  cr_lock(&pool->loc.lock);
+  cr_large_t *evicted = gloc_evict(&pool->loc, older_than, force ? 0 : gloc_limit(pool));
+  cr_unlock(&pool->loc.lock);
+  release_chain(evicted);
+  cr_pool_decay_empty(pool, now, decay, force);
+  cr_backend_decay(&pool->backend, now, decay, force);
+}
+
+void cr_maybe_decay(cr_pool_t *pool) {
+  uint64_t now = cr_os_now_ms();
+  if (now < cr_load_relaxed(&pool->next_decay)) return;
+  if (!cr_lock_try(&pool->decay_lock)) return; /* someone else is at it */
+  uint64_t decay = (uint64_t)cr_option(CR_OPT_DECAY_MS);
+  cr_store_relaxed(&pool->next_decay, now + (decay >= 4 ? decay / 4 : 1));
+  decay_run(pool, now, false);
+  cr_unlock(&pool->decay_lock);
+}
+
+void cr_collect(cr_pool_t *pool) {
+  cr_tls_t *tls = cr_tls_get();
+  if (tls != &cr_tls_empty && tls->pool == pool) {
+    cr_large_flush_local(tls);
+    cr_bins_flush_empty(tls);
+  }
+  cr_lock(&pool->decay_lock);
+  decay_run(pool, cr_os_now_ms(), true);
+  cr_unlock(&pool->decay_lock);
+}
+
+/* ---- allocation and free ----------------------------------------------- */
+
 void *cr_large_alloc(cr_pool_t *pool, size_t size, size_t alignment, bool zero) {
-  (void)zero; /* fresh mappings read as zero */
   cr_init();
   if (size > CORONA_MAX_REQUEST || alignment > CORONA_MAX_REQUEST) goto oom;
+  cr_tls_t *tls = cr_tls_get();
   size_t offset = alignment > CORONA_LARGE_HEADER ? alignment : CORONA_LARGE_HEADER;
-  /* At least one granule past the user pointer even for size 0 (aligned
-   * requests route small sizes here), so the pointer lies in the mapping. */
-  size_t body = size < CORONA_MIN_ALIGN ? CORONA_MIN_ALIGN : size;
-  size_t total = (offset + body + CORONA_SLAB_SIZE - 1) & ~(CORONA_SLAB_SIZE - 1);
-  size_t map_align = alignment > CORONA_SLAB_SIZE ? alignment : CORONA_SLAB_SIZE;
-  char *base = cr_os_map(total, map_align);
-  if (base == NULL) goto oom;
-  char *user = base + offset;
-  cr_large_t *h = (cr_large_t *)(user - CORONA_LARGE_HEADER);
-  h->magic = CR_LARGE_MAGIC;
-  h->user = user;
-  h->base = base;
-  h->mapped = total;
+  cr_large_t *h = NULL;
+  char *block;
+  size_t bytes;
+  cr_region_t *region = NULL;
+  bool zeroed = false;
+
+  if (offset == CORONA_LARGE_HEADER) {
+    bytes = block_bytes_for(size);
+    if (tls != &cr_tls_empty && tls->pool == pool) h = lloc_get(tls, bytes);
+    if (h == NULL && bytes <= CORONA_LOC_MAX_OBJECT) h = gloc_get(pool, bytes);
+    if (h != NULL) { /* cache hit: header and backref are in place */
+      h->user = (char *)h + CORONA_LARGE_HEADER;
+      h->size = size;
+      if (zero) memset(h->user, 0, size);
+      return h->user;
+    }
+  } else {
+    /* Aligned: room for the header below an aligned pointer, and at least
+     * one byte past it even for size 0 (the pointer must be inside). */
+    size_t body = size < CORONA_MIN_ALIGN ? CORONA_MIN_ALIGN : size;
+    bytes = round_up(offset + body, alignment > CORONA_PAGE_SIZE ? CORONA_SLAB_SIZE : CORONA_PAGE_SIZE);
+  }
+  cr_maybe_decay(pool);
+  if (bytes <= CORONA_LARGE_REGION_MAX && alignment <= CORONA_PAGE_SIZE) {
+    block = cr_backend_block_alloc(&pool->backend, bytes, &region, &zeroed);
+  } else {
+    bool huge = huge_for(bytes);
+    if (huge) bytes = round_up(bytes, HUGE_SPAN);
+    block = cr_backend_own_map(&pool->backend, bytes, huge);
+    zeroed = true;
+  }
+  if (block == NULL) goto oom;
+  /* An own mapping is aligned to 16 KB: alignments above that are met by
+   * the offset (bytes include it), below it by the block's alignment. */
+  char *user = alignment <= CORONA_SLAB_SIZE ? block + offset
+                                             : (char *)round_up((uintptr_t)block + CORONA_LARGE_HEADER, alignment);
+  h = (cr_large_t *)(user - CORONA_LARGE_HEADER);
+  h->block = block;
+  h->block_size = bytes;
   h->size = size;
+  h->user = user;
   h->pool = pool;
-  unsigned kind = ((uintptr_t)user & (CORONA_SLAB_SIZE - 1)) == 0 ? CR_KIND_LARGE_ALIGNED : CR_KIND_LARGE;
-  if (!cr_pagemap_set(granule_of(user), CORONA_SLAB_SIZE, (uint8_t)kind)) {
-    cr_os_unmap(base, total);
+  h->region = region;
+  h->flags = 0;
+  h->cached_at = 0;
+  h->backref = cr_backref_alloc(h);
+  if (h->backref == 0) {
+    if (region != NULL) cr_backend_block_free(&pool->backend, region, block, bytes);
+    else cr_backend_own_unmap(&pool->backend, block, bytes);
     goto oom;
   }
+  if (zero && !zeroed) memset(user, 0, size);
+  size_t soft = (size_t)cr_option(CR_OPT_SOFT_LIMIT);
+  if (soft != 0 && cr_load_relaxed(&pool->backend.mapped_bytes) > soft) cr_collect(pool);
   return user;
 oom:
   errno = ENOMEM;
   return NULL;
 }
 
-cr_large_t *cr_large_header(const void *p, unsigned kind) {
-  uintptr_t off = (uintptr_t)p & (CORONA_SLAB_SIZE - 1);
-  /* Only offsets where the header lies inside this object's own mapping are
-   * read at all, so a bad pointer cannot fault here. */
-  if (kind == CR_KIND_LARGE) {
-    if (off < CORONA_LARGE_HEADER || (off & (CORONA_MIN_ALIGN - 1)) != 0) return NULL;
-  } else if (kind != CR_KIND_LARGE_ALIGNED || off != 0) {
-    return NULL;
+void cr_large_free(cr_large_t *h) {
+  cr_pool_t *pool = h->pool;
+  h->user = NULL; /* a second free of this pointer now fails validation */
+  if ((char *)h != h->block || h->block_size > CORONA_LOC_MAX_OBJECT) {
+    block_release(h);
+  } else {
+    h->cached_at = cr_os_now_ms();
+    cr_tls_t *tls = cr_tls_get();
+    if (tls != &cr_tls_empty && tls->pool == pool) lloc_put(tls, h);
+    else {
+      node(h)->next = NULL;
+      gloc_put(pool, h);
+    }
   }
+  cr_maybe_decay(pool);
+}
+
+cr_large_t *cr_large_header(const void *p, unsigned kind) {
+  if (kind != CR_KIND_LARGE || ((uintptr_t)p & (CORONA_MIN_ALIGN - 1)) != 0) return NULL;
+  /* The header must lie in memory the page map says is ours. */
+  if (((uintptr_t)p & (CORONA_SLAB_SIZE - 1)) < CORONA_LARGE_HEADER &&
+      cr_pagemap_kind((uintptr_t)p - CORONA_LARGE_HEADER) != CR_KIND_LARGE)
+    return NULL;
   cr_large_t *h = (cr_large_t *)((char *)p - CORONA_LARGE_HEADER);
-  if (h->magic != CR_LARGE_MAGIC || h->user != p) return NULL;
+  if (cr_backref_get(h->backref) != h || h->user != p) return NULL;
   return h;
 }
 
-void cr_large_free(cr_large_t *h) {
-  h->magic = 0;
-  cr_pagemap_set(granule_of(h->user), CORONA_SLAB_SIZE, CR_KIND_NONE);
-  cr_os_unmap(h->base, h->mapped);
+void *cr_large_resize(cr_large_t *h, size_t size) {
+  if ((char *)h != h->block) return NULL; /* aligned: moved by the caller */
+  cr_backend_t *be = &h->pool->backend;
+  size_t bytes = block_bytes_for(size);
+  if (h->region != NULL) {
+    if (bytes > CORONA_LARGE_REGION_MAX) return NULL;
+    if (bytes == h->block_size || (bytes < h->block_size && bytes >= h->block_size / 2)) {
+      h->size = size; /* fits, and not worth a trim */
+      return h->user;
+    }
+    if (!cr_backend_block_resize(be, h->region, h->block, h->block_size, bytes)) return NULL;
+    h->block_size = bytes;
+    h->size = size;
+    return h->user;
+  }
+  if (bytes <= CORONA_LARGE_REGION_MAX) bytes = round_up(bytes, CORONA_SLAB_SIZE); /* stays an own mapping */
+  if (bytes == h->block_size) {
+    h->size = size;
+    return h->user;
+  }
+  char *q = cr_backend_own_remap(be, h->block, h->block_size, bytes, huge_for(bytes));
+  if (q == NULL) return NULL;
+  cr_large_t *nh = (cr_large_t *)q; /* the header moved with its pages */
+  nh->block = q;
+  nh->block_size = bytes;
+  nh->size = size;
+  nh->user = q + CORONA_LARGE_HEADER;
+  cr_backref_set(nh->backref, nh);
+  return nh->user;
 }

@@ -2,6 +2,8 @@
  * mmap/munmap/madvise, pthread keys for thread exit, sched_yield, write(2).
  * The only file of the core that includes OS headers. */
 #include <errno.h>
+#include <fcntl.h>
+#include <time.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdint.h>
@@ -12,12 +14,60 @@
 #include "internal/os.h"
 
 static size_t os_page_size = 4096;
+static size_t os_huge_page_size;
 static pthread_key_t os_thread_key;
+
+/* Reads "Hugepagesize:  2048 kB" from /proc/meminfo without allocating. */
+static size_t read_huge_page_size(void) {
+  int fd = open("/proc/meminfo", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  char buf[4096];
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return 0;
+  buf[n] = 0;
+  static const char key[] = "Hugepagesize:";
+  for (char *p = buf; *p; p++) {
+    size_t i = 0;
+    while (key[i] && p[i] == key[i]) i++;
+    if (key[i] != 0) continue;
+    p += i;
+    while (*p == ' ') p++;
+    size_t kb = 0;
+    while (*p >= '0' && *p <= '9') kb = kb * 10 + (size_t)(*p++ - '0');
+    return kb * 1024;
+  }
+  return 0;
+}
 
 void cr_os_init(void) {
   long ps = sysconf(_SC_PAGESIZE);
   if (ps > 0) os_page_size = (size_t)ps;
+  os_huge_page_size = read_huge_page_size();
 }
+
+size_t cr_os_huge_page_size(void) { return os_huge_page_size; }
+
+void *cr_os_remap(void *addr, size_t old_size, size_t new_size, void *target) {
+  void *p = target == NULL ? mremap(addr, old_size, new_size, 0)
+                           : mremap(addr, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, target);
+  return p == MAP_FAILED ? NULL : p;
+}
+
+void cr_os_advise_huge(void *addr, size_t size) { madvise(addr, size, MADV_HUGEPAGE); }
+
+void *cr_os_map_huge(size_t size) {
+  void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
+  return p == MAP_FAILED ? NULL : p;
+}
+
+uint64_t cr_os_now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+const char *cr_os_getenv(const char *name) { return getenv(name); }
 
 size_t cr_os_page_size(void) { return os_page_size; }
 

@@ -17,7 +17,7 @@ void cr_pool_init(cr_pool_t *pool) { memset(pool, 0, sizeof *pool); }
 static cr_lock_t meta_lock;
 static char *meta_cur, *meta_end; /* lock(meta_lock) */
 
-static void *meta_alloc(size_t size) {
+void *cr_meta_alloc(size_t size) {
   size = (size + CORONA_CACHE_LINE - 1) & ~(size_t)(CORONA_CACHE_LINE - 1);
   cr_lock(&meta_lock);
   if ((size_t)(meta_end - meta_cur) < size) {
@@ -40,7 +40,7 @@ cr_tls_t *cr_pool_tls_alloc(cr_pool_t *pool) {
   cr_tls_t *tls = pool->free_tls;
   if (tls != NULL) pool->free_tls = tls->pool_next;
   cr_unlock(&pool->lock);
-  if (tls == NULL && (tls = meta_alloc(sizeof *tls)) == NULL) return NULL;
+  if (tls == NULL && (tls = cr_meta_alloc(sizeof *tls)) == NULL) return NULL;
   /* A recycled TLS has empty mailboxes (its exit collected every notice). */
   memset(tls, 0, sizeof *tls);
   tls->pool = pool;
@@ -77,27 +77,48 @@ cr_block_t *cr_pool_take_empty(cr_pool_t *pool) {
 }
 
 void cr_pool_put_empty(cr_pool_t *pool, cr_block_t *list, size_t count) {
+  uint64_t now = cr_os_now_ms();
   cr_block_t *tail = list;
-  cr_store_relaxed(&tail->owner, NULL);
-  while (tail->next != NULL) {
-    tail = tail->next;
-    cr_store_relaxed(&tail->owner, NULL);
+  for (cr_block_t *b = list; b != NULL; tail = b, b = b->next) {
+    cr_store_relaxed(&b->owner, NULL);
+    b->idle_since = now;
+    /* Frees into an empty block are double frees: make them fail the check. */
+    cr_pagemap_set((uintptr_t)b, CORONA_SLAB_SIZE, CR_KIND_SLAB_FREE);
   }
   cr_block_t *excess = NULL;
   cr_lock(&pool->lock);
   tail->next = pool->empty;
-  pool->empty = list;
+  pool->empty = list; /* newest first: the list is ordered by idle_since */
   pool->empty_count += count;
-  /* Past the bound, the surplus goes back to the backend (and its pages to the OS). */
-  while (pool->empty_count > CORONA_GLOBAL_BLOCK_POOL_MAX) {
-    cr_block_t *b = pool->empty;
-    pool->empty = b->next;
-    pool->empty_count--;
-    b->next = excess;
-    excess = b;
+  /* Past the bound, the oldest go back to the backend (and pages to the OS). */
+  if (pool->empty_count > CORONA_GLOBAL_BLOCK_POOL_MAX) {
+    cr_block_t *keep = pool->empty;
+    for (size_t i = 1; i < CORONA_GLOBAL_BLOCK_POOL_MAX; i++) keep = keep->next;
+    excess = keep->next;
+    keep->next = NULL;
+    pool->empty_count = CORONA_GLOBAL_BLOCK_POOL_MAX;
   }
   cr_unlock(&pool->lock);
   for (cr_block_t *b = excess, *next; b != NULL; b = next) {
+    next = b->next;
+    cr_backend_slab_free(&pool->backend, b);
+  }
+}
+
+void cr_pool_decay_empty(cr_pool_t *pool, uint64_t now, uint64_t decay_ms, bool force) {
+  cr_block_t *stale = NULL;
+  cr_lock(&pool->lock);
+  cr_block_t **link = &pool->empty;
+  size_t kept = 0;
+  while (*link != NULL && !force && now - (*link)->idle_since < decay_ms) {
+    link = &(*link)->next;
+    kept++;
+  }
+  stale = *link;
+  *link = NULL;
+  pool->empty_count = kept;
+  cr_unlock(&pool->lock);
+  for (cr_block_t *b = stale, *next; b != NULL; b = next) {
     next = b->next;
     cr_backend_slab_free(&pool->backend, b);
   }

@@ -22,6 +22,7 @@ _Thread_local cr_tls_t *cr_tls_current __attribute__((tls_model("initial-exec"))
 
 static void tls_on_thread_exit(void *value) {
   cr_tls_t *tls = value;
+  cr_large_flush_local(tls);
   cr_bins_release_all(tls);
   cr_pool_tls_free(tls->pool, tls);
   /* A destructor running after ours that allocates gets a fresh TLS (and
@@ -38,6 +39,7 @@ void cr_init(void) {
   if (atomic_compare_exchange_strong_explicit(&init_state, &expected, INIT_RUNNING, memory_order_acquire,
                                               memory_order_acquire)) {
     cr_os_init();
+    cr_options_init();
     if (!cr_os_thread_exit_init(tls_on_thread_exit))
       cr_os_write_err("corona: cannot register the thread-exit hook; exiting threads keep their blocks\n", 80);
     cr_store_release(&init_state, INIT_DONE); /* pairs with the acquire loads above and below */

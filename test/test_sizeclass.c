@@ -97,20 +97,19 @@ static void test_real_objects(void) {
   CHECK(cr_pagemap_kind(UINTPTR_MAX) == CR_KIND_NONE);
 }
 
-static bool is_large_kind(unsigned k) { return k == CR_KIND_LARGE || k == CR_KIND_LARGE_ALIGNED; }
+static bool is_large_kind(unsigned k) { return k == CR_KIND_LARGE; }
 
 static void check_large_object(void *p, size_t size, size_t align) {
   uintptr_t a = (uintptr_t)p;
   unsigned kind = cr_pagemap_kind(a);
   if (!is_large_kind(kind)) return; /* served from a slab: covered elsewhere */
   const cr_large_t *h = (const cr_large_t *)(a - CORONA_LARGE_HEADER);
-  if (!CHECKF(h->magic == CR_LARGE_MAGIC && h->user == p, "large %p (size %zu, align %zu): bad header", p, size, align))
+  if (!CHECKF(cr_backref_get(h->backref) == h && h->user == p, "large %p (size %zu, align %zu): bad header", p, size,
+              align))
     return;
-  uintptr_t base = (uintptr_t)h->base, end = base + h->mapped;
-  uintptr_t granule = a & ~(uintptr_t)(CORONA_SLAB_SIZE - 1);
-  CHECKF(granule >= base && granule < end,
-         "large %p (size %zu, align %zu): page-map granule %#lx outside its mapping [%#lx, %#lx)", p, size, align,
-         (unsigned long)granule, (unsigned long)base, (unsigned long)end);
+  uintptr_t base = (uintptr_t)h->block, end = base + h->block_size;
+  CHECKF((uintptr_t)h >= base, "large %p (size %zu, align %zu): header below its block [%#lx, %#lx)", p, size, align,
+         (unsigned long)base, (unsigned long)end);
   CHECKF(a + size <= end, "large %p (size %zu, align %zu) runs past its mapping end %#lx", p, size, align,
          (unsigned long)end);
   CHECKF(corona_usable_size(p) >= size && a + corona_usable_size(p) <= end,

@@ -43,6 +43,20 @@
 
 /* Large objects: header size in front of the user pointer. */
 #define CORONA_LARGE_HEADER 64
+/* Large blocks are whole pages of this size (the backend's granule). */
+#define CORONA_PAGE_SIZE ((size_t)4096)
+/* Blocks up to this size are cut from shared large regions; bigger ones get
+ * a mapping of their own (which realloc can grow with mremap). */
+#define CORONA_LARGE_REGION_MAX ((size_t)1 << 20)
+/* Per-thread large-object cache bounds (the design's LOCAL_LOC_*); when
+ * exceeded, all but the TRIM most recent entries go to the global cache. */
+#define CORONA_LOCAL_LOC_MAX_BYTES ((size_t)4 << 20)
+#define CORONA_LOCAL_LOC_MAX_COUNT 32
+#define CORONA_LOCAL_LOC_TRIM 8
+/* Global large-object cache bound; beyond it the oldest entries go back. */
+#define CORONA_GLOBAL_LOC_MAX_BYTES ((size_t)256 << 20)
+/* Blocks this big or bigger are never cached (they go straight back). */
+#define CORONA_LOC_MAX_OBJECT ((size_t)1 << 30)
 
 /* The largest request corona will try to serve; beyond it, ENOMEM without
  * asking the OS (leaves room for headers and alignment without overflow). */

@@ -33,6 +33,8 @@ void *cr_malloc_small_slow(cr_tls_t *tls, unsigned bin);
 void cr_block_threshold_reached(cr_tls_t *tls, cr_block_t *b);
 /* Drains every mailbox of tls (remote frees become reusable). */
 void cr_bins_drain_all(cr_tls_t *tls);
+/* Drains the mailboxes, then hands the thread's empty blocks to the pool. */
+void cr_bins_flush_empty(cr_tls_t *tls);
 /* Thread exit: orphans or releases every block of tls. */
 void cr_bins_release_all(cr_tls_t *tls);
 
@@ -61,8 +63,39 @@ CR_INLINE cr_tls_t *cr_tls_get(void) { return cr_tls_current; }
 /* One-time process initialisation; cheap to call again. */
 void cr_init(void);
 
+/* ---- options.c: run-time options (one table) ----------------------------- */
+typedef enum cr_option_id_e {
+  CR_OPT_USE_HUGE_PAGES,
+  CR_OPT_HUGE_THRESHOLD,
+  CR_OPT_DECAY_MS,
+  CR_OPT_SOFT_LIMIT,
+  CR_OPT_COUNT
+} cr_option_id_t;
+/* Reads the environment; called once by cr_init. */
+void cr_options_init(void);
+int64_t cr_option(cr_option_id_t id);
+/* false when value is out of the option's range. */
+bool cr_option_set(cr_option_id_t id, int64_t value);
+
+/* ---- backref.c: index -> header table --------------------------------------
+ * Every slab block and every large object registers its header here; the
+ * header keeps the index.  A pointer is trusted only if the header it
+ * implies is the one the table holds at the header's index, so a forged or
+ * stale header is refused.  Grows with the heap (2^30 entries). */
+uint32_t cr_backref_alloc(void *header); /* 0 when out of memory */
+void cr_backref_free(uint32_t idx);
+void cr_backref_set(uint32_t idx, void *header);
+/* The header registered at idx, NULL for an unused or out-of-range index. */
+void *cr_backref_get(uint32_t idx);
+
 /* ---- pool.c: memory pools (the default heap is one) --------------------- */
 extern cr_pool_t cr_default_pool;
+/* Cache-line aligned metadata (TLS structs, region descriptors) from OS
+ * chunks, never from malloc and never freed; NULL when the OS refuses. */
+void *cr_meta_alloc(size_t size);
+/* Releases empty blocks of the global pool idle since before now - decay_ms
+ * (all of them when force) to the backend. */
+void cr_pool_decay_empty(cr_pool_t *pool, uint64_t now, uint64_t decay_ms, bool force);
 void cr_pool_init(cr_pool_t *pool);
 /* A zeroed TLS linked into pool's thread list (recycled or new); NULL if
  * the OS refuses memory.  cr_pool_tls_free unlinks and recycles it. */
@@ -75,24 +108,49 @@ void cr_pool_put_empty(cr_pool_t *pool, cr_block_t *list, size_t count);
 void cr_pool_orphan(cr_pool_t *pool, cr_block_t *b);
 cr_block_t *cr_pool_adopt(cr_pool_t *pool, unsigned bin);
 
-/* ---- backend.c: slab blocks from OS regions ---------------------------- */
-/* A 16 KB-aligned, zeroed-or-reused slab; NULL when the OS refuses. */
+/* ---- backend.c: regions, slabs, large blocks ----------------------------- */
+/* A 16 KB-aligned slab registered in the backref table; NULL when the OS
+ * refuses.  cr_backend_slab_free takes it back (pages to the OS at once). */
 cr_block_t *cr_backend_slab_alloc(cr_backend_t *be);
-/* Gives a slab back: its pages go back to the OS, the address is reused. */
 void cr_backend_slab_free(cr_backend_t *be, cr_block_t *b);
+/* A page-granular block of bytes (<= CORONA_LARGE_REGION_MAX) from a large
+ * region; *zeroed tells whether it reads as zero.  NULL when the OS refuses. */
+char *cr_backend_block_alloc(cr_backend_t *be, size_t bytes, cr_region_t **region, bool *zeroed);
+void cr_backend_block_free(cr_backend_t *be, cr_region_t *r, char *block, size_t bytes);
+/* Shrinks, or grows into free following pages; false when it cannot grow. */
+bool cr_backend_block_resize(cr_backend_t *be, cr_region_t *r, char *block, size_t old_bytes, size_t new_bytes);
+/* Purges free pages idle longer than decay_ms and unmaps wholly free large
+ * regions (everything free when force). */
+void cr_backend_decay(cr_backend_t *be, uint64_t now, uint64_t decay_ms, bool force);
+/* Mappings of their own for the biggest blocks (bytes: 16 KB multiple, or a
+ * huge-page multiple when huge). */
+char *cr_backend_own_map(cr_backend_t *be, size_t bytes, bool huge);
+void cr_backend_own_unmap(cr_backend_t *be, char *p, size_t bytes);
+/* Resizes an own mapping without copying (in place, or by moving its pages);
+ * NULL with everything unchanged when it cannot. */
+char *cr_backend_own_remap(cr_backend_t *be, char *p, size_t old_bytes, size_t new_bytes, bool huge);
 
 /* ---- large.c: objects above CORONA_MAX_SMALL ----------------------------- */
 /* alignment: 0 or a power of two; zero: the memory must read as zero.
  * NULL with errno ENOMEM on failure. */
 void *cr_large_alloc(cr_pool_t *pool, size_t size, size_t alignment, bool zero);
 void cr_large_free(cr_large_t *h);
-/* The live large header of p whose page-map kind is kind, or NULL when p is
- * not the user pointer of a live large object.  Never faults. */
+/* The live large header of p (page-map kind `kind`), or NULL when p is not
+ * the user pointer of a live large object.  Never faults. */
 cr_large_t *cr_large_header(const void *p, unsigned kind);
-/* Bytes usable from the user pointer to the end of the mapping. */
+/* Resizes in place (or, for an own mapping, by moving its pages without a
+ * copy); returns the user pointer, or NULL when the object must be moved. */
+void *cr_large_resize(cr_large_t *h, size_t size);
+/* Bytes usable from the user pointer to the end of the block. */
 CR_INLINE size_t cr_large_usable(const cr_large_t *h) {
-  return (size_t)((char *)h->base + h->mapped - (char *)h->user);
+  return (size_t)(h->block + h->block_size - (char *)h->user);
 }
+/* The calling thread's local cache into the global one (thread exit, clean). */
+void cr_large_flush_local(cr_tls_t *tls);
+/* Time-based release, due at most every quarter decay; cheap when not due. */
+void cr_maybe_decay(cr_pool_t *pool);
+/* Everything cached that can go back to the OS goes (corona_collect). */
+void cr_collect(cr_pool_t *pool);
 
 /* ---- pagemap.c: which addresses are corona's ----------------------------
  * A two-level radix map with one byte per 16 KB granule of the 47-bit user
@@ -103,10 +161,8 @@ enum cr_kind_e {
   /* 1 .. CORONA_NUM_BINS: a live slab block serving bin (kind - 1), so free
    * knows an object's class without reading its block header */
   CR_KIND_SLAB_FREE = CORONA_NUM_BINS + 1, /* a slab of a region, not in use as a block */
-  CR_KIND_LARGE,     /* granule holding a large object's user pointer, its
-                        header in the same granule (pointer offset >= 64) */
-  CR_KIND_LARGE_ALIGNED /* user pointer at the granule's start (alignment
-                           >= 16 KB), header at the end of the previous one */
+  CR_KIND_LARGE      /* inside a large region or a large object's own
+                        mapping: the header below a pointer is readable */
 };
 CR_INLINE bool cr_kind_is_small(unsigned kind) { return kind - 1u < CORONA_NUM_BINS; }
 #define CR_PAGEMAP_LEAF_BITS 17

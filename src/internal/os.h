@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* Fills in the page size.  Called once, before any other function here;
  * must not allocate. */
@@ -24,6 +25,27 @@ void cr_os_unmap(void *addr, size_t size);
 /* Tells the OS the contents of [addr, addr+size) are no longer needed: the
  * pages are released but stay mapped and read back as zero when touched. */
 void cr_os_purge(void *addr, size_t size);
+
+/* Resizes the mapping [addr, addr+old_size) to new_size (page multiples).
+ * target NULL: in place only.  Otherwise the pages move onto target (a
+ * mapping of new_size, which they replace) without being copied.  Returns
+ * the resulting address, or NULL with everything unchanged (also where the
+ * OS cannot do this). */
+void *cr_os_remap(void *addr, size_t old_size, size_t new_size, void *target);
+/* Asks the OS to back [addr, addr+size) with transparent huge pages where it
+ * can (a hint: nothing to check afterwards). */
+void cr_os_advise_huge(void *addr, size_t size);
+/* Maps size bytes (a multiple of the huge page size) of explicitly reserved
+ * huge pages aligned to the huge page size, or returns NULL when the system
+ * has none reserved or free. */
+void *cr_os_map_huge(size_t size);
+/* The huge page size (from the OS), 0 if unknown. */
+size_t cr_os_huge_page_size(void);
+
+/* Milliseconds of a monotonic clock (cheap: read on slow paths). */
+uint64_t cr_os_now_ms(void);
+/* The environment variable name, or NULL; never allocates. */
+const char *cr_os_getenv(const char *name);
 
 /* Registers the function the OS calls when a thread that stored a non-NULL
  * value with cr_os_thread_set exits.  Called once. Returns false on failure. */

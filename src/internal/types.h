@@ -70,7 +70,10 @@ struct cr_block_s {
   _Atomic(cr_block_t *) mail_next; /* atomic: mailbox link, written by the notifying freer */
   cr_pool_t *pool;                 /* immutable while owned */
   uint32_t bin;                    /* immutable while owned; remote notifiers read it */
-  uint32_t backref;                /* reserved for the backref table (large-object issue) */
+  uint32_t backref;                /* backref index (backref.c), set while the backend lends
+                                      the slab out; the table points back to this block */
+  uint64_t idle_since;             /* lock(pool->lock): when the block entered the pool's
+                                      empty list (ms), for time-based release */
 
   /* line 1: owner only */
   alignas(CORONA_CACHE_LINE) void *free_list; /* owner: local frees, linked through the objects' first word */
@@ -126,19 +129,48 @@ struct cr_tls_s {
   cr_blocklist_t full[CORONA_NUM_BINS];
   cr_block_t *empty;                   /* owner: LIFO of empty blocks (linked by next) */
   uint32_t empty_count;                /* owner */
+  uint32_t loc_count;                  /* owner: local large-object cache: entries */
+  size_t loc_bytes;                    /* owner: and their block bytes */
+  struct cr_large_s *loc;              /* owner: most recent first */
   cr_tls_t *pool_next, *pool_prev;     /* lock(pool->lock): the pool's thread list */
 
   /* Remote freers push here: kept on lines of their own. */
   alignas(CORONA_CACHE_LINE) _Atomic(cr_block_t *) mailbox[CORONA_NUM_BINS];
 };
 
-/* ---- backend: slab supply ---------------------------------------------- */
+/* ---- backend: regions ---------------------------------------------------
+ * All memory comes from OS regions of CORONA_REGION_SIZE, aligned to their
+ * size, except large objects of more than CORONA_LARGE_REGION_MAX, which get
+ * a mapping of their own.  A slab region is cut into 16 KB slabs; a large
+ * region into page-granular blocks tracked by bitmaps, so freed neighbours
+ * coalesce by construction (a free run of pages is one block) and a region
+ * whose pages are all free is unmapped.  Descriptors live in metadata memory,
+ * not in the region, so every page of a region can be purged. */
+#define CR_REGION_PAGES (CORONA_REGION_SIZE / CORONA_PAGE_SIZE)
+#define CR_REGION_WORDS (CR_REGION_PAGES / 64)
+
+typedef struct cr_region_s cr_region_t;
+enum cr_region_kind_e { CR_REGION_SLAB, CR_REGION_LARGE };
+
+struct cr_region_s {   /* everything lock(backend->lock) */
+  char *base;
+  cr_region_t *next, *prev; /* the backend's list of regions of this kind */
+  uint32_t kind;
+  uint32_t used;        /* slabs (slab region) or pages (large region) in use */
+  uint32_t carved;      /* slab region: slabs handed out at least once */
+  bool huge;            /* backed by huge pages: purge only whole huge pages */
+  cr_block_t *free_slabs; /* slab region: slabs back from use (purged), by next */
+  uint64_t dirty_since; /* large region: oldest free-but-unpurged page (ms), 0 = none */
+  uint64_t free_map[CR_REGION_WORDS];  /* large region: 1 = page free */
+  uint64_t dirty_map[CR_REGION_WORDS]; /* large region: 1 = free page that may hold data */
+};
+
 typedef struct cr_backend_s {
   cr_lock_t lock;
-  char *region_cur;    /* lock: next unused slab in the current region */
-  char *region_end;    /* lock */
-  cr_block_t *free_slabs; /* lock: decommitted slabs ready for reuse (linked by next) */
-  size_t mapped_bytes; /* lock: bytes of address space mapped for slabs */
+  cr_region_t *slab_regions;  /* lock */
+  cr_region_t *large_regions; /* lock */
+  cr_region_t *free_descs;    /* lock: recycled descriptors (by next) */
+  _Atomic(size_t) mapped_bytes; /* bytes mapped from the OS (regions + own mappings) */
 } cr_backend_t;
 
 /* ---- memory pool --------------------------------------------------------
@@ -150,6 +182,16 @@ typedef struct cr_orphans_s {
                                  taking the lock when the list is empty */
 } cr_orphans_t;
 
+/* Global large-object cache: free large blocks kept for reuse, binned by
+ * block size, with one list in age order for time-based release. */
+#define CR_LOC_BINS 352
+typedef struct cr_loc_s {
+  cr_lock_t lock;
+  struct cr_large_s *bins[CR_LOC_BINS]; /* lock: most recent first */
+  struct cr_large_s *oldest, *newest;   /* lock: age-ordered list */
+  size_t bytes;                         /* lock: block bytes cached */
+} cr_loc_t;
+
 struct cr_pool_s {
   cr_lock_t lock;          /* guards threads, free_tls, empty, empty_count */
   cr_tls_t *threads;       /* lock: live per-thread structs */
@@ -157,25 +199,35 @@ struct cr_pool_s {
   cr_block_t *empty;       /* lock: global pool of empty blocks (linked by next) */
   size_t empty_count;      /* lock */
   cr_orphans_t orphans[CORONA_NUM_BINS];
+  cr_loc_t loc;
   cr_backend_t backend;
+  _Atomic(uint64_t) next_decay; /* when the next time-based release is due (ms) */
+  cr_lock_t decay_lock;         /* one releasing thread at a time (try-lock) */
 };
 
 /* ---- large objects ------------------------------------------------------
- * Sits in the CORONA_LARGE_HEADER bytes right below the user pointer.  The
- * page map marks the 16 KB granule holding the user pointer as large; the
- * header confirms it (magic and self pointer). */
+ * The header sits in the CORONA_LARGE_HEADER bytes right below the user
+ * pointer; for alignment <= 64 it is also the start of the block.  A live
+ * object's header is registered in the backref table; a cached one has
+ * user == NULL, so freeing it again is caught.  While cached, the cache links
+ * live in the (unused) user memory: see cr_lnode_t in large.c. */
 typedef struct cr_large_s {
-  uint64_t magic;      /* CR_LARGE_MAGIC while live */
-  void *user;          /* the user pointer this header belongs to */
-  void *base;          /* start of the OS mapping */
-  size_t mapped;       /* bytes mapped at base */
+  uint32_t backref;    /* backref index of this header */
+  uint32_t flags;      /* CR_LARGE_* */
+  char *block;         /* start of the block (page aligned) */
+  size_t block_size;   /* bytes from block to the block's end */
   size_t size;         /* bytes requested */
+  void *user;          /* the user pointer, NULL while cached */
   cr_pool_t *pool;
-  uint64_t reserved[2]; /* cache links / backref (large-object issue) */
+  cr_region_t *region; /* large region it was cut from; NULL: own mapping */
+  uint64_t cached_at;  /* ms, while in a cache */
 } cr_large_t;
+
+enum {
+  CR_LARGE_HUGE = 1 /* own mapping backed by huge pages */
+};
 
 _Static_assert(sizeof(cr_large_t) == CORONA_LARGE_HEADER, "large header size");
 
-#define CR_LARGE_MAGIC 0xC0507A1A46E0B1EFull
 
 #endif /* CORONA_TYPES_H */
