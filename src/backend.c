@@ -157,10 +157,10 @@ static size_t find_run(const cr_region_t *r, size_t n) {
   return CR_REGION_PAGES;
 }
 
-static bool range_dirty(const cr_region_t *r, size_t from, size_t n) {
-  for (size_t i = from; i < from + n; i++)
-    if (bit_get(r->dirty_map, i)) return true;
-  return false;
+static size_t count_bits(const uint64_t *m, size_t from, size_t n) {
+  size_t c = 0;
+  for (size_t i = from; i < from + n; i++) c += bit_get(m, i);
+  return c;
 }
 
 /* ---- large blocks in regions --------------------------------------------- */
@@ -179,7 +179,9 @@ char *cr_backend_block_alloc(cr_backend_t *be, size_t bytes, cr_region_t **regio
     }
     at = 0;
   }
-  *zeroed = !range_dirty(r, at, n);
+  size_t dirty = count_bits(r->dirty_map, at, n);
+  *zeroed = dirty == 0;
+  be->dirty_bytes -= dirty * CORONA_PAGE_SIZE;
   bits_set(r->free_map, at, n, false);
   bits_set(r->dirty_map, at, n, false);
   r->used += (uint32_t)n;
@@ -188,18 +190,24 @@ char *cr_backend_block_alloc(cr_backend_t *be, size_t bytes, cr_region_t **regio
   return r->base + at * CORONA_PAGE_SIZE;
 }
 
-static void block_release_locked(cr_region_t *r, char *block, size_t bytes, uint64_t now) {
+static void region_purge_locked(cr_backend_t *be, cr_region_t *r);
+
+/* Frees pages; they stay resident for reuse until the decay time, unless
+ * too much is resident already, then they are purged at once. */
+static void block_release_locked(cr_backend_t *be, cr_region_t *r, char *block, size_t bytes, uint64_t now) {
   size_t at = (size_t)(block - r->base) / CORONA_PAGE_SIZE, n = bytes / CORONA_PAGE_SIZE;
   bits_set(r->free_map, at, n, true);
   bits_set(r->dirty_map, at, n, true);
+  be->dirty_bytes += bytes;
   r->used -= (uint32_t)n;
   if (r->dirty_since == 0) r->dirty_since = now ? now : 1;
+  if (be->dirty_bytes > CORONA_DIRTY_MAX) region_purge_locked(be, r);
 }
 
 void cr_backend_block_free(cr_backend_t *be, cr_region_t *r, char *block, size_t bytes) {
   uint64_t now = cr_os_now_ms();
   cr_lock(&be->lock);
-  block_release_locked(r, block, bytes, now);
+  block_release_locked(be, r, block, bytes, now);
   cr_unlock(&be->lock);
 }
 
@@ -209,11 +217,12 @@ bool cr_backend_block_resize(cr_backend_t *be, cr_region_t *r, char *block, size
   bool ok = true;
   cr_lock(&be->lock);
   if (new_n < old_n) {
-    block_release_locked(r, block + new_bytes, old_bytes - new_bytes, cr_os_now_ms());
+    block_release_locked(be, r, block + new_bytes, old_bytes - new_bytes, cr_os_now_ms());
   } else if (new_n > old_n) {
     if (at + new_n > CR_REGION_PAGES || bit_find(r->free_map, at + old_n, false) < at + new_n) {
       ok = false; /* a neighbour is in use, or the region ends */
     } else {
+      be->dirty_bytes -= count_bits(r->dirty_map, at + old_n, new_n - old_n) * CORONA_PAGE_SIZE;
       bits_set(r->free_map, at + old_n, new_n - old_n, false);
       bits_set(r->dirty_map, at + old_n, new_n - old_n, false);
       r->used += (uint32_t)(new_n - old_n);
@@ -224,7 +233,7 @@ bool cr_backend_block_resize(cr_backend_t *be, cr_region_t *r, char *block, size
 }
 
 /* Purges the free, dirty pages of r (whole huge pages only in huge regions). */
-static void region_purge_locked(cr_region_t *r) {
+static void region_purge_locked(cr_backend_t *be, cr_region_t *r) {
   size_t span = r->huge ? HUGE_SPAN / CORONA_PAGE_SIZE : 1;
   for (size_t start = bit_find(r->dirty_map, 0, true); start < CR_REGION_PAGES;) {
     size_t end = bit_find(r->dirty_map, start, false);
@@ -232,6 +241,7 @@ static void region_purge_locked(cr_region_t *r) {
     if (a < b) {
       cr_os_purge(r->base + a * CORONA_PAGE_SIZE, (b - a) * CORONA_PAGE_SIZE);
       bits_set(r->dirty_map, a, b - a, false);
+      be->dirty_bytes -= (b - a) * CORONA_PAGE_SIZE;
     }
     start = bit_find(r->dirty_map, end, true);
   }
@@ -245,8 +255,12 @@ void cr_backend_decay(cr_backend_t *be, uint64_t now, uint64_t decay_ms, bool fo
   for (cr_region_t *r = be->large_regions, *next; r != NULL; r = next) {
     next = r->next;
     if (r->dirty_since == 0 || (!force && now - r->dirty_since < decay_ms)) continue;
-    if (r->used == 0) region_release(be, r);
-    else region_purge_locked(r);
+    if (r->used == 0) {
+      be->dirty_bytes -= count_bits(r->dirty_map, 0, CR_REGION_PAGES) * CORONA_PAGE_SIZE;
+      region_release(be, r);
+    } else {
+      region_purge_locked(be, r);
+    }
   }
   cr_unlock(&be->lock);
 }

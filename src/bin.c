@@ -225,9 +225,18 @@ static cr_block_t *bin_refill(cr_tls_t *tls, unsigned bin) {
   if ((b = tls->empty) != NULL) {
     tls->empty = b->next;
     tls->empty_count--;
-  } else if ((b = cr_pool_take_empty(tls->pool)) == NULL) {
-    b = cr_backend_slab_alloc(&tls->pool->backend);
-    if (b == NULL) return NULL;
+  } else if ((b = cr_pool_take_empty(tls->pool)) == NULL &&
+             (b = cr_backend_slab_alloc(&tls->pool->backend)) == NULL) {
+    /* The OS refuses: settle for a block that is not empty enough to be
+     * reused normally but has a free object or two. */
+    for (b = tls->full[bin].head; b != NULL; b = b->next) {
+      if (block_has_space(b)) {
+        list_remove(&tls->full[bin], b);
+        block_set_active(tls, bin, b);
+        return b;
+      }
+    }
+    return NULL;
   }
   cr_block_init(b, tls, bin);
   block_set_active(tls, bin, b);

@@ -92,7 +92,8 @@ static cr_large_t *gloc_evict(cr_loc_t *loc, uint64_t older_than, size_t max_byt
 }
 
 static size_t gloc_limit(cr_pool_t *pool) {
-  size_t limit = CORONA_GLOBAL_LOC_MAX_BYTES;
+  size_t limit = CORONA_GLOBAL_LOC_BASE + cr_load_relaxed(&pool->large_in_use) / 2;
+  if (limit > CORONA_GLOBAL_LOC_MAX_BYTES) limit = CORONA_GLOBAL_LOC_MAX_BYTES;
   size_t soft = (size_t)cr_option(CR_OPT_SOFT_LIMIT);
   if (soft != 0) {
     size_t mapped = cr_load_relaxed(&pool->backend.mapped_bytes);
@@ -128,12 +129,18 @@ static void gloc_put(cr_pool_t *pool, cr_large_t *chain) {
   release_chain(evicted);
 }
 
-static cr_large_t *gloc_get(cr_pool_t *pool, size_t bytes) {
+/* A cached block for bytes: one of its own bin that covers it, else, for a
+ * block with a mapping of its own, the newest such mapping of any size (the
+ * caller resizes it with mremap: its resident pages are reused, no copy). */
+static cr_large_t *gloc_get(cr_pool_t *pool, size_t bytes, bool any_own) {
   cr_loc_t *loc = &pool->loc;
   unsigned bin = loc_bin(bytes);
   cr_lock(&loc->lock);
   cr_large_t *h = loc->bins[bin];
   while (h != NULL && h->block_size < bytes) h = node(h)->next;
+  if (h == NULL && any_own)
+    for (h = loc->newest; h != NULL && h->region != NULL; h = node(h)->older) {
+    }
   if (h != NULL) gloc_unlink(loc, h);
   cr_unlock(&loc->lock);
   return h;
@@ -240,10 +247,26 @@ void *cr_large_alloc(cr_pool_t *pool, size_t size, size_t alignment, bool zero) 
   if (offset == CORONA_LARGE_HEADER) {
     bytes = block_bytes_for(size);
     if (tls != &cr_tls_empty && tls->pool == pool) h = lloc_get(tls, bytes);
-    if (h == NULL && bytes <= CORONA_LOC_MAX_OBJECT) h = gloc_get(pool, bytes);
+    bool own = bytes > CORONA_LARGE_REGION_MAX;
+    if (h == NULL && bytes <= CORONA_LOC_MAX_OBJECT) h = gloc_get(pool, bytes, own && !zero);
+    if (h != NULL && h->block_size != bytes && own && h->region == NULL &&
+        (h->block_size < bytes || h->block_size - bytes > bytes / 4)) {
+      /* Another size of own mapping: resize it in place or move its pages. */
+      char *q = cr_backend_own_remap(&pool->backend, h->block, h->block_size, bytes, huge_for(bytes));
+      if (q == NULL) {
+        block_release(h);
+        h = NULL;
+      } else {
+        h = (cr_large_t *)q;
+        h->block = q;
+        h->block_size = bytes;
+        cr_backref_set(h->backref, h);
+      }
+    }
     if (h != NULL) { /* cache hit: header and backref are in place */
       h->user = (char *)h + CORONA_LARGE_HEADER;
       h->size = size;
+      atomic_fetch_add_explicit(&pool->large_in_use, h->block_size, memory_order_relaxed);
       if (zero) memset(h->user, 0, size);
       return h->user;
     }
@@ -282,6 +305,7 @@ void *cr_large_alloc(cr_pool_t *pool, size_t size, size_t alignment, bool zero) 
     else cr_backend_own_unmap(&pool->backend, block, bytes);
     goto oom;
   }
+  atomic_fetch_add_explicit(&pool->large_in_use, bytes, memory_order_relaxed);
   if (zero && !zeroed) memset(user, 0, size);
   size_t soft = (size_t)cr_option(CR_OPT_SOFT_LIMIT);
   if (soft != 0 && cr_load_relaxed(&pool->backend.mapped_bytes) > soft) cr_collect(pool);
@@ -294,6 +318,7 @@ oom:
 void cr_large_free(cr_large_t *h) {
   cr_pool_t *pool = h->pool;
   h->user = NULL; /* a second free of this pointer now fails validation */
+  atomic_fetch_sub_explicit(&pool->large_in_use, h->block_size, memory_order_relaxed);
   if ((char *)h != h->block || h->block_size > CORONA_LOC_MAX_OBJECT) {
     block_release(h);
   } else {
@@ -319,6 +344,11 @@ cr_large_t *cr_large_header(const void *p, unsigned kind) {
   return h;
 }
 
+static void in_use_adjust(cr_pool_t *pool, size_t old_bytes, size_t new_bytes) {
+  if (new_bytes > old_bytes) atomic_fetch_add_explicit(&pool->large_in_use, new_bytes - old_bytes, memory_order_relaxed);
+  else atomic_fetch_sub_explicit(&pool->large_in_use, old_bytes - new_bytes, memory_order_relaxed);
+}
+
 void *cr_large_resize(cr_large_t *h, size_t size) {
   if ((char *)h != h->block) return NULL; /* aligned: moved by the caller */
   cr_backend_t *be = &h->pool->backend;
@@ -330,6 +360,7 @@ void *cr_large_resize(cr_large_t *h, size_t size) {
       return h->user;
     }
     if (!cr_backend_block_resize(be, h->region, h->block, h->block_size, bytes)) return NULL;
+    in_use_adjust(h->pool, h->block_size, bytes);
     h->block_size = bytes;
     h->size = size;
     return h->user;
@@ -339,8 +370,11 @@ void *cr_large_resize(cr_large_t *h, size_t size) {
     h->size = size;
     return h->user;
   }
-  char *q = cr_backend_own_remap(be, h->block, h->block_size, bytes, huge_for(bytes));
+  cr_pool_t *pool = h->pool;
+  size_t old_bytes = h->block_size;
+  char *q = cr_backend_own_remap(be, h->block, old_bytes, bytes, huge_for(bytes));
   if (q == NULL) return NULL;
+  in_use_adjust(pool, old_bytes, bytes); /* h may be gone: its pages moved to q */
   cr_large_t *nh = (cr_large_t *)q; /* the header moved with its pages */
   nh->block = q;
   nh->block_size = bytes;

@@ -53,8 +53,15 @@
 #define CORONA_LOCAL_LOC_MAX_BYTES ((size_t)4 << 20)
 #define CORONA_LOCAL_LOC_MAX_COUNT 32
 #define CORONA_LOCAL_LOC_TRIM 8
-/* Global large-object cache bound; beyond it the oldest entries go back. */
+/* Global large-object cache bound: CORONA_GLOBAL_LOC_BASE plus half the
+ * bytes of live large objects, at most CORONA_GLOBAL_LOC_MAX_BYTES; beyond
+ * it the oldest entries go back.  Cached blocks are resident memory, so the
+ * bound follows the live heap instead of being one large constant. */
+#define CORONA_GLOBAL_LOC_BASE ((size_t)8 << 20)
 #define CORONA_GLOBAL_LOC_MAX_BYTES ((size_t)256 << 20)
+/* Free pages of large regions left resident (for reuse without faults)
+ * before a free purges at once instead of after the decay time. */
+#define CORONA_DIRTY_MAX ((size_t)8 << 20)
 /* Blocks this big or bigger are never cached (they go straight back). */
 #define CORONA_LOC_MAX_OBJECT ((size_t)1 << 30)
 

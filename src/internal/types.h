@@ -170,6 +170,7 @@ typedef struct cr_backend_s {
   cr_region_t *slab_regions;  /* lock */
   cr_region_t *large_regions; /* lock */
   cr_region_t *free_descs;    /* lock: recycled descriptors (by next) */
+  size_t dirty_bytes;         /* lock: free but unpurged bytes in large regions */
   _Atomic(size_t) mapped_bytes; /* bytes mapped from the OS (regions + own mappings) */
 } cr_backend_t;
 
@@ -200,6 +201,7 @@ struct cr_pool_s {
   size_t empty_count;      /* lock */
   cr_orphans_t orphans[CORONA_NUM_BINS];
   cr_loc_t loc;
+  _Atomic(size_t) large_in_use; /* block bytes of live large objects */
   cr_backend_t backend;
   _Atomic(uint64_t) next_decay; /* when the next time-based release is due (ms) */
   cr_lock_t decay_lock;         /* one releasing thread at a time (try-lock) */
