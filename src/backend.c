@@ -3,7 +3,8 @@
  *    slabs; a slab given back is purged at once (it already waited in the
  *    pool's empty list for the decay time) and a region with no slab in use
  *    is unmapped.
- *  - Large regions hold page-granular blocks of up to CORONA_LARGE_REGION_MAX,
+ *  - Large regions (CORONA_LARGE_REGION_SIZE) hold page-granular blocks of up
+ *    to CORONA_LARGE_REGION_MAX,
  *    found first-fit in a free-page bitmap.  Freed pages are free at once
  *    (neighbours coalesce: a run of free pages is one block) but purged only
  *    after the decay time; a wholly free region is unmapped then too.
@@ -44,25 +45,30 @@ static void list_del(cr_region_t **head, cr_region_t *r) {
 }
 
 /* Maps a region and marks it in the page map; NULL when the OS refuses. */
+static inline size_t region_size(unsigned kind) {
+  return kind == CR_REGION_SLAB ? CORONA_REGION_SIZE : CORONA_LARGE_REGION_SIZE;
+}
+
 static cr_region_t *region_new(cr_backend_t *be, unsigned kind) {
   cr_region_t *r = desc_alloc(be);
   if (r == NULL) return NULL;
+  size_t size = region_size(kind);
   bool huge = cr_option(CR_OPT_USE_HUGE_PAGES) != 0;
   char *base = NULL;
   if (huge) {
-    base = cr_os_map_huge(CORONA_REGION_SIZE);
-    if (base != NULL && ((uintptr_t)base & (CORONA_REGION_SIZE - 1)) != 0) {
-      cr_os_unmap(base, CORONA_REGION_SIZE);
+    base = cr_os_map_huge(size);
+    if (base != NULL && ((uintptr_t)base & (size - 1)) != 0) {
+      cr_os_unmap(base, size);
       base = NULL;
     }
   }
   if (base == NULL) {
-    base = cr_os_map(CORONA_REGION_SIZE, CORONA_REGION_SIZE);
-    if (base != NULL && huge) cr_os_advise_huge(base, CORONA_REGION_SIZE);
+    base = cr_os_map(size, size);
+    if (base != NULL && huge) cr_os_advise_huge(base, size);
   }
   uint8_t mark = kind == CR_REGION_SLAB ? CR_KIND_SLAB_FREE : CR_KIND_LARGE;
-  if (base == NULL || !cr_pagemap_set((uintptr_t)base, CORONA_REGION_SIZE, mark)) {
-    if (base) cr_os_unmap(base, CORONA_REGION_SIZE);
+  if (base == NULL || !cr_pagemap_set((uintptr_t)base, size, mark)) {
+    if (base) cr_os_unmap(base, size);
     r->next = be->free_descs;
     be->free_descs = r;
     return NULL;
@@ -72,15 +78,15 @@ static cr_region_t *region_new(cr_backend_t *be, unsigned kind) {
   r->huge = huge;
   if (kind == CR_REGION_LARGE) memset(r->free_map, 0xff, sizeof r->free_map);
   list_add(kind == CR_REGION_SLAB ? &be->slab_regions : &be->large_regions, r);
-  atomic_fetch_add_explicit(&be->mapped_bytes, CORONA_REGION_SIZE, memory_order_relaxed);
+  atomic_fetch_add_explicit(&be->mapped_bytes, size, memory_order_relaxed);
   return r;
 }
 
 static void region_release(cr_backend_t *be, cr_region_t *r) {
   list_del(r->kind == CR_REGION_SLAB ? &be->slab_regions : &be->large_regions, r);
-  cr_pagemap_set((uintptr_t)r->base, CORONA_REGION_SIZE, CR_KIND_NONE);
-  cr_os_unmap(r->base, CORONA_REGION_SIZE);
-  atomic_fetch_sub_explicit(&be->mapped_bytes, CORONA_REGION_SIZE, memory_order_relaxed);
+  cr_pagemap_set((uintptr_t)r->base, region_size(r->kind), CR_KIND_NONE);
+  cr_os_unmap(r->base, region_size(r->kind));
+  atomic_fetch_sub_explicit(&be->mapped_bytes, region_size(r->kind), memory_order_relaxed);
   r->next = be->free_descs;
   be->free_descs = r;
 }
@@ -147,12 +153,30 @@ static size_t bit_find(const uint64_t *m, size_t from, bool want) {
   return CR_REGION_PAGES;
 }
 
-/* Start of the first run of n free pages, or CR_REGION_PAGES. */
-static size_t find_run(const cr_region_t *r, size_t n) {
-  for (size_t start = bit_find(r->free_map, 0, true); start < CR_REGION_PAGES;) {
-    size_t end = bit_find(r->free_map, start, false);
+/* Start of the smallest run of at least n set bits in map, *len its length;
+ * CR_REGION_PAGES when there is none. */
+static size_t best_run(const uint64_t *map, size_t n, size_t *len) {
+  size_t best = CR_REGION_PAGES;
+  *len = SIZE_MAX;
+  for (size_t start = bit_find(map, 0, true); start < CR_REGION_PAGES;) {
+    size_t end = bit_find(map, start, false);
+    if (end - start >= n && end - start < *len) {
+      best = start;
+      *len = end - start;
+      if (*len == n) break;
+    }
+    start = bit_find(map, end, true);
+  }
+  return best;
+}
+
+/* Start of the first run of n set bits in map (the free map, or the dirty
+ * map: dirty pages are free), or CR_REGION_PAGES. */
+static size_t find_run(const uint64_t *map, size_t n) {
+  for (size_t start = bit_find(map, 0, true); start < CR_REGION_PAGES;) {
+    size_t end = bit_find(map, start, false);
     if (end - start >= n) return start;
-    start = bit_find(r->free_map, end, true);
+    start = bit_find(map, end, true);
   }
   return CR_REGION_PAGES;
 }
@@ -170,8 +194,24 @@ char *cr_backend_block_alloc(cr_backend_t *be, size_t bytes, cr_region_t **regio
   cr_lock(&be->lock);
   cr_region_t *r;
   size_t at = CR_REGION_PAGES;
-  for (r = be->large_regions; r != NULL; r = r->next)
-    if (CR_REGION_PAGES - r->used >= n && (at = find_run(r, n)) < CR_REGION_PAGES) break;
+  /* Resident free pages first (no page faults), best fit so that a small
+   * request does not cut up a run a big one could use; then any free pages. */
+  if (be->dirty_bytes >= bytes) {
+    size_t best_len = SIZE_MAX, len;
+    cr_region_t *best_r = NULL;
+    for (cr_region_t *c = be->large_regions; c != NULL; c = c->next) {
+      size_t i = c->dirty_since != 0 ? best_run(c->dirty_map, n, &len) : CR_REGION_PAGES;
+      if (i < CR_REGION_PAGES && len < best_len) {
+        best_len = len;
+        best_r = c;
+        at = i;
+      }
+    }
+    r = best_r;
+  }
+  if (at == CR_REGION_PAGES)
+    for (r = be->large_regions; r != NULL; r = r->next)
+      if (CR_REGION_PAGES - r->used >= n && (at = find_run(r->free_map, n)) < CR_REGION_PAGES) break;
   if (r == NULL) {
     if ((r = region_new(be, CR_REGION_LARGE)) == NULL) {
       cr_unlock(&be->lock);
@@ -190,34 +230,42 @@ char *cr_backend_block_alloc(cr_backend_t *be, size_t bytes, cr_region_t **regio
   return r->base + at * CORONA_PAGE_SIZE;
 }
 
-static void region_purge_locked(cr_backend_t *be, cr_region_t *r);
-
 /* Frees pages; they stay resident for reuse until the decay time, unless
  * too much is resident already, then they are purged at once. */
-static void block_release_locked(cr_backend_t *be, cr_region_t *r, char *block, size_t bytes, uint64_t now) {
+static void block_release_locked(cr_backend_t *be, cr_region_t *r, char *block, size_t bytes, uint64_t now,
+                                 size_t dirty_max) {
   size_t at = (size_t)(block - r->base) / CORONA_PAGE_SIZE, n = bytes / CORONA_PAGE_SIZE;
   bits_set(r->free_map, at, n, true);
   bits_set(r->dirty_map, at, n, true);
   be->dirty_bytes += bytes;
   r->used -= (uint32_t)n;
   if (r->dirty_since == 0) r->dirty_since = now ? now : 1;
-  if (be->dirty_bytes > CORONA_DIRTY_MAX) region_purge_locked(be, r);
+  if (be->dirty_bytes > dirty_max) { /* too much resident: these pages go now */
+    size_t span = r->huge ? HUGE_SPAN / CORONA_PAGE_SIZE : 1;
+    size_t a = (at + span - 1) / span * span, b = (at + n) / span * span;
+    if (a < b) {
+      cr_os_purge(r->base + a * CORONA_PAGE_SIZE, (b - a) * CORONA_PAGE_SIZE);
+      bits_set(r->dirty_map, a, b - a, false);
+      be->dirty_bytes -= (b - a) * CORONA_PAGE_SIZE;
+    }
+  }
 }
 
-void cr_backend_block_free(cr_backend_t *be, cr_region_t *r, char *block, size_t bytes) {
+void cr_backend_block_free(cr_backend_t *be, cr_region_t *r, char *block, size_t bytes, size_t dirty_max) {
   uint64_t now = cr_os_now_ms();
   cr_lock(&be->lock);
-  block_release_locked(be, r, block, bytes, now);
+  block_release_locked(be, r, block, bytes, now, dirty_max);
   cr_unlock(&be->lock);
 }
 
-bool cr_backend_block_resize(cr_backend_t *be, cr_region_t *r, char *block, size_t old_bytes, size_t new_bytes) {
+bool cr_backend_block_resize(cr_backend_t *be, cr_region_t *r, char *block, size_t old_bytes, size_t new_bytes,
+                             size_t dirty_max) {
   size_t at = (size_t)(block - r->base) / CORONA_PAGE_SIZE;
   size_t old_n = old_bytes / CORONA_PAGE_SIZE, new_n = new_bytes / CORONA_PAGE_SIZE;
   bool ok = true;
   cr_lock(&be->lock);
   if (new_n < old_n) {
-    block_release_locked(be, r, block + new_bytes, old_bytes - new_bytes, cr_os_now_ms());
+    block_release_locked(be, r, block + new_bytes, old_bytes - new_bytes, cr_os_now_ms(), dirty_max);
   } else if (new_n > old_n) {
     if (at + new_n > CR_REGION_PAGES || bit_find(r->free_map, at + old_n, false) < at + new_n) {
       ok = false; /* a neighbour is in use, or the region ends */

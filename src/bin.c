@@ -227,8 +227,12 @@ static cr_block_t *bin_refill(cr_tls_t *tls, unsigned bin) {
     tls->empty_count--;
   } else if ((b = cr_pool_take_empty(tls->pool)) == NULL &&
              (b = cr_backend_slab_alloc(&tls->pool->backend)) == NULL) {
-    /* The OS refuses: settle for a block that is not empty enough to be
-     * reused normally but has a free object or two. */
+    /* The OS refuses: return what the caches hold to it and retry once. */
+    cr_collect(tls->pool);
+    if ((b = take_partial(tls, bin)) != NULL) return b;
+    if ((b = cr_backend_slab_alloc(&tls->pool->backend)) != NULL) goto fresh;
+    /* Settle for a block that is not empty enough to be reused normally
+     * but has a free object or two. */
     for (b = tls->full[bin].head; b != NULL; b = b->next) {
       if (block_has_space(b)) {
         list_remove(&tls->full[bin], b);
@@ -238,6 +242,7 @@ static cr_block_t *bin_refill(cr_tls_t *tls, unsigned bin) {
     }
     return NULL;
   }
+fresh:
   cr_block_init(b, tls, bin);
   block_set_active(tls, bin, b);
   return b;

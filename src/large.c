@@ -34,24 +34,29 @@ static size_t block_bytes_for(size_t size) {
   return round_up(b, huge_for(b) ? HUGE_SPAN : CORONA_SLAB_SIZE);
 }
 
-/* Global cache bin: exact page count up to the region maximum, then four
- * bins per doubling (a cached block serves requests of its own bin that it
- * covers). */
+/* Global cache bin: exact page count up to 1 MB, then four bins per
+ * doubling (a cached block serves requests of its own bin that it covers). */
+#define LOC_EXACT_MAX ((size_t)1 << 20)
 static unsigned loc_bin(size_t bytes) {
   size_t pages = bytes / CORONA_PAGE_SIZE;
-  if (bytes <= CORONA_LARGE_REGION_MAX) return (unsigned)pages;
-  unsigned lg = 63u - (unsigned)__builtin_clzll(bytes - 1); /* 2^lg < bytes <= 2^(lg+1) */
+  if (bytes <= LOC_EXACT_MAX) return (unsigned)pages;
+  unsigned lg = 63u - (unsigned)__builtin_clzll(bytes - 1); /* 2^lg < bytes <= 2^(lg+1), lg >= 20 */
   unsigned sub = (unsigned)(((bytes - 1) >> (lg - 2)) & 3);
-  unsigned b = (unsigned)(CORONA_LARGE_REGION_MAX / CORONA_PAGE_SIZE) + 1 + (lg - 20) * 4 + sub;
+  unsigned b = (unsigned)(LOC_EXACT_MAX / CORONA_PAGE_SIZE) + 1 + (lg - 20) * 4 + sub;
   return b < CR_LOC_BINS ? b : CR_LOC_BINS - 1;
 }
 
 /* ---- giving a block back ---------------------------------------------- */
 
+static size_t dirty_limit(cr_pool_t *pool) {
+  return CORONA_DIRTY_BASE + (cr_load_relaxed(&pool->large_in_use) >> CORONA_DIRTY_SHIFT);
+}
+
+
 static void block_release(cr_large_t *h) {
   cr_backend_t *be = &h->pool->backend;
   cr_backref_free(h->backref);
-  if (h->region != NULL) cr_backend_block_free(be, h->region, h->block, h->block_size);
+  if (h->region != NULL) cr_backend_block_free(be, h->region, h->block, h->block_size, dirty_limit(h->pool));
   else cr_backend_own_unmap(be, h->block, h->block_size);
 }
 
@@ -78,12 +83,17 @@ static void gloc_unlink(cr_loc_t *loc, cr_large_t *h) {
   loc->bytes -= h->block_size;
 }
 
-/* Takes the oldest entries out while keep() says they must go; returns them
- * as a chain for release outside the lock. */
+/* Takes the oldest entries out while they are older than older_than or the
+ * cache holds more than max_bytes; returns them as a chain for release
+ * outside the lock.  The newest entry, if it has a mapping of its own, stays
+ * whatever its size (until it ages): a program that frees a big buffer and
+ * then asks for another gets the resident pages back (resized by mremap)
+ * instead of faulting in fresh ones. */
 static cr_large_t *gloc_evict(cr_loc_t *loc, uint64_t older_than, size_t max_bytes) {
   cr_large_t *chain = NULL;
   cr_large_t *h;
-  while ((h = loc->oldest) != NULL && (h->cached_at < older_than || loc->bytes > max_bytes)) {
+  while ((h = loc->oldest) != NULL &&
+         (h->cached_at < older_than || (loc->bytes > max_bytes && (h != loc->newest || h->region != NULL)))) {
     gloc_unlink(loc, h);
     node(h)->next = chain;
     chain = h;
@@ -92,7 +102,7 @@ static cr_large_t *gloc_evict(cr_loc_t *loc, uint64_t older_than, size_t max_byt
 }
 
 static size_t gloc_limit(cr_pool_t *pool) {
-  size_t limit = CORONA_GLOBAL_LOC_BASE + cr_load_relaxed(&pool->large_in_use) / 2;
+  size_t limit = CORONA_GLOBAL_LOC_BASE + (cr_load_relaxed(&pool->large_in_use) >> CORONA_GLOBAL_LOC_SHIFT);
   if (limit > CORONA_GLOBAL_LOC_MAX_BYTES) limit = CORONA_GLOBAL_LOC_MAX_BYTES;
   size_t soft = (size_t)cr_option(CR_OPT_SOFT_LIMIT);
   if (soft != 0) {
@@ -130,17 +140,23 @@ static void gloc_put(cr_pool_t *pool, cr_large_t *chain) {
 }
 
 /* A cached block for bytes: one of its own bin that covers it, else, for a
- * block with a mapping of its own, the newest such mapping of any size (the
- * caller resizes it with mremap: its resident pages are reused, no copy). */
+ * block with a mapping of its own, the cached own mapping that fits best
+ * (the caller resizes it with mremap: its resident pages are reused). */
 static cr_large_t *gloc_get(cr_pool_t *pool, size_t bytes, bool any_own) {
   cr_loc_t *loc = &pool->loc;
   unsigned bin = loc_bin(bytes);
   cr_lock(&loc->lock);
   cr_large_t *h = loc->bins[bin];
   while (h != NULL && h->block_size < bytes) h = node(h)->next;
-  if (h == NULL && any_own)
-    for (h = loc->newest; h != NULL && h->region != NULL; h = node(h)->older) {
+  if (h == NULL && any_own) { /* the smallest that covers bytes, else the biggest */
+    cr_large_t *fit = NULL, *big = NULL;
+    for (cr_large_t *c = loc->newest; c != NULL; c = node(c)->older) {
+      if (c->region != NULL) continue;
+      if (c->block_size >= bytes && (fit == NULL || c->block_size < fit->block_size)) fit = c;
+      if (big == NULL || c->block_size > big->block_size) big = c;
     }
+    h = fit ? fit : big;
+  }
   if (h != NULL) gloc_unlink(loc, h);
   cr_unlock(&loc->lock);
   return h;
@@ -162,7 +178,9 @@ static cr_large_t *lloc_get(cr_tls_t *tls, size_t bytes) {
 }
 
 static void lloc_put(cr_tls_t *tls, cr_large_t *h) {
-  if (h->block_size > CORONA_LOCAL_LOC_MAX_BYTES) {
+  /* Own mappings go global at once: there any later big request can take
+   * one and resize it (a local hit needs the exact size). */
+  if (h->region == NULL || h->block_size > CORONA_LOCAL_LOC_MAX_BYTES) {
     node(h)->next = NULL;
     gloc_put(tls->pool, h);
     return;
@@ -226,12 +244,32 @@ void cr_collect(cr_pool_t *pool) {
     cr_large_flush_local(tls);
     cr_bins_flush_empty(tls);
   }
+  cr_pool_reclaim_orphans(pool);
   cr_lock(&pool->decay_lock);
   decay_run(pool, cr_os_now_ms(), true);
   cr_unlock(&pool->decay_lock);
 }
 
 /* ---- allocation and free ----------------------------------------------- */
+
+/* A block of *bytes from a large region, else from a mapping of its own
+ * (*bytes is rounded for it); NULL when the OS refuses both. */
+static char *backend_alloc(cr_pool_t *pool, size_t *bytes, size_t alignment, cr_region_t **region, bool *zeroed) {
+  char *block = NULL;
+  *region = NULL;
+  if (*bytes <= CORONA_LARGE_REGION_MAX && alignment <= CORONA_PAGE_SIZE)
+    block = cr_backend_block_alloc(&pool->backend, *bytes, region, zeroed);
+  if (block != NULL) return block;
+  size_t own = round_up(*bytes, CORONA_SLAB_SIZE);
+  bool huge = huge_for(own);
+  if (huge) own = round_up(own, HUGE_SPAN);
+  block = cr_backend_own_map(&pool->backend, own, huge);
+  if (block == NULL) return NULL;
+  *region = NULL;
+  *zeroed = true;
+  *bytes = own;
+  return block;
+}
 
 void *cr_large_alloc(cr_pool_t *pool, size_t size, size_t alignment, bool zero) {
   cr_init();
@@ -277,13 +315,10 @@ void *cr_large_alloc(cr_pool_t *pool, size_t size, size_t alignment, bool zero) 
     bytes = round_up(offset + body, alignment > CORONA_PAGE_SIZE ? CORONA_SLAB_SIZE : CORONA_PAGE_SIZE);
   }
   cr_maybe_decay(pool);
-  if (bytes <= CORONA_LARGE_REGION_MAX && alignment <= CORONA_PAGE_SIZE) {
-    block = cr_backend_block_alloc(&pool->backend, bytes, &region, &zeroed);
-  } else {
-    bool huge = huge_for(bytes);
-    if (huge) bytes = round_up(bytes, HUGE_SPAN);
-    block = cr_backend_own_map(&pool->backend, bytes, huge);
-    zeroed = true;
+  block = backend_alloc(pool, &bytes, alignment, &region, &zeroed);
+  if (block == NULL) { /* the OS refuses: give back what the caches hold, retry */
+    cr_collect(pool);
+    block = backend_alloc(pool, &bytes, alignment, &region, &zeroed);
   }
   if (block == NULL) goto oom;
   /* An own mapping is aligned to 16 KB: alignments above that are met by
@@ -301,7 +336,7 @@ void *cr_large_alloc(cr_pool_t *pool, size_t size, size_t alignment, bool zero) 
   h->cached_at = 0;
   h->backref = cr_backref_alloc(h);
   if (h->backref == 0) {
-    if (region != NULL) cr_backend_block_free(&pool->backend, region, block, bytes);
+    if (region != NULL) cr_backend_block_free(&pool->backend, region, block, bytes, dirty_limit(pool));
     else cr_backend_own_unmap(&pool->backend, block, bytes);
     goto oom;
   }
@@ -359,7 +394,7 @@ void *cr_large_resize(cr_large_t *h, size_t size) {
       h->size = size; /* fits, and not worth a trim */
       return h->user;
     }
-    if (!cr_backend_block_resize(be, h->region, h->block, h->block_size, bytes)) return NULL;
+    if (!cr_backend_block_resize(be, h->region, h->block, h->block_size, bytes, dirty_limit(h->pool))) return NULL;
     in_use_adjust(h->pool, h->block_size, bytes);
     h->block_size = bytes;
     h->size = size;

@@ -110,7 +110,9 @@ void cr_pool_decay_empty(cr_pool_t *pool, uint64_t now, uint64_t decay_ms, bool 
   cr_lock(&pool->lock);
   cr_block_t **link = &pool->empty;
   size_t kept = 0;
-  while (*link != NULL && !force && now - (*link)->idle_since < decay_ms) {
+  /* idle_since may be later than now (stamped by another thread after we
+   * read the clock): compare by addition, not by a difference that wraps. */
+  while (*link != NULL && !force && (*link)->idle_since + decay_ms > now) {
     link = &(*link)->next;
     kept++;
   }
@@ -132,6 +134,33 @@ void cr_pool_orphan(cr_pool_t *pool, cr_block_t *b) {
   b->next = cr_load_relaxed(&o->head);
   cr_store_relaxed(&o->head, b);
   cr_unlock(&o->lock); /* release: the orphan's owner-only fields go to the adopter */
+}
+
+void cr_pool_reclaim_orphans(cr_pool_t *pool) {
+  cr_block_t *empties = NULL;
+  size_t n_empty = 0;
+  for (unsigned bin = 0; bin < CORONA_NUM_BINS; bin++) {
+    cr_orphans_t *o = &pool->orphans[bin];
+    if (cr_load_relaxed(&o->head) == NULL) continue;
+    cr_lock(&o->lock);
+    cr_block_t *list = cr_load_relaxed(&o->head);
+    cr_store_relaxed(&o->head, NULL);
+    cr_unlock(&o->lock);
+    for (cr_block_t *b = list, *next; b != NULL; b = next) {
+      next = b->next;
+      /* Nobody owns it and we hold it alone: take the frees that came in,
+       * keeping the list closed to notices (CR_UNUSABLE). */
+      cr_block_privatize(b, CR_UNUSABLE);
+      if (b->allocated == 0) {
+        b->next = empties;
+        empties = b;
+        n_empty++;
+      } else {
+        cr_pool_orphan(pool, b);
+      }
+    }
+  }
+  if (empties != NULL) cr_pool_put_empty(pool, empties, n_empty);
 }
 
 cr_block_t *cr_pool_adopt(cr_pool_t *pool, unsigned bin) {

@@ -45,23 +45,29 @@
 #define CORONA_LARGE_HEADER 64
 /* Large blocks are whole pages of this size (the backend's granule). */
 #define CORONA_PAGE_SIZE ((size_t)4096)
-/* Blocks up to this size are cut from shared large regions; bigger ones get
- * a mapping of their own (which realloc can grow with mremap). */
-#define CORONA_LARGE_REGION_MAX ((size_t)1 << 20)
+/* Blocks up to CORONA_LARGE_REGION_MAX are cut from shared large regions of
+ * CORONA_LARGE_REGION_SIZE, where their freed pages serve any later size
+ * without page faults; bigger ones get a mapping of their own (which realloc
+ * can grow with mremap). */
+#define CORONA_LARGE_REGION_SIZE ((size_t)16 << 20)
+#define CORONA_LARGE_REGION_MAX ((size_t)4 << 20)
 /* Per-thread large-object cache bounds (the design's LOCAL_LOC_*); when
  * exceeded, all but the TRIM most recent entries go to the global cache. */
 #define CORONA_LOCAL_LOC_MAX_BYTES ((size_t)4 << 20)
 #define CORONA_LOCAL_LOC_MAX_COUNT 32
 #define CORONA_LOCAL_LOC_TRIM 8
-/* Global large-object cache bound: CORONA_GLOBAL_LOC_BASE plus half the
- * bytes of live large objects, at most CORONA_GLOBAL_LOC_MAX_BYTES; beyond
- * it the oldest entries go back.  Cached blocks are resident memory, so the
- * bound follows the live heap instead of being one large constant. */
-#define CORONA_GLOBAL_LOC_BASE ((size_t)8 << 20)
+/* What the large-object layer keeps resident beyond live objects, as a
+ * base plus a fraction (1/2^shift) of the bytes of live large objects:
+ *  - the global large-object cache (blocks kept whole for reuse);
+ *  - free pages of large regions left unpurged (reusable for any size).
+ * Resident memory is what users measure, so the bounds follow the live heap
+ * instead of being large constants; the rest goes back after the decay time
+ * or at once when over the bound. */
+#define CORONA_GLOBAL_LOC_BASE ((size_t)1 << 20)
+#define CORONA_GLOBAL_LOC_SHIFT 4
 #define CORONA_GLOBAL_LOC_MAX_BYTES ((size_t)256 << 20)
-/* Free pages of large regions left resident (for reuse without faults)
- * before a free purges at once instead of after the decay time. */
-#define CORONA_DIRTY_MAX ((size_t)8 << 20)
+#define CORONA_DIRTY_BASE ((size_t)12 << 20)
+#define CORONA_DIRTY_SHIFT 2
 /* Blocks this big or bigger are never cached (they go straight back). */
 #define CORONA_LOC_MAX_OBJECT ((size_t)1 << 30)
 

@@ -107,6 +107,8 @@ void cr_pool_put_empty(cr_pool_t *pool, cr_block_t *list, size_t count);
 /* Per-bin orphan lists. */
 void cr_pool_orphan(cr_pool_t *pool, cr_block_t *b);
 cr_block_t *cr_pool_adopt(cr_pool_t *pool, unsigned bin);
+/* Orphans whose objects have all been freed go to the empty pool. */
+void cr_pool_reclaim_orphans(cr_pool_t *pool);
 
 /* ---- backend.c: regions, slabs, large blocks ----------------------------- */
 /* A 16 KB-aligned slab registered in the backref table; NULL when the OS
@@ -116,9 +118,12 @@ void cr_backend_slab_free(cr_backend_t *be, cr_block_t *b);
 /* A page-granular block of bytes (<= CORONA_LARGE_REGION_MAX) from a large
  * region; *zeroed tells whether it reads as zero.  NULL when the OS refuses. */
 char *cr_backend_block_alloc(cr_backend_t *be, size_t bytes, cr_region_t **region, bool *zeroed);
-void cr_backend_block_free(cr_backend_t *be, cr_region_t *r, char *block, size_t bytes);
+/* Frees the pages; they stay resident for reuse (until the decay time) while
+ * the backend's resident free bytes stay under dirty_max. */
+void cr_backend_block_free(cr_backend_t *be, cr_region_t *r, char *block, size_t bytes, size_t dirty_max);
 /* Shrinks, or grows into free following pages; false when it cannot grow. */
-bool cr_backend_block_resize(cr_backend_t *be, cr_region_t *r, char *block, size_t old_bytes, size_t new_bytes);
+bool cr_backend_block_resize(cr_backend_t *be, cr_region_t *r, char *block, size_t old_bytes, size_t new_bytes,
+                             size_t dirty_max);
 /* Purges free pages idle longer than decay_ms and unmaps wholly free large
  * regions (everything free when force). */
 void cr_backend_decay(cr_backend_t *be, uint64_t now, uint64_t decay_ms, bool force);

@@ -139,14 +139,14 @@ struct cr_tls_s {
 };
 
 /* ---- backend: regions ---------------------------------------------------
- * All memory comes from OS regions of CORONA_REGION_SIZE, aligned to their
- * size, except large objects of more than CORONA_LARGE_REGION_MAX, which get
+ * All memory comes from OS regions (CORONA_REGION_SIZE for slabs,
+ * CORONA_LARGE_REGION_SIZE for large blocks), aligned to their size, except large objects of more than CORONA_LARGE_REGION_MAX, which get
  * a mapping of their own.  A slab region is cut into 16 KB slabs; a large
  * region into page-granular blocks tracked by bitmaps, so freed neighbours
  * coalesce by construction (a free run of pages is one block) and a region
  * whose pages are all free is unmapped.  Descriptors live in metadata memory,
  * not in the region, so every page of a region can be purged. */
-#define CR_REGION_PAGES (CORONA_REGION_SIZE / CORONA_PAGE_SIZE)
+#define CR_REGION_PAGES (CORONA_LARGE_REGION_SIZE / CORONA_PAGE_SIZE)
 #define CR_REGION_WORDS (CR_REGION_PAGES / 64)
 
 typedef struct cr_region_s cr_region_t;
