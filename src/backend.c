@@ -302,7 +302,13 @@ void cr_backend_decay(cr_backend_t *be, uint64_t now, uint64_t decay_ms, bool fo
   cr_lock(&be->lock);
   for (cr_region_t *r = be->large_regions, *next; r != NULL; r = next) {
     next = r->next;
-    if (r->dirty_since == 0 || (!force && now - r->dirty_since < decay_ms)) continue;
+    /* An empty region without dirty pages has been idle since its last
+     * purge, which itself waited for the decay time. */
+    if (r->used == 0 && r->dirty_since == 0) {
+      region_release(be, r);
+      continue;
+    }
+    if (r->dirty_since == 0 || (!force && r->dirty_since + decay_ms > now)) continue;
     if (r->used == 0) {
       be->dirty_bytes -= count_bits(r->dirty_map, 0, CR_REGION_PAGES) * CORONA_PAGE_SIZE;
       region_release(be, r);

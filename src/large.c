@@ -49,9 +49,10 @@ static unsigned loc_bin(size_t bytes) {
 /* ---- giving a block back ---------------------------------------------- */
 
 static size_t dirty_limit(cr_pool_t *pool) {
+  size_t soft = (size_t)cr_option(CR_OPT_SOFT_LIMIT);
+  if (soft != 0 && cr_load_relaxed(&pool->backend.mapped_bytes) > soft) return 0; /* purge at once */
   return CORONA_DIRTY_BASE + (cr_load_relaxed(&pool->large_in_use) >> CORONA_DIRTY_SHIFT);
 }
-
 
 static void block_release(cr_large_t *h) {
   cr_backend_t *be = &h->pool->backend;

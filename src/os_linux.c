@@ -48,7 +48,21 @@ void cr_os_init(void) {
 
 size_t cr_os_huge_page_size(void) { return os_huge_page_size; }
 
+#if defined(__SANITIZE_THREAD__)
+#define OS_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define OS_TSAN 1
+#endif
+#endif
+
 void *cr_os_remap(void *addr, size_t old_size, size_t new_size, void *target) {
+#ifdef OS_TSAN
+  /* TSan does not intercept mremap: a range that pages were moved out of
+   * keeps its old shadow, and growing another mapping into it in place
+   * reports races that are not there.  Under TSan, only move. */
+  if (target == NULL && new_size > old_size) return NULL;
+#endif
   void *p = target == NULL ? mremap(addr, old_size, new_size, 0)
                            : mremap(addr, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, target);
   return p == MAP_FAILED ? NULL : p;

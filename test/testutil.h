@@ -140,6 +140,18 @@ static inline size_t tu_below(tu_rng_t *r, size_t n) { return (size_t)(tu_rand(r
 /* Uniform-ish in [lo, hi]. */
 static inline size_t tu_range(tu_rng_t *r, size_t lo, size_t hi) { return lo + tu_below(r, hi - lo + 1); }
 
+/* Log-uniform-ish in [lo, hi] (0 < lo <= hi): a power-of-two octave is
+ * picked uniformly, then a size within it, so small sizes of a wide range
+ * are as common as big ones. */
+static inline size_t tu_log_range(tu_rng_t *r, size_t lo, size_t hi) {
+  int blo = 63 - __builtin_clzll((unsigned long long)lo), bhi = 63 - __builtin_clzll((unsigned long long)hi);
+  int k = blo + (int)tu_below(r, (size_t)(bhi - blo + 1));
+  size_t a = (size_t)1 << k, b = k >= 63 ? SIZE_MAX : ((size_t)2 << k) - 1;
+  if (a < lo) a = lo;
+  if (b > hi) b = hi;
+  return tu_range(r, a, b);
+}
+
 /* ---- byte patterns -------------------------------------------------------------
  * Byte i of a pattern is byte (i % 8) of word(seed, i / 8); a prefix of a
  * pattern is the pattern of the shorter length, so realloc can be checked.

@@ -1,0 +1,313 @@
+/* test_rss.c — measured memory use of large objects (resident set size from
+ * /proc/self/statm; every figure is printed):
+ *   bulk    1 GiB of large objects of mixed sizes (8 KB .. 8 MB, at most
+ *           ~100 MB live), every page touched, all freed, corona_collect:
+ *           RSS ends within 16 MiB of the baseline taken after a warm-up;
+ *   loop    a 3 MiB buffer allocated, touched and freed 5000 times: RSS
+ *           after 5000 rounds exceeds RSS after 100 by less than 4 MiB;
+ *   decay   ~200 MB of large objects touched and freed without
+ *           corona_collect; after 1.5 s idle and a few malloc/free calls
+ *           most of it has gone back to the OS (time-based aging); the same
+ *           when a thread that freed them has exited;
+ *   limit   with CORONA_SET_SOFT_HEAP_LIMIT at 32 MB, freeing 150 MB leaves
+ *           at most the limit (+ 4 MiB slack) resident;
+ *   exit    threads that fill their caches and exit leave nothing behind
+ *           once corona_collect has run.
+ * Under ThreadSanitizer the runtime's shadow memory (written on every
+ * access, and not released when the allocator gives pages back with
+ * madvise) is part of RSS, so the figures are printed but not asserted
+ * there; AddressSanitizer leaves corona's own mappings alone and is checked
+ * like Release, with work scaled down. */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <pthread.h>
+
+#include "corona.h"
+#include "procutil.h"
+#include "testutil.h"
+
+#define KB ((size_t)1024)
+#define MB ((size_t)1 << 20)
+
+/* Whether RSS figures are asserted (see the header comment). */
+#define ASSERT_RSS (!TU_TSAN)
+
+static void sleep_s(double s) {
+  struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
+  while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+  }
+}
+
+/* A few ordinary allocator calls of each kind (the "later calls" that give
+ * aged memory back). */
+static void few_calls(void) {
+  for (int i = 0; i < 4; i++) {
+    void *a = corona_malloc(64);
+    void *b = corona_malloc(100 * KB);
+    void *c = corona_malloc(2 * MB);
+    corona_free(c);
+    corona_free(b);
+    corona_free(a);
+  }
+}
+
+static size_t baseline;
+
+static void warm_up(void) {
+  tu_rng_t r;
+  tu_rng_seed(&r, 3);
+  void *p[64];
+  for (int round = 0; round < 2; round++) {
+    for (int i = 0; i < 64; i++) {
+      size_t s = i < 16 ? (size_t)(i + 1) * 100 : tu_log_range(&r, 8 * KB, 8 * MB);
+      p[i] = corona_malloc(s);
+      if (p[i]) pu_touch(p[i], s, 1);
+    }
+    for (int i = 0; i < 64; i++) corona_free(p[i]);
+  }
+  corona_collect();
+  baseline = pu_rss();
+  printf("    baseline RSS after warm-up and collect: %.1f MiB\n", pu_mib(baseline));
+}
+
+/* ---- bulk: 1 GiB through, ~100 MB live ------------------------------------------------ */
+#define BULK_SLOTS 4096
+static struct {
+  unsigned char *p;
+  size_t size;
+} bulk[BULK_SLOTS];
+
+static void test_bulk(void) {
+  tu_rng_t r;
+  tu_rng_seed(&r, 11);
+  const size_t total = tu_scaled((size_t)1 << 30, 256 * MB), live_cap = 100 * MB;
+  size_t done = 0, live = 0, head = 0, tail = 0, count = 0, max_live = 0;
+  size_t rss_start = pu_rss();
+  pu_reset_peak_rss();
+  double t = tu_now();
+  while (done < total) {
+    size_t s = tu_log_range(&r, 8 * KB, 8 * MB);
+    /* FIFO with random-ish lifetimes: free the oldest until there is room. */
+    while (count > 0 && (live + s > live_cap || count == BULK_SLOTS)) {
+      size_t i = tail++ % BULK_SLOTS;
+      size_t bad = pu_touched_ok(bulk[i].p, bulk[i].size, (unsigned char)i);
+      CHECKF(bad == (size_t)-1, "bulk: object %p size %zu: page at %zu lost its byte", (void *)bulk[i].p,
+             bulk[i].size, bad);
+      corona_free(bulk[i].p);
+      live -= bulk[i].size;
+      count--;
+    }
+    size_t i = head++ % BULK_SLOTS;
+    bulk[i].p = corona_malloc(s);
+    if (!CHECKF(bulk[i].p != NULL, "bulk: malloc(%zu) failed", s)) {
+      head--;
+      break;
+    }
+    bulk[i].size = s;
+    pu_touch(bulk[i].p, s, (unsigned char)i);
+    live += s;
+    count++;
+    done += s;
+    if (live > max_live) max_live = live;
+  }
+  size_t rss_live = pu_rss();
+  while (count > 0) {
+    size_t i = tail++ % BULK_SLOTS;
+    CHECK(pu_touched_ok(bulk[i].p, bulk[i].size, (unsigned char)i) == (size_t)-1);
+    corona_free(bulk[i].p);
+    count--;
+  }
+  size_t rss_freed = pu_rss();
+  corona_collect();
+  size_t rss_end = pu_rss();
+  printf("    bulk: %.0f MiB through (max %.0f MiB live) in %.2f s; RSS start %.1f, peak %.1f, with last objects "
+         "live %.1f, all freed %.1f, after collect %.1f MiB (%+.1f MiB vs baseline)\n",
+         pu_mib(done), pu_mib(max_live), tu_now() - t, pu_mib(rss_start), pu_mib(pu_peak_rss()), pu_mib(rss_live),
+         pu_mib(rss_freed), pu_mib(rss_end), pu_mib_signed(rss_end, baseline));
+  if (ASSERT_RSS)
+    CHECKF(rss_end < baseline + 16 * MB, "bulk: RSS after collect %.1f MiB is %.1f MiB above the baseline %.1f MiB",
+           pu_mib(rss_end), pu_mib_signed(rss_end, baseline), pu_mib(baseline));
+}
+
+/* ---- loop: one 3 MiB buffer, 5000 times ------------------------------------------------ */
+static void test_loop(void) {
+  const size_t rounds = tu_scaled(5000, 1000), s = 3 * MB;
+  size_t rss100 = 0;
+  double t = tu_now();
+  for (size_t k = 1; k <= rounds; k++) {
+    unsigned char *p = corona_malloc(s);
+    if (!CHECKF(p != NULL, "loop: malloc(3 MiB) failed in round %zu", k)) break;
+    pu_touch(p, s, (unsigned char)k);
+    if (k % 500 == 0) CHECK(pu_touched_ok(p, s, (unsigned char)k) == (size_t)-1);
+    corona_free(p);
+    if (k == 100) rss100 = pu_rss();
+  }
+  size_t rss_end = pu_rss();
+  printf("    loop: %zu x (malloc 3 MiB, touch, free) in %.2f s; RSS after 100: %.1f MiB, after %zu: %.1f MiB "
+         "(%+.2f MiB)\n",
+         rounds, tu_now() - t, pu_mib(rss100), rounds, pu_mib(rss_end), pu_mib_signed(rss_end, rss100));
+  if (ASSERT_RSS)
+    CHECKF(rss_end < rss100 + 4 * MB, "loop: RSS grew %.2f MiB between round 100 and round %zu",
+           pu_mib_signed(rss_end, rss100), rounds);
+  corona_collect();
+}
+
+/* ---- decay: freed memory goes back after ~1 s without corona_collect ------------------- */
+#define DECAY_SLOTS 1024
+static struct {
+  unsigned char *p;
+  size_t size;
+} decay_objs[DECAY_SLOTS];
+
+/* Allocates and touches about `total` bytes (64 KB .. 4 MB objects), then
+ * frees them all; returns the bytes allocated and the RSS with them live. */
+static size_t alloc_touch_free(size_t total, uint64_t seed, size_t *rss_live) {
+  tu_rng_t r;
+  tu_rng_seed(&r, seed);
+  size_t n = 0, sum = 0;
+  while (sum < total && n < DECAY_SLOTS) {
+    size_t s = tu_log_range(&r, 64 * KB, 4 * MB);
+    decay_objs[n].p = corona_malloc(s);
+    if (!CHECKF(decay_objs[n].p != NULL, "decay: malloc(%zu) failed", s)) break;
+    decay_objs[n].size = s;
+    pu_touch(decay_objs[n].p, s, (unsigned char)n);
+    sum += s;
+    n++;
+  }
+  *rss_live = pu_rss();
+  for (size_t i = 0; i < n; i++) {
+    CHECK(pu_touched_ok(decay_objs[i].p, decay_objs[i].size, (unsigned char)i) == (size_t)-1);
+    corona_free(decay_objs[i].p);
+  }
+  return sum;
+}
+
+static void check_decay(const char *label, size_t base, size_t sum, size_t rss_live, size_t rss_freed) {
+  sleep_s(1.5);
+  size_t rss_slept = pu_rss();
+  few_calls();
+  size_t rss_after = pu_rss();
+  size_t held_before = rss_live > base ? rss_live - base : 0;
+  size_t kept = rss_after > base ? rss_after - base : 0;
+  printf("    decay (%s): %.0f MiB freed; RSS base %.1f, live %.1f, just freed %.1f, after 1.5 s idle %.1f, after a "
+         "few calls %.1f MiB: %.0f%% of it returned\n",
+         label, pu_mib(sum), pu_mib(base), pu_mib(rss_live), pu_mib(rss_freed), pu_mib(rss_slept), pu_mib(rss_after),
+         held_before ? 100.0 * (1.0 - (double)kept / (double)held_before) : 0.0);
+  if (ASSERT_RSS)
+    CHECKF(kept < held_before / 2,
+           "decay (%s): %.1f of %.1f MiB still resident 1.5 s after the free and a few calls (no collect)", label,
+           pu_mib(kept), pu_mib(held_before));
+}
+
+static void *decay_thread(void *arg) {
+  size_t *out = arg; /* out[0]: bytes, out[1]: RSS live */
+  out[0] = alloc_touch_free(out[0], 23, &out[1]);
+  return NULL;
+}
+
+static void test_decay(void) {
+  const size_t total = tu_scaled(200 * MB, 100 * MB);
+  /* Same thread. */
+  corona_collect();
+  size_t base = pu_rss(), rss_live;
+  size_t sum = alloc_touch_free(total, 21, &rss_live);
+  check_decay("same thread", base, sum, rss_live, pu_rss());
+
+  /* A thread frees them and exits; the main thread's calls age them out. */
+  corona_collect();
+  base = pu_rss();
+  size_t io[2] = {total, 0};
+  pthread_t t;
+  if (!CHECK(pthread_create(&t, NULL, decay_thread, io) == 0)) return;
+  pthread_join(t, NULL);
+  check_decay("freeing thread exited", base, io[0], io[1], pu_rss());
+  corona_collect();
+}
+
+/* ---- soft heap limit ----------------------------------------------------------------- */
+static void test_soft_limit(void) {
+  const size_t limit = 32 * MB;
+  corona_collect();
+  size_t base = pu_rss();
+  if (!CHECK(corona_allocation_mode(CORONA_SET_SOFT_HEAP_LIMIT, (intptr_t)limit) == 0)) return;
+  size_t rss_live;
+  size_t sum = alloc_touch_free(tu_scaled(150 * MB, 100 * MB), 31, &rss_live);
+  size_t rss_freed = pu_rss();
+  size_t kept = rss_freed > base ? rss_freed - base : 0;
+  printf("    soft limit %.0f MiB: %.0f MiB freed; RSS base %.1f, live %.1f, freed %.1f MiB (%.1f MiB kept)\n",
+         pu_mib(limit), pu_mib(sum), pu_mib(base), pu_mib(rss_live), pu_mib(rss_freed), pu_mib(kept));
+  /* Nothing is live: what stays resident is cache, which the limit bounds
+   * (4 MiB of slack for metadata and page tables). */
+  if (ASSERT_RSS)
+    CHECKF(kept <= limit + 4 * MB, "soft limit: %.1f MiB still resident after freeing everything, limit %.0f MiB",
+           pu_mib(kept), pu_mib(limit));
+  CHECK(corona_allocation_mode(CORONA_SET_SOFT_HEAP_LIMIT, 0) == 0);
+  corona_collect();
+}
+
+/* ---- threads that exit with full caches ------------------------------------------------ */
+#define EXIT_THREADS 4
+#define EXIT_OBJS 48
+
+static void *exit_thread(void *arg) {
+  uintptr_t id = (uintptr_t)arg;
+  tu_rng_t r;
+  tu_rng_seed(&r, 100 + id);
+  void *p[EXIT_OBJS];
+  for (int round = 0; round < 3; round++) {
+    for (int i = 0; i < EXIT_OBJS; i++) {
+      size_t s = tu_log_range(&r, 8 * KB, 4 * MB);
+      p[i] = corona_malloc(s);
+      if (CHECK(p[i] != NULL)) pu_touch(p[i], s, 7);
+    }
+    for (int i = 0; i < EXIT_OBJS; i++) corona_free(p[i]);
+  }
+  return NULL; /* exits with whatever its caches hold */
+}
+
+static void test_thread_exit(void) {
+  corona_collect();
+  size_t base = pu_rss();
+  for (int wave = 0; wave < 2; wave++) {
+    pthread_t t[EXIT_THREADS];
+    int n = 0;
+    for (int i = 0; i < EXIT_THREADS; i++)
+      if (CHECK(pthread_create(&t[n], NULL, exit_thread, (void *)(uintptr_t)(wave * EXIT_THREADS + i)) == 0)) n++;
+    for (int i = 0; i < n; i++) pthread_join(t[i], NULL);
+  }
+  size_t rss_joined = pu_rss();
+  corona_collect();
+  size_t rss_end = pu_rss();
+  printf("    thread exit: RSS base %.1f, threads joined %.1f, after collect %.1f MiB (%+.1f vs base, %+.1f vs "
+         "baseline)\n",
+         pu_mib(base), pu_mib(rss_joined), pu_mib(rss_end), pu_mib_signed(rss_end, base),
+         pu_mib_signed(rss_end, baseline));
+  if (ASSERT_RSS)
+    CHECKF(rss_end < base + 16 * MB, "thread exit: RSS after collect %.1f MiB above where it started",
+           pu_mib_signed(rss_end, base));
+}
+
+int main(void) {
+  double t0 = tu_now();
+  setvbuf(stdout, NULL, _IOLBF, 0);
+  if (!ASSERT_RSS) printf("test_rss: ThreadSanitizer build: RSS figures are printed, not asserted\n");
+  if (pu_rss() == 0) {
+    printf("test_rss: /proc/self/statm unreadable: skipped\n");
+    return 0;
+  }
+  struct {
+    const char *name;
+    void (*fn)(void);
+  } tests[] = {
+      {"warm_up", warm_up},         {"bulk", test_bulk},          {"loop", test_loop},
+      {"decay", test_decay},        {"soft_limit", test_soft_limit}, {"thread_exit", test_thread_exit},
+  };
+  for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++) {
+    int before = tu_failure_count();
+    double t = tu_now();
+    tests[i].fn();
+    int f = tu_failure_count() - before;
+    printf("  %-12s %s (%.3f s)\n", tests[i].name, f ? "FAILED" : "ok", tu_now() - t);
+  }
+  return tu_finish("test_rss", t0);
+}
