@@ -26,32 +26,11 @@
 #include <gnu/libc-version.h>
 #endif
 
+#include "benchutil.h"
 #include "corona.h"
 
 /* ---- small helpers ----------------------------------------------------- */
 
-/* The workloads must really call through the table: keep the compiler from
- * inlining or specialising them for a known allocator (GCC could then turn a
- * direct malloc+free pair into nothing). */
-#if defined(__clang__)
-#define NOINLINE __attribute__((noinline))
-#elif defined(__GNUC__)
-#define NOINLINE __attribute__((noinline, noclone))
-#else
-#define NOINLINE
-#endif
-
-#if defined(__GNUC__) || defined(__clang__)
-/* Makes the compiler assume *p is read and written: the stores to the object
- * happen and the reads after it are real loads. */
-#define TOUCHED(p) __asm__ volatile("" : : "r"(p) : "memory")
-#define NORETURN __attribute__((noreturn))
-#define COLD __attribute__((cold))
-#else
-#define TOUCHED(p) ((void)(p))
-#define NORETURN
-#define COLD
-#endif
 
 static inline void cpu_relax(void)
 {
@@ -60,21 +39,6 @@ static inline void cpu_relax(void)
 #elif defined(__aarch64__)
     __asm__ volatile("yield");
 #endif
-}
-
-/* splitmix64: a fixed-seed generator for sizes, orders and text. */
-static uint64_t rng_state = 0x5eed0c0120a2024ull;
-static uint64_t rng_next(void)
-{
-    uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-/* Uniform in [lo, hi]. */
-static size_t rng_range(size_t lo, size_t hi)
-{
-    return lo + (size_t)(rng_next() % (uint64_t)(hi - lo + 1));
 }
 
 static double now_seconds(void)
@@ -97,12 +61,7 @@ static void *xmalloc(size_t n)
 
 /* ---- the two allocators ------------------------------------------------ */
 
-typedef struct alloc_api {
-    const char *name;
-    void *(*malloc_fn)(size_t);
-    void (*free_fn)(void *);
-    void *(*realloc_fn)(void *, size_t);
-} alloc_api;
+/* alloc_api: benchutil.h */
 
 static alloc_api apis[2]; /* [0] corona, [1] system; filled in main() */
 

@@ -60,48 +60,16 @@
 #include <gnu/libc-version.h>
 #endif
 
+#include "benchutil.h"
 #include "corona.h"
 
 /* ---- small helpers ----------------------------------------------------- */
 
-#if defined(__clang__)
-#define NOINLINE __attribute__((noinline))
-#elif defined(__GNUC__)
-#define NOINLINE __attribute__((noinline, noclone))
-#else
-#define NOINLINE
-#endif
-
-#if defined(__GNUC__) || defined(__clang__)
-/* Makes the compiler assume *p is read and written. */
-#define TOUCHED(p) __asm__ volatile("" : : "r"(p) : "memory")
-#define NORETURN __attribute__((noreturn))
-#define COLD __attribute__((cold))
-#else
-#define TOUCHED(p) ((void)(p))
-#define NORETURN
-#define COLD
-#endif
 
 #define PAGE 4096u
 #define KB ((size_t)1024)
 #define MB (KB * 1024)
 
-/* splitmix64 with a fixed seed; each workload restarts it. */
-static uint64_t rng_state;
-static void rng_seed(uint64_t s) { rng_state = s; }
-static uint64_t rng_next(void)
-{
-    uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-/* Uniform in [lo, hi]. */
-static size_t rng_range(size_t lo, size_t hi)
-{
-    return lo + (size_t)(rng_next() % (uint64_t)(hi - lo + 1));
-}
 /* Log-uniform by octave in [lo, lo << octaves): an octave is picked
  * uniformly, then a size uniformly inside it.  Integer-only, so the sizes are
  * the same everywhere. */
@@ -125,12 +93,7 @@ static double tv_ms(struct timeval tv)
 
 /* ---- allocators --------------------------------------------------------- */
 
-typedef struct alloc_api {
-    const char *name;
-    void *(*malloc_fn)(size_t);
-    void (*free_fn)(void *);
-    void *(*realloc_fn)(void *, size_t);
-} alloc_api;
+/* alloc_api: benchutil.h */
 
 typedef struct peer {
     const char *name, *soname;

@@ -23,17 +23,8 @@
 static size_t min_sz(size_t a, size_t b) { return a < b ? a : b; }
 
 /* ---- overlap check over static interval storage --------------------------- */
-typedef struct {
-  uintptr_t lo, hi;
-} interval_t;
-
 #define MAX_INTERVALS 40000
-static interval_t intervals[MAX_INTERVALS];
-
-static int cmp_interval(const void *a, const void *b) {
-  const interval_t *x = a, *y = b;
-  return x->lo < y->lo ? -1 : x->lo > y->lo ? 1 : 0;
-}
+static tu_interval_t intervals[MAX_INTERVALS];
 
 /* Every [p, p + usable) of ptrs[0..n) (NULLs skipped) is disjoint from the
  * others. */
@@ -46,11 +37,7 @@ static void check_disjoint(void *const *ptrs, size_t n, const char *what) {
     intervals[m].hi = (uintptr_t)ptrs[i] + (u ? u : 1);
     m++;
   }
-  qsort(intervals, m, sizeof intervals[0], cmp_interval);
-  for (size_t i = 1; i < m; i++)
-    CHECKF(intervals[i - 1].hi <= intervals[i].lo, "%s: [%#lx,%#lx) overlaps [%#lx,%#lx)", what,
-           (unsigned long)intervals[i - 1].lo, (unsigned long)intervals[i - 1].hi, (unsigned long)intervals[i].lo,
-           (unsigned long)intervals[i].hi);
+  tu_check_disjoint(intervals, m, what);
 }
 
 /* Common checks on a fresh allocation of size bytes with alignment align;

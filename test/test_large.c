@@ -68,17 +68,8 @@ static void free_obj(obj_t *o, const char *what) {
   o->p = NULL;
 }
 
-typedef struct {
-  uintptr_t lo, hi;
-} interval_t;
-
 #define MAX_LIVE 1024
-static interval_t intervals[MAX_LIVE];
-
-static int cmp_interval(const void *a, const void *b) {
-  const interval_t *x = a, *y = b;
-  return x->lo < y->lo ? -1 : x->lo > y->lo ? 1 : 0;
-}
+static tu_interval_t intervals[MAX_LIVE];
 
 static void check_disjoint(const obj_t *objs, size_t n, const char *what) {
   size_t m = 0;
@@ -88,11 +79,7 @@ static void check_disjoint(const obj_t *objs, size_t n, const char *what) {
     intervals[m].hi = (uintptr_t)objs[i].p + objs[i].size;
     m++;
   }
-  qsort(intervals, m, sizeof intervals[0], cmp_interval);
-  for (size_t i = 1; i < m; i++)
-    CHECKF(intervals[i - 1].hi <= intervals[i].lo, "%s: [%#lx,%#lx) overlaps [%#lx,%#lx)", what,
-           (unsigned long)intervals[i - 1].lo, (unsigned long)intervals[i - 1].hi, (unsigned long)intervals[i].lo,
-           (unsigned long)intervals[i].hi);
+  tu_check_disjoint(intervals, m, what);
 }
 
 static void shuffle(size_t *order, size_t n, tu_rng_t *r) {

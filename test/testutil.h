@@ -239,4 +239,22 @@ static inline bool tu_check_zero_at(const char *file, int line, const void *p, s
 
 static inline bool tu_is_aligned(const void *p, size_t a) { return ((uintptr_t)p & (a - 1)) == 0; }
 
+/* ---- overlap check: [lo, hi) ranges filled in by the caller --------------- */
+typedef struct tu_interval_s {
+  uintptr_t lo, hi;
+} tu_interval_t;
+
+static inline int tu_cmp_interval(const void *a, const void *b) {
+  const tu_interval_t *x = a, *y = b;
+  return x->lo < y->lo ? -1 : x->lo > y->lo ? 1 : 0;
+}
+
+/* Sorts iv[0..m) and checks that no two ranges overlap. */
+static inline void tu_check_disjoint(tu_interval_t *iv, size_t m, const char *what) {
+  qsort(iv, m, sizeof iv[0], tu_cmp_interval);
+  for (size_t i = 1; i < m; i++)
+    CHECKF(iv[i - 1].hi <= iv[i].lo, "%s: [%#lx,%#lx) overlaps [%#lx,%#lx)", what, (unsigned long)iv[i - 1].lo,
+           (unsigned long)iv[i - 1].hi, (unsigned long)iv[i].lo, (unsigned long)iv[i].hi);
+}
+
 #endif /* CORONA_TESTUTIL_H */
