@@ -4,8 +4,10 @@
 #ifndef CORONA_BENCHUTIL_H
 #define CORONA_BENCHUTIL_H
 
+#include <dlfcn.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 /* The workloads must really call through the allocator table: no inlining
  * or cloning for a known allocator (GCC could then turn a direct malloc+free
@@ -37,6 +39,23 @@ typedef struct alloc_api {
   void (*free_fn)(void *);
   void *(*realloc_fn)(void *, size_t);
 } alloc_api;
+
+/* The C library's own allocator.  corona's build exports malloc & co. (the
+ * drop-in override), so in a program linked with it the plain names are
+ * corona's: the C library's are the next definitions after the program's.
+ * Needs _GNU_SOURCE and <dlfcn.h> before this header. */
+static inline alloc_api libc_api(const char *name) {
+  alloc_api a = {name, NULL, NULL, NULL};
+  *(void **)&a.malloc_fn = dlsym(RTLD_NEXT, "malloc");
+  *(void **)&a.free_fn = dlsym(RTLD_NEXT, "free");
+  *(void **)&a.realloc_fn = dlsym(RTLD_NEXT, "realloc");
+  if (a.malloc_fn == NULL || a.free_fn == NULL || a.realloc_fn == NULL) {
+    a.malloc_fn = malloc; /* no dynamic libc (static program): plain names */
+    a.free_fn = free;
+    a.realloc_fn = realloc;
+  }
+  return a;
+}
 
 /* splitmix64 with a fixed seed, so every allocator sees the same sizes and
  * orders (one generator per program; rng_seed restarts it). */

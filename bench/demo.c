@@ -585,7 +585,7 @@ int main(int argc, char **argv)
     sysname = "libc";
 #endif
     apis[0] = (alloc_api){"corona", corona_malloc, corona_free, corona_realloc};
-    apis[1] = (alloc_api){sysname, malloc, free, realloc};
+    apis[1] = libc_api(sysname);
     /* Read the tables through a volatile pointer, so nothing about them is
      * known at compile time. */
     alloc_api *volatile table = apis;

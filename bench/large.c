@@ -174,7 +174,7 @@ static int select_allocator(const char *name, alloc_api *api, char *desc, size_t
         return 0;
     }
     if (strcmp(name, "glibc") == 0) {
-        *api = (alloc_api){"glibc", malloc, free, realloc};
+        *api = libc_api("glibc");
 #ifdef __GLIBC__
         snprintf(desc, descsz, "glibc %s (malloc/free/realloc)", gnu_get_libc_version());
 #else

@@ -42,8 +42,10 @@ CORONA_EXPORT void *corona_aligned_realloc(void *ptr, size_t size, size_t alignm
 /* POSIX: alignment must be a power of two multiple of sizeof(void *);
  * returns 0, EINVAL or ENOMEM and leaves errno alone. */
 CORONA_EXPORT int corona_posix_memalign(void **out, size_t alignment, size_t size);
-/* Bytes usable at ptr (>= the size asked for); 0 for NULL. */
-CORONA_EXPORT size_t corona_usable_size(const void *ptr);
+/* Bytes usable at ptr (>= the size asked for); 0 for NULL and for a pointer
+ * corona did not return.  Not const, like malloc_usable_size: compilers
+ * take a const pointer argument as a read of fresh (uninitialised) memory. */
+CORONA_EXPORT size_t corona_usable_size(void *ptr);
 
 /* ---- giving memory back ---------------------------------------------------
  * Returns to the OS every cached free block and large-object cache entry it

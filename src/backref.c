@@ -52,6 +52,11 @@ void cr_backref_free(uint32_t idx) {
   cr_unlock(&backref_lock);
 }
 
+void cr_backref_fork_lock(bool take) {
+  if (take) cr_lock(&backref_lock);
+  else cr_unlock(&backref_lock);
+}
+
 void cr_backref_set(uint32_t idx, void *header) { cr_store_release(slot(idx), (uintptr_t)header); }
 
 void *cr_backref_get(uint32_t idx) {

@@ -65,19 +65,19 @@ static const cr_block_t *small_block(const void *p, unsigned kind) {
 }
 
 /* Usable size of a pointer known to be non-NULL; 0 when it is not ours. */
-static size_t usable_size(const void *p, unsigned kind) {
+size_t cr_usable_size(const void *p, unsigned kind) {
   if (cr_kind_is_small(kind)) return small_block(p, kind) ? cr_bin_size[kind - 1] : 0;
   cr_large_t *h = cr_large_header(p, kind);
   return h != NULL ? cr_large_usable(h) : 0;
 }
 
-CORONA_EXPORT size_t corona_usable_size(const void *ptr) {
+CORONA_EXPORT size_t corona_usable_size(void *ptr) {
   if (ptr == NULL) return 0;
-  return usable_size(ptr, cr_pagemap_kind((uintptr_t)ptr));
+  return cr_usable_size(ptr, cr_pagemap_kind((uintptr_t)ptr));
 }
 
 /* Aligned allocation without touching errno on success. */
-static void *aligned_alloc_impl(size_t size, size_t alignment) {
+void *cr_aligned_alloc(size_t size, size_t alignment) {
   if (alignment <= CORONA_MIN_ALIGN) return corona_malloc(size);
   /* A class that is a multiple of the alignment is aligned to it: objects
    * sit at the 16 KB-aligned block end minus whole objects, and up to 1024
@@ -97,13 +97,13 @@ CORONA_EXPORT void *corona_aligned_malloc(size_t size, size_t alignment) {
     errno = EINVAL;
     return NULL;
   }
-  return aligned_alloc_impl(size, alignment);
+  return cr_aligned_alloc(size, alignment);
 }
 
 CORONA_EXPORT int corona_posix_memalign(void **out, size_t alignment, size_t size) {
   if (!is_pow2(alignment) || alignment % sizeof(void *) != 0) return EINVAL;
   int saved = errno;
-  void *p = aligned_alloc_impl(size, alignment);
+  void *p = cr_aligned_alloc(size, alignment);
   errno = saved;
   if (p == NULL) return ENOMEM;
   *out = p;
@@ -112,21 +112,21 @@ CORONA_EXPORT int corona_posix_memalign(void **out, size_t alignment, size_t siz
 
 /* Moves the object at p (usable bytes `have`) to a new one of size bytes. */
 static void *move_object(void *p, size_t have, size_t size, size_t alignment) {
-  void *q = alignment ? aligned_alloc_impl(size, alignment) : corona_malloc(size);
+  void *q = alignment ? cr_aligned_alloc(size, alignment) : corona_malloc(size);
   if (q == NULL) return NULL; /* p stays valid, errno is ENOMEM */
   memcpy(q, p, have < size ? have : size);
   cr_free_inline(p);
   return q;
 }
 
-static void *realloc_impl(void *p, size_t size, size_t alignment) {
-  if (p == NULL) return alignment ? aligned_alloc_impl(size, alignment) : corona_malloc(size);
+void *cr_realloc(void *p, size_t size, size_t alignment) {
+  if (p == NULL) return alignment ? cr_aligned_alloc(size, alignment) : corona_malloc(size);
   if (size == 0) { /* glibc: realloc(p, 0) frees p */
     cr_free_inline(p);
     return NULL;
   }
   unsigned kind = cr_pagemap_kind((uintptr_t)p);
-  size_t have = usable_size(p, kind);
+  size_t have = cr_usable_size(p, kind);
   if (have == 0) cr_fatal("realloc(): invalid pointer", p);
   if (size > CORONA_MAX_REQUEST) {
     errno = ENOMEM;
@@ -145,7 +145,7 @@ static void *realloc_impl(void *p, size_t size, size_t alignment) {
   return move_object(p, have, size, alignment);
 }
 
-CORONA_EXPORT void *corona_realloc(void *ptr, size_t size) { return realloc_impl(ptr, size, 0); }
+CORONA_EXPORT void *corona_realloc(void *ptr, size_t size) { return cr_realloc(ptr, size, 0); }
 
 CORONA_EXPORT void corona_collect(void) {
   cr_init();
@@ -193,5 +193,5 @@ CORONA_EXPORT void *corona_aligned_realloc(void *ptr, size_t size, size_t alignm
     errno = EINVAL;
     return NULL;
   }
-  return realloc_impl(ptr, size, alignment <= CORONA_MIN_ALIGN ? 0 : alignment);
+  return cr_realloc(ptr, size, alignment <= CORONA_MIN_ALIGN ? 0 : alignment);
 }

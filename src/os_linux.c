@@ -1,6 +1,7 @@
 /* os_linux.c — the Linux side of the platform contract (internal/os.h):
  * mmap/munmap/madvise, pthread keys for thread exit, sched_yield, write(2).
  * The only file of the core that includes OS headers. */
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <time.h>
@@ -118,6 +119,12 @@ bool cr_os_thread_exit_init(void (*on_exit)(void *value)) {
 }
 
 void cr_os_thread_set(void *value) { pthread_setspecific(os_thread_key, value); }
+
+void *cr_os_next_symbol(const char *name) { return dlsym(RTLD_NEXT, name); }
+
+void cr_os_atfork(void (*prepare)(void), void (*parent)(void), void (*child)(void)) {
+  pthread_atfork(prepare, parent, child);
+}
 
 void cr_os_yield(void) { sched_yield(); }
 

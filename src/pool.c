@@ -63,6 +63,33 @@ void cr_pool_tls_free(cr_pool_t *pool, cr_tls_t *tls) {
   cr_unlock(&pool->lock);
 }
 
+/* ---- fork ----------------------------------------------------------------
+ * Lock ranks, outermost first, as the slow paths nest them: decay, pool,
+ * orphans, large-object cache, backend, metadata, backref table.  Taking
+ * them all before fork() means no lock is held mid-update by a thread that
+ * does not exist in the child. */
+void cr_fork_prepare(void) {
+  cr_pool_t *pool = &cr_default_pool;
+  cr_lock(&pool->decay_lock);
+  cr_lock(&pool->lock);
+  for (unsigned bin = 0; bin < CORONA_NUM_BINS; bin++) cr_lock(&pool->orphans[bin].lock);
+  cr_lock(&pool->loc.lock);
+  cr_lock(&pool->backend.lock);
+  cr_lock(&meta_lock);
+  cr_backref_fork_lock(true);
+}
+
+void cr_fork_release(void) {
+  cr_pool_t *pool = &cr_default_pool;
+  cr_backref_fork_lock(false);
+  cr_unlock(&meta_lock);
+  cr_unlock(&pool->backend.lock);
+  cr_unlock(&pool->loc.lock);
+  for (unsigned bin = CORONA_NUM_BINS; bin-- > 0;) cr_unlock(&pool->orphans[bin].lock);
+  cr_unlock(&pool->lock);
+  cr_unlock(&pool->decay_lock);
+}
+
 /* ---- global pool of empty blocks ----------------------------------------- */
 
 cr_block_t *cr_pool_take_empty(cr_pool_t *pool) {

@@ -43,6 +43,9 @@ void cr_init(void) {
     if (!cr_os_thread_exit_init(tls_on_thread_exit))
       cr_os_write_err("corona: cannot register the thread-exit hook; exiting threads keep their blocks\n", 80);
     cr_store_release(&init_state, INIT_DONE); /* pairs with the acquire loads above and below */
+    /* After DONE: registering may allocate, and that malloc must find the
+     * allocator ready rather than wait for this very initialisation. */
+    cr_os_atfork(cr_fork_prepare, cr_fork_release, cr_fork_release);
     return;
   }
   while (cr_load_acquire(&init_state) != INIT_DONE) cr_os_yield();

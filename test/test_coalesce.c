@@ -34,7 +34,7 @@ static void run_in_thread(void *(*fn)(void *), void *arg) {
 }
 
 /* b's block directly follows a's. */
-static bool follows(const void *a, const void *b) {
+static bool follows(void *a, void *b) {
   uintptr_t x = (uintptr_t)a, y = (uintptr_t)b;
   size_t ua = corona_usable_size(a);
   return y > x && y - x >= ua && y - x - ua <= NEIGHBOUR_SLACK;

@@ -18,10 +18,11 @@
  *   environment (CORONA_ wins) regions carry the THP advice (VmFlags hg)
  *   where the kernel offers THP in madvise mode, and AnonHugePages grows;
  *   without THP only contents are checked. */
-#define _POSIX_C_SOURCE 200809L
+#define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 
@@ -526,7 +527,17 @@ static void expect_abort(void (*fn)(void *), const char *call, const bad_ptr_t *
 static void test_bad_pointers(void) {
   char stack_area[64];
   memset(stack_area, 1, sizeof stack_area);
-  void *libc_ptr = malloc(64); /* glibc's (or the sanitizer's) allocator */
+  /* Memory of another allocator: the C library's malloc, as long as corona
+   * does not replace it (in the default build it does: then the pointer is
+   * corona's, and the foreign stand-in is a page of our own). */
+  void *probe = malloc(64);
+  void *libc_ptr = probe;
+  char *own_page = NULL;
+  if (corona_usable_size(probe) != 0) {
+    own_page = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    libc_ptr = own_page + 64;
+    free(probe);
+  }
   build_bad_pointers(stack_area + 16, libc_ptr);
   /* usable_size: 0 and no fault, in this process. */
   for (size_t i = 0; i < n_bad; i++) {
@@ -554,7 +565,8 @@ static void test_bad_pointers(void) {
     corona_free(p);
   }
   for (size_t i = 0; i < 6; i++) free_obj(&victims[i], "victim");
-  free(libc_ptr);
+  if (own_page) munmap(own_page, 4096);
+  else free(libc_ptr);
 }
 
 /* ---- corona_collect, modes and commands --------------------------------------------- */

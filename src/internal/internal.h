@@ -33,6 +33,11 @@ void *cr_malloc_small_slow(cr_tls_t *tls, unsigned bin);
 void cr_block_threshold_reached(cr_tls_t *tls, cr_block_t *b);
 /* Drains every mailbox of tls (remote frees become reusable). */
 void cr_bins_drain_all(cr_tls_t *tls);
+/* pthread_atfork handlers (pool.c): take every lock in rank order before a
+ * fork, release them in parent and child afterwards. */
+void cr_fork_prepare(void);
+void cr_fork_release(void);
+
 /* Drains the mailboxes, then hands the thread's empty blocks to the pool. */
 void cr_bins_flush_empty(cr_tls_t *tls);
 /* Thread exit: orphans or releases every block of tls. */
@@ -85,6 +90,7 @@ bool cr_option_set(cr_option_id_t id, int64_t value);
 uint32_t cr_backref_alloc(void *header); /* 0 when out of memory */
 void cr_backref_free(uint32_t idx);
 void cr_backref_set(uint32_t idx, void *header);
+void cr_backref_fork_lock(bool take); /* fork handlers: take or release the table's lock */
 /* The header registered at idx, NULL for an unused or out-of-range index. */
 void *cr_backref_get(uint32_t idx);
 
@@ -192,6 +198,10 @@ CR_INLINE unsigned cr_pagemap_kind(uintptr_t a) {
 }
 
 /* ---- frontend.c ------------------------------------------------------- */
+/* The allocation calls behind the public API, shared with override.c. */
+void *cr_aligned_alloc(size_t size, size_t alignment); /* alignment: power of two; errno on failure */
+void *cr_realloc(void *p, size_t size, size_t alignment); /* alignment 0: plain */
+size_t cr_usable_size(const void *p, unsigned kind); /* 0 when p is not ours */
 /* free() of anything that is not a small object: NULL, large, invalid. */
 void cr_free_other(void *p, unsigned kind);
 /* Reports a fatal misuse naming the address, then aborts. */
@@ -219,9 +229,8 @@ CR_INLINE void *cr_malloc_small(size_t size) {
  * the bin list (no block header touched: the bin's block being this one
  * proves we own it); an object of another block we own goes on that block's
  * free list; anything else is a remote free. */
-CR_INLINE void cr_free_inline(void *p) {
+CR_INLINE void cr_free_kind(void *p, unsigned kind) {
   uintptr_t a = (uintptr_t)p;
-  unsigned kind = cr_pagemap_kind(a);
   if (cr_likely(cr_kind_is_small(kind))) {
     cr_block_t *b = (cr_block_t *)(a & ~(uintptr_t)(CORONA_SLAB_SIZE - 1));
     cr_tls_t *tls = cr_tls_get();
@@ -244,6 +253,8 @@ CR_INLINE void cr_free_inline(void *p) {
   }
   cr_free_other(p, kind);
 }
+
+CR_INLINE void cr_free_inline(void *p) { cr_free_kind(p, cr_pagemap_kind((uintptr_t)p)); }
 
 
 #endif /* CORONA_INTERNAL_H */

@@ -55,6 +55,13 @@ bool cr_os_thread_exit_init(void (*on_exit)(void *value));
  * have made a re-entrant malloc safe first. */
 void cr_os_thread_set(void *value);
 
+/* The next definition of a C function after this library's own (the one
+ * the allocator replaces), or NULL.  May allocate: call at initialisation,
+ * never from free. */
+void *cr_os_next_symbol(const char *name);
+/* Registers fork handlers (prepare before fork; parent and child after). */
+void cr_os_atfork(void (*prepare)(void), void (*parent)(void), void (*child)(void));
+
 /* Gives the CPU to another thread (spin-lock back-off). */
 void cr_os_yield(void);
 /* Writes a message to the standard error stream without allocating. */
