@@ -23,6 +23,12 @@
 
 const uint32_t cr_bin_size[CORONA_NUM_BINS] = {CR_CLASSES(CR_CLASS_ENTRY, 0)};
 
+/* ceil(2^64 / c): n is a multiple of c exactly when n * magic (mod 2^64) is
+ * below magic (for n < 2^32), so free can check an object's position
+ * without a division. */
+#define CR_CLASS_MAGIC(c, s) (UINT64_MAX / (c) + 1),
+const uint64_t cr_bin_magic[CORONA_NUM_BINS] = {CR_CLASSES(CR_CLASS_MAGIC, 0)};
+
 /* Entry i serves sizes ((i-1)*16, i*16]: the bin is the number of classes
  * smaller than i*16, i.e. the first class that holds i*16 bytes. */
 #define B1(i) (uint8_t)(0 CR_CLASSES(CR_CLASS_BELOW, (i) * 16)),

@@ -24,6 +24,8 @@ _Noreturn void cr_fatal(const char *what, const void *addr) {
   cr_os_abort();
 }
 
+CR_NOINLINE void cr_free_invalid(void *p) { cr_fatal("free(): invalid pointer", p); }
+
 CR_NOINLINE void cr_free_other(void *p, unsigned kind) {
   if (p == NULL) return;
   cr_large_t *h = cr_large_header(p, kind);
@@ -59,9 +61,7 @@ CORONA_EXPORT void *corona_calloc(size_t count, size_t size) {
 static const cr_block_t *small_block(const void *p, unsigned kind) {
   const cr_block_t *b = (const cr_block_t *)((uintptr_t)p & ~(uintptr_t)(CORONA_SLAB_SIZE - 1));
   if (!cr_kind_is_small(kind) || cr_backref_get(b->backref) != b) return NULL;
-  uintptr_t off = (uintptr_t)p & (CORONA_SLAB_SIZE - 1);
-  if (off < CORONA_BLOCK_HEADER || (CORONA_SLAB_SIZE - off) % cr_bin_size[kind - 1] != 0) return NULL;
-  return b;
+  return cr_is_object_start((uintptr_t)p, kind - 1) ? b : NULL;
 }
 
 /* Usable size of a pointer known to be non-NULL; 0 when it is not ours. */

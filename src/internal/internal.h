@@ -23,6 +23,15 @@
 #define CR_SIZE_BIN_ENTRIES ((CORONA_MAX_SMALL + 15) / 16 + 1)
 extern const uint8_t cr_size_bin[CR_SIZE_BIN_ENTRIES];
 extern const uint32_t cr_bin_size[CORONA_NUM_BINS];
+extern const uint64_t cr_bin_magic[CORONA_NUM_BINS];
+
+/* Whether a (an address in a live block of bin) is the start of one of its
+ * objects: past the header, and a whole number of objects below the block
+ * end.  Keeps an interior or misaligned pointer out of every free list. */
+CR_INLINE bool cr_is_object_start(uintptr_t a, unsigned bin) {
+  uint32_t below_end = (uint32_t)(CORONA_SLAB_SIZE - (a & (CORONA_SLAB_SIZE - 1)));
+  return below_end <= CORONA_SLAB_SIZE - CORONA_BLOCK_HEADER && below_end * cr_bin_magic[bin] < cr_bin_magic[bin];
+}
 
 CR_INLINE unsigned cr_bin_index(size_t size) { return cr_size_bin[(size + 15) >> 4]; }
 
@@ -204,6 +213,9 @@ void *cr_realloc(void *p, size_t size, size_t alignment); /* alignment 0: plain 
 size_t cr_usable_size(const void *p, unsigned kind); /* 0 when p is not ours */
 /* free() of anything that is not a small object: NULL, large, invalid. */
 void cr_free_other(void *p, unsigned kind);
+/* free() of a pointer corona refuses: reports it and aborts.  Not marked
+ * noreturn, so that the fast path reaches it by a jump. */
+void cr_free_invalid(void *p);
 /* Reports a fatal misuse naming the address, then aborts. */
 _Noreturn void cr_fatal(const char *what, const void *addr);
 
@@ -232,12 +244,19 @@ CR_INLINE void *cr_malloc_small(size_t size) {
 CR_INLINE void cr_free_kind(void *p, unsigned kind) {
   uintptr_t a = (uintptr_t)p;
   if (cr_likely(cr_kind_is_small(kind))) {
-    cr_block_t *b = (cr_block_t *)(a & ~(uintptr_t)(CORONA_SLAB_SIZE - 1));
     cr_tls_t *tls = cr_tls_get();
     cr_bin_t *bn = &tls->bins[kind - 1];
-    if (cr_likely(bn->block == b)) {
+    /* The mask keeps the low four bits: a misaligned pointer never equals
+     * the active block, so it falls through to the checks below, which
+     * refuse anything that is not the start of an object. */
+    if (cr_likely((uintptr_t)bn->block == (a & ~(uintptr_t)(CORONA_SLAB_SIZE - CORONA_MIN_ALIGN)))) {
       *(void **)p = bn->local;
       bn->local = p;
+      return;
+    }
+    cr_block_t *b = (cr_block_t *)(a & ~(uintptr_t)(CORONA_SLAB_SIZE - 1));
+    if (cr_unlikely(!cr_is_object_start(a, kind - 1))) {
+      cr_free_invalid(p);
       return;
     }
     /* Relaxed: only this thread can have stored its own TLS here. */
