@@ -150,6 +150,20 @@ RP_ALLOC_SYMS='malloc|free|calloc|realloc|reallocarray|posix_memalign|aligned_al
 
 # rp_bindings TAG: all binding lines of TAG's processes, as
 # "pid<TAB>from<TAB>to<TAB>symbol" (paths without the " [ns]" suffix).
+# rp_plain_and_corona WHAT PROGRAM ARGS...: runs the program plain and with
+# corona preloaded, requires identical stdout and stderr, and sets t_plain and
+# t_corona (seconds).
+rp_plain_and_corona() {
+    local what=$1
+    shift
+    rp_run plain plain -- "$@"
+    t_plain=$RP_LAST_SECS
+    rp_run corona preload -- "$@"
+    t_corona=$RP_LAST_SECS
+    rp_same "$RP_TMP/plain.out" "$RP_TMP/corona.out" "$what stdout"
+    rp_same "$RP_TMP/plain.err" "$RP_TMP/corona.err" "$what stderr"
+}
+
 rp_bindings() {
     local tag=$1 f
     for f in "$RP_TMP/$tag".ld.*; do

@@ -53,12 +53,7 @@ my $n = 0; $n += @$_ for @aoa;
 print "aoa ", scalar(@aoa), " $n\n";
 PLEOF
 
-rp_run plain plain -- "$PERL" "$RP_TMP/work.pl"
-t_plain=$RP_LAST_SECS
-rp_run corona preload -- "$PERL" "$RP_TMP/work.pl"
-t_corona=$RP_LAST_SECS
-rp_same "$RP_TMP/plain.out" "$RP_TMP/corona.out" "perl stdout"
-rp_same "$RP_TMP/plain.err" "$RP_TMP/corona.err" "perl stderr"
+rp_plain_and_corona perl "$PERL" "$RP_TMP/work.pl"
 grep -q '^threads [0-9a-f]\{32\} ' "$RP_TMP/corona.out" || rp_fail "perl output lacks the threads line"
 rp_check_served corona "$PERL"
 echo "[$RP_NAME] OK: $(wc -l <"$RP_TMP/corona.out") identical output lines; perl $t_plain s plain, $t_corona s with corona; total $(rp_secs) s"

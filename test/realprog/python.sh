@@ -81,12 +81,7 @@ print("total", H.hexdigest())
 PYEOF
 
 export PYTHONHASHSEED=0 PYTHONMALLOC=malloc PYTHONDONTWRITEBYTECODE=1
-rp_run plain plain -- "$PY" "$RP_TMP/work.py"
-t_plain=$RP_LAST_SECS
-rp_run corona preload -- "$PY" "$RP_TMP/work.py"
-t_corona=$RP_LAST_SECS
-rp_same "$RP_TMP/plain.out" "$RP_TMP/corona.out" "python3 stdout"
-rp_same "$RP_TMP/plain.err" "$RP_TMP/corona.err" "python3 stderr"
+rp_plain_and_corona python3 "$PY" "$RP_TMP/work.py"
 grep -q '^total [0-9a-f]\{64\}$' "$RP_TMP/corona.out" || rp_fail "python3 output has no final checksum line"
 rp_check_served corona "$PY"
 echo "[$RP_NAME] OK: $(wc -l <"$RP_TMP/corona.out") identical output lines; python3 $t_plain s plain, $t_corona s with corona (incl. LD_DEBUG); total $(rp_secs) s"
