@@ -333,7 +333,7 @@ void *cr_large_alloc(cr_pool_t *pool, size_t size, size_t alignment, bool zero) 
   h->user = user;
   h->pool = pool;
   h->region = region;
-  h->flags = 0;
+  h->reserved = 0;
   h->cached_at = 0;
   h->backref = cr_backref_alloc(h);
   if (h->backref == 0) {

@@ -10,8 +10,6 @@
 /* All-zero is a valid empty pool: unlocked locks, empty lists. */
 cr_pool_t cr_default_pool;
 
-void cr_pool_init(cr_pool_t *pool) { memset(pool, 0, sizeof *pool); }
-
 /* ---- metadata: TLS structs come from OS chunks, never from malloc ------- */
 #define META_CHUNK ((size_t)64 << 10)
 static cr_lock_t meta_lock;

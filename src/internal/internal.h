@@ -111,7 +111,6 @@ void *cr_meta_alloc(size_t size);
 /* Releases empty blocks of the global pool idle since before now - decay_ms
  * (all of them when force) to the backend. */
 void cr_pool_decay_empty(cr_pool_t *pool, uint64_t now, uint64_t decay_ms, bool force);
-void cr_pool_init(cr_pool_t *pool);
 /* A zeroed TLS linked into pool's thread list (recycled or new); NULL if
  * the OS refuses memory.  cr_pool_tls_free unlinks and recycles it. */
 cr_tls_t *cr_pool_tls_alloc(cr_pool_t *pool);

@@ -215,7 +215,7 @@ struct cr_pool_s {
  * live in the (unused) user memory: see cr_lnode_t in large.c. */
 typedef struct cr_large_s {
   uint32_t backref;    /* backref index of this header */
-  uint32_t flags;      /* CR_LARGE_* */
+  uint32_t reserved;   /* zero */
   char *block;         /* start of the block (page aligned) */
   size_t block_size;   /* bytes from block to the block's end */
   size_t size;         /* bytes requested */
@@ -224,10 +224,6 @@ typedef struct cr_large_s {
   cr_region_t *region; /* large region it was cut from; NULL: own mapping */
   uint64_t cached_at;  /* ms, while in a cache */
 } cr_large_t;
-
-enum {
-  CR_LARGE_HUGE = 1 /* own mapping backed by huge pages */
-};
 
 _Static_assert(sizeof(cr_large_t) == CORONA_LARGE_HEADER, "large header size");
 
