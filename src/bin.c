@@ -304,32 +304,41 @@ static cr_block_t *detach_all(cr_tls_t *tls) {
   return chain;
 }
 
-void cr_bins_release_all(cr_tls_t *tls) {
+bool cr_bins_release_all(cr_tls_t *tls) {
   cr_block_t *chain = detach_all(tls);
 
   /* 1. Close every public list to notices: NULL -> CR_UNUSABLE.  Where the
    *    CAS fails the list is non-empty, so exactly one notice for that block
-   *    is in our mailbox or on its way there. */
+   *    is in our mailbox or on its way there: mark the block as owed one. */
   uint32_t expected = 0, received = 0;
   for (cr_block_t *b = chain; b != NULL; b = b->next) {
     void *cur = NULL;
-    if (!cr_cas_strong_acq_rel(&b->public_free, &cur, CR_UNUSABLE)) expected++;
+    b->list = CR_LIST_NONE;
+    if (!cr_cas_strong_acq_rel(&b->public_free, &cur, CR_UNUSABLE)) {
+      b->list = CR_LIST_OWED;
+      expected++;
+    }
   }
-  /* 2. Collect those notices; a notifier finishes its push without waiting
-   *    on anyone, so this loop ends.  Privatising with CR_UNUSABLE keeps the
-   *    block silent from now on. */
-  for (;;) {
+  /* 2. Collect those notices.  A notifier finishes its push without waiting
+   *    on anyone, so they come within a few yields, unless the notifier can
+   *    never run again (it was mid-push when this process forked, or a
+   *    real-time priority keeps it off the CPU): then, after a bounded wait,
+   *    the blocks still owed a notice stay with this TLS, which is never
+   *    reused, so the late notice lands in a mailbox nobody reads.  Those
+   *    blocks are lost to reuse; nothing is corrupted and nobody hangs.
+   *    Privatising with CR_UNUSABLE keeps a block silent from now on. */
+  for (unsigned spins = 0; received < expected && spins < CORONA_EXIT_NOTICE_WAIT; spins++) {
     for (unsigned bin = 0; bin < CORONA_NUM_BINS; bin++) {
       cr_block_t *m = cr_exchange_acquire(&tls->mailbox[bin], NULL);
       while (m != NULL) {
         cr_block_t *next = cr_load_relaxed(&m->mail_next);
         cr_block_privatize(m, CR_UNUSABLE);
+        m->list = CR_LIST_NONE;
         received++;
         m = next;
       }
     }
-    if (received >= expected) break;
-    cr_os_yield();
+    if (received < expected) cr_os_yield();
   }
   /* 3. Empty blocks to the global pool, the others become orphans that any
    *    thread allocating in their class adopts. */
@@ -339,7 +348,7 @@ void cr_bins_release_all(cr_tls_t *tls) {
   tls->empty_count = 0;
   for (cr_block_t *b = chain, *next; b != NULL; b = next) {
     next = b->next;
-    b->list = CR_LIST_NONE;
+    if (b->list == CR_LIST_OWED) continue; /* keeps its owner, see above */
     if (b->allocated == 0) {
       b->next = empties;
       empties = b;
@@ -350,4 +359,5 @@ void cr_bins_release_all(cr_tls_t *tls) {
     }
   }
   if (empties != NULL) cr_pool_put_empty(tls->pool, empties, n_empty);
+  return received == expected;
 }

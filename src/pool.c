@@ -50,14 +50,24 @@ cr_tls_t *cr_pool_tls_alloc(cr_pool_t *pool) {
   return tls;
 }
 
-void cr_pool_tls_free(cr_pool_t *pool, cr_tls_t *tls) {
-  cr_lock(&pool->lock);
+static void tls_unlink_locked(cr_pool_t *pool, cr_tls_t *tls) {
   if (tls->pool_prev != NULL) tls->pool_prev->pool_next = tls->pool_next;
   else pool->threads = tls->pool_next;
   if (tls->pool_next != NULL) tls->pool_next->pool_prev = tls->pool_prev;
-  tls->pool_prev = NULL;
+  tls->pool_prev = tls->pool_next = NULL;
+}
+
+void cr_pool_tls_free(cr_pool_t *pool, cr_tls_t *tls) {
+  cr_lock(&pool->lock);
+  tls_unlink_locked(pool, tls);
   tls->pool_next = pool->free_tls;
   pool->free_tls = tls;
+  cr_unlock(&pool->lock);
+}
+
+void cr_pool_tls_retire(cr_pool_t *pool, cr_tls_t *tls) {
+  cr_lock(&pool->lock);
+  tls_unlink_locked(pool, tls);
   cr_unlock(&pool->lock);
 }
 

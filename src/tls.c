@@ -23,8 +23,8 @@ _Thread_local cr_tls_t *cr_tls_current __attribute__((tls_model("initial-exec"))
 static void tls_on_thread_exit(void *value) {
   cr_tls_t *tls = value;
   cr_large_flush_local(tls);
-  cr_bins_release_all(tls);
-  cr_pool_tls_free(tls->pool, tls);
+  if (cr_bins_release_all(tls)) cr_pool_tls_free(tls->pool, tls);
+  else cr_pool_tls_retire(tls->pool, tls); /* a late notice may still come */
   /* A destructor running after ours that allocates gets a fresh TLS (and
    * the OS calls us again for it). */
   cr_tls_current = &cr_tls_empty;

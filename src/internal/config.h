@@ -75,6 +75,11 @@
  * asking the OS (leaves room for headers and alignment without overflow). */
 #define CORONA_MAX_REQUEST (((size_t)1 << 62))
 
+/* Yields an exiting thread waits for the mailbox notices still owed to it
+ * (they normally arrive within a few) before it gives the blocks concerned
+ * up instead of waiting forever (see cr_bins_release_all). */
+#define CORONA_EXIT_NOTICE_WAIT 10000
+
 /* A full block becomes worth allocating from again once its live objects
  * drop to this fraction of its capacity (numerator / 4). */
 #define CORONA_REUSE_QUARTERS 3

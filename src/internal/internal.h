@@ -49,8 +49,9 @@ void cr_fork_release(void);
 
 /* Drains the mailboxes, then hands the thread's empty blocks to the pool. */
 void cr_bins_flush_empty(cr_tls_t *tls);
-/* Thread exit: orphans or releases every block of tls. */
-void cr_bins_release_all(cr_tls_t *tls);
+/* Thread exit: orphans or releases every block of tls.  false when some
+ * block is still owed a mailbox notice: tls must then never be reused. */
+bool cr_bins_release_all(cr_tls_t *tls);
 
 /* ---- block.c: one slab block ------------------------------------------ */
 /* Makes the empty block b ready to serve class bin for owner tls. */
@@ -115,6 +116,8 @@ void cr_pool_decay_empty(cr_pool_t *pool, uint64_t now, uint64_t decay_ms, bool 
  * the OS refuses memory.  cr_pool_tls_free unlinks and recycles it. */
 cr_tls_t *cr_pool_tls_alloc(cr_pool_t *pool);
 void cr_pool_tls_free(cr_pool_t *pool, cr_tls_t *tls);
+/* Unlinks tls for good (never recycled: a notice may still arrive). */
+void cr_pool_tls_retire(cr_pool_t *pool, cr_tls_t *tls);
 /* Global pool of empty blocks (pool->lock). */
 cr_block_t *cr_pool_take_empty(cr_pool_t *pool);
 void cr_pool_put_empty(cr_pool_t *pool, cr_block_t *list, size_t count);

@@ -37,7 +37,8 @@ enum cr_list_e {
   CR_LIST_NONE = 0,  /* empty pool, global pool, orphan list, or free */
   CR_LIST_ACTIVE,    /* tls->bins[bin].block */
   CR_LIST_PARTIAL,   /* tls->partial[bin]: has free objects */
-  CR_LIST_FULL       /* tls->full[bin]: exhausted when it was last active */
+  CR_LIST_FULL,      /* tls->full[bin]: exhausted when it was last active */
+  CR_LIST_OWED       /* thread exit: a mailbox notice for it is still on its way */
 };
 
 /* ---- 16 KB slab block ---------------------------------------------------
