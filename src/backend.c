@@ -16,7 +16,6 @@
 #include "internal/internal.h"
 #include "internal/os.h"
 
-#define HUGE_SPAN ((size_t)2 << 20) /* purge granularity inside huge-page regions */
 
 /* ---- region descriptors (metadata memory, recycled, never unmapped) ---- */
 
@@ -189,6 +188,17 @@ static size_t count_bits(const uint64_t *m, size_t from, size_t n) {
 
 /* ---- large blocks in regions --------------------------------------------- */
 
+/* Marks n free pages from at in use; returns how many of them were dirty
+ * (resident, possibly non-zero). */
+static size_t claim_locked(cr_backend_t *be, cr_region_t *r, size_t at, size_t n) {
+  size_t dirty = count_bits(r->dirty_map, at, n);
+  be->dirty_bytes -= dirty * CORONA_PAGE_SIZE;
+  bits_set(r->free_map, at, n, false);
+  bits_set(r->dirty_map, at, n, false);
+  r->used += (uint32_t)n;
+  return dirty;
+}
+
 char *cr_backend_block_alloc(cr_backend_t *be, size_t bytes, cr_region_t **region, bool *zeroed) {
   size_t n = bytes / CORONA_PAGE_SIZE;
   cr_lock(&be->lock);
@@ -219,15 +229,21 @@ char *cr_backend_block_alloc(cr_backend_t *be, size_t bytes, cr_region_t **regio
     }
     at = 0;
   }
-  size_t dirty = count_bits(r->dirty_map, at, n);
-  *zeroed = dirty == 0;
-  be->dirty_bytes -= dirty * CORONA_PAGE_SIZE;
-  bits_set(r->free_map, at, n, false);
-  bits_set(r->dirty_map, at, n, false);
-  r->used += (uint32_t)n;
+  *zeroed = claim_locked(be, r, at, n) == 0;
   cr_unlock(&be->lock);
   *region = r;
   return r->base + at * CORONA_PAGE_SIZE;
+}
+
+/* Purges the dirty pages of r in [start, end), trimmed to whole huge pages
+ * in a huge-page region (purging part of one would split it). */
+static void purge_range_locked(cr_backend_t *be, cr_region_t *r, size_t start, size_t end) {
+  size_t span = r->huge ? CORONA_HUGE_SPAN / CORONA_PAGE_SIZE : 1;
+  size_t a = (start + span - 1) / span * span, b = end / span * span;
+  if (a >= b) return;
+  cr_os_purge(r->base + a * CORONA_PAGE_SIZE, (b - a) * CORONA_PAGE_SIZE);
+  bits_set(r->dirty_map, a, b - a, false);
+  be->dirty_bytes -= (b - a) * CORONA_PAGE_SIZE;
 }
 
 /* Frees pages; they stay resident for reuse until the decay time, unless
@@ -240,15 +256,7 @@ static void block_release_locked(cr_backend_t *be, cr_region_t *r, char *block, 
   be->dirty_bytes += bytes;
   r->used -= (uint32_t)n;
   if (r->dirty_since == 0) r->dirty_since = now ? now : 1;
-  if (be->dirty_bytes > dirty_max) { /* too much resident: these pages go now */
-    size_t span = r->huge ? HUGE_SPAN / CORONA_PAGE_SIZE : 1;
-    size_t a = (at + span - 1) / span * span, b = (at + n) / span * span;
-    if (a < b) {
-      cr_os_purge(r->base + a * CORONA_PAGE_SIZE, (b - a) * CORONA_PAGE_SIZE);
-      bits_set(r->dirty_map, a, b - a, false);
-      be->dirty_bytes -= (b - a) * CORONA_PAGE_SIZE;
-    }
-  }
+  if (be->dirty_bytes > dirty_max) purge_range_locked(be, r, at, at + n); /* too much resident */
 }
 
 void cr_backend_block_free(cr_backend_t *be, cr_region_t *r, char *block, size_t bytes, size_t dirty_max) {
@@ -270,10 +278,7 @@ bool cr_backend_block_resize(cr_backend_t *be, cr_region_t *r, char *block, size
     if (at + new_n > CR_REGION_PAGES || bit_find(r->free_map, at + old_n, false) < at + new_n) {
       ok = false; /* a neighbour is in use, or the region ends */
     } else {
-      be->dirty_bytes -= count_bits(r->dirty_map, at + old_n, new_n - old_n) * CORONA_PAGE_SIZE;
-      bits_set(r->free_map, at + old_n, new_n - old_n, false);
-      bits_set(r->dirty_map, at + old_n, new_n - old_n, false);
-      r->used += (uint32_t)(new_n - old_n);
+      claim_locked(be, r, at + old_n, new_n - old_n);
     }
   }
   cr_unlock(&be->lock);
@@ -282,15 +287,9 @@ bool cr_backend_block_resize(cr_backend_t *be, cr_region_t *r, char *block, size
 
 /* Purges the free, dirty pages of r (whole huge pages only in huge regions). */
 static void region_purge_locked(cr_backend_t *be, cr_region_t *r) {
-  size_t span = r->huge ? HUGE_SPAN / CORONA_PAGE_SIZE : 1;
   for (size_t start = bit_find(r->dirty_map, 0, true); start < CR_REGION_PAGES;) {
     size_t end = bit_find(r->dirty_map, start, false);
-    size_t a = (start + span - 1) / span * span, b = end / span * span;
-    if (a < b) {
-      cr_os_purge(r->base + a * CORONA_PAGE_SIZE, (b - a) * CORONA_PAGE_SIZE);
-      bits_set(r->dirty_map, a, b - a, false);
-      be->dirty_bytes -= (b - a) * CORONA_PAGE_SIZE;
-    }
+    purge_range_locked(be, r, start, end);
     start = bit_find(r->dirty_map, end, true);
   }
   r->dirty_since = 0;
@@ -322,7 +321,7 @@ void cr_backend_decay(cr_backend_t *be, uint64_t now, uint64_t decay_ms, bool fo
 /* ---- own mappings for the biggest blocks ---------------------------------- */
 
 char *cr_backend_own_map(cr_backend_t *be, size_t bytes, bool huge) {
-  size_t align = huge ? HUGE_SPAN : CORONA_SLAB_SIZE;
+  size_t align = huge ? CORONA_HUGE_SPAN : CORONA_SLAB_SIZE;
   char *p = cr_os_map(bytes, align);
   if (p == NULL) return NULL;
   if (huge) cr_os_advise_huge(p, bytes);

@@ -175,10 +175,7 @@ CORONA_EXPORT int corona_allocation_command(int cmd, void *param) {
   cr_tls_t *tls = cr_tls_get();
   switch (cmd) {
     case CORONA_CLEAN_THREAD_BUFFERS:
-      if (tls != &cr_tls_empty) {
-        cr_large_flush_local(tls);
-        cr_bins_flush_empty(tls);
-      }
+      if (tls != &cr_tls_empty) cr_tls_flush(tls);
       return 0;
     case CORONA_CLEAN_ALL_BUFFERS:
       cr_collect(&cr_default_pool);

@@ -13,8 +13,6 @@
 #include "internal/internal.h"
 #include "internal/os.h"
 
-#define HUGE_SPAN ((size_t)2 << 20)
-
 typedef struct cr_lnode_s {
   cr_large_t *next, *prev;   /* bin list (global) or the local list (next only) */
   cr_large_t *newer, *older; /* global age list */
@@ -31,7 +29,7 @@ static bool huge_for(size_t bytes) {
 static size_t block_bytes_for(size_t size) {
   size_t b = round_up(size + CORONA_LARGE_HEADER, CORONA_PAGE_SIZE);
   if (b <= CORONA_LARGE_REGION_MAX) return b;
-  return round_up(b, huge_for(b) ? HUGE_SPAN : CORONA_SLAB_SIZE);
+  return round_up(b, huge_for(b) ? CORONA_HUGE_SPAN : CORONA_SLAB_SIZE);
 }
 
 /* Global cache bin: exact page count up to 1 MB, then four bins per
@@ -208,6 +206,11 @@ static void lloc_put(cr_tls_t *tls, cr_large_t *h) {
   gloc_put(tls->pool, rest);
 }
 
+void cr_tls_flush(cr_tls_t *tls) {
+  cr_large_flush_local(tls);
+  cr_bins_flush_empty(tls);
+}
+
 void cr_large_flush_local(cr_tls_t *tls) {
   cr_large_t *chain = tls->loc;
   tls->loc = NULL;
@@ -241,10 +244,7 @@ void cr_maybe_decay(cr_pool_t *pool) {
 
 void cr_collect(cr_pool_t *pool) {
   cr_tls_t *tls = cr_tls_get();
-  if (tls != &cr_tls_empty && tls->pool == pool) {
-    cr_large_flush_local(tls);
-    cr_bins_flush_empty(tls);
-  }
+  if (tls != &cr_tls_empty && tls->pool == pool) cr_tls_flush(tls);
   cr_pool_reclaim_orphans(pool);
   cr_lock(&pool->decay_lock);
   decay_run(pool, cr_os_now_ms(), true);
@@ -263,7 +263,7 @@ static char *backend_alloc(cr_pool_t *pool, size_t *bytes, size_t alignment, cr_
   if (block != NULL) return block;
   size_t own = round_up(*bytes, CORONA_SLAB_SIZE);
   bool huge = huge_for(own);
-  if (huge) own = round_up(own, HUGE_SPAN);
+  if (huge) own = round_up(own, CORONA_HUGE_SPAN);
   block = cr_backend_own_map(&pool->backend, own, huge);
   if (block == NULL) return NULL;
   *region = NULL;

@@ -41,6 +41,10 @@
  * pages). */
 #define CORONA_REGION_SIZE ((size_t)4 << 20)
 
+/* Huge-page span: the alignment of huge-page mappings, and the smallest
+ * unit purged inside a huge-page region (purging less splits a huge page). */
+#define CORONA_HUGE_SPAN ((size_t)2 << 20)
+
 /* Large objects: header size in front of the user pointer. */
 #define CORONA_LARGE_HEADER 64
 /* Large blocks are whole pages of this size (the backend's granule). */

@@ -167,8 +167,11 @@ void *cr_large_resize(cr_large_t *h, size_t size);
 CR_INLINE size_t cr_large_usable(const cr_large_t *h) {
   return (size_t)(h->block + h->block_size - (char *)h->user);
 }
-/* The calling thread's local cache into the global one (thread exit, clean). */
+/* The calling thread's local cache into the global one (thread exit). */
 void cr_large_flush_local(cr_tls_t *tls);
+/* Everything the calling thread caches goes to the pool: its local
+ * large-object cache, its mailboxes' frees and its empty blocks. */
+void cr_tls_flush(cr_tls_t *tls);
 /* Time-based release, due at most every quarter decay; cheap when not due. */
 void cr_maybe_decay(cr_pool_t *pool);
 /* Everything cached that can go back to the OS goes (corona_collect). */
