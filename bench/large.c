@@ -422,14 +422,14 @@ static void reexec_with_static_tls(char **argv)
 {
 #ifdef __GLIBC__
     const char *old = getenv("GLIBC_TUNABLES");
-    if (getenv("CORONA_LARGE_REEXEC") || (old && strstr(old, "optional_static_tls")))
+    if (getenv("CRBENCH_REEXEC") || (old && strstr(old, "optional_static_tls")))
         return;
     char buf[1024];
     if (old && *old)
         snprintf(buf, sizeof buf, "%s:%s", old, STATIC_TLS_TUNABLE);
     else
         snprintf(buf, sizeof buf, "%s", STATIC_TLS_TUNABLE);
-    if (setenv("GLIBC_TUNABLES", buf, 1) != 0 || setenv("CORONA_LARGE_REEXEC", "1", 1) != 0)
+    if (setenv("GLIBC_TUNABLES", buf, 1) != 0 || setenv("CRBENCH_REEXEC", "1", 1) != 0)
         return;
     fflush(NULL);
     execv("/proc/self/exe", argv);

@@ -1,5 +1,5 @@
 /* test_churn.c — thread churn: waves of short-lived threads (default 40
- * waves x 8 threads, scaled by CORONA_TEST_SCALE or argv[1] waves) that
+ * waves x 8 threads, scaled by CRTEST_SCALE or argv[1] waves) that
  * allocate objects of various sizes (some large), fill them with an
  * address-derived pattern and exit while most of their objects are still
  * live.  Part goes to a long-lived consumer thread (which frees them while

@@ -14,7 +14,7 @@
  * Every byte of every object is checked before it is freed or moved; live
  * objects of different threads overwriting each other show up as pattern
  * mismatches.  Work: argv[2] operations per thread, default scaled by
- * CORONA_TEST_SCALE (sanitizer builds run less). */
+ * CRTEST_SCALE (sanitizer builds run less). */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <pthread.h>

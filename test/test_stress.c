@@ -1,5 +1,5 @@
 /* test_stress.c — multi-threaded stress: N threads (argv[1], default 4) each
- * run a number of operations (argv[2], default scaled by CORONA_TEST_SCALE)
+ * run a number of operations (argv[2], default scaled by CRTEST_SCALE)
  * on a bounded set of live objects of random sizes (mostly small, some large
  * up to 256 KB, some calloc'd or over-aligned).  Every object is filled with
  * a pattern derived from its address and size.  A share of the objects is

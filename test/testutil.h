@@ -2,7 +2,7 @@
  * print file:line and the failed expression and count failures (safe from
  * any thread), a per-thread splitmix64 PRNG, fill/verify helpers for byte
  * patterns derived from an object's address and size, a clock, and a work
- * scale (env CORONA_TEST_SCALE; smaller by default under sanitizers).
+ * scale (env CRTEST_SCALE; smaller by default under sanitizers).
  * The harness allocates nothing itself: every object under test comes from
  * corona_*, bookkeeping lives in static arrays or on the stack.
  * Each test file defines _POSIX_C_SOURCE before including anything. */
@@ -104,10 +104,10 @@ static inline int tu_finish(const char *name, double t0) {
 }
 
 /* ---- work scale -------------------------------------------------------------
- * CORONA_TEST_SCALE=<float> multiplies the default amount of work; without
+ * CRTEST_SCALE=<float> multiplies the default amount of work; without
  * it, ThreadSanitizer builds run a quarter of it, AddressSanitizer ones half. */
 static inline double tu_scale(void) {
-  const char *s = getenv("CORONA_TEST_SCALE");
+  const char *s = getenv("CRTEST_SCALE");
   if (s != NULL && *s != '\0') {
     double v = strtod(s, NULL);
     if (v > 0.0) return v;

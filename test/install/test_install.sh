@@ -10,7 +10,7 @@
 #   LIBDIR/BINDIR/INCLUDEDIR: relative to the prefix (default lib, bin, include)
 #   OVERRIDE: ON if libcorona.so must export malloc & co. (default ON)
 # The prefix is removed on success and kept (and named) on failure, or
-# always with CORONA_KEEP_INSTALL_TMP=1.
+# always with CRTEST_KEEP_INSTALL_TMP=1.
 set -uo pipefail
 
 build=${1:?usage: test_install.sh BUILD_DIR SOURCE_DIR [CMAKE] [CC] [LIBDIR] [BINDIR] [INCLUDEDIR] [OVERRIDE]}
@@ -34,7 +34,7 @@ failures=()
 
 # shellcheck disable=SC2317 # called through the EXIT trap
 finish() {
-    if ((${#failures[@]} == 0)) && [[ ${CORONA_KEEP_INSTALL_TMP:-0} != 1 ]]; then
+    if ((${#failures[@]} == 0)) && [[ ${CRTEST_KEEP_INSTALL_TMP:-0} != 1 ]]; then
         rm -rf "$tmp"
     else
         echo "install test files kept in $tmp"

@@ -9,7 +9,7 @@
 #      to libcorona.so, nothing may bind elsewhere;
 #   3. static (with --static): STATIC_EXE, linked with libcorona.a; the C
 #      library's own malloc/free calls must bind to it.
-# Runs 2 and 3 get CORONA_REALPROG_EXPECT=corona, so the program checks
+# Runs 2 and 3 get CRTEST_EXPECT=corona, so the program checks
 # that its allocations are corona's (see realprog.h).  Every run must exit
 # 0 within the timeout, and all stdouts must be byte-identical.
 RP_NAME=${2:-binary}
@@ -35,14 +35,14 @@ if nm -D "$exe" 2>/dev/null | grep -q ' U _Znwm$'; then extra+=(_Znwm); fi
 
 rp_run plain plain --timeout "$limit" -- "$exe" "$@"
 t_plain=$RP_LAST_SECS
-CORONA_REALPROG_EXPECT=corona rp_run corona preload --timeout "$limit" -- "$exe" "$@"
+CRTEST_EXPECT=corona rp_run corona preload --timeout "$limit" -- "$exe" "$@"
 t_corona=$RP_LAST_SECS
 rp_same "$RP_TMP/plain.out" "$RP_TMP/corona.out" "stdout of $(basename "$exe") (plain vs preloaded)"
 rp_check_served corona "$exe" ${extra[@]+"${extra[@]}"}
 msg="$(basename "$exe") $t_plain s plain, $t_corona s preloaded"
 if [[ -n $static ]]; then
     [[ -x $static ]] || rp_fail "program $static is not built"
-    CORONA_REALPROG_EXPECT=corona rp_run static bindings --timeout "$limit" -- "$static" "$@"
+    CRTEST_EXPECT=corona rp_run static bindings --timeout "$limit" -- "$static" "$@"
     rp_same "$RP_TMP/plain.out" "$RP_TMP/static.out" "stdout of $(basename "$static") (plain vs linked with libcorona.a)"
     rp_check_linked static "$static"
     msg+=", $RP_LAST_SECS s linked with libcorona.a"

@@ -3,8 +3,8 @@
 # Usage in a test script:   source "$(dirname "$0")/common.sh" "$@"
 # The first argument of every test is the absolute path of the built
 # libcorona.so (CMake passes $<TARGET_FILE:corona>).  Sourcing this file:
-#   - sets CORONA_LIB and RP_NAME (the script's name), makes a temp dir
-#     $RP_TMP that is removed on exit (kept with CORONA_KEEP_TMP=1); a
+#   - sets CRTEST_LIB and RP_NAME (the script's name), makes a temp dir
+#     $RP_TMP that is removed on exit (kept with CRTEST_KEEP_TMP=1); a
 #     script that defines rp_before_exit gets it called first;
 #   - defines the helpers below.  Every failure message starts with
 #     "FAIL [name]:" and says what differed; a skip exits 77.
@@ -57,21 +57,21 @@ if (($# < 1)); then
     echo "usage: $0 /path/to/libcorona.so [args...]" >&2
     exit 2
 fi
-CORONA_LIB="$1"
+CRTEST_LIB="$1"
 shift
-case "$CORONA_LIB" in
+case "$CRTEST_LIB" in
 /*) ;;
-*) CORONA_LIB="$(pwd)/$CORONA_LIB" ;;
+*) CRTEST_LIB="$(pwd)/$CRTEST_LIB" ;;
 esac
-[[ -f "$CORONA_LIB" ]] || rp_fail "corona library $CORONA_LIB does not exist (build it first)"
-export CORONA_LIB
+[[ -f "$CRTEST_LIB" ]] || rp_fail "corona library $CRTEST_LIB does not exist (build it first)"
+export CRTEST_LIB
 
 RP_TMP="$(mktemp -d "${TMPDIR:-/tmp}/corona-$RP_NAME.XXXXXX")"
 # On exit: a test's own rp_before_exit (if it defines one), then the temp
-# dir goes, unless CORONA_KEEP_TMP=1 keeps it for a post-mortem.
+# dir goes, unless CRTEST_KEEP_TMP=1 keeps it for a post-mortem.
 rp_cleanup() {
     if declare -F rp_before_exit >/dev/null; then rp_before_exit || true; fi
-    if [[ "${CORONA_KEEP_TMP:-0}" == 1 ]]; then
+    if [[ "${CRTEST_KEEP_TMP:-0}" == 1 ]]; then
         echo "[$RP_NAME] temp dir kept: $RP_TMP" >&2
     else
         rm -rf "$RP_TMP"
@@ -109,7 +109,7 @@ rp_run() {
     local envs=(-u LD_PRELOAD -u LD_DEBUG -u LD_DEBUG_OUTPUT)
     case $mode in
     plain) ;;
-    preload) envs+=("LD_PRELOAD=$CORONA_LIB" LD_DEBUG=bindings "LD_DEBUG_OUTPUT=$RP_TMP/$tag.ld") ;;
+    preload) envs+=("LD_PRELOAD=$CRTEST_LIB" LD_DEBUG=bindings "LD_DEBUG_OUTPUT=$RP_TMP/$tag.ld") ;;
     bindings) envs+=(LD_DEBUG=bindings "LD_DEBUG_OUTPUT=$RP_TMP/$tag.ld") ;;
     *) rp_fail "rp_run: bad mode $mode" ;;
     esac
@@ -186,7 +186,7 @@ rp_check_served() {
     local s
     for s in "${syms[@]}"; do
         if ! awk -F'\t' -v p="$argv0" -v s="$s" '$2 == p && $4 == s && $3 ~ /libcorona\.so/ { found = 1 } END { exit !found }' "$all"; then
-            echo "FAIL [$RP_NAME]: $argv0 did not bind \`$s' to libcorona.so under LD_PRELOAD=$CORONA_LIB; its bindings of it:" >&2
+            echo "FAIL [$RP_NAME]: $argv0 did not bind \`$s' to libcorona.so under LD_PRELOAD=$CRTEST_LIB; its bindings of it:" >&2
             awk -F'\t' -v p="$argv0" -v s="$s" '$2 == p && $4 == s { print "    " $0 }' "$all" | sort -u | head >&2
             echo "    (binding lines for \`malloc' in the log, any object:)" >&2
             awk -F'\t' '$4 == "malloc"' "$all" | sort -u | head -n 5 | sed 's/^/    /' >&2

@@ -13,7 +13,7 @@
 // so it is the same under any correct allocator.
 //
 // Built plain (run with and without LD_PRELOAD=libcorona.so) and linked
-// with libcorona.a (RP_LINKED_CORONA).  With CORONA_REALPROG_EXPECT=corona,
+// with libcorona.a (RP_LINKED_CORONA).  With CRTEST_EXPECT=corona,
 // it also checks that malloc, calloc, posix_memalign, aligned_alloc,
 // strdup (inside the C library), operator new (plain, array, aligned) and
 // std::string storage come from corona, and that malloc_usable_size is

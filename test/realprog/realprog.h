@@ -5,7 +5,7 @@
  *   plain    linked with nothing of corona, run as is (glibc's malloc);
  *   preload  the same binary, run with LD_PRELOAD=libcorona.so;
  *   static   compiled with RP_LINKED_CORONA and linked with libcorona.a.
- * When the environment has CORONA_REALPROG_EXPECT=corona (the runner sets it
+ * When the environment has CRTEST_EXPECT=corona (the runner sets it
  * for the preload and static runs), rp_expect_corona() is true and the
  * programs check that their allocations really come from corona: corona's
  * corona_usable_size() is non-zero only for pointers it handed out (it reads
@@ -41,7 +41,7 @@ static inline rp_usable_fn rp_corona_usable(void) {
 }
 
 static inline int rp_expect_corona(void) {
-  const char *e = getenv("CORONA_REALPROG_EXPECT");
+  const char *e = getenv("CRTEST_EXPECT");
   return e != NULL && strcmp(e, "corona") == 0;
 }
 

@@ -24,7 +24,7 @@ rp_need awk
 SERVER=$(command -v redis-server)
 CLI=$(command -v redis-cli)
 BENCH=$(command -v redis-benchmark)
-N=${CORONA_REALPROG_REDIS_REQUESTS:-20000}
+N=${CRTEST_REDIS_REQUESTS:-20000}
 
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
@@ -48,7 +48,7 @@ rp_before_exit() { stop_server; }
 start_server() {
     local mode=$1 envs=(-u LD_PRELOAD -u LD_DEBUG -u LD_DEBUG_OUTPUT) try
     case $mode in
-    corona) envs+=("LD_PRELOAD=$CORONA_LIB" LD_DEBUG=bindings "LD_DEBUG_OUTPUT=$RP_TMP/$mode.ld") ;;
+    corona) envs+=("LD_PRELOAD=$CRTEST_LIB" LD_DEBUG=bindings "LD_DEBUG_OUTPUT=$RP_TMP/$mode.ld") ;;
     glibc) envs+=("LD_PRELOAD=$SHIM") ;;
     jemalloc) ;;
     esac

@@ -10,7 +10,7 @@ rp_need sort awk cmp
 
 SORT=$(command -v sort)
 export LC_ALL=C
-lines=${CORONA_REALPROG_SORT_LINES:-2000000}
+lines=${CRTEST_SORT_LINES:-2000000}
 awk -v n="$lines" 'BEGIN { srand(7); for (i = 0; i < n; i++)
     printf "%08x %s %d\n", int(rand() * 4294967296), substr("qwertyuiopasdfghjklzxcvbnm", 1 + i % 26, 1 + (i * 7) % 20), i }' \
     >"$RP_TMP/input.txt"
