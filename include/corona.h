@@ -13,6 +13,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -66,6 +67,49 @@ CORONA_EXPORT int corona_allocation_mode(int mode, intptr_t value);
 #define CORONA_CLEAN_THREAD_BUFFERS 0 /* the calling thread's caches back to the shared ones / the OS */
 #define CORONA_CLEAN_ALL_BUFFERS 1    /* corona_collect() */
 CORONA_EXPORT int corona_allocation_command(int cmd, void *param);
+
+/* ---- statistics -------------------------------------------------------------
+ * Counted per thread and summed on demand (no shared counter on any fast
+ * path).  A thread's counts of its latest small-object calls reach the sum
+ * when that thread next refills the size class concerned or exits, so the
+ * figures are exact for the calling thread and for threads that have exited,
+ * and may lag by up to a few thousand calls per class for other running
+ * threads.  Allocation counts include every call that returned an object
+ * (calloc, aligned and a realloc that moved count as allocations; a realloc
+ * that moved also counts a free).  With MALLOC_STATS=1 (or CORONA_STATS=1)
+ * corona_stats_print's report goes to stderr at process exit. */
+#define CORONA_STATS_BINS 31
+typedef struct corona_bin_stats {
+  uint64_t object_size; /* bytes per object of this size class */
+  uint64_t allocations; /* objects of this class handed out */
+  uint64_t frees;       /* and given back */
+  uint64_t active;      /* allocations - frees */
+} corona_bin_stats;
+
+typedef struct corona_stats {
+  uint64_t total_allocations;  /* small + large */
+  uint64_t total_frees;
+  uint64_t active_allocations; /* total_allocations - total_frees */
+  uint64_t small_allocations;  /* objects of at most 8128 bytes */
+  uint64_t small_frees;
+  uint64_t small_objects;      /* live small objects */
+  uint64_t large_allocations;
+  uint64_t large_frees;
+  uint64_t large_objects;      /* live large objects */
+  uint64_t cache_hits;         /* large allocations served by a large-object cache */
+  uint64_t cache_misses;       /* large allocations that needed new pages */
+  uint64_t cross_thread_frees; /* small objects freed by a thread other than their owner */
+  uint64_t memory_mapped;      /* bytes corona holds from the OS (heap and metadata) */
+  uint64_t memory_in_use;      /* bytes of slab blocks holding objects, plus large blocks in use */
+  uint64_t peak_memory_in_use; /* the highest memory_in_use so far */
+  corona_bin_stats bins[CORONA_STATS_BINS];
+} corona_stats;
+
+/* Fills *out.  Returns 0, EINVAL for NULL, or ENOTSUP when corona was built
+ * without statistics (CORONA_STATS=OFF; *out is then zeroed). */
+CORONA_EXPORT int corona_stats_get(corona_stats *out);
+/* Prints the statistics as a readable table to out (stderr when NULL). */
+CORONA_EXPORT void corona_stats_print(FILE *out);
 
 #ifdef __cplusplus
 }

@@ -53,6 +53,7 @@ static cr_region_t *region_new(cr_backend_t *be, unsigned kind) {
   if (r == NULL) return NULL;
   size_t size = region_size(kind);
   bool huge = cr_option(CR_OPT_USE_HUGE_PAGES) != 0;
+  bool reserved = false;
   char *base = NULL;
   if (huge) {
     base = cr_os_map_huge(size);
@@ -60,6 +61,7 @@ static cr_region_t *region_new(cr_backend_t *be, unsigned kind) {
       cr_os_unmap(base, size);
       base = NULL;
     }
+    reserved = base != NULL;
   }
   if (base == NULL) {
     base = cr_os_map(size, size);
@@ -78,6 +80,13 @@ static cr_region_t *region_new(cr_backend_t *be, unsigned kind) {
   if (kind == CR_REGION_LARGE) memset(r->free_map, 0xff, sizeof r->free_map);
   list_add(kind == CR_REGION_SLAB ? &be->slab_regions : &be->large_regions, r);
   atomic_fetch_add_explicit(&be->mapped_bytes, size, memory_order_relaxed);
+  if (cr_verbose()) {
+    static const char *const what[2][3] = {
+        {"mapped slab region", "mapped slab region (transparent huge pages)", "mapped slab region (reserved huge pages)"},
+        {"mapped large region", "mapped large region (transparent huge pages)",
+         "mapped large region (reserved huge pages)"}};
+    cr_verbose_event(what[kind == CR_REGION_LARGE][reserved ? 2 : huge], base, size);
+  }
   return r;
 }
 
@@ -86,6 +95,9 @@ static void region_release(cr_backend_t *be, cr_region_t *r) {
   cr_pagemap_set((uintptr_t)r->base, region_size(r->kind), CR_KIND_NONE);
   cr_os_unmap(r->base, region_size(r->kind));
   atomic_fetch_sub_explicit(&be->mapped_bytes, region_size(r->kind), memory_order_relaxed);
+  if (cr_verbose())
+    cr_verbose_event(r->kind == CR_REGION_SLAB ? "returned slab region" : "returned large region", r->base,
+                     region_size(r->kind));
   r->next = be->free_descs;
   be->free_descs = r;
 }
@@ -332,6 +344,7 @@ char *cr_backend_own_map(cr_backend_t *be, size_t bytes, bool huge) {
     return NULL;
   }
   atomic_fetch_add_explicit(&be->mapped_bytes, bytes, memory_order_relaxed);
+  if (cr_verbose()) cr_verbose_event(huge ? "mapped own mapping (huge pages advised)" : "mapped own mapping", p, bytes);
   return p;
 }
 
@@ -339,6 +352,7 @@ void cr_backend_own_unmap(cr_backend_t *be, char *p, size_t bytes) {
   cr_pagemap_set((uintptr_t)p, bytes, CR_KIND_NONE);
   cr_os_unmap(p, bytes);
   atomic_fetch_sub_explicit(&be->mapped_bytes, bytes, memory_order_relaxed);
+  if (cr_verbose()) cr_verbose_event("unmapped own mapping", p, bytes);
 }
 
 char *cr_backend_own_remap(cr_backend_t *be, char *p, size_t old_bytes, size_t new_bytes, bool huge) {

@@ -32,6 +32,7 @@ uint32_t cr_backref_alloc(void *header) {
     if (cr_load_relaxed(&top[idx >> CHUNK_BITS]) == NULL) {
       _Atomic(uintptr_t) *chunk = cr_os_map(CHUNK_ENTRIES * sizeof(uintptr_t), 0);
       if (chunk == NULL) goto fail;
+      CR_STAT(cr_stats_meta_mapped(CHUNK_ENTRIES * sizeof(uintptr_t)));
       cr_store_release(&top[idx >> CHUNK_BITS], chunk); /* pairs with slot()'s acquire */
     }
     cr_store_release(&next_unused, idx + 1);

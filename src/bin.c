@@ -122,6 +122,7 @@ static void block_set_full(cr_tls_t *tls, unsigned bin, cr_block_t *b) {
  * hands all but the most recent LOW_MARK - 1 blocks to the global pool. */
 static void tls_pool_push(cr_tls_t *tls, cr_block_t *b) {
   b->list = CR_LIST_NONE;
+  CR_STAT(cr_stats_small_in_use(tls->pool, -(int64_t)CORONA_SLAB_SIZE));
   if (tls->empty_count >= CORONA_BLOCK_POOL_HIGH_MARK) {
     cr_block_t *keep = tls->empty;
     for (int i = 1; i < CORONA_BLOCK_POOL_LOW_MARK - 1; i++) keep = keep->next;
@@ -157,7 +158,10 @@ static void block_rebalance(cr_tls_t *tls, cr_block_t *b) {
   }
 }
 
-void cr_block_threshold_reached(cr_tls_t *tls, cr_block_t *b) { block_rebalance(tls, b); }
+void cr_block_threshold_reached(cr_tls_t *tls, cr_block_t *b) {
+  CR_STAT(cr_stat_fold_bin(tls, b->bin)); /* bounds the frees counted unfolded */
+  block_rebalance(tls, b);
+}
 
 /* Takes every block the mailbox of bin holds and reclaims its remote frees. */
 static void drain_bin(cr_tls_t *tls, unsigned bin) {
@@ -249,31 +253,43 @@ static cr_block_t *bin_refill(cr_tls_t *tls, unsigned bin) {
     return NULL;
   }
 fresh:
+  CR_STAT(cr_stats_small_in_use(tls->pool, (int64_t)CORONA_SLAB_SIZE));
   cr_block_init(b, tls, bin);
   block_set_active(tls, bin, b);
   return b;
 }
 
-void *cr_malloc_small_slow(cr_tls_t *tls, unsigned bin) {
-  if (cr_unlikely(tls == &cr_tls_empty)) { /* this thread's first call */
-    tls = cr_tls_create(&cr_default_pool);
-    if (tls == NULL) goto oom;
-  }
+void *cr_malloc_small_refill(cr_tls_t *tls, unsigned bin) {
   cr_bin_t *bn = &tls->bins[bin];
+  CR_STAT(cr_stat_fold_bin(tls, bin));
   if (bn->local != NULL) { /* objects this thread freed: allocate them next */
     bn->free = bn->local;
     bn->local = NULL;
   } else {
     cr_block_t *b = bin_refill(tls, bin);
-    if (b == NULL) goto oom;
+    if (b == NULL) {
+      errno = ENOMEM;
+      return NULL;
+    }
     bin_fill(bn, b);
   }
   void *p = bn->free;
   bn->free = *(void **)p;
+  CR_STAT(bn->n_alloc++);
   return p;
-oom:
-  errno = ENOMEM;
-  return NULL;
+}
+
+void *cr_malloc_small_slow(cr_tls_t *tls, unsigned bin, size_t size) {
+  if (cr_unlikely(tls == &cr_tls_empty)) { /* this thread's first call, or checked mode */
+    cr_init();
+    if (cr_checked) return cr_debug_alloc(size, 0, false);
+    tls = cr_tls_create(&cr_default_pool);
+    if (tls == NULL) {
+      errno = ENOMEM;
+      return NULL;
+    }
+  }
+  return cr_malloc_small_refill(tls, bin);
 }
 
 /* ---- thread exit ------------------------------------------------------- */
@@ -353,6 +369,7 @@ bool cr_bins_release_all(cr_tls_t *tls) {
       b->next = empties;
       empties = b;
       n_empty++;
+      CR_STAT(cr_stats_small_in_use(tls->pool, -(int64_t)CORONA_SLAB_SIZE));
     } else {
       cr_store_relaxed(&b->owner, NULL); /* published by the orphan list's lock */
       cr_pool_orphan(tls->pool, b);

@@ -65,3 +65,18 @@ void cr_free_remote(cr_block_t *b, void *p) {
     cr_store_relaxed(&b->mail_next, head);
   } while (!cr_cas_weak_release(box, &head, b)); /* pairs with the owner's acquire exchange */
 }
+
+CR_NOINLINE void cr_free_foreign_block(cr_tls_t *tls, cr_block_t *b, void *p) {
+  if (cr_unlikely(tls == &cr_tls_empty)) {
+    /* Checked mode sends every free here (the fast-path TLS stays empty). */
+    if (cr_checked) {
+      cr_debug_free(p, "free");
+      return;
+    }
+    CR_STAT(atomic_fetch_add_explicit(&b->pool->stats.bin_free[b->bin], 1, memory_order_relaxed));
+  } else {
+    CR_STAT(tls->bins[b->bin].n_free++);
+  }
+  CR_STAT(cr_stat_event(b->pool, CR_STAT_REMOTE_FREE, 1));
+  cr_free_remote(b, p);
+}

@@ -8,26 +8,20 @@
 #include "internal/internal.h"
 #include "internal/os.h"
 
-_Noreturn void cr_fatal(const char *what, const void *addr) {
-  char buf[256];
-  size_t n = 0;
-  static const char prefix[] = "corona: ";
-  for (const char *s = prefix; *s && n < sizeof buf - 24; s++) buf[n++] = *s;
-  for (const char *s = what; *s && n < sizeof buf - 24; s++) buf[n++] = *s;
-  buf[n++] = ' ';
-  buf[n++] = '0';
-  buf[n++] = 'x';
-  uintptr_t a = (uintptr_t)addr;
-  for (int shift = (int)sizeof a * 8 - 4; shift >= 0; shift -= 4) buf[n++] = "0123456789abcdef"[(a >> shift) & 15];
-  buf[n++] = '\n';
-  cr_os_write_err(buf, n);
-  cr_os_abort();
+CR_NOINLINE void cr_free_invalid(void *p) {
+  if (cr_checked) {
+    cr_debug_free(p, "free");
+    return;
+  }
+  cr_fatal("free(): invalid pointer", p);
 }
-
-CR_NOINLINE void cr_free_invalid(void *p) { cr_fatal("free(): invalid pointer", p); }
 
 CR_NOINLINE void cr_free_other(void *p, unsigned kind) {
   if (p == NULL) return;
+  if (cr_unlikely(cr_checked)) {
+    cr_debug_free(p, "free");
+    return;
+  }
   cr_large_t *h = cr_large_header(p, kind);
   if (h == NULL) cr_fatal("free(): invalid pointer (not allocated by corona, or freed twice)", p);
   cr_large_free(h);
@@ -35,9 +29,17 @@ CR_NOINLINE void cr_free_other(void *p, unsigned kind) {
 
 static inline bool is_pow2(size_t x) { return x != 0 && (x & (x - 1)) == 0; }
 
+/* Large requests from the API (checked mode is tested here, off the fast
+ * path: small requests reach debug.c through the slow path). */
+static CR_NOINLINE void *large_entry(size_t size, size_t alignment, bool zero) {
+  cr_init();
+  if (cr_unlikely(cr_checked)) return cr_debug_alloc(size, alignment, zero);
+  return cr_large_alloc(&cr_default_pool, size, alignment, zero);
+}
+
 CORONA_EXPORT void *corona_malloc(size_t size) {
   if (cr_likely(size <= CORONA_MAX_SMALL)) return cr_malloc_small(size);
-  return cr_large_alloc(&cr_default_pool, size, 0, false);
+  return large_entry(size, 0, false);
 }
 
 CORONA_EXPORT void corona_free(void *ptr) { cr_free_inline(ptr); }
@@ -53,7 +55,7 @@ CORONA_EXPORT void *corona_calloc(size_t count, size_t size) {
     if (p != NULL) memset(p, 0, total);
     return p;
   }
-  return cr_large_alloc(&cr_default_pool, total, 0, true);
+  return large_entry(total, 0, true);
 }
 
 /* The block of small object p if p is a plausible object of a live block
@@ -66,6 +68,11 @@ static const cr_block_t *small_block(const void *p, unsigned kind) {
 
 /* Usable size of a pointer known to be non-NULL; 0 when it is not ours. */
 size_t cr_usable_size(const void *p, unsigned kind) {
+  if (cr_unlikely(cr_checked)) return cr_debug_usable_size((void *)p);
+  return cr_usable_size_raw(p, kind);
+}
+
+size_t cr_usable_size_raw(const void *p, unsigned kind) {
   if (cr_kind_is_small(kind)) return small_block(p, kind) ? cr_bin_size[kind - 1] : 0;
   cr_large_t *h = cr_large_header(p, kind);
   return h != NULL ? cr_large_usable(h) : 0;
@@ -79,6 +86,7 @@ CORONA_EXPORT size_t corona_usable_size(void *ptr) {
 /* Aligned allocation without touching errno on success. */
 void *cr_aligned_alloc(size_t size, size_t alignment) {
   if (alignment <= CORONA_MIN_ALIGN) return corona_malloc(size);
+  if (cr_unlikely(cr_checked)) return cr_debug_alloc(size, alignment, false);
   /* A class that is a multiple of the alignment is aligned to it: objects
    * sit at the 16 KB-aligned block end minus whole objects, and up to 1024
    * every multiple of a power of two maps to a class that is a multiple of
@@ -89,7 +97,7 @@ void *cr_aligned_alloc(size_t size, size_t alignment) {
   }
   /* The fitting classes above 1024 are multiples of 64. */
   if (size <= CORONA_MAX_SMALL && alignment <= 64) return cr_malloc_small(size);
-  return cr_large_alloc(&cr_default_pool, size, alignment, false);
+  return large_entry(size, alignment, false);
 }
 
 CORONA_EXPORT void *corona_aligned_malloc(size_t size, size_t alignment) {
@@ -120,6 +128,7 @@ static void *move_object(void *p, size_t have, size_t size, size_t alignment) {
 }
 
 void *cr_realloc(void *p, size_t size, size_t alignment) {
+  if (cr_unlikely(cr_checked)) return cr_debug_realloc(p, size, alignment);
   if (p == NULL) return alignment ? cr_aligned_alloc(size, alignment) : corona_malloc(size);
   if (size == 0) { /* glibc: realloc(p, 0) frees p */
     cr_free_inline(p);
@@ -149,6 +158,7 @@ CORONA_EXPORT void *corona_realloc(void *ptr, size_t size) { return cr_realloc(p
 
 CORONA_EXPORT void corona_collect(void) {
   cr_init();
+  if (cr_checked) cr_debug_flush();
   cr_collect(&cr_default_pool);
 }
 
@@ -156,7 +166,13 @@ CORONA_EXPORT int corona_allocation_mode(int mode, intptr_t value) {
   cr_init();
   switch (mode) {
     case CORONA_USE_HUGE_PAGES:
-      return cr_option_set(CR_OPT_USE_HUGE_PAGES, value) ? 0 : EINVAL;
+      if (!cr_option_set(CR_OPT_USE_HUGE_PAGES, value)) return EINVAL;
+      if (cr_verbose()) {
+        cr_line_t l = CR_LINE_INIT;
+        cr_line_str(&l, value ? "huge pages on" : "huge pages off");
+        cr_line_emit(&l);
+      }
+      return 0;
     case CORONA_SET_SOFT_HEAP_LIMIT:
       if (!cr_option_set(CR_OPT_SOFT_LIMIT, value)) return EINVAL;
       if (value != 0 && cr_load_relaxed(&cr_default_pool.backend.mapped_bytes) > (size_t)value)
@@ -172,10 +188,10 @@ CORONA_EXPORT int corona_allocation_mode(int mode, intptr_t value) {
 CORONA_EXPORT int corona_allocation_command(int cmd, void *param) {
   if (param != NULL) return EINVAL;
   cr_init();
-  cr_tls_t *tls = cr_tls_get();
+  cr_tls_t *tls = cr_tls_own();
   switch (cmd) {
     case CORONA_CLEAN_THREAD_BUFFERS:
-      if (tls != &cr_tls_empty) cr_tls_flush(tls);
+      if (tls != NULL) cr_tls_flush(tls);
       return 0;
     case CORONA_CLEAN_ALL_BUFFERS:
       cr_collect(&cr_default_pool);

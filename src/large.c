@@ -243,8 +243,8 @@ void cr_maybe_decay(cr_pool_t *pool) {
 }
 
 void cr_collect(cr_pool_t *pool) {
-  cr_tls_t *tls = cr_tls_get();
-  if (tls != &cr_tls_empty && tls->pool == pool) cr_tls_flush(tls);
+  cr_tls_t *tls = cr_tls_own();
+  if (tls != NULL && tls->pool == pool) cr_tls_flush(tls);
   cr_pool_reclaim_orphans(pool);
   cr_lock(&pool->decay_lock);
   decay_run(pool, cr_os_now_ms(), true);
@@ -252,6 +252,29 @@ void cr_collect(cr_pool_t *pool) {
 }
 
 /* ---- allocation and free ----------------------------------------------- */
+
+/* Over the soft heap limit, the caches go back at once.  Verbose mode says
+ * so once each time the mapped bytes cross the limit. */
+static void soft_limit_check(cr_pool_t *pool) {
+  size_t soft = (size_t)cr_option(CR_OPT_SOFT_LIMIT);
+  if (soft == 0) return;
+  size_t mapped = cr_load_relaxed(&pool->backend.mapped_bytes);
+  if (mapped <= soft) {
+    if (cr_load_relaxed(&pool->over_soft_limit)) cr_store_relaxed(&pool->over_soft_limit, false);
+    return;
+  }
+  if (!cr_load_relaxed(&pool->over_soft_limit) && !atomic_exchange_explicit(&pool->over_soft_limit, true, memory_order_relaxed) &&
+      cr_verbose()) {
+    cr_line_t l = CR_LINE_INIT;
+    cr_line_str(&l, "soft heap limit reached (mapped ");
+    cr_line_u64(&l, mapped);
+    cr_line_str(&l, " bytes, limit ");
+    cr_line_u64(&l, soft);
+    cr_line_str(&l, " bytes): caches trimmed");
+    cr_line_emit(&l);
+  }
+  cr_collect(pool);
+}
 
 /* A block of *bytes from a large region, else from a mapping of its own
  * (*bytes is rounded for it); NULL when the OS refuses both. */
@@ -306,6 +329,9 @@ void *cr_large_alloc(cr_pool_t *pool, size_t size, size_t alignment, bool zero) 
       h->user = (char *)h + CORONA_LARGE_HEADER;
       h->size = size;
       atomic_fetch_add_explicit(&pool->large_in_use, h->block_size, memory_order_relaxed);
+      CR_STAT(cr_stat_event(pool, CR_STAT_LARGE_ALLOC, 1));
+      CR_STAT(cr_stat_event(pool, CR_STAT_CACHE_HIT, 1));
+      CR_STAT(cr_stats_note_peak(pool));
       if (zero) memset(h->user, 0, size);
       return h->user;
     }
@@ -342,9 +368,11 @@ void *cr_large_alloc(cr_pool_t *pool, size_t size, size_t alignment, bool zero) 
     goto oom;
   }
   atomic_fetch_add_explicit(&pool->large_in_use, bytes, memory_order_relaxed);
+  CR_STAT(cr_stat_event(pool, CR_STAT_LARGE_ALLOC, 1));
+  CR_STAT(cr_stat_event(pool, CR_STAT_CACHE_MISS, 1));
+  CR_STAT(cr_stats_note_peak(pool));
   if (zero && !zeroed) memset(user, 0, size);
-  size_t soft = (size_t)cr_option(CR_OPT_SOFT_LIMIT);
-  if (soft != 0 && cr_load_relaxed(&pool->backend.mapped_bytes) > soft) cr_collect(pool);
+  soft_limit_check(pool);
   return user;
 oom:
   errno = ENOMEM;
@@ -355,6 +383,7 @@ void cr_large_free(cr_large_t *h) {
   cr_pool_t *pool = h->pool;
   h->user = NULL; /* a second free of this pointer now fails validation */
   atomic_fetch_sub_explicit(&pool->large_in_use, h->block_size, memory_order_relaxed);
+  CR_STAT(cr_stat_event(pool, CR_STAT_LARGE_FREE, 1));
   if ((char *)h != h->block || h->block_size > CORONA_LOC_MAX_OBJECT) {
     block_release(h);
   } else {
@@ -381,8 +410,10 @@ cr_large_t *cr_large_header(const void *p, unsigned kind) {
 }
 
 static void in_use_adjust(cr_pool_t *pool, size_t old_bytes, size_t new_bytes) {
-  if (new_bytes > old_bytes) atomic_fetch_add_explicit(&pool->large_in_use, new_bytes - old_bytes, memory_order_relaxed);
-  else atomic_fetch_sub_explicit(&pool->large_in_use, old_bytes - new_bytes, memory_order_relaxed);
+  if (new_bytes > old_bytes) {
+    atomic_fetch_add_explicit(&pool->large_in_use, new_bytes - old_bytes, memory_order_relaxed);
+    CR_STAT(cr_stats_note_peak(pool));
+  } else atomic_fetch_sub_explicit(&pool->large_in_use, old_bytes - new_bytes, memory_order_relaxed);
 }
 
 void *cr_large_resize(cr_large_t *h, size_t size) {

@@ -1,34 +1,25 @@
-/* options.c — the run-time options, all in one table.  Each option is read
- * once at initialisation from the environment, CORONA_<NAME> winning over
- * MALLOC_<NAME>; values are integers with an optional K, M or G suffix.
- * corona_allocation_mode can change some of them later, so values are
+/* options.c — the run-time options, all in one table (name, default,
+ * parser, range, description).  Each is read once at initialisation from the
+ * environment, CORONA_<NAME> winning over MALLOC_<NAME>, without allocating.
+ * A value that does not parse or is out of range, and a CORONA_ variable
+ * that names no option, get a one-line warning and change nothing.
+ * corona_allocation_mode can change some options later, so values are
  * atomics (read relaxed: an option change needs no ordering with data). */
-#include <errno.h>
-
-#include "corona.h"
 #include "internal/internal.h"
 #include "internal/os.h"
 
+typedef bool (*cr_parser_t)(const char *s, int64_t *out);
+
 typedef struct cr_option_s {
-  const char *name; /* after the CORONA_ / MALLOC_ prefix */
-  int64_t value;    /* the default until init */
+  const char *name;   /* after the CORONA_ / MALLOC_ prefix */
+  int64_t fallback;   /* the default */
+  cr_parser_t parse;
   int64_t min, max;
   const char *description;
 } cr_option_t;
 
-static cr_option_t options[CR_OPT_COUNT] = {
-    [CR_OPT_USE_HUGE_PAGES] = {"USE_HUGE_PAGES", 0, 0, 1, "back regions with huge pages (1)"},
-    [CR_OPT_HUGE_THRESHOLD] = {"HUGE_PAGE_THRESHOLD", (int64_t)2 << 20, 0, INT64_MAX,
-                               "bytes from which a large object gets huge pages (with USE_HUGE_PAGES)"},
-    [CR_OPT_DECAY_MS] = {"DECAY_MS", 1000, 0, (int64_t)1 << 40,
-                         "idle milliseconds before cached free memory goes back to the OS"},
-    [CR_OPT_SOFT_LIMIT] = {"SOFT_HEAP_LIMIT", 0, 0, INT64_MAX,
-                           "bytes mapped above which caches are trimmed (0: none)"},
-};
-static _Atomic(int64_t) option_values[CR_OPT_COUNT];
-
-/* Parses "123", "64K", "2M", "1G"; false on anything else. */
-static bool parse_value(const char *s, int64_t *out) {
+/* Digits with an optional K, M or G (binary) suffix. */
+static bool parse_bytes(const char *s, int64_t *out) {
   int64_t v = 0;
   if (*s < '0' || *s > '9') return false;
   for (; *s >= '0' && *s <= '9'; s++) {
@@ -49,13 +40,54 @@ static bool parse_value(const char *s, int64_t *out) {
   return true;
 }
 
-static void warn(const char *prefix, const char *name, const char *what) {
-  char buf[160];
-  size_t n = 0;
-  const char *parts[] = {"corona: ", prefix, name, what, "; using the default\n"};
-  for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++)
-    for (const char *c = parts[i]; *c && n < sizeof buf - 1; c++) buf[n++] = *c;
-  cr_os_write_err(buf, n);
+/* Digits only. */
+static bool parse_count(const char *s, int64_t *out) {
+  for (const char *c = s; *c; c++)
+    if (*c < '0' || *c > '9') return false;
+  return parse_bytes(s, out);
+}
+
+static bool same(const char *a, const char *b) {
+  while (*a && (*a | 0x20) == (*b | 0x20)) a++, b++;
+  return *a == 0 && *b == 0;
+}
+
+/* 0/1, and the usual words for them. */
+static bool parse_flag(const char *s, int64_t *out) {
+  if (same(s, "1") || same(s, "yes") || same(s, "true") || same(s, "on")) *out = 1;
+  else if (same(s, "0") || same(s, "no") || same(s, "false") || same(s, "off")) *out = 0;
+  else return false;
+  return true;
+}
+
+#ifndef CORONA_DEBUG_DEFAULT
+#define CORONA_DEBUG_DEFAULT 0
+#endif
+
+static const cr_option_t options[CR_OPT_COUNT] = {
+    [CR_OPT_USE_HUGE_PAGES] = {"USE_HUGE_PAGES", 0, parse_flag, 0, 1, "back regions with huge pages"},
+    [CR_OPT_HUGE_THRESHOLD] = {"HUGE_PAGE_THRESHOLD", (int64_t)2 << 20, parse_bytes, 0, INT64_MAX,
+                               "bytes from which a large object gets huge pages (with USE_HUGE_PAGES)"},
+    [CR_OPT_DECAY_MS] = {"DECAY_MS", 1000, parse_count, 0, (int64_t)1 << 40,
+                         "idle milliseconds before cached free memory goes back to the OS"},
+    [CR_OPT_SOFT_LIMIT] = {"SOFT_HEAP_LIMIT", 0, parse_bytes, 0, INT64_MAX,
+                           "bytes mapped above which caches are trimmed (0: none)"},
+    [CR_OPT_VERBOSE] = {"VERBOSE", 0, parse_flag, 0, 1, "options at start-up and OS events on stderr"},
+    [CR_OPT_STATS] = {"STATS", 0, parse_flag, 0, 1, "statistics report on stderr at exit"},
+    [CR_OPT_DEBUG] = {"DEBUG", CORONA_DEBUG_DEFAULT, parse_flag, 0, 1,
+                      "check every free: double frees, bad pointers, overruns, writes to freed memory"},
+};
+static _Atomic(int64_t) option_values[CR_OPT_COUNT];
+
+static void warn_value(const char *prefix, const char *name, const char *value, const char *what) {
+  cr_line_t l = CR_LINE_INIT;
+  cr_line_str(&l, prefix);
+  cr_line_str(&l, name);
+  cr_line_str(&l, "=");
+  cr_line_str(&l, value);
+  cr_line_str(&l, what);
+  cr_line_str(&l, "; using the default");
+  cr_line_emit(&l);
 }
 
 /* Looks up PREFIX+NAME in the environment. */
@@ -68,20 +100,67 @@ static const char *option_env(const char *prefix, const char *name) {
   return cr_os_getenv(var);
 }
 
+/* Warns about CORONA_ variables that name no option (a typo would
+ * otherwise go unnoticed). */
+static void check_unknown(void) {
+  static const char prefix[] = "CORONA_";
+  const char *e;
+  for (size_t i = 0; (e = cr_os_env_entry(i)) != NULL; i++) {
+    size_t k = 0;
+    while (prefix[k] && e[k] == prefix[k]) k++;
+    if (prefix[k] != 0) continue;
+    const char *name = e + k;
+    bool known = false;
+    for (int o = 0; o < CR_OPT_COUNT && !known; o++) {
+      const char *a = options[o].name, *b = name;
+      while (*a && *a == *b) a++, b++;
+      known = *a == 0 && (*b == '=' || *b == 0);
+    }
+    if (known) continue;
+    cr_line_t l = CR_LINE_INIT;
+    cr_line_str(&l, "unknown variable ");
+    size_t start = l.n;
+    for (const char *c = e; *c && *c != '=' && l.n - start < 64; c++) l.buf[l.n++] = *c;
+    cr_line_str(&l, " (ignored)");
+    cr_line_emit(&l);
+  }
+}
+
 void cr_options_init(void) {
+  bool verbose = false;
+  const char *source[CR_OPT_COUNT];
   for (int i = 0; i < CR_OPT_COUNT; i++) {
     const cr_option_t *o = &options[i];
-    int64_t v = o->value;
+    int64_t v = o->fallback;
     const char *prefix = "CORONA_";
     const char *s = option_env(prefix, o->name);
     if (s == NULL) s = option_env(prefix = "MALLOC_", o->name);
+    source[i] = "default";
     if (s != NULL) {
       int64_t parsed;
-      if (!parse_value(s, &parsed)) warn(prefix, o->name, ": not a number");
-      else if (parsed < o->min || parsed > o->max) warn(prefix, o->name, ": out of range");
-      else v = parsed;
+      if (!o->parse(s, &parsed)) warn_value(prefix, o->name, s, ": not a valid value");
+      else if (parsed < o->min || parsed > o->max) warn_value(prefix, o->name, s, ": out of range");
+      else {
+        v = parsed;
+        source[i] = "environment";
+      }
     }
     cr_store_relaxed(&option_values[i], v);
+    if (i == CR_OPT_VERBOSE) verbose = v != 0;
+  }
+  check_unknown();
+  if (!verbose) return;
+  for (int i = 0; i < CR_OPT_COUNT; i++) {
+    cr_line_t l = CR_LINE_INIT;
+    cr_line_str(&l, "option ");
+    cr_line_str(&l, options[i].name);
+    cr_line_str(&l, " = ");
+    cr_line_u64(&l, (uint64_t)cr_option((cr_option_id_t)i));
+    cr_line_str(&l, " (");
+    cr_line_str(&l, source[i]);
+    cr_line_str(&l, "): ");
+    cr_line_str(&l, options[i].description);
+    cr_line_emit(&l);
   }
 }
 

@@ -84,6 +84,14 @@ uint64_t cr_os_now_ms(void) {
 
 const char *cr_os_getenv(const char *name) { return getenv(name); }
 
+extern char **environ;
+const char *cr_os_env_entry(size_t i) {
+  if (environ == NULL) return NULL;
+  for (size_t k = 0; k < i; k++)
+    if (environ[k] == NULL) return NULL;
+  return environ[i];
+}
+
 size_t cr_os_page_size(void) { return os_page_size; }
 
 static void *os_mmap(size_t size) {
@@ -125,6 +133,8 @@ void *cr_os_next_symbol(const char *name) { return dlsym(RTLD_NEXT, name); }
 void cr_os_atfork(void (*prepare)(void), void (*parent)(void), void (*child)(void)) {
   pthread_atfork(prepare, parent, child);
 }
+
+void cr_os_atexit(void (*fn)(void)) { atexit(fn); }
 
 void cr_os_yield(void) { sched_yield(); }
 

@@ -22,7 +22,10 @@ static _Atomic(uint8_t) *pagemap_leaf(uintptr_t granule) {
   if (fresh == NULL) return NULL;
   uintptr_t fresh_off = (uintptr_t)fresh - (uintptr_t)cr_pagemap_zero; /* never 0: distinct objects */
   /* acq_rel: publishes the (zeroed) leaf; on failure observes the winner's. */
-  if (cr_cas_strong_acq_rel(&cr_pagemap_root[i], &off, fresh_off)) return fresh;
+  if (cr_cas_strong_acq_rel(&cr_pagemap_root[i], &off, fresh_off)) {
+    CR_STAT(cr_stats_meta_mapped(LEAF_ENTRIES));
+    return fresh;
+  }
   cr_os_unmap(fresh, LEAF_ENTRIES);
   return (_Atomic(uint8_t) *)((uintptr_t)cr_pagemap_zero + off);
 }

@@ -26,6 +26,7 @@ void *cr_meta_alloc(size_t size) {
     }
     meta_cur = chunk;
     meta_end = chunk + META_CHUNK;
+    CR_STAT(cr_stats_meta_mapped(META_CHUNK));
   }
   void *p = meta_cur;
   meta_cur += size;
@@ -59,6 +60,7 @@ static void tls_unlink_locked(cr_pool_t *pool, cr_tls_t *tls) {
 
 void cr_pool_tls_free(cr_pool_t *pool, cr_tls_t *tls) {
   cr_lock(&pool->lock);
+  CR_STAT(cr_stats_retire_locked(pool, tls));
   tls_unlink_locked(pool, tls);
   tls->pool_next = pool->free_tls;
   pool->free_tls = tls;
@@ -67,17 +69,20 @@ void cr_pool_tls_free(cr_pool_t *pool, cr_tls_t *tls) {
 
 void cr_pool_tls_retire(cr_pool_t *pool, cr_tls_t *tls) {
   cr_lock(&pool->lock);
+  CR_STAT(cr_stats_retire_locked(pool, tls));
   tls_unlink_locked(pool, tls);
   cr_unlock(&pool->lock);
 }
 
 /* ---- fork ----------------------------------------------------------------
- * Lock ranks, outermost first, as the slow paths nest them: decay, pool,
+ * Lock ranks, outermost first, as the slow paths nest them: the debug
+ * quarantine (held alone, but taken first so no allocator lock waits on it), decay, pool,
  * orphans, large-object cache, backend, metadata, backref table.  Taking
  * them all before fork() means no lock is held mid-update by a thread that
  * does not exist in the child. */
 void cr_fork_prepare(void) {
   cr_pool_t *pool = &cr_default_pool;
+  cr_debug_fork_lock(true);
   cr_lock(&pool->decay_lock);
   cr_lock(&pool->lock);
   for (unsigned bin = 0; bin < CORONA_NUM_BINS; bin++) cr_lock(&pool->orphans[bin].lock);
@@ -96,6 +101,7 @@ void cr_fork_release(void) {
   for (unsigned bin = CORONA_NUM_BINS; bin-- > 0;) cr_unlock(&pool->orphans[bin].lock);
   cr_unlock(&pool->lock);
   cr_unlock(&pool->decay_lock);
+  cr_debug_fork_lock(false);
 }
 
 /* ---- global pool of empty blocks ----------------------------------------- */
@@ -190,6 +196,7 @@ void cr_pool_reclaim_orphans(cr_pool_t *pool) {
         b->next = empties;
         empties = b;
         n_empty++;
+        CR_STAT(cr_stats_small_in_use(pool, -(int64_t)CORONA_SLAB_SIZE));
       } else {
         cr_pool_orphan(pool, b);
       }

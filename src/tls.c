@@ -10,7 +10,7 @@
  * so the fast path fails into the slow path without testing for NULL. */
 cr_block_t cr_block_empty;
 
-#define E1 {NULL, NULL, &cr_block_empty, NULL}
+#define E1 {NULL, NULL, &cr_block_empty, 0, 0}
 #define E4 E1, E1, E1, E1
 #define E16 E4, E4, E4, E4
 cr_tls_t cr_tls_empty = {.bins = {E16, E4, E4, E4, E1, E1, E1}, .pool = &cr_default_pool};
@@ -19,15 +19,20 @@ _Static_assert(CORONA_NUM_BINS == 31, "cr_tls_empty spells out 31 bins");
 /* One pointer of static TLS (initial-exec, so no __tls_get_addr call):
  * small enough to fit glibc's surplus when the library is dlopen'ed. */
 _Thread_local cr_tls_t *cr_tls_current __attribute__((tls_model("initial-exec"))) = &cr_tls_empty;
+/* Checked mode: the thread's real TLS, which only debug.c allocates from. */
+_Thread_local cr_tls_t *cr_tls_inner __attribute__((tls_model("initial-exec")));
+bool cr_checked;
 
 static void tls_on_thread_exit(void *value) {
   cr_tls_t *tls = value;
   cr_large_flush_local(tls);
+  CR_STAT(for (unsigned bin = 0; bin < CORONA_NUM_BINS; bin++) cr_stat_fold_bin(tls, bin));
   if (cr_bins_release_all(tls)) cr_pool_tls_free(tls->pool, tls);
   else cr_pool_tls_retire(tls->pool, tls); /* a late notice may still come */
   /* A destructor running after ours that allocates gets a fresh TLS (and
    * the OS calls us again for it). */
   cr_tls_current = &cr_tls_empty;
+  cr_tls_inner = NULL;
 }
 
 enum { INIT_NONE, INIT_RUNNING, INIT_DONE };
@@ -40,12 +45,14 @@ void cr_init(void) {
                                               memory_order_acquire)) {
     cr_os_init();
     cr_options_init();
+    cr_debug_init(); /* decides checked mode, before the first object */
     if (!cr_os_thread_exit_init(tls_on_thread_exit))
       cr_os_write_err("corona: cannot register the thread-exit hook; exiting threads keep their blocks\n", 80);
     cr_store_release(&init_state, INIT_DONE); /* pairs with the acquire loads above and below */
     /* After DONE: registering may allocate, and that malloc must find the
      * allocator ready rather than wait for this very initialisation. */
     cr_os_atfork(cr_fork_prepare, cr_fork_release, cr_fork_release);
+    if (cr_option(CR_OPT_STATS) || cr_checked) cr_os_atexit(cr_at_exit);
     return;
   }
   while (cr_load_acquire(&init_state) != INIT_DONE) cr_os_yield();
@@ -56,7 +63,8 @@ cr_tls_t *cr_tls_create(cr_pool_t *pool) {
   cr_tls_t *tls = cr_pool_tls_alloc(pool);
   if (tls == NULL) return NULL;
   for (unsigned bin = 0; bin < CORONA_NUM_BINS; bin++) tls->bins[bin].block = &cr_block_empty;
-  cr_tls_current = tls;
+  if (cr_checked) cr_tls_inner = tls; /* the fast paths keep failing into debug.c */
+  else cr_tls_current = tls;
   /* Last: the OS may allocate here (glibc's pthread_setspecific can), and
    * that re-entrant malloc now finds this thread's TLS ready. */
   cr_os_thread_set(tls);

@@ -91,4 +91,25 @@
 /* Address space covered by the page map: user-space addresses below 2^47. */
 #define CORONA_ADDRESS_BITS 47
 
+/* Statistics counters (the design's COLLECT_STATS).  The CMake option
+ * CORONA_STATS (default ON) sets it; at 0 every counter compiles away and
+ * corona_stats_get answers ENOTSUP. */
+#ifndef CORONA_STATS
+#define CORONA_STATS 1
+#endif
+
+/* Debug mode (MALLOC_DEBUG=1; the CMake option CORONA_DEBUG makes it the
+ * default): bytes of the header in front of each object, of guaranteed
+ * canary bytes after it, and how many freed objects (and bytes) wait in the
+ * quarantine before their memory is checked and reused.  Objects above the
+ * size bound skip the quarantine (their canaries are still checked). */
+#define CORONA_DEBUG_HEADER 32
+#define CORONA_DEBUG_CANARY 16
+#define CORONA_DEBUG_QUARANTINE 1024
+#define CORONA_DEBUG_QUARANTINE_BYTES ((size_t)32 << 20)
+#define CORONA_DEBUG_QUARANTINE_MAX_OBJECT ((size_t)4 << 20)
+#define CORONA_DEBUG_FILL_NEW 0xA5  /* new objects (not calloc's) */
+#define CORONA_DEBUG_FILL_FREED 0xDF /* freed objects in the quarantine */
+#define CORONA_DEBUG_FILL_CANARY 0xCB /* from the requested size to the end */
+
 #endif /* CORONA_CONFIG_H */

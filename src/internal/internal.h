@@ -35,9 +35,12 @@ CR_INLINE bool cr_is_object_start(uintptr_t a, unsigned bin) {
 
 CR_INLINE unsigned cr_bin_index(size_t size) { return cr_size_bin[(size + 15) >> 4]; }
 
-/* Slow path of small malloc: the bin's free list is empty (or the thread
- * has no TLS yet).  Returns NULL with errno ENOMEM on failure. */
-void *cr_malloc_small_slow(cr_tls_t *tls, unsigned bin);
+/* Slow path of small malloc of size bytes (bin's class): the bin's free
+ * list is empty, or the thread has no TLS yet (or runs in checked mode).
+ * Returns NULL with errno ENOMEM on failure. */
+void *cr_malloc_small_slow(cr_tls_t *tls, unsigned bin, size_t size);
+/* The same for a thread with a real TLS: refills the bin's list, pops. */
+void *cr_malloc_small_refill(cr_tls_t *tls, unsigned bin);
 /* A local free made block b reach its threshold (empty, or reusable). */
 void cr_block_threshold_reached(cr_tls_t *tls, cr_block_t *b);
 /* Drains every mailbox of tls (remote frees become reusable). */
@@ -62,6 +65,9 @@ void cr_block_init(cr_block_t *b, cr_tls_t *tls, unsigned bin);
 uint32_t cr_block_privatize(cr_block_t *b, void *terminal);
 /* A free of p into block b by a thread that does not own it. */
 void cr_free_remote(cr_block_t *b, void *p);
+/* free's path when the freeing thread (TLS tls, maybe cr_tls_empty) does
+ * not own b: checked mode, statistics, then cr_free_remote. */
+void cr_free_foreign_block(cr_tls_t *tls, cr_block_t *b, void *p);
 
 /* ---- tls.c: per-thread data ------------------------------------------- */
 /* The calling thread's TLS for the default pool; starts as cr_tls_empty, a
@@ -70,10 +76,17 @@ void cr_free_remote(cr_block_t *b, void *p);
 extern _Thread_local cr_tls_t *cr_tls_current __attribute__((tls_model("initial-exec")));
 extern cr_tls_t cr_tls_empty;
 extern cr_block_t cr_block_empty;
+/* Checked mode (debug.c): the thread's real TLS, NULL until created. */
+extern _Thread_local cr_tls_t *cr_tls_inner __attribute__((tls_model("initial-exec")));
 /* Creates (or recycles) the TLS of the calling thread for pool. */
 cr_tls_t *cr_tls_create(cr_pool_t *pool);
 
 CR_INLINE cr_tls_t *cr_tls_get(void) { return cr_tls_current; }
+/* The calling thread's real TLS, also in checked mode; NULL if none yet. */
+CR_INLINE cr_tls_t *cr_tls_own(void) {
+  cr_tls_t *tls = cr_tls_current;
+  return tls != &cr_tls_empty ? tls : cr_tls_inner;
+}
 
 /* One-time process initialisation; cheap to call again. */
 void cr_init(void);
@@ -84,6 +97,9 @@ typedef enum cr_option_id_e {
   CR_OPT_HUGE_THRESHOLD,
   CR_OPT_DECAY_MS,
   CR_OPT_SOFT_LIMIT,
+  CR_OPT_VERBOSE,
+  CR_OPT_STATS,
+  CR_OPT_DEBUG,
   CR_OPT_COUNT
 } cr_option_id_t;
 /* Reads the environment; called once by cr_init. */
@@ -91,6 +107,67 @@ void cr_options_init(void);
 int64_t cr_option(cr_option_id_t id);
 /* false when value is out of the option's range. */
 bool cr_option_set(cr_option_id_t id, int64_t value);
+CR_INLINE bool cr_verbose(void) { return cr_unlikely(cr_option(CR_OPT_VERBOSE) != 0); }
+
+/* ---- report.c: lines on stderr without allocating ------------------------
+ * A line starts as CR_LINE_INIT ("corona: "), gets parts appended (cut at
+ * the buffer's end) and goes out in one write. */
+typedef struct cr_line_s {
+  char buf[256];
+  size_t n;
+} cr_line_t;
+#define CR_LINE_INIT {"corona: ", 8}
+void cr_line_str(cr_line_t *l, const char *s);
+void cr_line_u64(cr_line_t *l, uint64_t v);
+void cr_line_addr(cr_line_t *l, const void *addr); /* 0x + 16 hex digits */
+void cr_line_emit(cr_line_t *l);
+_Noreturn void cr_fatal_line(cr_line_t *l); /* emits, then aborts */
+/* Verbose mode: "corona: <what> 0x<addr> (<bytes> bytes)". */
+void cr_verbose_event(const char *what, const void *addr, size_t bytes);
+
+/* ---- stats.c: statistics (compiled away without CORONA_STATS) ------------ */
+#if CORONA_STATS
+#define CR_STAT(x) x
+/* Adds n to event ev: the calling thread's counters when it has a TLS of
+ * pool, else the pool's shared ones. */
+void cr_stat_event(cr_pool_t *pool, unsigned ev, uint64_t n);
+/* Moves the fast paths' counts of bin into tls->stats (owner only). */
+CR_INLINE void cr_stat_fold_bin(cr_tls_t *tls, unsigned bin) {
+  cr_bin_t *bn = &tls->bins[bin];
+  if (bn->n_alloc) cr_store_relaxed(&tls->stats.bin_alloc[bin], cr_load_relaxed(&tls->stats.bin_alloc[bin]) + bn->n_alloc);
+  if (bn->n_free) cr_store_relaxed(&tls->stats.bin_free[bin], cr_load_relaxed(&tls->stats.bin_free[bin]) + bn->n_free);
+  bn->n_alloc = bn->n_free = 0;
+}
+/* Thread exit (pool->lock held): tls's counts go to the pool's. */
+void cr_stats_retire_locked(cr_pool_t *pool, cr_tls_t *tls);
+/* Slab bytes serving objects changed by delta; tracks the peak. */
+void cr_stats_small_in_use(cr_pool_t *pool, int64_t delta);
+/* Large bytes in use grew: tracks the peak. */
+void cr_stats_note_peak(cr_pool_t *pool);
+/* Bytes of metadata mapped (page map, backrefs, TLS chunks). */
+void cr_stats_meta_mapped(size_t bytes);
+#else
+#define CR_STAT(x) ((void)0)
+#endif
+/* The exit report (MALLOC_STATS) and the debug quarantine's last check. */
+void cr_at_exit(void);
+
+/* ---- debug.c: debug mode and Valgrind client requests --------------------
+ * In "checked" mode (MALLOC_DEBUG, or running under Valgrind) every public
+ * call goes through debug.c, which wraps each object in a header and
+ * canaries and keeps freed objects in a quarantine.  Checked mode costs the
+ * fast paths nothing: the thread's fast-path TLS stays cr_tls_empty, so
+ * every call falls into a slow path, and only there is cr_checked tested.
+ * debug.c allocates underneath through the thread's real TLS
+ * (cr_tls_inner).  Set once by cr_init, before any object exists. */
+extern bool cr_checked;
+void cr_debug_init(void);
+void *cr_debug_alloc(size_t size, size_t alignment, bool zero); /* errno on failure */
+void cr_debug_free(void *p, const char *call);
+void *cr_debug_realloc(void *p, size_t size, size_t alignment);
+size_t cr_debug_usable_size(void *p);
+void cr_debug_flush(void); /* checks and releases the whole quarantine */
+void cr_debug_fork_lock(bool take); /* fork handlers: the quarantine's lock */
 
 /* ---- backref.c: index -> header table --------------------------------------
  * Every slab block and every large object registers its header here; the
@@ -216,6 +293,7 @@ CR_INLINE unsigned cr_pagemap_kind(uintptr_t a) {
 void *cr_aligned_alloc(size_t size, size_t alignment); /* alignment: power of two; errno on failure */
 void *cr_realloc(void *p, size_t size, size_t alignment); /* alignment 0: plain */
 size_t cr_usable_size(const void *p, unsigned kind); /* 0 when p is not ours */
+size_t cr_usable_size_raw(const void *p, unsigned kind); /* the same, never checked mode */
 /* free() of anything that is not a small object: NULL, large, invalid. */
 void cr_free_other(void *p, unsigned kind);
 /* free() of a pointer corona refuses: reports it and aborts.  Not marked
@@ -230,26 +308,28 @@ _Noreturn void cr_fatal(const char *what, const void *addr);
  * (which swaps in the local list or refills from the active block's bump
  * area or free list).  No lock, no atomic read-modify-write, no block
  * header touched. */
-CR_INLINE void *cr_malloc_small(size_t size) {
-  cr_tls_t *tls = cr_tls_get();
+CR_INLINE void *cr_malloc_small_tls(cr_tls_t *tls, size_t size) {
   unsigned bin = cr_bin_index(size);
-  void *p = tls->bins[bin].free;
+  cr_bin_t *bn = &tls->bins[bin];
+  void *p = bn->free;
   if (cr_likely(p != NULL)) {
-    tls->bins[bin].free = *(void **)p;
+    bn->free = *(void **)p;
+    CR_STAT(bn->n_alloc++);
     return p;
   }
-  return cr_malloc_small_slow(tls, bin);
+  return cr_malloc_small_slow(tls, bin, size);
 }
+
+CR_INLINE void *cr_malloc_small(size_t size) { return cr_malloc_small_tls(cr_tls_get(), size); }
 
 /* free: one page-map load decides small (and its bin) / large / foreign.
  * An object of this thread's active block for that bin goes straight back on
  * the bin list (no block header touched: the bin's block being this one
  * proves we own it); an object of another block we own goes on that block's
  * free list; anything else is a remote free. */
-CR_INLINE void cr_free_kind(void *p, unsigned kind) {
+CR_INLINE void cr_free_kind_tls(void *p, unsigned kind, cr_tls_t *tls) {
   uintptr_t a = (uintptr_t)p;
   if (cr_likely(cr_kind_is_small(kind))) {
-    cr_tls_t *tls = cr_tls_get();
     cr_bin_t *bn = &tls->bins[kind - 1];
     /* The mask keeps the low four bits: a misaligned pointer never equals
      * the active block, so it falls through to the checks below, which
@@ -257,6 +337,7 @@ CR_INLINE void cr_free_kind(void *p, unsigned kind) {
     if (cr_likely((uintptr_t)bn->block == (a & ~(uintptr_t)(CORONA_SLAB_SIZE - CORONA_MIN_ALIGN)))) {
       *(void **)p = bn->local;
       bn->local = p;
+      CR_STAT(bn->n_free++);
       return;
     }
     cr_block_t *b = (cr_block_t *)(a & ~(uintptr_t)(CORONA_SLAB_SIZE - 1));
@@ -268,15 +349,18 @@ CR_INLINE void cr_free_kind(void *p, unsigned kind) {
     if (cr_likely(cr_load_relaxed(&b->owner) == tls)) {
       *(void **)p = b->free_list;
       b->free_list = p;
+      CR_STAT(bn->n_free++);
       if (cr_likely(--b->allocated > b->threshold)) return;
       cr_block_threshold_reached(tls, b);
       return;
     }
-    cr_free_remote(b, p);
+    cr_free_foreign_block(tls, b, p);
     return;
   }
   cr_free_other(p, kind);
 }
+
+CR_INLINE void cr_free_kind(void *p, unsigned kind) { cr_free_kind_tls(p, kind, cr_tls_get()); }
 
 CR_INLINE void cr_free_inline(void *p) { cr_free_kind(p, cr_pagemap_kind((uintptr_t)p)); }
 

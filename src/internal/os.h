@@ -46,6 +46,8 @@ size_t cr_os_huge_page_size(void);
 uint64_t cr_os_now_ms(void);
 /* The environment variable name, or NULL; never allocates. */
 const char *cr_os_getenv(const char *name);
+/* The i-th "NAME=value" entry of the environment, NULL past the last. */
+const char *cr_os_env_entry(size_t i);
 
 /* Registers the function the OS calls when a thread that stored a non-NULL
  * value with cr_os_thread_set exits.  Called once. Returns false on failure. */
@@ -61,6 +63,9 @@ void cr_os_thread_set(void *value);
 void *cr_os_next_symbol(const char *name);
 /* Registers fork handlers (prepare before fork; parent and child after). */
 void cr_os_atfork(void (*prepare)(void), void (*parent)(void), void (*child)(void));
+
+/* Registers a function to run at normal process exit (may allocate). */
+void cr_os_atexit(void (*fn)(void));
 
 /* Gives the CPU to another thread (spin-lock back-off). */
 void cr_os_yield(void);

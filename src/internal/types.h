@@ -13,6 +13,7 @@
 
 #include <stdalign.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -116,8 +117,32 @@ typedef struct cr_bin_s {
   void *free;        /* owner: objects of `block`, ready to hand out */
   void *local;       /* owner: objects of `block` freed by this thread */
   cr_block_t *block; /* owner: the active block; never NULL (cr_block_empty) */
-  void *reserved;    /* pads the bin to 32 bytes: two per cache line */
+  /* owner: statistics, counted by the fast paths on the line they already
+   * touch, folded into tls->stats by the slow paths (which run at least
+   * every few thousand calls of a class, so 32 bits never wrap).  The bin
+   * stays 32 bytes: two per cache line. */
+  uint32_t n_alloc, n_free;
 } cr_bin_t;
+
+/* Statistics events counted on slow paths. */
+enum cr_stat_event_e {
+  CR_STAT_LARGE_ALLOC,
+  CR_STAT_LARGE_FREE,
+  CR_STAT_CACHE_HIT,
+  CR_STAT_CACHE_MISS,
+  CR_STAT_REMOTE_FREE,
+  CR_STAT_EVENTS
+};
+
+/* Per-thread (or pool-wide) statistics.  A thread's own copy is written by
+ * the owner only (relaxed load + store: no atomic read-modify-write) and
+ * read relaxed by whoever sums them; the pool's copy is shared (relaxed
+ * fetch_add) and receives the counts of exited threads. */
+typedef struct cr_stats_s {
+  _Atomic(uint64_t) bin_alloc[CORONA_NUM_BINS];
+  _Atomic(uint64_t) bin_free[CORONA_NUM_BINS];
+  _Atomic(uint64_t) event[CR_STAT_EVENTS];
+} cr_stats_t;
 
 /* ---- per-thread data ----------------------------------------------------
  * One per (thread, pool).  Everything is owner-only except mailbox[] (atomic,
@@ -134,6 +159,9 @@ struct cr_tls_s {
   size_t loc_bytes;                    /* owner: and their block bytes */
   struct cr_large_s *loc;              /* owner: most recent first */
   cr_tls_t *pool_next, *pool_prev;     /* lock(pool->lock): the pool's thread list */
+#if CORONA_STATS
+  cr_stats_t stats;                    /* owner writes; summed under pool->lock */
+#endif
 
   /* Remote freers push here: kept on lines of their own. */
   alignas(CORONA_CACHE_LINE) _Atomic(cr_block_t *) mailbox[CORONA_NUM_BINS];
@@ -206,6 +234,12 @@ struct cr_pool_s {
   cr_backend_t backend;
   _Atomic(uint64_t) next_decay; /* when the next time-based release is due (ms) */
   cr_lock_t decay_lock;         /* one releasing thread at a time (try-lock) */
+  _Atomic(bool) over_soft_limit; /* mapped bytes were above the soft limit at the last check */
+#if CORONA_STATS
+  cr_stats_t stats;             /* exited threads, and events without a TLS */
+  _Atomic(size_t) small_in_use; /* bytes of slab blocks serving objects */
+  _Atomic(size_t) peak_in_use;  /* highest small_in_use + large_in_use seen */
+#endif
 };
 
 /* ---- large objects ------------------------------------------------------

@@ -1,0 +1,165 @@
+/* stats.c — statistics: counted per thread (the fast paths bump two 32-bit
+ * counters in the bin they already touch; slow paths count events), summed
+ * on demand under the pool lock, and printed as a table; the exit report
+ * for MALLOC_STATS=1, which also gives debug mode its last quarantine check.
+ * With CORONA_STATS at 0 the counters compile away and only the API stays. */
+#include <errno.h>
+#include <string.h>
+
+#include "corona.h"
+#include "internal/internal.h"
+#include "internal/os.h"
+
+#if CORONA_STATS
+static _Atomic(size_t) meta_mapped; /* page-map leaves, backref chunks, TLS chunks */
+
+void cr_stats_meta_mapped(size_t bytes) { atomic_fetch_add_explicit(&meta_mapped, bytes, memory_order_relaxed); }
+
+static inline void add_own(_Atomic(uint64_t) *c, uint64_t n) { cr_store_relaxed(c, cr_load_relaxed(c) + n); }
+static inline void add_shared(_Atomic(uint64_t) *c, uint64_t n) {
+  atomic_fetch_add_explicit(c, n, memory_order_relaxed);
+}
+
+void cr_stat_event(cr_pool_t *pool, unsigned ev, uint64_t n) {
+  cr_tls_t *tls = cr_tls_own();
+  if (tls != NULL && tls->pool == pool) add_own(&tls->stats.event[ev], n);
+  else add_shared(&pool->stats.event[ev], n);
+}
+
+void cr_stats_retire_locked(cr_pool_t *pool, cr_tls_t *tls) {
+  for (unsigned bin = 0; bin < CORONA_NUM_BINS; bin++) {
+    add_shared(&pool->stats.bin_alloc[bin], cr_load_relaxed(&tls->stats.bin_alloc[bin]));
+    add_shared(&pool->stats.bin_free[bin], cr_load_relaxed(&tls->stats.bin_free[bin]));
+  }
+  for (unsigned ev = 0; ev < CR_STAT_EVENTS; ev++) add_shared(&pool->stats.event[ev], cr_load_relaxed(&tls->stats.event[ev]));
+  memset(&tls->stats, 0, sizeof tls->stats); /* the TLS may be recycled */
+}
+
+void cr_stats_note_peak(cr_pool_t *pool) {
+  size_t now = cr_load_relaxed(&pool->small_in_use) + cr_load_relaxed(&pool->large_in_use);
+  size_t peak = cr_load_relaxed(&pool->peak_in_use);
+  while (now > peak && !atomic_compare_exchange_weak_explicit(&pool->peak_in_use, &peak, now, memory_order_relaxed,
+                                                              memory_order_relaxed)) {
+  }
+}
+
+void cr_stats_small_in_use(cr_pool_t *pool, int64_t delta) {
+  /* Wraps correctly for a negative delta (modular arithmetic). */
+  atomic_fetch_add_explicit(&pool->small_in_use, (size_t)delta, memory_order_relaxed);
+  if (delta > 0) cr_stats_note_peak(pool);
+}
+
+static void sum_into(corona_stats *out, cr_stats_t *s) {
+  for (unsigned bin = 0; bin < CORONA_NUM_BINS; bin++) {
+    out->bins[bin].allocations += cr_load_relaxed(&s->bin_alloc[bin]);
+    out->bins[bin].frees += cr_load_relaxed(&s->bin_free[bin]);
+  }
+  out->large_allocations += cr_load_relaxed(&s->event[CR_STAT_LARGE_ALLOC]);
+  out->large_frees += cr_load_relaxed(&s->event[CR_STAT_LARGE_FREE]);
+  out->cache_hits += cr_load_relaxed(&s->event[CR_STAT_CACHE_HIT]);
+  out->cache_misses += cr_load_relaxed(&s->event[CR_STAT_CACHE_MISS]);
+  out->cross_thread_frees += cr_load_relaxed(&s->event[CR_STAT_REMOTE_FREE]);
+}
+
+/* A counter summed from several threads' copies can be read while another
+ * thread is between its free and its malloc: never report "active" below 0. */
+static uint64_t minus(uint64_t a, uint64_t b) { return a > b ? a - b : 0; }
+
+static void pool_stats(cr_pool_t *pool, corona_stats *out) {
+  /* The calling thread's latest counts first, so its own figures are exact. */
+  cr_tls_t *self = cr_tls_own();
+  if (self != NULL && self->pool == pool)
+    for (unsigned bin = 0; bin < CORONA_NUM_BINS; bin++) cr_stat_fold_bin(self, bin);
+  cr_lock(&pool->lock);
+  sum_into(out, &pool->stats);
+  for (cr_tls_t *t = pool->threads; t != NULL; t = t->pool_next) sum_into(out, &t->stats);
+  cr_unlock(&pool->lock);
+  out->memory_mapped += cr_load_relaxed(&pool->backend.mapped_bytes);
+  size_t in_use = cr_load_relaxed(&pool->small_in_use) + cr_load_relaxed(&pool->large_in_use);
+  out->memory_in_use += in_use;
+  size_t peak = cr_load_relaxed(&pool->peak_in_use);
+  out->peak_memory_in_use += peak > in_use ? peak : in_use;
+}
+#endif
+
+CORONA_EXPORT int corona_stats_get(corona_stats *out) {
+  if (out == NULL) return EINVAL;
+  memset(out, 0, sizeof *out);
+  for (unsigned bin = 0; bin < CORONA_NUM_BINS; bin++) out->bins[bin].object_size = cr_bin_size[bin];
+#if CORONA_STATS
+  cr_init();
+  pool_stats(&cr_default_pool, out);
+  out->memory_mapped += cr_load_relaxed(&meta_mapped);
+  for (unsigned bin = 0; bin < CORONA_NUM_BINS; bin++) {
+    corona_bin_stats *b = &out->bins[bin];
+    b->active = minus(b->allocations, b->frees);
+    out->small_allocations += b->allocations;
+    out->small_frees += b->frees;
+  }
+  out->small_objects = minus(out->small_allocations, out->small_frees);
+  out->large_objects = minus(out->large_allocations, out->large_frees);
+  out->total_allocations = out->small_allocations + out->large_allocations;
+  out->total_frees = out->small_frees + out->large_frees;
+  out->active_allocations = out->small_objects + out->large_objects;
+  return 0;
+#else
+  return ENOTSUP;
+#endif
+}
+
+/* Formats the report into buf (no allocation, so that the exit report can be
+ * written with one system call however the process ends). */
+static size_t format_report(char *buf, size_t cap, const corona_stats *s, int status) {
+  size_t n = 0;
+#define OUT(...)                                                       \
+  do {                                                                 \
+    int k = snprintf(buf + n, cap - n, __VA_ARGS__);                   \
+    if (k > 0) n += (size_t)k < cap - n ? (size_t)k : cap - n - 1;     \
+  } while (0)
+  OUT("corona statistics\n");
+  if (status != 0) {
+    OUT("  (not available: corona was built with CORONA_STATS=OFF)\n");
+    return n;
+  }
+  const struct {
+    const char *label;
+    uint64_t value;
+  } rows[] = {
+      {"total allocations", s->total_allocations}, {"total frees", s->total_frees},
+      {"active allocations", s->active_allocations}, {"small allocations", s->small_allocations},
+      {"small frees", s->small_frees}, {"small objects live", s->small_objects},
+      {"large allocations", s->large_allocations}, {"large frees", s->large_frees},
+      {"large objects live", s->large_objects}, {"large cache hits", s->cache_hits},
+      {"large cache misses", s->cache_misses}, {"cross-thread frees", s->cross_thread_frees},
+      {"memory mapped (bytes)", s->memory_mapped}, {"memory in use (bytes)", s->memory_in_use},
+      {"peak memory in use (bytes)", s->peak_memory_in_use},
+  };
+  for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) OUT("  %-28s %20llu\n", rows[i].label, (unsigned long long)rows[i].value);
+  OUT("  %3s %6s %14s %14s %12s\n", "bin", "size", "allocations", "frees", "active");
+  for (unsigned bin = 0; bin < CORONA_STATS_BINS; bin++) {
+    const corona_bin_stats *b = &s->bins[bin];
+    if (b->allocations == 0 && b->frees == 0) continue;
+    OUT("  %3u %6llu %14llu %14llu %12llu\n", bin, (unsigned long long)b->object_size,
+        (unsigned long long)b->allocations, (unsigned long long)b->frees, (unsigned long long)b->active);
+  }
+#undef OUT
+  return n;
+}
+
+CORONA_EXPORT void corona_stats_print(FILE *out) {
+  corona_stats s;
+  int status = corona_stats_get(&s);
+  char buf[4096];
+  size_t n = format_report(buf, sizeof buf, &s, status);
+  fwrite(buf, 1, n, out != NULL ? out : stderr);
+}
+
+void cr_at_exit(void) {
+  if (cr_checked) cr_debug_flush(); /* the quarantine's last check */
+  if (!cr_option(CR_OPT_STATS)) return;
+  corona_stats s;
+  int status = corona_stats_get(&s);
+  char buf[4096];
+  size_t n = format_report(buf, sizeof buf, &s, status);
+  cr_os_write_err(buf, n);
+}
