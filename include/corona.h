@@ -73,7 +73,7 @@ CORONA_EXPORT int corona_allocation_command(int cmd, void *param);
  * path).  A thread's counts of its latest small-object calls reach the sum
  * when that thread next refills the size class concerned or exits, so the
  * figures are exact for the calling thread and for threads that have exited,
- * and may lag by up to a few thousand calls per class for other running
+ * and may lag by up to 65536 calls per size class for other running
  * threads.  Allocation counts include every call that returned an object
  * (calloc, aligned and a realloc that moved count as allocations; a realloc
  * that moved also counts a free).  With MALLOC_STATS=1 (or CORONA_STATS=1)

@@ -259,26 +259,6 @@ fresh:
   return b;
 }
 
-void *cr_malloc_small_refill(cr_tls_t *tls, unsigned bin) {
-  cr_bin_t *bn = &tls->bins[bin];
-  CR_STAT(cr_stat_fold_bin(tls, bin));
-  if (bn->local != NULL) { /* objects this thread freed: allocate them next */
-    bn->free = bn->local;
-    bn->local = NULL;
-  } else {
-    cr_block_t *b = bin_refill(tls, bin);
-    if (b == NULL) {
-      errno = ENOMEM;
-      return NULL;
-    }
-    bin_fill(bn, b);
-  }
-  void *p = bn->free;
-  bn->free = *(void **)p;
-  CR_STAT(bn->n_alloc++);
-  return p;
-}
-
 void *cr_malloc_small_slow(cr_tls_t *tls, unsigned bin, size_t size) {
   if (cr_unlikely(tls == &cr_tls_empty)) { /* this thread's first call, or checked mode */
     cr_init();
@@ -289,7 +269,28 @@ void *cr_malloc_small_slow(cr_tls_t *tls, unsigned bin, size_t size) {
       return NULL;
     }
   }
-  return cr_malloc_small_refill(tls, bin);
+  cr_bin_t *bn = &tls->bins[bin];
+  void *p = bn->local;
+  if (p != NULL) { /* objects this thread freed: allocate them next */
+    bn->local = NULL;
+    bn->free = *(void **)p;
+#if CORONA_STATS
+    /* The cheapest slow path folds the counts only now and then. */
+    if (cr_unlikely(++bn->n_alloc >= CR_STAT_FOLD_AT)) cr_stat_fold_bin(tls, bin);
+#endif
+    return p;
+  }
+  CR_STAT(cr_stat_fold_bin(tls, bin));
+  cr_block_t *b = bin_refill(tls, bin);
+  if (b == NULL) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  bin_fill(bn, b);
+  p = bn->free;
+  bn->free = *(void **)p;
+  CR_STAT(bn->n_alloc++);
+  return p;
 }
 
 /* ---- thread exit ------------------------------------------------------- */

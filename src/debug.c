@@ -56,11 +56,17 @@ static inline uint64_t tag_mix(const void *user) { return (uint64_t)(uintptr_t)u
 void cr_debug_init(void) {
   debug_checks = cr_option(CR_OPT_DEBUG) != 0;
 #if CORONA_VALGRIND
-  on_valgrind = RUNNING_ON_VALGRIND != 0;
+  /* Memcheck only: it answers its own requests with -1, other tools
+   * (callgrind, massif, helgrind) with the default 0.  Profiling tools must
+   * see the allocator as it runs without them. */
+  if (RUNNING_ON_VALGRIND) {
+    int probe = 0;
+    on_valgrind = (long)VALGRIND_MAKE_MEM_DEFINED(&probe, sizeof probe) == -1;
+  }
 #endif
   cr_checked = debug_checks || on_valgrind;
   if (cr_verbose() && debug_checks) cr_verbose_event("debug mode on; quarantine of objects", NULL, CORONA_DEBUG_QUARANTINE_BYTES);
-  if (cr_verbose() && on_valgrind) cr_verbose_event("running under Valgrind: client requests on", NULL, 0);
+  if (cr_verbose() && on_valgrind) cr_verbose_event("running under Valgrind memcheck: client requests on", NULL, 0);
 }
 
 /* ---- the inner allocator -------------------------------------------------- */

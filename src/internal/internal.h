@@ -39,8 +39,7 @@ CR_INLINE unsigned cr_bin_index(size_t size) { return cr_size_bin[(size + 15) >>
  * list is empty, or the thread has no TLS yet (or runs in checked mode).
  * Returns NULL with errno ENOMEM on failure. */
 void *cr_malloc_small_slow(cr_tls_t *tls, unsigned bin, size_t size);
-/* The same for a thread with a real TLS: refills the bin's list, pops. */
-void *cr_malloc_small_refill(cr_tls_t *tls, unsigned bin);
+
 /* A local free made block b reach its threshold (empty, or reusable). */
 void cr_block_threshold_reached(cr_tls_t *tls, cr_block_t *b);
 /* Drains every mailbox of tls (remote frees become reusable). */
@@ -131,6 +130,9 @@ void cr_verbose_event(const char *what, const void *addr, size_t bytes);
 /* Adds n to event ev: the calling thread's counters when it has a TLS of
  * pool, else the pool's shared ones. */
 void cr_stat_event(cr_pool_t *pool, unsigned ev, uint64_t n);
+/* The fast paths' 32-bit counts are folded at the latest when they reach
+ * this (so a thread's figures lag the sum by less than this per class). */
+#define CR_STAT_FOLD_AT 65536u
 /* Moves the fast paths' counts of bin into tls->stats (owner only). */
 CR_INLINE void cr_stat_fold_bin(cr_tls_t *tls, unsigned bin) {
   cr_bin_t *bn = &tls->bins[bin];
@@ -309,15 +311,15 @@ _Noreturn void cr_fatal(const char *what, const void *addr);
  * area or free list).  No lock, no atomic read-modify-write, no block
  * header touched. */
 CR_INLINE void *cr_malloc_small_tls(cr_tls_t *tls, size_t size) {
-  unsigned bin = cr_bin_index(size);
+  size_t bin = cr_bin_index(size); /* size_t: one index register for both uses */
   cr_bin_t *bn = &tls->bins[bin];
   void *p = bn->free;
   if (cr_likely(p != NULL)) {
-    bn->free = *(void **)p;
     CR_STAT(bn->n_alloc++);
+    bn->free = *(void **)p;
     return p;
   }
-  return cr_malloc_small_slow(tls, bin, size);
+  return cr_malloc_small_slow(tls, (unsigned)bin, size);
 }
 
 CR_INLINE void *cr_malloc_small(size_t size) { return cr_malloc_small_tls(cr_tls_get(), size); }
