@@ -65,8 +65,20 @@ void cr_debug_init(void) {
   }
 #endif
   cr_checked = debug_checks || on_valgrind;
-  if (cr_verbose() && debug_checks) cr_verbose_event("debug mode on; quarantine of objects", NULL, CORONA_DEBUG_QUARANTINE_BYTES);
-  if (cr_verbose() && on_valgrind) cr_verbose_event("running under Valgrind memcheck: client requests on", NULL, 0);
+  if (cr_verbose() && debug_checks) {
+    cr_line_t l = CR_LINE_INIT;
+    cr_line_str(&l, "debug mode on (quarantine of ");
+    cr_line_u64(&l, CORONA_DEBUG_QUARANTINE);
+    cr_line_str(&l, " objects, ");
+    cr_line_u64(&l, CORONA_DEBUG_QUARANTINE_BYTES);
+    cr_line_str(&l, " bytes)");
+    cr_line_emit(&l);
+  }
+  if (cr_verbose() && on_valgrind) {
+    cr_line_t l = CR_LINE_INIT;
+    cr_line_str(&l, "running under Valgrind memcheck: client requests on");
+    cr_line_emit(&l);
+  }
 }
 
 /* ---- the inner allocator -------------------------------------------------- */
@@ -117,8 +129,10 @@ static _Noreturn void report(const char *call, const char *problem, const void *
 }
 
 /* A bad pointer outside debug mode (so under Valgrind): memcheck reports
- * the free of a non-block; corona leaves the memory alone. */
+ * the free of a non-block; corona leaves the memory alone.  call NULL: a
+ * query (usable size), which answers 0 without a report. */
 static void bad_pointer(const char *call, const char *problem, void *p) {
+  if (call == NULL) return;
   if (debug_checks) report(call, problem, p, NULL, 0);
   CR_VG(VALGRIND_FREELIKE_BLOCK(p, 0));
 }
@@ -159,6 +173,14 @@ static inline char *end_of(void *p, const dbg_header_t *h) { return inner_of(p, 
 
 /* First byte of [from, to) that differs from c, or NULL. */
 static const unsigned char *first_changed(const unsigned char *from, const unsigned char *to, unsigned char c) {
+  uint64_t word = 0x0101010101010101ull * c;
+  for (; from < to && ((uintptr_t)from & 7) != 0; from++)
+    if (*from != c) return from;
+  for (; to - from >= 8; from += 8) { /* a word at a time; memcpy keeps it well-defined */
+    uint64_t w;
+    memcpy(&w, from, 8);
+    if (w != word) break;
+  }
   for (; from < to; from++)
     if (*from != c) return from;
   return NULL;
@@ -313,6 +335,6 @@ void *cr_debug_realloc(void *p, size_t size, size_t alignment) {
 }
 
 size_t cr_debug_usable_size(void *p) {
-  dbg_header_t *h = checked_header(p, "malloc_usable_size");
+  dbg_header_t *h = checked_header(p, NULL); /* 0 for anything not live, as outside debug mode */
   return h != NULL ? h->size : 0;
 }

@@ -194,7 +194,7 @@ CORONA_EXPORT int corona_allocation_command(int cmd, void *param) {
       if (tls != NULL) cr_tls_flush(tls);
       return 0;
     case CORONA_CLEAN_ALL_BUFFERS:
-      cr_collect(&cr_default_pool);
+      corona_collect();
       return 0;
     default:
       return EINVAL;

@@ -162,6 +162,11 @@ void cr_options_init(void) {
     cr_line_str(&l, options[i].description);
     cr_line_emit(&l);
   }
+  if (cr_option(CR_OPT_USE_HUGE_PAGES)) {
+    cr_line_t l = CR_LINE_INIT;
+    cr_line_str(&l, "huge pages on");
+    cr_line_emit(&l);
+  }
 }
 
 int64_t cr_option(cr_option_id_t id) { return cr_load_relaxed(&option_values[id]); }
