@@ -11,6 +11,7 @@
 #ifndef CORONA_H
 #define CORONA_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -110,6 +111,58 @@ typedef struct corona_stats {
 CORONA_EXPORT int corona_stats_get(corona_stats *out);
 /* Prints the statistics as a readable table to out (stderr when NULL). */
 CORONA_EXPORT void corona_stats_print(FILE *out);
+
+/* ---- memory pools -----------------------------------------------------------
+ * A pool is a heap of its own whose memory comes from the caller's raw_alloc
+ * (for example one static buffer): the same per-thread caches, cross-thread
+ * frees and large objects as the default heap, thread safe, many at once.
+ * corona_free and corona_usable_size accept pool objects too.
+ *
+ *   raw_alloc(pool_id, &bytes): memory of at least bytes (it may set bytes
+ *     higher, and a fixed pool's may answer with its whole buffer whatever
+ *     was asked), or NULL: the allocation that needed it returns NULL with
+ *     errno ENOMEM and the pool stays usable.
+ *   raw_free(pool_id, ptr, bytes): called with exactly the ptr and bytes that
+ *     raw_alloc gave; NULL is allowed for fixed pools only.
+ *   granularity: bytes to ask for at a time (0: 4 MiB).
+ *   fixed: raw_alloc is called once; when that memory is full, allocations
+ *     return NULL with ENOMEM.
+ *   keep_all_memory: nothing goes back through raw_free before destroy
+ *     (otherwise a block too big for the pool's regions, which gets memory
+ *     of its own, gives it back when freed).
+ * Objects bigger than 16 MiB get memory of their own, so a fixed pool
+ * cannot hold them. */
+typedef struct corona_pool corona_pool;
+typedef struct corona_pool_policy {
+  void *(*raw_alloc)(intptr_t pool_id, size_t *bytes);
+  int (*raw_free)(intptr_t pool_id, void *ptr, size_t bytes);
+  size_t granularity;
+  bool fixed;
+  bool keep_all_memory;
+  intptr_t pool_id;
+} corona_pool_policy;
+
+/* 0, EINVAL (no raw_alloc, or no raw_free for a pool that is not fixed),
+ * or ENOMEM (no memory for the pool's own structures, or 255 pools alive). */
+CORONA_EXPORT int corona_pool_create(const corona_pool_policy *policy, corona_pool **pool);
+/* As their corona_* counterparts; a NULL or destroyed pool gives NULL with
+ * EINVAL (in debug mode, a report and an abort). */
+CORONA_EXPORT CORONA_MALLOC_ATTR void *corona_pool_malloc(corona_pool *pool, size_t size);
+CORONA_EXPORT CORONA_MALLOC_ATTR void *corona_pool_calloc(corona_pool *pool, size_t count, size_t size);
+CORONA_EXPORT void *corona_pool_realloc(corona_pool *pool, void *ptr, size_t size);
+CORONA_EXPORT CORONA_MALLOC_ATTR void *corona_pool_aligned_malloc(corona_pool *pool, size_t size, size_t alignment);
+/* ptr must be an object of pool (or NULL); anything else is reported, then
+ * the process aborts. */
+CORONA_EXPORT void corona_pool_free(corona_pool *pool, void *ptr);
+/* Frees every object of the pool at once and keeps its memory for reuse.
+ * No other thread may use the pool meanwhile.  0 or EINVAL. */
+CORONA_EXPORT int corona_pool_reset(corona_pool *pool);
+/* Frees every object and gives every byte back through raw_free.  No other
+ * thread may use the pool meanwhile, nor anyone afterwards.  0 or EINVAL. */
+CORONA_EXPORT int corona_pool_destroy(corona_pool *pool);
+/* The pool that owns ptr; NULL for the default heap's objects and for
+ * pointers corona does not know. */
+CORONA_EXPORT corona_pool *corona_pool_identify(void *ptr);
 
 #ifdef __cplusplus
 }

@@ -10,137 +10,20 @@
  *    after the decay time; a wholly free region is unmapped then too.
  *  - Bigger blocks get their own mapping (own_map / own_unmap / own_remap).
  * One lock guards the region lists and descriptors; it is taken only on the
- * slow paths (caches sit in front of it). */
+ * slow paths (caches sit in front of it).
+ *
+ * A user pool's backend (be->source set) gets its memory from the pool's
+ * raw_alloc instead: chunks are cut into large regions (as big as the chunk
+ * allows, up to CORONA_LARGE_REGION_SIZE), slabs are 16 KB-aligned runs of
+ * those regions, and blocks too big for a region get a chunk of their own.
+ * User memory is never purged nor assumed to be zero, and goes back through
+ * raw_free only at destroy (and own chunks at their free, unless the policy
+ * keeps all memory). */
 #include <string.h>
 
 #include "internal/internal.h"
 #include "internal/os.h"
 
-
-/* ---- region descriptors (metadata memory, recycled, never unmapped) ---- */
-
-static cr_region_t *desc_alloc(cr_backend_t *be) {
-  cr_region_t *r = be->free_descs;
-  if (r != NULL) {
-    be->free_descs = r->next;
-  } else if ((r = cr_meta_alloc(sizeof *r)) == NULL) {
-    return NULL;
-  }
-  memset(r, 0, sizeof *r);
-  return r;
-}
-
-static void list_add(cr_region_t **head, cr_region_t *r) {
-  r->prev = NULL;
-  r->next = *head;
-  if (*head) (*head)->prev = r;
-  *head = r;
-}
-
-static void list_del(cr_region_t **head, cr_region_t *r) {
-  if (r->prev) r->prev->next = r->next;
-  else *head = r->next;
-  if (r->next) r->next->prev = r->prev;
-}
-
-/* Maps a region and marks it in the page map; NULL when the OS refuses. */
-static inline size_t region_size(unsigned kind) {
-  return kind == CR_REGION_SLAB ? CORONA_REGION_SIZE : CORONA_LARGE_REGION_SIZE;
-}
-
-static cr_region_t *region_new(cr_backend_t *be, unsigned kind) {
-  cr_region_t *r = desc_alloc(be);
-  if (r == NULL) return NULL;
-  size_t size = region_size(kind);
-  bool huge = cr_option(CR_OPT_USE_HUGE_PAGES) != 0;
-  bool reserved = false;
-  char *base = NULL;
-  if (huge) {
-    base = cr_os_map_huge(size);
-    if (base != NULL && ((uintptr_t)base & (size - 1)) != 0) {
-      cr_os_unmap(base, size);
-      base = NULL;
-    }
-    reserved = base != NULL;
-  }
-  if (base == NULL) {
-    base = cr_os_map(size, size);
-    if (base != NULL && huge) cr_os_advise_huge(base, size);
-  }
-  uint8_t mark = kind == CR_REGION_SLAB ? CR_KIND_SLAB_FREE : CR_KIND_LARGE;
-  if (base == NULL || !cr_pagemap_set((uintptr_t)base, size, mark)) {
-    if (base) cr_os_unmap(base, size);
-    r->next = be->free_descs;
-    be->free_descs = r;
-    return NULL;
-  }
-  r->base = base;
-  r->kind = kind;
-  r->huge = huge;
-  if (kind == CR_REGION_LARGE) memset(r->free_map, 0xff, sizeof r->free_map);
-  list_add(kind == CR_REGION_SLAB ? &be->slab_regions : &be->large_regions, r);
-  atomic_fetch_add_explicit(&be->mapped_bytes, size, memory_order_relaxed);
-  if (cr_verbose()) {
-    static const char *const what[2][3] = {
-        {"mapped slab region", "mapped slab region (transparent huge pages)", "mapped slab region (reserved huge pages)"},
-        {"mapped large region", "mapped large region (transparent huge pages)",
-         "mapped large region (reserved huge pages)"}};
-    cr_verbose_event(what[kind == CR_REGION_LARGE][reserved ? 2 : huge], base, size);
-  }
-  return r;
-}
-
-static void region_release(cr_backend_t *be, cr_region_t *r) {
-  list_del(r->kind == CR_REGION_SLAB ? &be->slab_regions : &be->large_regions, r);
-  cr_pagemap_set((uintptr_t)r->base, region_size(r->kind), CR_KIND_NONE);
-  cr_os_unmap(r->base, region_size(r->kind));
-  atomic_fetch_sub_explicit(&be->mapped_bytes, region_size(r->kind), memory_order_relaxed);
-  if (cr_verbose())
-    cr_verbose_event(r->kind == CR_REGION_SLAB ? "returned slab region" : "returned large region", r->base,
-                     region_size(r->kind));
-  r->next = be->free_descs;
-  be->free_descs = r;
-}
-
-/* ---- slabs --------------------------------------------------------------- */
-
-#define SLABS_PER_REGION ((uint32_t)(CORONA_REGION_SIZE / CORONA_SLAB_SIZE))
-
-cr_block_t *cr_backend_slab_alloc(cr_backend_t *be) {
-  cr_lock(&be->lock);
-  cr_region_t *r = be->slab_regions;
-  while (r != NULL && r->free_slabs == NULL && r->carved == SLABS_PER_REGION) r = r->next;
-  if (r == NULL && (r = region_new(be, CR_REGION_SLAB)) == NULL) {
-    cr_unlock(&be->lock);
-    return NULL;
-  }
-  cr_block_t *b = r->free_slabs;
-  if (b != NULL) r->free_slabs = b->next;
-  else b = (cr_block_t *)(r->base + (size_t)r->carved++ * CORONA_SLAB_SIZE);
-  r->used++;
-  cr_unlock(&be->lock);
-  b->backref = cr_backref_alloc(b);
-  if (b->backref == 0) { /* no memory for the table: give the slab back */
-    cr_backend_slab_free(be, b);
-    return NULL;
-  }
-  return b;
-}
-
-void cr_backend_slab_free(cr_backend_t *be, cr_block_t *b) {
-  cr_backref_free(b->backref);
-  b->backref = 0;
-  cr_pagemap_set((uintptr_t)b, CORONA_SLAB_SIZE, CR_KIND_SLAB_FREE);
-  cr_os_purge(b, CORONA_SLAB_SIZE);
-  cr_region_t *r;
-  cr_lock(&be->lock);
-  for (r = be->slab_regions; r != NULL; r = r->next)
-    if ((char *)b >= r->base && (char *)b < r->base + CORONA_REGION_SIZE) break;
-  b->next = r->free_slabs;
-  r->free_slabs = b;
-  if (--r->used == 0) region_release(be, r);
-  cr_unlock(&be->lock);
-}
 
 /* ---- bitmaps of large regions -------------------------------------------- */
 
@@ -182,11 +65,13 @@ static size_t best_run(const uint64_t *map, size_t n, size_t *len) {
 }
 
 /* Start of the first run of n set bits in map (the free map, or the dirty
- * map: dirty pages are free), or CR_REGION_PAGES. */
-static size_t find_run(const uint64_t *map, size_t n) {
+ * map: dirty pages are free) that begins at a multiple of align, or
+ * CR_REGION_PAGES. */
+static size_t find_run(const uint64_t *map, size_t n, size_t align) {
   for (size_t start = bit_find(map, 0, true); start < CR_REGION_PAGES;) {
     size_t end = bit_find(map, start, false);
-    if (end - start >= n) return start;
+    size_t at = (start + align - 1) / align * align;
+    if (at + n <= end) return at;
     start = bit_find(map, end, true);
   }
   return CR_REGION_PAGES;
@@ -198,11 +83,267 @@ static size_t count_bits(const uint64_t *m, size_t from, size_t n) {
   return c;
 }
 
+/* ---- region descriptors (metadata memory, recycled, never unmapped) ---- */
+
+static cr_region_t *desc_alloc(cr_backend_t *be) {
+  cr_region_t *r = be->free_descs;
+  if (r != NULL) {
+    be->free_descs = r->next;
+  } else if ((r = cr_meta_alloc(sizeof *r)) == NULL) {
+    return NULL;
+  }
+  memset(r, 0, sizeof *r);
+  return r;
+}
+
+static void list_add(cr_region_t **head, cr_region_t *r) {
+  r->prev = NULL;
+  r->next = *head;
+  if (*head) (*head)->prev = r;
+  *head = r;
+}
+
+static void list_del(cr_region_t **head, cr_region_t *r) {
+  if (r->prev) r->prev->next = r->next;
+  else *head = r->next;
+  if (r->next) r->next->prev = r->prev;
+}
+
+/* Maps a region and marks it in the page map; NULL when the OS refuses. */
+static inline size_t region_size(unsigned kind) {
+  return kind == CR_REGION_SLAB ? CORONA_REGION_SIZE : CORONA_LARGE_REGION_SIZE;
+}
+
+static inline size_t region_pages(const cr_region_t *r) { return r->size / CORONA_PAGE_SIZE; }
+
+/* ---- user pools' chunks ---------------------------------------------------- */
+
+static inline char *align_up(char *p, size_t to) { return (char *)(((uintptr_t)p + to - 1) & ~(uintptr_t)(to - 1)); }
+static inline char *align_down(char *p, size_t to) { return (char *)((uintptr_t)p & ~(uintptr_t)(to - 1)); }
+
+/* Chunk descriptors: metadata memory, recycled. */
+static cr_lock_t chunk_desc_lock;
+static cr_chunk_t *chunk_desc_free; /* lock(chunk_desc_lock) */
+
+cr_chunk_t *cr_chunk_desc_alloc(void) {
+  cr_lock(&chunk_desc_lock);
+  cr_chunk_t *c = chunk_desc_free;
+  if (c != NULL) chunk_desc_free = c->next;
+  cr_unlock(&chunk_desc_lock);
+  return c != NULL ? c : cr_meta_alloc(sizeof *c);
+}
+
+void cr_chunk_desc_free(cr_chunk_t *c) {
+  cr_lock(&chunk_desc_lock);
+  c->next = chunk_desc_free;
+  chunk_desc_free = c;
+  cr_unlock(&chunk_desc_lock);
+}
+
+/* A new chunk of at least need usable (16 KB-aligned) bytes from raw_alloc;
+ * NULL when the pool is fixed and has asked already, or raw_alloc fails. */
+static cr_chunk_t *chunk_new_locked(cr_backend_t *be, size_t need, bool own) {
+  cr_source_t *src = be->source;
+  if (src->fixed && src->asked) return NULL;
+  size_t bytes = need + CORONA_SLAB_SIZE; /* room to align */
+  if (bytes < need) return NULL;
+  if (!own && bytes < src->granularity) bytes = src->granularity;
+  cr_chunk_t *c = cr_chunk_desc_alloc();
+  if (c == NULL) return NULL;
+  /* A fixed pool's raw_alloc may answer with its buffer whatever was
+   * asked: bytes is whatever it says it gave. */
+  char *ptr = src->raw_alloc(src->pool_id, &bytes);
+  src->asked = true;
+  if (ptr == NULL) {
+    cr_chunk_desc_free(c);
+    return NULL;
+  }
+  c->ptr = ptr;
+  c->bytes = bytes;
+  c->carve = align_up(ptr, CORONA_SLAB_SIZE);
+  c->end = align_down(ptr + bytes, CORONA_SLAB_SIZE);
+  if (c->end < c->carve) c->end = c->carve;
+  c->own = own;
+  c->own_free = false;
+  c->next = src->chunks;
+  src->chunks = c;
+  atomic_fetch_add_explicit(&be->mapped_bytes, bytes, memory_order_relaxed);
+  return c;
+}
+
+/* Memory for a user region of at least need bytes: the rest of a chunk (up
+ * to the largest region), else a new chunk.  *size gets the region's size. */
+static char *user_region_memory(cr_backend_t *be, size_t need, size_t *size) {
+  cr_chunk_t *c;
+  for (c = be->source->chunks; c != NULL; c = c->next)
+    if (!c->own && (size_t)(c->end - c->carve) >= need) break;
+  if (c == NULL && (c = chunk_new_locked(be, need, false)) == NULL) return NULL;
+  if ((size_t)(c->end - c->carve) < need) return NULL; /* raw_alloc gave too little */
+  size_t take = (size_t)(c->end - c->carve);
+  if (take > CORONA_LARGE_REGION_SIZE) take = CORONA_LARGE_REGION_SIZE;
+  char *base = c->carve;
+  c->carve += take;
+  *size = take;
+  return base;
+}
+
+static cr_region_t *region_new(cr_backend_t *be, unsigned kind, size_t need) {
+  cr_region_t *r = desc_alloc(be);
+  if (r == NULL) return NULL;
+  if (be->source != NULL) { /* a user pool: large regions only, cut from chunks */
+    size_t size = 0;
+    char *base = user_region_memory(be, need, &size);
+    if (base == NULL || !cr_pagemap_set((uintptr_t)base, size, CR_KIND_LARGE)) {
+      r->next = be->free_descs;
+      be->free_descs = r;
+      return NULL;
+    }
+    r->base = base;
+    r->size = size;
+    r->kind = CR_REGION_LARGE;
+    r->user = true;
+    bits_set(r->free_map, 0, size / CORONA_PAGE_SIZE, true);
+    list_add(&be->large_regions, r);
+    return r;
+  }
+  size_t size = region_size(kind);
+  bool huge = cr_option(CR_OPT_USE_HUGE_PAGES) != 0;
+  bool reserved = false;
+  char *base = NULL;
+  if (huge) {
+    base = cr_os_map_huge(size);
+    if (base != NULL && ((uintptr_t)base & (size - 1)) != 0) {
+      cr_os_unmap(base, size);
+      base = NULL;
+    }
+    reserved = base != NULL;
+  }
+  if (base == NULL) {
+    base = cr_os_map(size, size);
+    if (base != NULL && huge) cr_os_advise_huge(base, size);
+  }
+  uint8_t mark = kind == CR_REGION_SLAB ? CR_KIND_SLAB_FREE : CR_KIND_LARGE;
+  if (base == NULL || !cr_pagemap_set((uintptr_t)base, size, mark)) {
+    if (base) cr_os_unmap(base, size);
+    r->next = be->free_descs;
+    be->free_descs = r;
+    return NULL;
+  }
+  r->base = base;
+  r->size = size;
+  r->kind = kind;
+  r->huge = huge;
+  if (kind == CR_REGION_LARGE) memset(r->free_map, 0xff, sizeof r->free_map);
+  list_add(kind == CR_REGION_SLAB ? &be->slab_regions : &be->large_regions, r);
+  atomic_fetch_add_explicit(&be->mapped_bytes, size, memory_order_relaxed);
+  if (cr_verbose()) {
+    static const char *const what[2][3] = {
+        {"mapped slab region", "mapped slab region (transparent huge pages)", "mapped slab region (reserved huge pages)"},
+        {"mapped large region", "mapped large region (transparent huge pages)",
+         "mapped large region (reserved huge pages)"}};
+    cr_verbose_event(what[kind == CR_REGION_LARGE][reserved ? 2 : huge], base, size);
+  }
+  return r;
+}
+
+static void region_release(cr_backend_t *be, cr_region_t *r) {
+  list_del(r->kind == CR_REGION_SLAB ? &be->slab_regions : &be->large_regions, r);
+  cr_pagemap_set((uintptr_t)r->base, r->size, CR_KIND_NONE);
+  cr_os_unmap(r->base, r->size);
+  atomic_fetch_sub_explicit(&be->mapped_bytes, r->size, memory_order_relaxed);
+  if (cr_verbose())
+    cr_verbose_event(r->kind == CR_REGION_SLAB ? "returned slab region" : "returned large region", r->base, r->size);
+  r->next = be->free_descs;
+  be->free_descs = r;
+}
+
+/* ---- slabs --------------------------------------------------------------- */
+
+#define SLABS_PER_REGION ((uint32_t)(CORONA_REGION_SIZE / CORONA_SLAB_SIZE))
+
+static char *block_alloc_locked(cr_backend_t *be, size_t bytes, size_t align, cr_region_t **region, bool *zeroed);
+static void block_release_locked(cr_backend_t *be, cr_region_t *r, char *block, size_t bytes, uint64_t now,
+                                 size_t dirty_max);
+
+/* A user pool's slab: a 16 KB-aligned run of one of its large regions. */
+static cr_block_t *user_slab_alloc(cr_backend_t *be) {
+  cr_region_t *r;
+  bool zeroed;
+  cr_lock(&be->lock);
+  cr_block_t *b = (cr_block_t *)block_alloc_locked(be, CORONA_SLAB_SIZE, CORONA_SLAB_SIZE, &r, &zeroed);
+  cr_unlock(&be->lock);
+  if (b == NULL) return NULL;
+  cr_pagemap_set((uintptr_t)b, CORONA_SLAB_SIZE, CR_KIND_SLAB_FREE);
+  return b;
+}
+
+static cr_region_t *region_of_locked(cr_backend_t *be, const char *p) {
+  for (cr_region_t *r = be->large_regions; r != NULL; r = r->next)
+    if (p >= r->base && p < r->base + r->size) return r;
+  return NULL;
+}
+
+cr_block_t *cr_backend_slab_alloc(cr_backend_t *be) {
+  if (be->source != NULL) {
+    cr_block_t *b = user_slab_alloc(be);
+    if (b != NULL && (b->backref = cr_backref_alloc(b)) == 0) {
+      cr_backend_slab_free(be, b);
+      return NULL;
+    }
+    return b;
+  }
+  cr_lock(&be->lock);
+  cr_region_t *r = be->slab_regions;
+  while (r != NULL && r->free_slabs == NULL && r->carved == SLABS_PER_REGION) r = r->next;
+  if (r == NULL && (r = region_new(be, CR_REGION_SLAB, CORONA_REGION_SIZE)) == NULL) {
+    cr_unlock(&be->lock);
+    return NULL;
+  }
+  cr_block_t *b = r->free_slabs;
+  if (b != NULL) r->free_slabs = b->next;
+  else b = (cr_block_t *)(r->base + (size_t)r->carved++ * CORONA_SLAB_SIZE);
+  r->used++;
+  cr_unlock(&be->lock);
+  b->backref = cr_backref_alloc(b);
+  if (b->backref == 0) { /* no memory for the table: give the slab back */
+    cr_backend_slab_free(be, b);
+    return NULL;
+  }
+  return b;
+}
+
+void cr_backend_slab_free(cr_backend_t *be, cr_block_t *b) {
+  cr_backref_free(b->backref);
+  b->backref = 0;
+  if (be->source != NULL) { /* back to its region's free pages (never purged) */
+    cr_pagemap_set((uintptr_t)b, CORONA_SLAB_SIZE, CR_KIND_LARGE);
+    cr_lock(&be->lock);
+    block_release_locked(be, region_of_locked(be, (char *)b), (char *)b, CORONA_SLAB_SIZE, 0, 0);
+    cr_unlock(&be->lock);
+    return;
+  }
+  cr_pagemap_set((uintptr_t)b, CORONA_SLAB_SIZE, CR_KIND_SLAB_FREE);
+  cr_os_purge(b, CORONA_SLAB_SIZE);
+  cr_region_t *r;
+  cr_lock(&be->lock);
+  for (r = be->slab_regions; r != NULL; r = r->next)
+    if ((char *)b >= r->base && (char *)b < r->base + r->size) break;
+  b->next = r->free_slabs;
+  r->free_slabs = b;
+  if (--r->used == 0) region_release(be, r);
+  cr_unlock(&be->lock);
+}
+
 /* ---- large blocks in regions --------------------------------------------- */
 
 /* Marks n free pages from at in use; returns how many of them were dirty
  * (resident, possibly non-zero). */
 static size_t claim_locked(cr_backend_t *be, cr_region_t *r, size_t at, size_t n) {
+  if (r->user) { /* user memory: never known to be zero */
+    bits_set(r->free_map, at, n, false);
+    r->used += (uint32_t)n;
+    return n;
+  }
   size_t dirty = count_bits(r->dirty_map, at, n);
   be->dirty_bytes -= dirty * CORONA_PAGE_SIZE;
   bits_set(r->free_map, at, n, false);
@@ -211,14 +352,15 @@ static size_t claim_locked(cr_backend_t *be, cr_region_t *r, size_t at, size_t n
   return dirty;
 }
 
-char *cr_backend_block_alloc(cr_backend_t *be, size_t bytes, cr_region_t **region, bool *zeroed) {
-  size_t n = bytes / CORONA_PAGE_SIZE;
-  cr_lock(&be->lock);
-  cr_region_t *r;
+/* A run of bytes (pages) starting at a multiple of align (a page multiple)
+ * from the large regions, else from a new region; NULL when none can be had. */
+static char *block_alloc_locked(cr_backend_t *be, size_t bytes, size_t align, cr_region_t **region, bool *zeroed) {
+  size_t n = bytes / CORONA_PAGE_SIZE, a = align / CORONA_PAGE_SIZE;
+  cr_region_t *r = NULL;
   size_t at = CR_REGION_PAGES;
   /* Resident free pages first (no page faults), best fit so that a small
    * request does not cut up a run a big one could use; then any free pages. */
-  if (be->dirty_bytes >= bytes) {
+  if (a == 1 && be->dirty_bytes >= bytes) {
     size_t best_len = SIZE_MAX, len;
     cr_region_t *best_r = NULL;
     for (cr_region_t *c = be->large_regions; c != NULL; c = c->next) {
@@ -233,18 +375,21 @@ char *cr_backend_block_alloc(cr_backend_t *be, size_t bytes, cr_region_t **regio
   }
   if (at == CR_REGION_PAGES)
     for (r = be->large_regions; r != NULL; r = r->next)
-      if (CR_REGION_PAGES - r->used >= n && (at = find_run(r->free_map, n)) < CR_REGION_PAGES) break;
+      if (region_pages(r) - r->used >= n && (at = find_run(r->free_map, n, a)) < CR_REGION_PAGES) break;
   if (r == NULL) {
-    if ((r = region_new(be, CR_REGION_LARGE)) == NULL) {
-      cr_unlock(&be->lock);
-      return NULL;
-    }
-    at = 0;
+    if ((r = region_new(be, CR_REGION_LARGE, bytes)) == NULL) return NULL;
+    at = 0; /* region bases are 16 KB aligned */
   }
   *zeroed = claim_locked(be, r, at, n) == 0;
-  cr_unlock(&be->lock);
   *region = r;
   return r->base + at * CORONA_PAGE_SIZE;
+}
+
+char *cr_backend_block_alloc(cr_backend_t *be, size_t bytes, cr_region_t **region, bool *zeroed) {
+  cr_lock(&be->lock);
+  char *block = block_alloc_locked(be, bytes, CORONA_PAGE_SIZE, region, zeroed);
+  cr_unlock(&be->lock);
+  return block;
 }
 
 /* Purges the dirty pages of r in [start, end), trimmed to whole huge pages
@@ -264,6 +409,10 @@ static void block_release_locked(cr_backend_t *be, cr_region_t *r, char *block, 
                                  size_t dirty_max) {
   size_t at = (size_t)(block - r->base) / CORONA_PAGE_SIZE, n = bytes / CORONA_PAGE_SIZE;
   bits_set(r->free_map, at, n, true);
+  if (r->user) { /* kept as they are until the pool is reset or destroyed */
+    r->used -= (uint32_t)n;
+    return;
+  }
   bits_set(r->dirty_map, at, n, true);
   be->dirty_bytes += bytes;
   r->used -= (uint32_t)n;
@@ -313,6 +462,7 @@ void cr_backend_decay(cr_backend_t *be, uint64_t now, uint64_t decay_ms, bool fo
   cr_lock(&be->lock);
   for (cr_region_t *r = be->large_regions, *next; r != NULL; r = next) {
     next = r->next;
+    if (r->user) continue; /* a user pool's memory stays until destroy */
     /* An empty region without dirty pages has been idle since its last
      * purge, which itself waited for the decay time. */
     if (r->used == 0 && r->dirty_since == 0) {
@@ -332,7 +482,48 @@ void cr_backend_decay(cr_backend_t *be, uint64_t now, uint64_t decay_ms, bool fo
 
 /* ---- own mappings for the biggest blocks ---------------------------------- */
 
+/* A user pool's block too big for a region: a chunk of its own (a free
+ * one kept from before if it is big enough). */
+static char *user_own_map(cr_backend_t *be, size_t bytes) {
+  if (be->source->fixed) return NULL; /* its one chunk is all regions */
+  cr_lock(&be->lock);
+  cr_chunk_t *c;
+  for (c = be->source->chunks; c != NULL; c = c->next)
+    if (c->own_free && (size_t)(c->end - c->carve) >= bytes) break;
+  if (c == NULL) c = chunk_new_locked(be, bytes, true);
+  if (c != NULL && (size_t)(c->end - c->carve) < bytes) c = NULL; /* raw_alloc gave too little */
+  if (c != NULL) c->own_free = false;
+  cr_unlock(&be->lock);
+  if (c == NULL) return NULL;
+  if (!cr_pagemap_set((uintptr_t)c->carve, bytes, CR_KIND_LARGE)) {
+    cr_lock(&be->lock);
+    c->own_free = true;
+    cr_unlock(&be->lock);
+    return NULL;
+  }
+  return c->carve;
+}
+
+static void user_own_unmap(cr_backend_t *be, char *p, size_t bytes) {
+  cr_source_t *src = be->source;
+  cr_pagemap_set((uintptr_t)p, bytes, CR_KIND_NONE);
+  cr_lock(&be->lock);
+  cr_chunk_t **link = &src->chunks, *c;
+  while ((c = *link) != NULL && !(c->own && c->carve == p)) link = &c->next;
+  if (c != NULL && !src->keep_all && src->raw_free != NULL) {
+    *link = c->next;
+    atomic_fetch_sub_explicit(&be->mapped_bytes, c->bytes, memory_order_relaxed);
+    cr_unlock(&be->lock);
+    src->raw_free(src->pool_id, c->ptr, c->bytes);
+    cr_chunk_desc_free(c);
+    return;
+  }
+  if (c != NULL) c->own_free = true;
+  cr_unlock(&be->lock);
+}
+
 char *cr_backend_own_map(cr_backend_t *be, size_t bytes, bool huge) {
+  if (be->source != NULL) return user_own_map(be, bytes);
   size_t align = huge ? CORONA_HUGE_SPAN : CORONA_SLAB_SIZE;
   char *p = cr_os_map(bytes, align);
   if (p == NULL) return NULL;
@@ -349,6 +540,10 @@ char *cr_backend_own_map(cr_backend_t *be, size_t bytes, bool huge) {
 }
 
 void cr_backend_own_unmap(cr_backend_t *be, char *p, size_t bytes) {
+  if (be->source != NULL) {
+    user_own_unmap(be, p, bytes);
+    return;
+  }
   cr_pagemap_set((uintptr_t)p, bytes, CR_KIND_NONE);
   cr_os_unmap(p, bytes);
   atomic_fetch_sub_explicit(&be->mapped_bytes, bytes, memory_order_relaxed);
@@ -356,6 +551,7 @@ void cr_backend_own_unmap(cr_backend_t *be, char *p, size_t bytes) {
 }
 
 char *cr_backend_own_remap(cr_backend_t *be, char *p, size_t old_bytes, size_t new_bytes, bool huge) {
+  if (be->source != NULL) return NULL; /* user memory cannot be remapped: the caller moves the object */
   if (new_bytes <= old_bytes) { /* shrinking in place never fails or moves */
     if (new_bytes == old_bytes) return p;
     /* Marks go before the pages: once unmapped, the range may be mapped and

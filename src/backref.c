@@ -67,3 +67,16 @@ void *cr_backref_get(uint32_t idx) {
   uintptr_t v = cr_load_acquire(s);
   return (v & 1) ? NULL : (void *)v;
 }
+
+void cr_backref_release_if(bool (*owned)(void *ctx, uintptr_t header), void *ctx) {
+  cr_lock(&backref_lock);
+  uint32_t end = cr_load_relaxed(&next_unused);
+  for (uint32_t idx = 1; idx < end; idx++) {
+    _Atomic(uintptr_t) *s = slot(idx);
+    uintptr_t v = cr_load_relaxed(s);
+    if ((v & 1) != 0 || !owned(ctx, v)) continue; /* free, or someone else's */
+    cr_store_relaxed(s, ((uintptr_t)free_head << 1) | 1);
+    free_head = idx;
+  }
+  cr_unlock(&backref_lock);
+}

@@ -67,6 +67,13 @@ void cr_free_remote(cr_block_t *b, void *p) {
 }
 
 CR_NOINLINE void cr_free_foreign_block(cr_tls_t *tls, cr_block_t *b, void *p) {
+  /* An object of a user pool freed by corona_free (tls is the default
+   * heap's): free it into its pool as that pool's own free would.  Read
+   * before any check: b->pool is on the line the CAS below needs anyway. */
+  if (cr_unlikely(b->pool != tls->pool)) {
+    cr_pool_free_small(b->pool, p, b->bin + 1);
+    return;
+  }
   if (cr_unlikely(tls == &cr_tls_empty)) {
     /* Checked mode sends every free here (the fast-path TLS stays empty). */
     if (cr_checked) {

@@ -19,7 +19,9 @@ CR_NOINLINE void cr_free_invalid(void *p) {
 CR_NOINLINE void cr_free_other(void *p, unsigned kind) {
   if (p == NULL) return;
   if (cr_unlikely(cr_checked)) {
-    cr_debug_free(p, "free");
+    cr_large_t *h = cr_large_header(p, kind);
+    if (h != NULL && h->pool != &cr_default_pool) cr_large_free(h); /* a user pool's: not wrapped */
+    else cr_debug_free(p, "free");
     return;
   }
   cr_large_t *h = cr_large_header(p, kind);
@@ -68,7 +70,10 @@ static const cr_block_t *small_block(const void *p, unsigned kind) {
 
 /* Usable size of a pointer known to be non-NULL; 0 when it is not ours. */
 size_t cr_usable_size(const void *p, unsigned kind) {
-  if (cr_unlikely(cr_checked)) return cr_debug_usable_size((void *)p);
+  if (cr_unlikely(cr_checked)) {
+    cr_pool_t *pool = cr_owner_pool(p, kind);
+    if (pool == NULL || pool == &cr_default_pool) return cr_debug_usable_size((void *)p);
+  }
   return cr_usable_size_raw(p, kind);
 }
 

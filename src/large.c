@@ -257,7 +257,7 @@ void cr_collect(cr_pool_t *pool) {
  * so once each time the mapped bytes cross the limit. */
 static void soft_limit_check(cr_pool_t *pool) {
   size_t soft = (size_t)cr_option(CR_OPT_SOFT_LIMIT);
-  if (soft == 0) return;
+  if (soft == 0 || pool->backend.source != NULL) return; /* the default heap's limit */
   size_t mapped = cr_load_relaxed(&pool->backend.mapped_bytes);
   if (mapped <= soft) {
     if (cr_load_relaxed(&pool->over_soft_limit)) cr_store_relaxed(&pool->over_soft_limit, false);
@@ -281,7 +281,9 @@ static void soft_limit_check(cr_pool_t *pool) {
 static char *backend_alloc(cr_pool_t *pool, size_t *bytes, size_t alignment, cr_region_t **region, bool *zeroed) {
   char *block = NULL;
   *region = NULL;
-  if (*bytes <= CORONA_LARGE_REGION_MAX && alignment <= CORONA_PAGE_SIZE)
+  /* A user pool's regions are its memory: anything that fits one goes there. */
+  size_t region_max = pool->backend.source != NULL ? CORONA_LARGE_REGION_SIZE : CORONA_LARGE_REGION_MAX;
+  if (*bytes <= region_max && alignment <= CORONA_PAGE_SIZE)
     block = cr_backend_block_alloc(&pool->backend, *bytes, region, zeroed);
   if (block != NULL) return block;
   size_t own = round_up(*bytes, CORONA_SLAB_SIZE);

@@ -16,7 +16,7 @@
 
 static size_t os_page_size = 4096;
 static size_t os_huge_page_size;
-static pthread_key_t os_thread_key;
+static pthread_key_t os_thread_key[CR_OS_THREAD_SLOTS];
 
 /* Reads "Hugepagesize:  2048 kB" from /proc/meminfo without allocating. */
 static size_t read_huge_page_size(void) {
@@ -122,11 +122,11 @@ void cr_os_unmap(void *addr, size_t size) { munmap(addr, size); }
 
 void cr_os_purge(void *addr, size_t size) { madvise(addr, size, MADV_DONTNEED); }
 
-bool cr_os_thread_exit_init(void (*on_exit)(void *value)) {
-  return pthread_key_create(&os_thread_key, on_exit) == 0;
+bool cr_os_thread_exit_init(unsigned slot, void (*on_exit)(void *value)) {
+  return pthread_key_create(&os_thread_key[slot], on_exit) == 0;
 }
 
-void cr_os_thread_set(void *value) { pthread_setspecific(os_thread_key, value); }
+void cr_os_thread_set(unsigned slot, void *value) { pthread_setspecific(os_thread_key[slot], value); }
 
 void *cr_os_next_symbol(const char *name) { return dlsym(RTLD_NEXT, name); }
 

@@ -76,31 +76,42 @@ void cr_pool_tls_retire(cr_pool_t *pool, cr_tls_t *tls) {
 
 /* ---- fork ----------------------------------------------------------------
  * Lock ranks, outermost first, as the slow paths nest them: the debug
- * quarantine (held alone, but taken first so no allocator lock waits on it), decay, pool,
- * orphans, large-object cache, backend, metadata, backref table.  Taking
+ * quarantine (held alone, but taken first so no allocator lock waits on
+ * it); the user-pool registry and every user pool's locks (a user pool's
+ * raw_alloc runs under its backend lock and may malloc from the default
+ * heap); then the default pool's decay, pool, orphans, large-object cache
+ * and backend locks; metadata; the backref table.  Taking
  * them all before fork() means no lock is held mid-update by a thread that
  * does not exist in the child. */
+void cr_pool_lock_all(cr_pool_t *pool, bool take) {
+  if (take) {
+    cr_lock(&pool->decay_lock);
+    cr_lock(&pool->lock);
+    for (unsigned bin = 0; bin < CORONA_NUM_BINS; bin++) cr_lock(&pool->orphans[bin].lock);
+    cr_lock(&pool->loc.lock);
+    cr_lock(&pool->backend.lock);
+  } else {
+    cr_unlock(&pool->backend.lock);
+    cr_unlock(&pool->loc.lock);
+    for (unsigned bin = CORONA_NUM_BINS; bin-- > 0;) cr_unlock(&pool->orphans[bin].lock);
+    cr_unlock(&pool->lock);
+    cr_unlock(&pool->decay_lock);
+  }
+}
+
 void cr_fork_prepare(void) {
-  cr_pool_t *pool = &cr_default_pool;
   cr_debug_fork_lock(true);
-  cr_lock(&pool->decay_lock);
-  cr_lock(&pool->lock);
-  for (unsigned bin = 0; bin < CORONA_NUM_BINS; bin++) cr_lock(&pool->orphans[bin].lock);
-  cr_lock(&pool->loc.lock);
-  cr_lock(&pool->backend.lock);
+  cr_pools_fork_lock(true); /* the user pools, each in the order below */
+  cr_pool_lock_all(&cr_default_pool, true);
   cr_lock(&meta_lock);
   cr_backref_fork_lock(true);
 }
 
 void cr_fork_release(void) {
-  cr_pool_t *pool = &cr_default_pool;
   cr_backref_fork_lock(false);
   cr_unlock(&meta_lock);
-  cr_unlock(&pool->backend.lock);
-  cr_unlock(&pool->loc.lock);
-  for (unsigned bin = CORONA_NUM_BINS; bin-- > 0;) cr_unlock(&pool->orphans[bin].lock);
-  cr_unlock(&pool->lock);
-  cr_unlock(&pool->decay_lock);
+  cr_pool_lock_all(&cr_default_pool, false);
+  cr_pools_fork_lock(false);
   cr_debug_fork_lock(false);
 }
 

@@ -23,12 +23,15 @@ _Thread_local cr_tls_t *cr_tls_current __attribute__((tls_model("initial-exec"))
 _Thread_local cr_tls_t *cr_tls_inner __attribute__((tls_model("initial-exec")));
 bool cr_checked;
 
-static void tls_on_thread_exit(void *value) {
-  cr_tls_t *tls = value;
+void cr_tls_teardown(cr_tls_t *tls) {
   cr_large_flush_local(tls);
   CR_STAT(for (unsigned bin = 0; bin < CORONA_NUM_BINS; bin++) cr_stat_fold_bin(tls, bin));
   if (cr_bins_release_all(tls)) cr_pool_tls_free(tls->pool, tls);
   else cr_pool_tls_retire(tls->pool, tls); /* a late notice may still come */
+}
+
+static void tls_on_thread_exit(void *value) {
+  cr_tls_teardown(value);
   /* A destructor running after ours that allocates gets a fresh TLS (and
    * the OS calls us again for it). */
   cr_tls_current = &cr_tls_empty;
@@ -46,7 +49,7 @@ void cr_init(void) {
     cr_os_init();
     cr_options_init();
     cr_debug_init(); /* decides checked mode, before the first object */
-    if (!cr_os_thread_exit_init(tls_on_thread_exit))
+    if (!cr_os_thread_exit_init(0, tls_on_thread_exit) || !cr_os_thread_exit_init(1, cr_pools_on_thread_exit))
       cr_os_write_err("corona: cannot register the thread-exit hook; exiting threads keep their blocks\n", 80);
     cr_store_release(&init_state, INIT_DONE); /* pairs with the acquire loads above and below */
     /* After DONE: registering may allocate, and that malloc must find the
@@ -67,6 +70,6 @@ cr_tls_t *cr_tls_create(cr_pool_t *pool) {
   else cr_tls_current = tls;
   /* Last: the OS may allocate here (glibc's pthread_setspecific can), and
    * that re-entrant malloc now finds this thread's TLS ready. */
-  cr_os_thread_set(tls);
+  cr_os_thread_set(0, tls);
   return tls;
 }

@@ -91,6 +91,11 @@
 /* Address space covered by the page map: user-space addresses below 2^47. */
 #define CORONA_ADDRESS_BITS 47
 
+/* User pools alive at once (ids are recycled), and the default amount a
+ * growing pool asks its raw_alloc for at a time. */
+#define CORONA_MAX_POOLS 256
+#define CORONA_POOL_GRANULARITY ((size_t)4 << 20)
+
 /* Statistics counters (the design's COLLECT_STATS).  The CMake option
  * CORONA_STATS (default ON) sets it; at 0 every counter compiles away and
  * corona_stats_get answers ENOTSUP. */

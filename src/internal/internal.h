@@ -77,8 +77,10 @@ extern cr_tls_t cr_tls_empty;
 extern cr_block_t cr_block_empty;
 /* Checked mode (debug.c): the thread's real TLS, NULL until created. */
 extern _Thread_local cr_tls_t *cr_tls_inner __attribute__((tls_model("initial-exec")));
-/* Creates (or recycles) the TLS of the calling thread for pool. */
+/* Creates (or recycles) the TLS of the calling thread for the default pool. */
 cr_tls_t *cr_tls_create(cr_pool_t *pool);
+/* Thread exit of one TLS: its caches and blocks go to its pool. */
+void cr_tls_teardown(cr_tls_t *tls);
 
 CR_INLINE cr_tls_t *cr_tls_get(void) { return cr_tls_current; }
 /* The calling thread's real TLS, also in checked mode; NULL if none yet. */
@@ -180,6 +182,9 @@ uint32_t cr_backref_alloc(void *header); /* 0 when out of memory */
 void cr_backref_free(uint32_t idx);
 void cr_backref_set(uint32_t idx, void *header);
 void cr_backref_fork_lock(bool take); /* fork handlers: take or release the table's lock */
+/* Frees every entry whose header owned() claims (a user pool's reset or
+ * destroy: its objects all go at once).  Scans the whole table. */
+void cr_backref_release_if(bool (*owned)(void *ctx, uintptr_t header), void *ctx);
 /* The header registered at idx, NULL for an unused or out-of-range index. */
 void *cr_backref_get(uint32_t idx);
 
@@ -206,7 +211,26 @@ cr_block_t *cr_pool_adopt(cr_pool_t *pool, unsigned bin);
 /* Orphans whose objects have all been freed go to the empty pool. */
 void cr_pool_reclaim_orphans(cr_pool_t *pool);
 
+/* ---- pool_user.c: user pools ---------------------------------------------- */
+/* The calling thread's TLS for user pool `pool` (created on first use);
+ * NULL when no memory can be had for it. */
+cr_tls_t *cr_pool_tls(cr_pool_t *pool);
+/* The exit hook of the thread's table of user-pool TLS structs. */
+void cr_pools_on_thread_exit(void *table);
+/* Frees small object p of user pool `pool` (a corona_free of it). */
+void cr_pool_free_small(cr_pool_t *pool, void *p, unsigned kind);
+/* The pool owning p (page-map kind `kind`), NULL when p is not a live
+ * object; never faults. */
+cr_pool_t *cr_owner_pool(const void *p, unsigned kind);
+/* Fork handlers for the user pools (after / before the default pool's). */
+void cr_pools_fork_lock(bool take);
+/* Every lock of one pool, in rank order (fork). */
+void cr_pool_lock_all(cr_pool_t *pool, bool take);
+
 /* ---- backend.c: regions, slabs, large blocks ----------------------------- */
+/* Descriptors of user-pool chunks (metadata memory, recycled). */
+cr_chunk_t *cr_chunk_desc_alloc(void);
+void cr_chunk_desc_free(cr_chunk_t *c);
 /* A 16 KB-aligned slab registered in the backref table; NULL when the OS
  * refuses.  cr_backend_slab_free takes it back (pages to the OS at once). */
 cr_block_t *cr_backend_slab_alloc(cr_backend_t *be);

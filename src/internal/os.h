@@ -49,13 +49,17 @@ const char *cr_os_getenv(const char *name);
 /* The i-th "NAME=value" entry of the environment, NULL past the last. */
 const char *cr_os_env_entry(size_t i);
 
+/* Slots of per-thread values with an exit callback: the default heap's
+ * TLS, and the table of a thread's TLS structs in user pools. */
+#define CR_OS_THREAD_SLOTS 2
 /* Registers the function the OS calls when a thread that stored a non-NULL
- * value with cr_os_thread_set exits.  Called once. Returns false on failure. */
-bool cr_os_thread_exit_init(void (*on_exit)(void *value));
+ * value in slot with cr_os_thread_set exits.  Called once per slot.
+ * Returns false on failure. */
+bool cr_os_thread_exit_init(unsigned slot, void (*on_exit)(void *value));
 /* Stores this thread's value for the exit callback (NULL clears it).  May
  * allocate through malloc (glibc's pthread_setspecific can), so callers must
  * have made a re-entrant malloc safe first. */
-void cr_os_thread_set(void *value);
+void cr_os_thread_set(unsigned slot, void *value);
 
 /* The next definition of a C function after this library's own (the one
  * the allocator replaces), or NULL.  May allocate: call at initialisation,

@@ -183,19 +183,45 @@ enum cr_region_kind_e { CR_REGION_SLAB, CR_REGION_LARGE };
 
 struct cr_region_s {   /* everything lock(backend->lock) */
   char *base;
+  size_t size;          /* bytes; a user pool's regions may be smaller than the default */
   cr_region_t *next, *prev; /* the backend's list of regions of this kind */
   uint32_t kind;
   uint32_t used;        /* slabs (slab region) or pages (large region) in use */
   uint32_t carved;      /* slab region: slabs handed out at least once */
   bool huge;            /* backed by huge pages: purge only whole huge pages */
+  bool user;            /* a user pool's memory: never purged, never zero (calloc clears) */
   cr_block_t *free_slabs; /* slab region: slabs back from use (purged), by next */
   uint64_t dirty_since; /* large region: oldest free-but-unpurged page (ms), 0 = none */
   uint64_t free_map[CR_REGION_WORDS];  /* large region: 1 = page free */
   uint64_t dirty_map[CR_REGION_WORDS]; /* large region: 1 = free page that may hold data */
 };
 
+/* A piece of memory a user pool's raw_alloc gave: returned to raw_free with
+ * exactly these ptr and bytes.  Regions are cut from [carve, end); an "own"
+ * chunk holds one big block. */
+typedef struct cr_chunk_s {
+  char *ptr;
+  size_t bytes;
+  char *carve, *end;   /* 16 KB aligned */
+  bool own;            /* dedicated to one block */
+  bool own_free;       /* own, and its block is free (kept: keep_all_memory, or reset) */
+  struct cr_chunk_s *next;
+} cr_chunk_t;
+
+/* Where a user pool's memory comes from (the policy, and what it gave). */
+typedef struct cr_source_s {
+  void *(*raw_alloc)(intptr_t pool_id, size_t *bytes);
+  int (*raw_free)(intptr_t pool_id, void *ptr, size_t bytes);
+  intptr_t pool_id;
+  size_t granularity;
+  bool fixed, keep_all;
+  bool asked;         /* lock(backend->lock): raw_alloc was called (a fixed pool asks once) */
+  cr_chunk_t *chunks; /* lock(backend->lock) */
+} cr_source_t;
+
 typedef struct cr_backend_s {
   cr_lock_t lock;
+  cr_source_t *source;        /* NULL: the OS (the default pool); else a user pool's policy */
   cr_region_t *slab_regions;  /* lock */
   cr_region_t *large_regions; /* lock */
   cr_region_t *free_descs;    /* lock: recycled descriptors (by next) */
@@ -224,6 +250,10 @@ typedef struct cr_loc_s {
 
 struct cr_pool_s {
   cr_lock_t lock;          /* guards threads, free_tls, empty, empty_count */
+  uint32_t id;             /* 0: the default pool; user pools 1..CORONA_MAX_POOLS-1 */
+  _Atomic(uint32_t) state; /* CR_POOL_LIVE, or CR_POOL_DEAD after destroy */
+  _Atomic(uint64_t) gen;   /* changes at destroy: per-thread entries of the old pool go stale */
+  cr_source_t source;      /* user pools */
   cr_tls_t *threads;       /* lock: live per-thread structs */
   cr_tls_t *free_tls;      /* lock: recycled per-thread structs (linked by pool_next) */
   cr_block_t *empty;       /* lock: global pool of empty blocks (linked by next) */
@@ -241,6 +271,8 @@ struct cr_pool_s {
   _Atomic(size_t) peak_in_use;  /* highest small_in_use + large_in_use seen */
 #endif
 };
+
+enum { CR_POOL_FREE = 0, CR_POOL_LIVE = 0x6c697665, CR_POOL_DEAD = 0x64656164 };
 
 /* ---- large objects ------------------------------------------------------
  * The header sits in the CORONA_LARGE_HEADER bytes right below the user
