@@ -133,6 +133,11 @@ cr_chunk_t *cr_chunk_desc_alloc(void) {
   return c != NULL ? c : cr_meta_alloc(sizeof *c);
 }
 
+void cr_chunk_desc_fork_lock(bool take) {
+  if (take) cr_lock(&chunk_desc_lock);
+  else cr_unlock(&chunk_desc_lock);
+}
+
 void cr_chunk_desc_free(cr_chunk_t *c) {
   cr_lock(&chunk_desc_lock);
   c->next = chunk_desc_free;
@@ -145,7 +150,7 @@ void cr_chunk_desc_free(cr_chunk_t *c) {
 static cr_chunk_t *chunk_new_locked(cr_backend_t *be, size_t need, bool own) {
   cr_source_t *src = be->source;
   if (src->fixed && src->asked) return NULL;
-  size_t bytes = need + CORONA_SLAB_SIZE; /* room to align */
+  size_t bytes = ((need + CORONA_SLAB_SIZE - 1) & ~(CORONA_SLAB_SIZE - 1)) + CORONA_SLAB_SIZE; /* room to align */
   if (bytes < need) return NULL;
   if (!own && bytes < src->granularity) bytes = src->granularity;
   cr_chunk_t *c = cr_chunk_desc_alloc();
@@ -163,6 +168,10 @@ static cr_chunk_t *chunk_new_locked(cr_backend_t *be, size_t need, bool own) {
   c->carve = align_up(ptr, CORONA_SLAB_SIZE);
   c->end = align_down(ptr + bytes, CORONA_SLAB_SIZE);
   if (c->end < c->carve) c->end = c->carve;
+  c->start = c->carve;
+  /* Memory inside a corona large object (raw_alloc = corona_malloc) is marked
+   * LARGE throughout; anything else is not corona's. */
+  c->kind_before = c->end > c->carve && cr_pagemap_kind((uintptr_t)c->carve) != CR_KIND_NONE ? CR_KIND_LARGE : CR_KIND_NONE;
   c->own = own;
   c->own_free = false;
   c->next = src->chunks;
@@ -385,6 +394,13 @@ static char *block_alloc_locked(cr_backend_t *be, size_t bytes, size_t align, cr
   return r->base + at * CORONA_PAGE_SIZE;
 }
 
+char *cr_backend_block_alloc_aligned(cr_backend_t *be, size_t bytes, size_t align, cr_region_t **region, bool *zeroed) {
+  cr_lock(&be->lock);
+  char *block = block_alloc_locked(be, bytes, align, region, zeroed);
+  cr_unlock(&be->lock);
+  return block;
+}
+
 char *cr_backend_block_alloc(cr_backend_t *be, size_t bytes, cr_region_t **region, bool *zeroed) {
   cr_lock(&be->lock);
   char *block = block_alloc_locked(be, bytes, CORONA_PAGE_SIZE, region, zeroed);
@@ -506,10 +522,10 @@ static char *user_own_map(cr_backend_t *be, size_t bytes) {
 
 static void user_own_unmap(cr_backend_t *be, char *p, size_t bytes) {
   cr_source_t *src = be->source;
-  cr_pagemap_set((uintptr_t)p, bytes, CR_KIND_NONE);
   cr_lock(&be->lock);
   cr_chunk_t **link = &src->chunks, *c;
   while ((c = *link) != NULL && !(c->own && c->carve == p)) link = &c->next;
+  cr_pagemap_set((uintptr_t)p, bytes, c != NULL ? c->kind_before : CR_KIND_NONE);
   if (c != NULL && !src->keep_all && src->raw_free != NULL) {
     *link = c->next;
     atomic_fetch_sub_explicit(&be->mapped_bytes, c->bytes, memory_order_relaxed);

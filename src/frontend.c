@@ -123,8 +123,18 @@ CORONA_EXPORT int corona_posix_memalign(void **out, size_t alignment, size_t siz
   return 0;
 }
 
-/* Moves the object at p (usable bytes `have`) to a new one of size bytes. */
+/* Moves the object at p (usable bytes `have`) to a new one of size bytes,
+ * in the pool that owns p. */
 static void *move_object(void *p, size_t have, size_t size, size_t alignment) {
+  cr_pool_t *owner = cr_owner_pool(p, cr_pagemap_kind((uintptr_t)p));
+  if (owner != NULL && owner != &cr_default_pool) {
+    corona_pool *h = (corona_pool *)(void *)owner;
+    void *q = alignment ? corona_pool_aligned_malloc(h, size, alignment) : corona_pool_malloc(h, size);
+    if (q == NULL) return NULL;
+    memcpy(q, p, have < size ? have : size);
+    corona_pool_free(h, p);
+    return q;
+  }
   void *q = alignment ? cr_aligned_alloc(size, alignment) : corona_malloc(size);
   if (q == NULL) return NULL; /* p stays valid, errno is ENOMEM */
   memcpy(q, p, have < size ? have : size);

@@ -243,7 +243,7 @@ void cr_maybe_decay(cr_pool_t *pool) {
 }
 
 void cr_collect(cr_pool_t *pool) {
-  cr_tls_t *tls = cr_tls_own();
+  cr_tls_t *tls = pool == &cr_default_pool ? cr_tls_own() : cr_pool_tls_peek(pool);
   if (tls != NULL && tls->pool == pool) cr_tls_flush(tls);
   cr_pool_reclaim_orphans(pool);
   cr_lock(&pool->decay_lock);
@@ -285,6 +285,8 @@ static char *backend_alloc(cr_pool_t *pool, size_t *bytes, size_t alignment, cr_
   size_t region_max = pool->backend.source != NULL ? CORONA_LARGE_REGION_SIZE : CORONA_LARGE_REGION_MAX;
   if (*bytes <= region_max && alignment <= CORONA_PAGE_SIZE)
     block = cr_backend_block_alloc(&pool->backend, *bytes, region, zeroed);
+  else if (*bytes <= region_max && pool->backend.source != NULL) /* regions are 16 KB aligned */
+    block = cr_backend_block_alloc_aligned(&pool->backend, *bytes, CORONA_SLAB_SIZE, region, zeroed);
   if (block != NULL) return block;
   size_t own = round_up(*bytes, CORONA_SLAB_SIZE);
   bool huge = huge_for(own);
@@ -292,7 +294,7 @@ static char *backend_alloc(cr_pool_t *pool, size_t *bytes, size_t alignment, cr_
   block = cr_backend_own_map(&pool->backend, own, huge);
   if (block == NULL) return NULL;
   *region = NULL;
-  *zeroed = true;
+  *zeroed = pool->backend.source == NULL; /* user memory is never known to be zero */
   *bytes = own;
   return block;
 }
@@ -386,7 +388,8 @@ void cr_large_free(cr_large_t *h) {
   h->user = NULL; /* a second free of this pointer now fails validation */
   atomic_fetch_sub_explicit(&pool->large_in_use, h->block_size, memory_order_relaxed);
   CR_STAT(cr_stat_event(pool, CR_STAT_LARGE_FREE, 1));
-  if ((char *)h != h->block || h->block_size > CORONA_LOC_MAX_OBJECT) {
+  if ((char *)h != h->block || h->block_size > CORONA_LOC_MAX_OBJECT ||
+      (h->region == NULL && pool->backend.source != NULL && !pool->source.keep_all)) {
     block_release(h);
   } else {
     h->cached_at = cr_os_now_ms();
@@ -423,7 +426,7 @@ void *cr_large_resize(cr_large_t *h, size_t size) {
   cr_backend_t *be = &h->pool->backend;
   size_t bytes = block_bytes_for(size);
   if (h->region != NULL) {
-    if (bytes > CORONA_LARGE_REGION_MAX) return NULL;
+    if (bytes > (h->pool->backend.source != NULL ? CORONA_LARGE_REGION_SIZE : CORONA_LARGE_REGION_MAX)) return NULL;
     if (bytes == h->block_size || (bytes < h->block_size && bytes >= h->block_size / 2)) {
       h->size = size; /* fits, and not worth a trim */
       return h->user;

@@ -80,7 +80,8 @@ void cr_pool_tls_retire(cr_pool_t *pool, cr_tls_t *tls) {
  * it); the user-pool registry and every user pool's locks (a user pool's
  * raw_alloc runs under its backend lock and may malloc from the default
  * heap); then the default pool's decay, pool, orphans, large-object cache
- * and backend locks; metadata; the backref table.  Taking
+ * and backend locks; user-pool chunk descriptors; metadata; the backref
+ * table.  Taking
  * them all before fork() means no lock is held mid-update by a thread that
  * does not exist in the child. */
 void cr_pool_lock_all(cr_pool_t *pool, bool take) {
@@ -103,6 +104,7 @@ void cr_fork_prepare(void) {
   cr_debug_fork_lock(true);
   cr_pools_fork_lock(true); /* the user pools, each in the order below */
   cr_pool_lock_all(&cr_default_pool, true);
+  cr_chunk_desc_fork_lock(true);
   cr_lock(&meta_lock);
   cr_backref_fork_lock(true);
 }
@@ -110,6 +112,7 @@ void cr_fork_prepare(void) {
 void cr_fork_release(void) {
   cr_backref_fork_lock(false);
   cr_unlock(&meta_lock);
+  cr_chunk_desc_fork_lock(false);
   cr_pool_lock_all(&cr_default_pool, false);
   cr_pools_fork_lock(false);
   cr_debug_fork_lock(false);

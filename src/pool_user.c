@@ -69,6 +69,13 @@ cr_tls_t *cr_pool_tls(cr_pool_t *pool) {
   return pool_tls_create(pool);
 }
 
+cr_tls_t *cr_pool_tls_peek(cr_pool_t *pool) {
+  cr_pool_ref_t *table = thread_table;
+  if (table == NULL) return NULL;
+  cr_pool_ref_t *r = &table[pool->id];
+  return r->pool == pool && r->gen == cr_load_relaxed(&pool->gen) ? r->tls : NULL;
+}
+
 void cr_pools_on_thread_exit(void *value) {
   cr_pool_ref_t *table = value;
   cr_lock(&pools_lock); /* keeps destroy and reset away while the thread's structs go */
@@ -315,7 +322,7 @@ CORONA_EXPORT int corona_pool_reset(corona_pool *h) {
   for (cr_chunk_t *c = pool->source.chunks; c != NULL; c = c->next) {
     if (!c->own || c->own_free) continue;
     c->own_free = true; /* kept for the next big block */
-    cr_pagemap_set((uintptr_t)c->carve, (size_t)(c->end - c->carve), CR_KIND_NONE);
+    cr_pagemap_set((uintptr_t)c->carve, (size_t)(c->end - c->carve), c->kind_before);
   }
   cr_unlock(&be->lock);
   cr_unlock(&pools_lock);
@@ -337,24 +344,26 @@ CORONA_EXPORT int corona_pool_destroy(corona_pool *h) {
   cr_backend_t *be = &pool->backend;
   for (cr_region_t *r = be->large_regions, *next; r != NULL; r = next) {
     next = r->next;
-    cr_pagemap_set((uintptr_t)r->base, r->size, CR_KIND_NONE);
     r->next = be->free_descs;
     be->free_descs = r;
   }
   be->large_regions = NULL;
   cr_chunk_t *chunks = pool->source.chunks;
   pool->source.chunks = NULL;
-  for (cr_chunk_t *c = chunks; c != NULL; c = c->next)
-    if (c->own && !c->own_free) cr_pagemap_set((uintptr_t)c->carve, (size_t)(c->end - c->carve), CR_KIND_NONE);
+  for (cr_chunk_t *c = chunks; c != NULL; c = c->next) /* regions and own blocks alike */
+    cr_pagemap_set((uintptr_t)c->start, (size_t)(c->end - c->start), c->kind_before);
   cr_store_relaxed(&be->mapped_bytes, 0);
   cr_store_relaxed(&pool->gen, cr_load_relaxed(&pool->gen) + 1); /* every thread's entry goes stale */
   cr_store_relaxed(&pool->state, CR_POOL_DEAD);
   registry[pool->id] = NULL;
+  /* A create may reuse the struct as soon as the lock is released. */
+  int (*raw_free)(intptr_t, void *, size_t) = pool->source.raw_free;
+  intptr_t pool_id = pool->source.pool_id;
   cr_unlock(&pools_lock);
   /* Outside the lock: raw_free is the caller's code. */
   for (cr_chunk_t *c = chunks, *next; c != NULL; c = next) {
     next = c->next;
-    if (pool->source.raw_free != NULL) pool->source.raw_free(pool->source.pool_id, c->ptr, c->bytes);
+    if (raw_free != NULL) raw_free(pool_id, c->ptr, c->bytes);
     cr_chunk_desc_free(c);
   }
   return 0;

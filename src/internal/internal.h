@@ -215,6 +215,8 @@ void cr_pool_reclaim_orphans(cr_pool_t *pool);
 /* The calling thread's TLS for user pool `pool` (created on first use);
  * NULL when no memory can be had for it. */
 cr_tls_t *cr_pool_tls(cr_pool_t *pool);
+/* The same, or NULL when the thread has none (never creates one). */
+cr_tls_t *cr_pool_tls_peek(cr_pool_t *pool);
 /* The exit hook of the thread's table of user-pool TLS structs. */
 void cr_pools_on_thread_exit(void *table);
 /* Frees small object p of user pool `pool` (a corona_free of it). */
@@ -231,6 +233,7 @@ void cr_pool_lock_all(cr_pool_t *pool, bool take);
 /* Descriptors of user-pool chunks (metadata memory, recycled). */
 cr_chunk_t *cr_chunk_desc_alloc(void);
 void cr_chunk_desc_free(cr_chunk_t *c);
+void cr_chunk_desc_fork_lock(bool take); /* fork handlers */
 /* A 16 KB-aligned slab registered in the backref table; NULL when the OS
  * refuses.  cr_backend_slab_free takes it back (pages to the OS at once). */
 cr_block_t *cr_backend_slab_alloc(cr_backend_t *be);
@@ -238,6 +241,7 @@ void cr_backend_slab_free(cr_backend_t *be, cr_block_t *b);
 /* A page-granular block of bytes (<= CORONA_LARGE_REGION_MAX) from a large
  * region; *zeroed tells whether it reads as zero.  NULL when the OS refuses. */
 char *cr_backend_block_alloc(cr_backend_t *be, size_t bytes, cr_region_t **region, bool *zeroed);
+char *cr_backend_block_alloc_aligned(cr_backend_t *be, size_t bytes, size_t align, cr_region_t **region, bool *zeroed);
 /* Frees the pages; they stay resident for reuse (until the decay time) while
  * the backend's resident free bytes stay under dirty_max. */
 void cr_backend_block_free(cr_backend_t *be, cr_region_t *r, char *block, size_t bytes, size_t dirty_max);

@@ -203,6 +203,8 @@ typedef struct cr_chunk_s {
   char *ptr;
   size_t bytes;
   char *carve, *end;   /* 16 KB aligned */
+  char *start;         /* the first carve position */
+  uint8_t kind_before; /* page-map kind of [start, end) before the pool took it */
   bool own;            /* dedicated to one block */
   bool own_free;       /* own, and its block is free (kept: keep_all_memory, or reset) */
   struct cr_chunk_s *next;
