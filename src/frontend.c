@@ -180,6 +180,14 @@ CORONA_EXPORT int corona_allocation_mode(int mode, intptr_t value) {
       return 0;
     case CORONA_SET_HUGE_SIZE_THRESHOLD:
       return cr_option_set(CR_OPT_HUGE_THRESHOLD, value) ? 0 : EINVAL;
+    case CORONA_COUNT_CALLS:
+      if (value != 0 && value != 1) return EINVAL;
+#if CORONA_STATS
+      cr_store_relaxed(&cr_stats_on, value != 0);
+      return 0;
+#else
+      return ENOTSUP;
+#endif
     default:
       return EINVAL;
   }

@@ -124,21 +124,24 @@ _Noreturn void cr_fatal_line(cr_line_t *l); /* emits, then aborts */
 /* Verbose mode: "corona: <what> 0x<addr> (<bytes> bytes)". */
 void cr_verbose_event(const char *what, const void *addr, size_t bytes);
 
-/* ---- stats.c: statistics (compiled away without CORONA_STATS) ------------ */
+/* ---- stats.c: statistics (compiled away without CORONA_STATS) ------------
+ * Slow-path events (large objects, cache hits, cross-thread frees, memory)
+ * are always counted.  Per-call counts of small objects cost the fast paths
+ * nothing: they are derived from the lengths of the bin lists the slow
+ * paths install and take back, and only while cr_stats_on (MALLOC_STATS=1,
+ * or switched on by corona_allocation_mode): then a list swap walks the
+ * list it installs, and a free into a non-active block counts itself. */
 #if CORONA_STATS
 #define CR_STAT(x) x
+extern _Atomic(bool) cr_stats_on;
+CR_INLINE bool cr_counting(void) { return cr_unlikely(cr_load_relaxed(&cr_stats_on)); }
 /* Adds n to event ev: the calling thread's counters when it has a TLS of
  * pool, else the pool's shared ones. */
 void cr_stat_event(cr_pool_t *pool, unsigned ev, uint64_t n);
-/* The fast paths' 32-bit counts are folded at the latest when they reach
- * this (so a thread's figures lag the sum by less than this per class). */
-#define CR_STAT_FOLD_AT 65536u
-/* Moves the fast paths' counts of bin into tls->stats (owner only). */
-CR_INLINE void cr_stat_fold_bin(cr_tls_t *tls, unsigned bin) {
-  cr_bin_t *bn = &tls->bins[bin];
-  if (bn->n_alloc) cr_store_relaxed(&tls->stats.bin_alloc[bin], cr_load_relaxed(&tls->stats.bin_alloc[bin]) + bn->n_alloc);
-  if (bn->n_free) cr_store_relaxed(&tls->stats.bin_free[bin], cr_load_relaxed(&tls->stats.bin_free[bin]) + bn->n_free);
-  bn->n_alloc = bn->n_free = 0;
+/* Owner-only adds to the calling thread's per-class counts (n may be
+ * negative: objects handed back unused). */
+CR_INLINE void cr_stat_own(_Atomic(uint64_t) *c, int64_t n) {
+  cr_store_relaxed(c, cr_load_relaxed(c) + (uint64_t)n);
 }
 /* Thread exit (pool->lock held): tls's counts go to the pool's. */
 void cr_stats_retire_locked(cr_pool_t *pool, cr_tls_t *tls);
@@ -150,6 +153,7 @@ void cr_stats_note_peak(cr_pool_t *pool);
 void cr_stats_meta_mapped(size_t bytes);
 #else
 #define CR_STAT(x) ((void)0)
+CR_INLINE bool cr_counting(void) { return false; }
 #endif
 /* The exit report (MALLOC_STATS) and the debug quarantine's last check. */
 void cr_at_exit(void);
@@ -311,11 +315,10 @@ _Noreturn void cr_fatal(const char *what, const void *addr);
  * area or free list).  No lock, no atomic read-modify-write, no block
  * header touched. */
 CR_INLINE void *cr_malloc_small_tls(cr_tls_t *tls, size_t size) {
-  size_t bin = cr_bin_index(size); /* size_t: one index register for both uses */
+  size_t bin = cr_bin_index(size);
   cr_bin_t *bn = &tls->bins[bin];
   void *p = bn->free;
   if (cr_likely(p != NULL)) {
-    CR_STAT(bn->n_alloc++);
     bn->free = *(void **)p;
     return p;
   }
@@ -339,7 +342,6 @@ CR_INLINE void cr_free_kind_tls(void *p, unsigned kind, cr_tls_t *tls) {
     if (cr_likely((uintptr_t)bn->block == (a & ~(uintptr_t)(CORONA_SLAB_SIZE - CORONA_MIN_ALIGN)))) {
       *(void **)p = bn->local;
       bn->local = p;
-      CR_STAT(bn->n_free++);
       return;
     }
     cr_block_t *b = (cr_block_t *)(a & ~(uintptr_t)(CORONA_SLAB_SIZE - 1));
@@ -351,7 +353,7 @@ CR_INLINE void cr_free_kind_tls(void *p, unsigned kind, cr_tls_t *tls) {
     if (cr_likely(cr_load_relaxed(&b->owner) == tls)) {
       *(void **)p = b->free_list;
       b->free_list = p;
-      CR_STAT(bn->n_free++);
+      CR_STAT(if (cr_counting()) cr_stat_own(&tls->stats.bin_free[kind - 1], 1));
       if (cr_likely(--b->allocated > b->threshold)) return;
       cr_block_threshold_reached(tls, b);
       return;
