@@ -368,5 +368,31 @@ CR_INLINE void cr_free_kind(void *p, unsigned kind) { cr_free_kind_tls(p, kind, 
 
 CR_INLINE void cr_free_inline(void *p) { cr_free_kind(p, cr_pagemap_kind((uintptr_t)p)); }
 
+/* malloc and calloc, inlined into both corona_* and the standard names (a
+ * call between them would go through the PLT: corona_* are exported). */
+void *cr_large_entry(size_t size, size_t alignment, bool zero);
+void *cr_calloc_other(size_t count, size_t size); /* overflow, large, or the slow path */
+
+CR_INLINE void *cr_malloc_inline(size_t size) {
+  if (cr_likely(size <= CORONA_MAX_SMALL)) return cr_malloc_small(size);
+  return cr_large_entry(size, 0, false);
+}
+
+/* The small fast path pops and clears in line; anything else goes out. */
+CR_INLINE void *cr_calloc_inline(size_t count, size_t size) {
+  size_t total;
+  if (cr_likely(!__builtin_mul_overflow(count, size, &total) && total <= CORONA_MAX_SMALL)) {
+    cr_tls_t *tls = cr_tls_get();
+    cr_bin_t *bn = &tls->bins[cr_bin_index(total)];
+    void *p = bn->free;
+    if (cr_likely(p != NULL)) {
+      bn->free = *(void **)p;
+      __builtin_memset(p, 0, total);
+      return p;
+    }
+  }
+  return cr_calloc_other(count, size);
+}
+
 
 #endif /* CORONA_INTERNAL_H */
