@@ -61,6 +61,7 @@ CORONA_EXPORT void corona_collect(void);
 #define CORONA_USE_HUGE_PAGES 0          /* value 0 or 1: back new regions with huge pages */
 #define CORONA_SET_SOFT_HEAP_LIMIT 1     /* value: bytes (0 = none); caches are trimmed to stay under it */
 #define CORONA_SET_HUGE_SIZE_THRESHOLD 2 /* value: bytes; large objects from this size on use huge pages */
+#define CORONA_COUNT_CALLS 3             /* value 0 or 1: count calls on small objects (statistics) */
 CORONA_EXPORT int corona_allocation_mode(int mode, intptr_t value);
 
 /* corona_allocation_command returns 0, or EINVAL for an unknown command or a
@@ -70,14 +71,17 @@ CORONA_EXPORT int corona_allocation_mode(int mode, intptr_t value);
 CORONA_EXPORT int corona_allocation_command(int cmd, void *param);
 
 /* ---- statistics -------------------------------------------------------------
- * Counted per thread and summed on demand (no shared counter on any fast
- * path).  A thread's counts of its latest small-object calls reach the sum
- * when that thread next refills the size class concerned or exits, so the
- * figures are exact for the calling thread and for threads that have exited,
- * and may lag by up to 65536 calls per size class for other running
- * threads.  Allocation counts include every call that returned an object
- * (calloc, aligned and a realloc that moved count as allocations; a realloc
- * that moved also counts a free).  With MALLOC_STATS=1 (or CORONA_STATS=1)
+ * Counted per thread, on slow paths only, and summed on demand.  Large
+ * objects, cache hits and misses, cross-thread frees and memory are always
+ * counted.  Calls on small objects are counted while counting is on
+ * (MALLOC_STATS=1, or corona_allocation_mode(CORONA_COUNT_CALLS, 1); it
+ * costs the fast paths nothing, and the slow paths a walk of each list they
+ * install): the figures are then exact for the calling thread and for
+ * threads that have exited, and for other running threads may be off by the
+ * objects in their per-class lists (at most a block's worth per class).
+ * Allocation counts include every call that returned an object (calloc,
+ * aligned and a realloc that moved count as allocations; a realloc that
+ * moved also counts a free).  With MALLOC_STATS=1 (or CORONA_STATS=1)
  * corona_stats_print's report goes to stderr at process exit. */
 #define CORONA_STATS_BINS 31
 typedef struct corona_bin_stats {
@@ -88,6 +92,8 @@ typedef struct corona_bin_stats {
 } corona_bin_stats;
 
 typedef struct corona_stats {
+  uint64_t counting;           /* 1: calls on small objects are counted (else the small and total
+                                  call counts below are 0) */
   uint64_t total_allocations;  /* small + large */
   uint64_t total_frees;
   uint64_t active_allocations; /* total_allocations - total_frees */

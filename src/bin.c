@@ -75,14 +75,17 @@ static inline uint32_t bump_left(const cr_block_t *b) {
 
 /* Checks objects of the active block b out into the (empty) bin lists: its
  * whole free_list, else a page's worth carved from the bump area (highest
- * address first, as a bump pointer would hand them out).  b has space. */
-static void bin_fill(cr_bin_t *bn, cr_block_t *b) {
+ * address first, as a bump pointer would hand them out).  b has space.
+ * Returns the number of objects checked out. */
+static uint32_t bin_fill(cr_bin_t *bn, cr_block_t *b) {
   if (b->free_list != NULL) {
     bn->free = b->free_list;
     b->free_list = NULL;
     /* The bin lists were empty, so every object is out except the uncarved. */
-    b->allocated = b->capacity - (int32_t)bump_left(b);
-    return;
+    int32_t out = b->capacity - (int32_t)bump_left(b);
+    uint32_t n = (uint32_t)(out - b->allocated);
+    b->allocated = out;
+    return n;
   }
   uint32_t size = b->object_size;
   uint32_t n = CORONA_CARVE_BYTES / size;
@@ -95,11 +98,13 @@ static void bin_fill(cr_bin_t *bn, cr_block_t *b) {
   *(void **)p = NULL;
   b->bump = p - size;
   b->allocated += (int32_t)n;
+  return n;
 }
 
-/* Gives the objects of one bin list back to the bin's active block. */
-static void bin_return(cr_bin_t *bn, void *list) {
-  if (list == NULL) return;
+/* Gives the objects of one bin list back to the bin's active block;
+ * returns how many. */
+static int32_t bin_return(cr_bin_t *bn, void *list) {
+  if (list == NULL) return 0;
   cr_block_t *b = bn->block;
   int32_t n = 1;
   void *tail = list;
@@ -110,6 +115,7 @@ static void bin_return(cr_bin_t *bn, void *list) {
   *(void **)tail = b->free_list;
   b->free_list = list;
   b->allocated -= n;
+  return n;
 }
 
 static void block_set_full(cr_tls_t *tls, unsigned bin, cr_block_t *b) {
@@ -158,10 +164,7 @@ static void block_rebalance(cr_tls_t *tls, cr_block_t *b) {
   }
 }
 
-void cr_block_threshold_reached(cr_tls_t *tls, cr_block_t *b) {
-  CR_STAT(cr_stat_fold_bin(tls, b->bin)); /* bounds the frees counted unfolded */
-  block_rebalance(tls, b);
-}
+void cr_block_threshold_reached(cr_tls_t *tls, cr_block_t *b) { block_rebalance(tls, b); }
 
 /* Takes every block the mailbox of bin holds and reclaims its remote frees. */
 static void drain_bin(cr_tls_t *tls, unsigned bin) {
@@ -259,6 +262,18 @@ fresh:
   return b;
 }
 
+#if CORONA_STATS
+/* Statistics: the local list becomes the free list.  Its objects were
+ * freed by this thread (counted now) and will be handed out (counted as
+ * allocations now; the owner subtracts what is still on the list). */
+static CR_NOINLINE void count_swap(cr_tls_t *tls, unsigned bin, void *list) {
+  int64_t n = 0;
+  for (void *p = list; p != NULL; p = *(void **)p) n++;
+  cr_stat_own(&tls->stats.bin_free[bin], n);
+  cr_stat_own(&tls->stats.bin_alloc[bin], n);
+}
+#endif
+
 void *cr_malloc_small_slow(cr_tls_t *tls, unsigned bin, size_t size) {
   if (cr_unlikely(tls == &cr_tls_empty)) { /* this thread's first call, or checked mode */
     cr_init();
@@ -272,24 +287,21 @@ void *cr_malloc_small_slow(cr_tls_t *tls, unsigned bin, size_t size) {
   cr_bin_t *bn = &tls->bins[bin];
   void *p = bn->local;
   if (p != NULL) { /* objects this thread freed: allocate them next */
+    CR_STAT(if (cr_counting()) count_swap(tls, bin, p));
     bn->local = NULL;
     bn->free = *(void **)p;
-#if CORONA_STATS
-    /* The cheapest slow path folds the counts only now and then. */
-    if (cr_unlikely(++bn->n_alloc >= CR_STAT_FOLD_AT)) cr_stat_fold_bin(tls, bin);
-#endif
     return p;
   }
-  CR_STAT(cr_stat_fold_bin(tls, bin));
   cr_block_t *b = bin_refill(tls, bin);
   if (b == NULL) {
     errno = ENOMEM;
     return NULL;
   }
-  bin_fill(bn, b);
+  uint32_t n = bin_fill(bn, b);
+  CR_STAT(if (cr_counting()) cr_stat_own(&tls->stats.bin_alloc[bin], n));
+  (void)n;
   p = bn->free;
   bn->free = *(void **)p;
-  CR_STAT(bn->n_alloc++);
   return p;
 }
 
@@ -309,8 +321,11 @@ static cr_block_t *detach_all(cr_tls_t *tls) {
     }
     cr_bin_t *bn = &tls->bins[bin];
     if (bn->block != &cr_block_empty) {
-      bin_return(bn, bn->free);
-      bin_return(bn, bn->local);
+      int32_t unused = bin_return(bn, bn->free), freed = bin_return(bn, bn->local);
+      CR_STAT(if (cr_counting()) cr_stat_own(&tls->stats.bin_alloc[bin], -(int64_t)unused));
+      CR_STAT(if (cr_counting()) cr_stat_own(&tls->stats.bin_free[bin], freed));
+      (void)unused;
+      (void)freed;
       bn->free = bn->local = NULL;
       bn->block->next = chain;
       chain = bn->block;

@@ -33,32 +33,29 @@ static inline bool is_pow2(size_t x) { return x != 0 && (x & (x - 1)) == 0; }
 
 /* Large requests from the API (checked mode is tested here, off the fast
  * path: small requests reach debug.c through the slow path). */
-static CR_NOINLINE void *large_entry(size_t size, size_t alignment, bool zero) {
+CR_NOINLINE void *cr_large_entry(size_t size, size_t alignment, bool zero) {
   cr_init();
   if (cr_unlikely(cr_checked)) return cr_debug_alloc(size, alignment, zero);
   return cr_large_alloc(&cr_default_pool, size, alignment, zero);
 }
 
-CORONA_EXPORT void *corona_malloc(size_t size) {
-  if (cr_likely(size <= CORONA_MAX_SMALL)) return cr_malloc_small(size);
-  return large_entry(size, 0, false);
-}
-
-CORONA_EXPORT void corona_free(void *ptr) { cr_free_inline(ptr); }
-
-CORONA_EXPORT void *corona_calloc(size_t count, size_t size) {
+CR_NOINLINE void *cr_calloc_other(size_t count, size_t size) {
   size_t total;
   if (cr_unlikely(__builtin_mul_overflow(count, size, &total))) {
     errno = ENOMEM;
     return NULL;
   }
-  if (total <= CORONA_MAX_SMALL) {
+  if (total <= CORONA_MAX_SMALL) { /* only the slow path of a small calloc comes here */
     void *p = cr_malloc_small(total);
     if (p != NULL) memset(p, 0, total);
     return p;
   }
-  return large_entry(total, 0, true);
+  return cr_large_entry(total, 0, true);
 }
+
+CORONA_EXPORT void *corona_malloc(size_t size) { return cr_malloc_inline(size); }
+CORONA_EXPORT void corona_free(void *ptr) { cr_free_inline(ptr); }
+CORONA_EXPORT void *corona_calloc(size_t count, size_t size) { return cr_calloc_inline(count, size); }
 
 /* The block of small object p if p is a plausible object of a live block
  * (the page map says so and the block's backref agrees), else NULL. */
@@ -90,7 +87,7 @@ CORONA_EXPORT size_t corona_usable_size(void *ptr) {
 
 /* Aligned allocation without touching errno on success. */
 void *cr_aligned_alloc(size_t size, size_t alignment) {
-  if (alignment <= CORONA_MIN_ALIGN) return corona_malloc(size);
+  if (alignment <= CORONA_MIN_ALIGN) return cr_malloc_inline(size);
   if (cr_unlikely(cr_checked)) return cr_debug_alloc(size, alignment, false);
   /* A class that is a multiple of the alignment is aligned to it: objects
    * sit at the 16 KB-aligned block end minus whole objects, and up to 1024
@@ -102,7 +99,7 @@ void *cr_aligned_alloc(size_t size, size_t alignment) {
   }
   /* The fitting classes above 1024 are multiples of 64. */
   if (size <= CORONA_MAX_SMALL && alignment <= 64) return cr_malloc_small(size);
-  return large_entry(size, alignment, false);
+  return cr_large_entry(size, alignment, false);
 }
 
 CORONA_EXPORT void *corona_aligned_malloc(size_t size, size_t alignment) {
@@ -135,7 +132,7 @@ static void *move_object(void *p, size_t have, size_t size, size_t alignment) {
     corona_pool_free(h, p);
     return q;
   }
-  void *q = alignment ? cr_aligned_alloc(size, alignment) : corona_malloc(size);
+  void *q = alignment ? cr_aligned_alloc(size, alignment) : cr_malloc_inline(size);
   if (q == NULL) return NULL; /* p stays valid, errno is ENOMEM */
   memcpy(q, p, have < size ? have : size);
   cr_free_inline(p);
@@ -144,7 +141,7 @@ static void *move_object(void *p, size_t have, size_t size, size_t alignment) {
 
 void *cr_realloc(void *p, size_t size, size_t alignment) {
   if (cr_unlikely(cr_checked)) return cr_debug_realloc(p, size, alignment);
-  if (p == NULL) return alignment ? cr_aligned_alloc(size, alignment) : corona_malloc(size);
+  if (p == NULL) return alignment ? cr_aligned_alloc(size, alignment) : cr_malloc_inline(size);
   if (size == 0) { /* glibc: realloc(p, 0) frees p */
     cr_free_inline(p);
     return NULL;
@@ -195,6 +192,14 @@ CORONA_EXPORT int corona_allocation_mode(int mode, intptr_t value) {
       return 0;
     case CORONA_SET_HUGE_SIZE_THRESHOLD:
       return cr_option_set(CR_OPT_HUGE_THRESHOLD, value) ? 0 : EINVAL;
+    case CORONA_COUNT_CALLS:
+      if (value != 0 && value != 1) return EINVAL;
+#if CORONA_STATS
+      cr_store_relaxed(&cr_stats_on, value != 0);
+      return 0;
+#else
+      return ENOTSUP;
+#endif
     default:
       return EINVAL;
   }

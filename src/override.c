@@ -36,8 +36,8 @@ static void foreign_free(void *p) {
    * never taken into a corona list. */
 }
 
-CR_EXPORT void *malloc(size_t size) { return corona_malloc(size); }
-CR_EXPORT void *calloc(size_t count, size_t size) { return corona_calloc(count, size); }
+CR_EXPORT void *malloc(size_t size) { return cr_malloc_inline(size); }
+CR_EXPORT void *calloc(size_t count, size_t size) { return cr_calloc_inline(count, size); }
 
 CR_EXPORT void free(void *p) {
   unsigned kind = cr_pagemap_kind((uintptr_t)p);
@@ -77,7 +77,7 @@ CR_EXPORT int posix_memalign(void **out, size_t alignment, size_t size) {
 /* glibc's memalign and aligned_alloc round an alignment that is not a power
  * of two up to the next one; an impossible one is EINVAL. */
 CR_EXPORT void *memalign(size_t alignment, size_t size) {
-  if (alignment <= CORONA_MIN_ALIGN) return corona_malloc(size);
+  if (alignment <= CORONA_MIN_ALIGN) return cr_malloc_inline(size);
   if (alignment > ((size_t)1 << 62)) {
     errno = EINVAL;
     return NULL;

@@ -1,8 +1,8 @@
-/* stats.c — statistics: counted per thread (the fast paths bump two 32-bit
- * counters in the bin they already touch; slow paths count events), summed
- * on demand under the pool lock, and printed as a table; the exit report
- * for MALLOC_STATS=1, which also gives debug mode its last quarantine check.
- * With CORONA_STATS at 0 the counters compile away and only the API stays. */
+/* stats.c — statistics: counted per thread (slow paths only: see
+ * internal.h), summed on demand under the pool lock, and printed as a
+ * table; the exit report for MALLOC_STATS=1, which also gives debug mode
+ * its last quarantine check.  With CORONA_STATS at 0 the counters compile
+ * away and only the API stays. */
 #include <errno.h>
 #include <string.h>
 
@@ -11,6 +11,7 @@
 #include "internal/os.h"
 
 #if CORONA_STATS
+_Atomic(bool) cr_stats_on;
 static _Atomic(size_t) meta_mapped; /* page-map leaves, backref chunks, TLS chunks */
 
 void cr_stats_meta_mapped(size_t bytes) { atomic_fetch_add_explicit(&meta_mapped, bytes, memory_order_relaxed); }
@@ -49,10 +50,12 @@ void cr_stats_small_in_use(cr_pool_t *pool, int64_t delta) {
   if (delta > 0) cr_stats_note_peak(pool);
 }
 
-static void sum_into(corona_stats *out, cr_stats_t *s) {
+/* Per-class sums are signed: counting switched on mid-run can hand back
+ * objects it never saw handed out. */
+static void sum_into(corona_stats *out, int64_t *alloc, int64_t *freed, cr_stats_t *s) {
   for (unsigned bin = 0; bin < CORONA_NUM_BINS; bin++) {
-    out->bins[bin].allocations += cr_load_relaxed(&s->bin_alloc[bin]);
-    out->bins[bin].frees += cr_load_relaxed(&s->bin_free[bin]);
+    alloc[bin] += (int64_t)cr_load_relaxed(&s->bin_alloc[bin]);
+    freed[bin] += (int64_t)cr_load_relaxed(&s->bin_free[bin]);
   }
   out->large_allocations += cr_load_relaxed(&s->event[CR_STAT_LARGE_ALLOC]);
   out->large_frees += cr_load_relaxed(&s->event[CR_STAT_LARGE_FREE]);
@@ -65,15 +68,26 @@ static void sum_into(corona_stats *out, cr_stats_t *s) {
  * thread is between its free and its malloc: never report "active" below 0. */
 static uint64_t minus(uint64_t a, uint64_t b) { return a > b ? a - b : 0; }
 
-static void pool_stats(cr_pool_t *pool, corona_stats *out) {
-  /* The calling thread's latest counts first, so its own figures are exact. */
-  cr_tls_t *self = cr_tls_own();
-  if (self != NULL && self->pool == pool)
-    for (unsigned bin = 0; bin < CORONA_NUM_BINS; bin++) cr_stat_fold_bin(self, bin);
+static int64_t list_length(void *list) {
+  int64_t n = 0;
+  for (void *p = list; p != NULL; p = *(void **)p) n++;
+  return n;
+}
+
+static void pool_stats(cr_pool_t *pool, corona_stats *out, int64_t *alloc, int64_t *freed) {
   cr_lock(&pool->lock);
-  sum_into(out, &pool->stats);
-  for (cr_tls_t *t = pool->threads; t != NULL; t = t->pool_next) sum_into(out, &t->stats);
+  sum_into(out, alloc, freed, &pool->stats);
+  for (cr_tls_t *t = pool->threads; t != NULL; t = t->pool_next) sum_into(out, alloc, freed, &t->stats);
   cr_unlock(&pool->lock);
+  /* The calling thread's own lists make its figures exact: what its free
+   * lists still hold was counted as handed out, what its local lists hold
+   * was freed but not counted yet. */
+  cr_tls_t *self = cr_tls_own();
+  if (self != NULL && self->pool == pool && cr_counting())
+    for (unsigned bin = 0; bin < CORONA_NUM_BINS; bin++) {
+      alloc[bin] -= list_length(self->bins[bin].free);
+      freed[bin] += list_length(self->bins[bin].local);
+    }
   out->memory_mapped += cr_load_relaxed(&pool->backend.mapped_bytes);
   size_t in_use = cr_load_relaxed(&pool->small_in_use) + cr_load_relaxed(&pool->large_in_use);
   out->memory_in_use += in_use;
@@ -88,19 +102,25 @@ CORONA_EXPORT int corona_stats_get(corona_stats *out) {
   for (unsigned bin = 0; bin < CORONA_NUM_BINS; bin++) out->bins[bin].object_size = cr_bin_size[bin];
 #if CORONA_STATS
   cr_init();
-  pool_stats(&cr_default_pool, out);
+  int64_t alloc[CORONA_NUM_BINS] = {0}, freed[CORONA_NUM_BINS] = {0};
+  pool_stats(&cr_default_pool, out, alloc, freed);
   out->memory_mapped += cr_load_relaxed(&meta_mapped);
-  for (unsigned bin = 0; bin < CORONA_NUM_BINS; bin++) {
+  out->counting = cr_load_relaxed(&cr_stats_on);
+  for (unsigned bin = 0; bin < CORONA_NUM_BINS && out->counting; bin++) {
     corona_bin_stats *b = &out->bins[bin];
+    b->allocations = alloc[bin] > 0 ? (uint64_t)alloc[bin] : 0;
+    b->frees = freed[bin] > 0 ? (uint64_t)freed[bin] : 0;
     b->active = minus(b->allocations, b->frees);
     out->small_allocations += b->allocations;
     out->small_frees += b->frees;
   }
   out->small_objects = minus(out->small_allocations, out->small_frees);
   out->large_objects = minus(out->large_allocations, out->large_frees);
-  out->total_allocations = out->small_allocations + out->large_allocations;
-  out->total_frees = out->small_frees + out->large_frees;
-  out->active_allocations = out->small_objects + out->large_objects;
+  if (out->counting) {
+    out->total_allocations = out->small_allocations + out->large_allocations;
+    out->total_frees = out->small_frees + out->large_frees;
+    out->active_allocations = out->small_objects + out->large_objects;
+  }
   return 0;
 #else
   return ENOTSUP;
@@ -121,6 +141,8 @@ static size_t format_report(char *buf, size_t cap, const corona_stats *s, int st
     OUT("  (not available: corona was built with CORONA_STATS=OFF)\n");
     return n;
   }
+  if (!s->counting)
+    OUT("  (small objects not counted: MALLOC_STATS=1 or corona_allocation_mode(CORONA_COUNT_CALLS, 1) counts them)\n");
   const struct {
     const char *label;
     uint64_t value;

@@ -10,7 +10,7 @@
  * so the fast path fails into the slow path without testing for NULL. */
 cr_block_t cr_block_empty;
 
-#define E1 {NULL, NULL, &cr_block_empty, 0, 0}
+#define E1 {NULL, NULL, &cr_block_empty, NULL}
 #define E4 E1, E1, E1, E1
 #define E16 E4, E4, E4, E4
 cr_tls_t cr_tls_empty = {.bins = {E16, E4, E4, E4, E1, E1, E1}, .pool = &cr_default_pool};
@@ -25,7 +25,6 @@ bool cr_checked;
 
 void cr_tls_teardown(cr_tls_t *tls) {
   cr_large_flush_local(tls);
-  CR_STAT(for (unsigned bin = 0; bin < CORONA_NUM_BINS; bin++) cr_stat_fold_bin(tls, bin));
   if (cr_bins_release_all(tls)) cr_pool_tls_free(tls->pool, tls);
   else cr_pool_tls_retire(tls->pool, tls); /* a late notice may still come */
 }
@@ -49,6 +48,7 @@ void cr_init(void) {
     cr_os_init();
     cr_options_init();
     cr_debug_init(); /* decides checked mode, before the first object */
+    CR_STAT(cr_store_relaxed(&cr_stats_on, cr_option(CR_OPT_STATS) != 0));
     if (!cr_os_thread_exit_init(0, tls_on_thread_exit) || !cr_os_thread_exit_init(1, cr_pools_on_thread_exit))
       cr_os_write_err("corona: cannot register the thread-exit hook; exiting threads keep their blocks\n", 80);
     cr_store_release(&init_state, INIT_DONE); /* pairs with the acquire loads above and below */

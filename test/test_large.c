@@ -617,7 +617,8 @@ static void test_modes(void) {
   CHECK(corona_allocation_mode(CORONA_SET_SOFT_HEAP_LIMIT, INTPTR_MIN) == EINVAL);
   CHECK(corona_allocation_mode(CORONA_SET_HUGE_SIZE_THRESHOLD, (intptr_t)(2 * MB)) == 0);
   CHECK(corona_allocation_mode(CORONA_SET_HUGE_SIZE_THRESHOLD, -1) == EINVAL);
-  CHECK(corona_allocation_mode(3, 0) == EINVAL);
+  CHECK(corona_allocation_mode(CORONA_COUNT_CALLS + 1, 0) == EINVAL);
+  CHECK(corona_allocation_mode(CORONA_COUNT_CALLS, 2) == EINVAL);
   CHECK(corona_allocation_mode(-1, 0) == EINVAL);
   CHECK(corona_allocation_mode(1000, 1) == EINVAL);
   CHECK(corona_allocation_command(CORONA_CLEAN_THREAD_BUFFERS, NULL) == 0);

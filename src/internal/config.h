@@ -75,9 +75,11 @@
 /* Blocks this big or bigger are never cached (they go straight back). */
 #define CORONA_LOC_MAX_OBJECT ((size_t)1 << 30)
 
-/* The largest request corona will try to serve; beyond it, ENOMEM without
- * asking the OS (leaves room for headers and alignment without overflow). */
-#define CORONA_MAX_REQUEST (((size_t)1 << 62))
+/* The largest request corona will try to serve: half the user address
+ * space the page map covers (no more could ever be mapped).  Beyond it, ENOMEM at once, without asking the OS or
+ * giving back every cache first (a request that can never succeed must not
+ * cost a collect), and with room for headers and alignment to overflow. */
+#define CORONA_MAX_REQUEST (((size_t)1 << (CORONA_ADDRESS_BITS - 1)))
 
 /* Yields an exiting thread waits for the mailbox notices still owed to it
  * (they normally arrive within a few) before it gives the blocks concerned

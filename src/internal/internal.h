@@ -126,21 +126,24 @@ _Noreturn void cr_fatal_line(cr_line_t *l); /* emits, then aborts */
 /* Verbose mode: "corona: <what> 0x<addr> (<bytes> bytes)". */
 void cr_verbose_event(const char *what, const void *addr, size_t bytes);
 
-/* ---- stats.c: statistics (compiled away without CORONA_STATS) ------------ */
+/* ---- stats.c: statistics (compiled away without CORONA_STATS) ------------
+ * Slow-path events (large objects, cache hits, cross-thread frees, memory)
+ * are always counted.  Per-call counts of small objects cost the fast paths
+ * nothing: they are derived from the lengths of the bin lists the slow
+ * paths install and take back, and only while cr_stats_on (MALLOC_STATS=1,
+ * or switched on by corona_allocation_mode): then a list swap walks the
+ * list it installs, and a free into a non-active block counts itself. */
 #if CORONA_STATS
 #define CR_STAT(x) x
+extern _Atomic(bool) cr_stats_on;
+CR_INLINE bool cr_counting(void) { return cr_unlikely(cr_load_relaxed(&cr_stats_on)); }
 /* Adds n to event ev: the calling thread's counters when it has a TLS of
  * pool, else the pool's shared ones. */
 void cr_stat_event(cr_pool_t *pool, unsigned ev, uint64_t n);
-/* The fast paths' 32-bit counts are folded at the latest when they reach
- * this (so a thread's figures lag the sum by less than this per class). */
-#define CR_STAT_FOLD_AT 65536u
-/* Moves the fast paths' counts of bin into tls->stats (owner only). */
-CR_INLINE void cr_stat_fold_bin(cr_tls_t *tls, unsigned bin) {
-  cr_bin_t *bn = &tls->bins[bin];
-  if (bn->n_alloc) cr_store_relaxed(&tls->stats.bin_alloc[bin], cr_load_relaxed(&tls->stats.bin_alloc[bin]) + bn->n_alloc);
-  if (bn->n_free) cr_store_relaxed(&tls->stats.bin_free[bin], cr_load_relaxed(&tls->stats.bin_free[bin]) + bn->n_free);
-  bn->n_alloc = bn->n_free = 0;
+/* Owner-only adds to the calling thread's per-class counts (n may be
+ * negative: objects handed back unused). */
+CR_INLINE void cr_stat_own(_Atomic(uint64_t) *c, int64_t n) {
+  cr_store_relaxed(c, cr_load_relaxed(c) + (uint64_t)n);
 }
 /* Thread exit (pool->lock held): tls's counts go to the pool's. */
 void cr_stats_retire_locked(cr_pool_t *pool, cr_tls_t *tls);
@@ -152,6 +155,7 @@ void cr_stats_note_peak(cr_pool_t *pool);
 void cr_stats_meta_mapped(size_t bytes);
 #else
 #define CR_STAT(x) ((void)0)
+CR_INLINE bool cr_counting(void) { return false; }
 #endif
 /* The exit report (MALLOC_STATS) and the debug quarantine's last check. */
 void cr_at_exit(void);
@@ -339,11 +343,10 @@ _Noreturn void cr_fatal(const char *what, const void *addr);
  * area or free list).  No lock, no atomic read-modify-write, no block
  * header touched. */
 CR_INLINE void *cr_malloc_small_tls(cr_tls_t *tls, size_t size) {
-  size_t bin = cr_bin_index(size); /* size_t: one index register for both uses */
+  size_t bin = cr_bin_index(size);
   cr_bin_t *bn = &tls->bins[bin];
   void *p = bn->free;
   if (cr_likely(p != NULL)) {
-    CR_STAT(bn->n_alloc++);
     bn->free = *(void **)p;
     return p;
   }
@@ -367,7 +370,6 @@ CR_INLINE void cr_free_kind_tls(void *p, unsigned kind, cr_tls_t *tls) {
     if (cr_likely((uintptr_t)bn->block == (a & ~(uintptr_t)(CORONA_SLAB_SIZE - CORONA_MIN_ALIGN)))) {
       *(void **)p = bn->local;
       bn->local = p;
-      CR_STAT(bn->n_free++);
       return;
     }
     cr_block_t *b = (cr_block_t *)(a & ~(uintptr_t)(CORONA_SLAB_SIZE - 1));
@@ -379,7 +381,7 @@ CR_INLINE void cr_free_kind_tls(void *p, unsigned kind, cr_tls_t *tls) {
     if (cr_likely(cr_load_relaxed(&b->owner) == tls)) {
       *(void **)p = b->free_list;
       b->free_list = p;
-      CR_STAT(bn->n_free++);
+      CR_STAT(if (cr_counting()) cr_stat_own(&tls->stats.bin_free[kind - 1], 1));
       if (cr_likely(--b->allocated > b->threshold)) return;
       cr_block_threshold_reached(tls, b);
       return;
@@ -393,6 +395,32 @@ CR_INLINE void cr_free_kind_tls(void *p, unsigned kind, cr_tls_t *tls) {
 CR_INLINE void cr_free_kind(void *p, unsigned kind) { cr_free_kind_tls(p, kind, cr_tls_get()); }
 
 CR_INLINE void cr_free_inline(void *p) { cr_free_kind(p, cr_pagemap_kind((uintptr_t)p)); }
+
+/* malloc and calloc, inlined into both corona_* and the standard names (a
+ * call between them would go through the PLT: corona_* are exported). */
+void *cr_large_entry(size_t size, size_t alignment, bool zero);
+void *cr_calloc_other(size_t count, size_t size); /* overflow, large, or the slow path */
+
+CR_INLINE void *cr_malloc_inline(size_t size) {
+  if (cr_likely(size <= CORONA_MAX_SMALL)) return cr_malloc_small(size);
+  return cr_large_entry(size, 0, false);
+}
+
+/* The small fast path pops and clears in line; anything else goes out. */
+CR_INLINE void *cr_calloc_inline(size_t count, size_t size) {
+  size_t total;
+  if (cr_likely(!__builtin_mul_overflow(count, size, &total) && total <= CORONA_MAX_SMALL)) {
+    cr_tls_t *tls = cr_tls_get();
+    cr_bin_t *bn = &tls->bins[cr_bin_index(total)];
+    void *p = bn->free;
+    if (cr_likely(p != NULL)) {
+      bn->free = *(void **)p;
+      __builtin_memset(p, 0, total);
+      return p;
+    }
+  }
+  return cr_calloc_other(count, size);
+}
 
 
 #endif /* CORONA_INTERNAL_H */

@@ -117,11 +117,7 @@ typedef struct cr_bin_s {
   void *free;        /* owner: objects of `block`, ready to hand out */
   void *local;       /* owner: objects of `block` freed by this thread */
   cr_block_t *block; /* owner: the active block; never NULL (cr_block_empty) */
-  /* owner: statistics, counted by the fast paths on the line they already
-   * touch, folded into tls->stats by the slow paths (which run at least
-   * every few thousand calls of a class, so 32 bits never wrap).  The bin
-   * stays 32 bytes: two per cache line. */
-  uint32_t n_alloc, n_free;
+  void *reserved;    /* pads the bin to 32 bytes: two per cache line */
 } cr_bin_t;
 
 /* Statistics events counted on slow paths. */
