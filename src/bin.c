@@ -118,9 +118,25 @@ static int32_t bin_return(cr_bin_t *bn, void *list) {
   return n;
 }
 
+/* The fill level at which a local free into b must act: a full block
+ * becomes reusable at 3/4, a partial one goes at empty, the active one
+ * never leaves through a local free. */
+static inline int32_t real_threshold(const cr_block_t *b) {
+  if (b->list == CR_LIST_FULL) return b->capacity * CORONA_REUSE_QUARTERS / 4;
+  return b->list == CR_LIST_PARTIAL ? 0 : -1;
+}
+
+/* While statistics count calls, a block off the active list has threshold
+ * CR_THRESHOLD_COUNT, so every local free into it takes the slow path and
+ * is counted there: the fast path itself never counts. */
+#define CR_THRESHOLD_COUNT INT32_MAX
+static inline void set_threshold(cr_block_t *b) {
+  b->threshold = cr_counting() ? CR_THRESHOLD_COUNT : real_threshold(b);
+}
+
 static void block_set_full(cr_tls_t *tls, unsigned bin, cr_block_t *b) {
   b->list = CR_LIST_FULL;
-  b->threshold = b->capacity * CORONA_REUSE_QUARTERS / 4;
+  set_threshold(b);
   list_push(&tls->full[bin], b);
 }
 
@@ -155,16 +171,32 @@ static void block_rebalance(cr_tls_t *tls, cr_block_t *b) {
     if (b->allocated == 0) {
       list_remove(&tls->full[bin], b);
       tls_pool_push(tls, b);
-    } else if (b->allocated <= b->threshold) {
+    } else if (b->allocated <= real_threshold(b)) {
       list_remove(&tls->full[bin], b);
       b->list = CR_LIST_PARTIAL;
-      b->threshold = 0; /* next stop: empty */
+      set_threshold(b); /* next stop: empty */
       list_push(&tls->partial[bin], b);
     }
   }
 }
 
-void cr_block_threshold_reached(cr_tls_t *tls, cr_block_t *b) { block_rebalance(tls, b); }
+void cr_block_threshold_reached(cr_tls_t *tls, cr_block_t *b) {
+#if CORONA_STATS
+  if (b->threshold == CR_THRESHOLD_COUNT) {
+    if (cr_counting()) cr_stat_own(&tls->stats.bin_free[b->bin], 1);
+    else set_threshold(b); /* counting was switched off */
+    if (b->allocated > real_threshold(b)) return;
+  }
+#endif
+  block_rebalance(tls, b);
+}
+
+void cr_bins_set_thresholds(cr_tls_t *tls) {
+  for (unsigned bin = 0; bin < CORONA_NUM_BINS; bin++) {
+    for (cr_block_t *b = tls->partial[bin].head; b != NULL; b = b->next) set_threshold(b);
+    for (cr_block_t *b = tls->full[bin].head; b != NULL; b = b->next) set_threshold(b);
+  }
+}
 
 /* Takes every block the mailbox of bin holds and reclaims its remote frees. */
 static void drain_bin(cr_tls_t *tls, unsigned bin) {

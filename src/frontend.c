@@ -195,7 +195,7 @@ CORONA_EXPORT int corona_allocation_mode(int mode, intptr_t value) {
     case CORONA_COUNT_CALLS:
       if (value != 0 && value != 1) return EINVAL;
 #if CORONA_STATS
-      cr_store_relaxed(&cr_stats_on, value != 0);
+      cr_stats_switch(value != 0);
       return 0;
 #else
       return ENOTSUP;

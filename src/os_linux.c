@@ -138,10 +138,23 @@ void cr_os_atexit(void (*fn)(void)) { atexit(fn); }
 
 void cr_os_yield(void) { sched_yield(); }
 
+/* A copy of stderr taken at start-up (cr_os_keep_stderr), for reports due
+ * after the program has closed its own (coreutils close it at exit). */
+static int kept_err_fd = -1;
+
+void cr_os_keep_stderr(void) {
+  if (kept_err_fd < 0) kept_err_fd = fcntl(2, F_DUPFD_CLOEXEC, 3);
+}
+
 void cr_os_write_err(const char *msg, size_t len) {
+  int fd = 2;
   while (len > 0) {
-    ssize_t n = write(2, msg, len);
+    ssize_t n = write(fd, msg, len);
     if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EBADF && fd == 2 && kept_err_fd >= 0) {
+      fd = kept_err_fd;
+      continue;
+    }
     if (n <= 0) return;
     msg += n;
     len -= (size_t)n;

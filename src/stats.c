@@ -74,6 +74,27 @@ static int64_t list_length(void *list) {
   return n;
 }
 
+/* While counting, a thread's figure for a class is its counters minus its
+ * free list plus its local list (pool_stats applies that to the caller).
+ * Switching on, the calling thread's lists were never counted: start its
+ * counters so that they cancel (its figures move by exactly its calls from
+ * now on).  Switching off, fold the correction into the counters, which
+ * then hold the exact totals. */
+void cr_stats_switch(bool on) {
+  cr_init();
+  cr_tls_t *self = cr_tls_own();
+  bool was = cr_load_relaxed(&cr_stats_on);
+  if (self != NULL && self->pool == &cr_default_pool && on != was) {
+    int64_t sign = on ? 1 : -1;
+    for (unsigned bin = 0; bin < CORONA_NUM_BINS; bin++) {
+      cr_stat_own(&self->stats.bin_alloc[bin], sign * list_length(self->bins[bin].free));
+      cr_stat_own(&self->stats.bin_free[bin], -sign * list_length(self->bins[bin].local));
+    }
+  }
+  cr_store_relaxed(&cr_stats_on, on);
+  if (self != NULL && self->pool == &cr_default_pool) cr_bins_set_thresholds(self);
+}
+
 static void pool_stats(cr_pool_t *pool, corona_stats *out, int64_t *alloc, int64_t *freed) {
   cr_lock(&pool->lock);
   sum_into(out, alloc, freed, &pool->stats);
@@ -99,8 +120,8 @@ static void pool_stats(cr_pool_t *pool, corona_stats *out, int64_t *alloc, int64
 CORONA_EXPORT int corona_stats_get(corona_stats *out) {
   if (out == NULL) return EINVAL;
   memset(out, 0, sizeof *out);
-  for (unsigned bin = 0; bin < CORONA_NUM_BINS; bin++) out->bins[bin].object_size = cr_bin_size[bin];
 #if CORONA_STATS
+  for (unsigned bin = 0; bin < CORONA_NUM_BINS; bin++) out->bins[bin].object_size = cr_bin_size[bin];
   cr_init();
   int64_t alloc[CORONA_NUM_BINS] = {0}, freed[CORONA_NUM_BINS] = {0};
   pool_stats(&cr_default_pool, out, alloc, freed);

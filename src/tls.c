@@ -55,7 +55,10 @@ void cr_init(void) {
     /* After DONE: registering may allocate, and that malloc must find the
      * allocator ready rather than wait for this very initialisation. */
     cr_os_atfork(cr_fork_prepare, cr_fork_release, cr_fork_release);
-    if (cr_option(CR_OPT_STATS) || cr_checked) cr_os_atexit(cr_at_exit);
+    if (cr_option(CR_OPT_STATS) || cr_checked) {
+      cr_os_keep_stderr(); /* the report at exit must survive a program closing stderr */
+      cr_os_atexit(cr_at_exit);
+    }
     return;
   }
   while (cr_load_acquire(&init_state) != INIT_DONE) cr_os_yield();

@@ -40,8 +40,12 @@ CR_INLINE unsigned cr_bin_index(size_t size) { return cr_size_bin[(size + 15) >>
  * Returns NULL with errno ENOMEM on failure. */
 void *cr_malloc_small_slow(cr_tls_t *tls, unsigned bin, size_t size);
 
-/* A local free made block b reach its threshold (empty, or reusable). */
+/* A local free made block b reach its threshold (empty, or reusable; or
+ * any free while statistics count calls). */
 void cr_block_threshold_reached(cr_tls_t *tls, cr_block_t *b);
+/* Resets the thresholds of tls's non-active blocks after counting was
+ * switched on or off (owner only). */
+void cr_bins_set_thresholds(cr_tls_t *tls);
 /* Drains every mailbox of tls (remote frees become reusable). */
 void cr_bins_drain_all(cr_tls_t *tls);
 /* pthread_atfork handlers (pool.c): take every lock in rank order before a
@@ -145,6 +149,9 @@ void cr_stat_event(cr_pool_t *pool, unsigned ev, uint64_t n);
 CR_INLINE void cr_stat_own(_Atomic(uint64_t) *c, int64_t n) {
   cr_store_relaxed(c, cr_load_relaxed(c) + (uint64_t)n);
 }
+/* Switches counting of small-object calls on or off; the calling thread's
+ * counts are settled against its current lists, so they stay exact. */
+void cr_stats_switch(bool on);
 /* Thread exit (pool->lock held): tls's counts go to the pool's. */
 void cr_stats_retire_locked(cr_pool_t *pool, cr_tls_t *tls);
 /* Slab bytes serving objects changed by delta; tracks the peak. */
@@ -381,7 +388,6 @@ CR_INLINE void cr_free_kind_tls(void *p, unsigned kind, cr_tls_t *tls) {
     if (cr_likely(cr_load_relaxed(&b->owner) == tls)) {
       *(void **)p = b->free_list;
       b->free_list = p;
-      CR_STAT(if (cr_counting()) cr_stat_own(&tls->stats.bin_free[kind - 1], 1));
       if (cr_likely(--b->allocated > b->threshold)) return;
       cr_block_threshold_reached(tls, b);
       return;

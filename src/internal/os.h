@@ -73,6 +73,9 @@ void cr_os_atexit(void (*fn)(void));
 
 /* Gives the CPU to another thread (spin-lock back-off). */
 void cr_os_yield(void);
+/* Keeps a private copy of the standard error stream, used by
+ * cr_os_write_err once the program has closed its own (exit reports). */
+void cr_os_keep_stderr(void);
 /* Writes a message to the standard error stream without allocating. */
 void cr_os_write_err(const char *msg, size_t len);
 /* Ends the process at once after a fatal error. */

@@ -1,0 +1,89 @@
+# test/stats.cmake — issue 6: statistics and Valgrind (included from
+# test/CMakeLists.txt).
+#   stats           test_stats.c: exact counter deltas (per bin, large,
+#                   cache hits/misses, cross-thread frees, exited threads),
+#                   small calls counted only while counting is on (and
+#                   exactly from the moment it is switched on), memory in
+#                   use / peak / mapped, corona_stats_print, and the
+#                   MALLOC_STATS=1 report at exit of a child process; with
+#                   CORONA_STATS=OFF it checks ENOTSUP and skips the rest
+#   stats_preload   python3 (else perl), which knows nothing of corona, run
+#                   with LD_PRELOAD=libcorona.so MALLOC_STATS=1 prints the
+#                   report at exit (not with a sanitizer or without the
+#                   override: the library must export malloc uninstrumented)
+#   valgrind_*      (label "valgrind") memcheck on corona's objects, through
+#                   the client requests (CORONA_VALGRIND): see
+#                   valgrind/run.sh.  Each of the programs leaky, faulty and
+#                   clean runs linked with libcorona.a calling corona_*
+#                   (valgrind_leaks, valgrind_errors, valgrind_clean), and as
+#                   a plain malloc program under LD_PRELOAD=libcorona.so
+#                   (the same names + _preload); valgrind_leaks_default runs
+#                   the static one with memcheck's default options (its own
+#                   malloc replacement serves the standard names there, and
+#                   corona_* still reports through corona).  Only when
+#                   valgrind is found, without a sanitizer, and with the
+#                   client requests compiled in (CORONA_VALGRIND_ON).
+
+corona_add_test(test_stats test_stats.c corona_static)
+
+if(CORONA_SANITIZE STREQUAL "" AND NOT WIN32 AND (NOT DEFINED CORONA_OVERRIDE OR CORONA_OVERRIDE))
+  add_test(NAME stats_preload COMMAND test_stats preload $<TARGET_FILE:corona>)
+  set_tests_properties(stats_preload PROPERTIES TIMEOUT ${CORONA_TEST_TIMEOUT} SKIP_RETURN_CODE 77)
+endif()
+
+# ---- Valgrind ---------------------------------------------------------------
+find_program(VALGRIND valgrind)
+if(NOT VALGRIND)
+  message(STATUS "corona: valgrind not found; the valgrind tests are left out (Debian: apt-get install valgrind)")
+  return()
+endif()
+if(NOT CORONA_SANITIZE STREQUAL "")
+  return() # a sanitizer's runtime and memcheck do not mix
+endif()
+if(NOT CORONA_VALGRIND_ON)
+  message(STATUS "corona: CORONA_VALGRIND is off; the valgrind tests are left out")
+  return()
+endif()
+
+find_program(CORONA_BASH bash)
+if(NOT CORONA_BASH)
+  set(CORONA_BASH bash)
+endif()
+set(vg_dir ${CMAKE_CURRENT_SOURCE_DIR}/valgrind)
+set(vg_override ON)
+if(DEFINED CORONA_OVERRIDE AND NOT CORONA_OVERRIDE)
+  set(vg_override OFF)
+endif()
+set(vg_preload ON)
+if(WIN32 OR (DEFINED CORONA_OVERRIDE AND NOT CORONA_OVERRIDE))
+  set(vg_preload OFF)
+endif()
+
+foreach(prog leaky faulty clean)
+  # -O0 -g: memcheck's reports name the program's lines; nothing is optimised away.
+  add_executable(vg_${prog} valgrind/vg_${prog}.c)
+  target_compile_definitions(vg_${prog} PRIVATE VG_API_CORONA)
+  target_compile_options(vg_${prog} PRIVATE -O0 -g)
+  target_link_libraries(vg_${prog} PRIVATE corona_static Threads::Threads)
+  add_executable(vg_${prog}_plain valgrind/vg_${prog}.c)
+  target_compile_definitions(vg_${prog}_plain PRIVATE VG_API_PLAIN)
+  target_compile_options(vg_${prog}_plain PRIVATE -O0 -g)
+  target_link_libraries(vg_${prog}_plain PRIVATE Threads::Threads)
+  add_dependencies(vg_${prog}_plain corona) # preloaded
+endforeach()
+
+function(vg_test name kind mode program)
+  add_test(NAME ${name} COMMAND ${CORONA_BASH} ${vg_dir}/run.sh ${kind} ${mode} $<TARGET_FILE:${program}>
+    $<TARGET_FILE:corona> ${VALGRIND} ${vg_override})
+  set_tests_properties(${name} PROPERTIES TIMEOUT ${CORONA_TEST_TIMEOUT} LABELS valgrind SKIP_RETURN_CODE 77)
+endfunction()
+
+vg_test(valgrind_leaks leaks static vg_leaky)
+vg_test(valgrind_leaks_default leaks default vg_leaky)
+vg_test(valgrind_errors errors static vg_faulty)
+vg_test(valgrind_clean clean static vg_clean)
+if(vg_preload)
+  vg_test(valgrind_leaks_preload leaks preload vg_leaky_plain)
+  vg_test(valgrind_errors_preload errors preload vg_faulty_plain)
+  vg_test(valgrind_clean_preload clean preload vg_clean_plain)
+endif()
