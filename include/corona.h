@@ -107,7 +107,8 @@ typedef struct corona_stats {
   uint64_t cache_misses;       /* large allocations that needed new pages */
   uint64_t cross_thread_frees; /* small objects freed by a thread other than their owner */
   uint64_t memory_mapped;      /* bytes corona holds from the OS (heap and metadata) */
-  uint64_t memory_in_use;      /* bytes of slab blocks holding objects, plus large blocks in use */
+  uint64_t memory_in_use;      /* bytes of slab blocks taken from the heap's regions (holding objects,
+                                  or empty and cached for reuse), plus large blocks in use */
   uint64_t peak_memory_in_use; /* the highest memory_in_use so far */
   corona_bin_stats bins[CORONA_STATS_BINS];
 } corona_stats;

@@ -292,6 +292,11 @@ static cr_region_t *region_of_locked(cr_backend_t *be, const char *p) {
   return NULL;
 }
 
+/* The pool a backend belongs to (statistics). */
+static inline cr_pool_t *pool_of(cr_backend_t *be) {
+  return (cr_pool_t *)(void *)((char *)be - offsetof(cr_pool_t, backend));
+}
+
 cr_block_t *cr_backend_slab_alloc(cr_backend_t *be) {
   if (be->source != NULL) {
     cr_block_t *b = user_slab_alloc(be);
@@ -299,6 +304,7 @@ cr_block_t *cr_backend_slab_alloc(cr_backend_t *be) {
       cr_backend_slab_free(be, b);
       return NULL;
     }
+    CR_STAT(if (b != NULL) cr_stats_small_in_use(pool_of(be), (int64_t)CORONA_SLAB_SIZE));
     return b;
   }
   cr_lock(&be->lock);
@@ -318,10 +324,12 @@ cr_block_t *cr_backend_slab_alloc(cr_backend_t *be) {
     cr_backend_slab_free(be, b);
     return NULL;
   }
+  CR_STAT(cr_stats_small_in_use(pool_of(be), (int64_t)CORONA_SLAB_SIZE));
   return b;
 }
 
 void cr_backend_slab_free(cr_backend_t *be, cr_block_t *b) {
+  CR_STAT(if (b->backref != 0) cr_stats_small_in_use(pool_of(be), -(int64_t)CORONA_SLAB_SIZE));
   cr_backref_free(b->backref);
   b->backref = 0;
   if (be->source != NULL) { /* back to its region's free pages (never purged) */

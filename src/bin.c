@@ -130,13 +130,13 @@ static inline int32_t real_threshold(const cr_block_t *b) {
  * CR_THRESHOLD_COUNT, so every local free into it takes the slow path and
  * is counted there: the fast path itself never counts. */
 #define CR_THRESHOLD_COUNT INT32_MAX
-static inline void set_threshold(cr_block_t *b) {
-  b->threshold = cr_counting() ? CR_THRESHOLD_COUNT : real_threshold(b);
+static inline void set_threshold(cr_tls_t *tls, cr_block_t *b) {
+  b->threshold = cr_tls_counting(tls) ? CR_THRESHOLD_COUNT : real_threshold(b);
 }
 
 static void block_set_full(cr_tls_t *tls, unsigned bin, cr_block_t *b) {
   b->list = CR_LIST_FULL;
-  set_threshold(b);
+  set_threshold(tls, b);
   list_push(&tls->full[bin], b);
 }
 
@@ -144,7 +144,6 @@ static void block_set_full(cr_tls_t *tls, unsigned bin, cr_block_t *b) {
  * hands all but the most recent LOW_MARK - 1 blocks to the global pool. */
 static void tls_pool_push(cr_tls_t *tls, cr_block_t *b) {
   b->list = CR_LIST_NONE;
-  CR_STAT(cr_stats_small_in_use(tls->pool, -(int64_t)CORONA_SLAB_SIZE));
   if (tls->empty_count >= CORONA_BLOCK_POOL_HIGH_MARK) {
     cr_block_t *keep = tls->empty;
     for (int i = 1; i < CORONA_BLOCK_POOL_LOW_MARK - 1; i++) keep = keep->next;
@@ -174,7 +173,7 @@ static void block_rebalance(cr_tls_t *tls, cr_block_t *b) {
     } else if (b->allocated <= real_threshold(b)) {
       list_remove(&tls->full[bin], b);
       b->list = CR_LIST_PARTIAL;
-      set_threshold(b); /* next stop: empty */
+      set_threshold(tls, b); /* next stop: empty */
       list_push(&tls->partial[bin], b);
     }
   }
@@ -183,8 +182,8 @@ static void block_rebalance(cr_tls_t *tls, cr_block_t *b) {
 void cr_block_threshold_reached(cr_tls_t *tls, cr_block_t *b) {
 #if CORONA_STATS
   if (b->threshold == CR_THRESHOLD_COUNT) {
-    if (cr_counting()) cr_stat_own(&tls->stats.bin_free[b->bin], 1);
-    else set_threshold(b); /* counting was switched off */
+    if (cr_tls_counting(tls)) cr_stat_own(&tls->stats.bin_free[b->bin], 1);
+    else set_threshold(tls, b); /* counting was switched off */
     if (b->allocated > real_threshold(b)) return;
   }
 #endif
@@ -193,8 +192,8 @@ void cr_block_threshold_reached(cr_tls_t *tls, cr_block_t *b) {
 
 void cr_bins_set_thresholds(cr_tls_t *tls) {
   for (unsigned bin = 0; bin < CORONA_NUM_BINS; bin++) {
-    for (cr_block_t *b = tls->partial[bin].head; b != NULL; b = b->next) set_threshold(b);
-    for (cr_block_t *b = tls->full[bin].head; b != NULL; b = b->next) set_threshold(b);
+    for (cr_block_t *b = tls->partial[bin].head; b != NULL; b = b->next) set_threshold(tls, b);
+    for (cr_block_t *b = tls->full[bin].head; b != NULL; b = b->next) set_threshold(tls, b);
   }
 }
 
@@ -288,7 +287,6 @@ static cr_block_t *bin_refill(cr_tls_t *tls, unsigned bin) {
     return NULL;
   }
 fresh:
-  CR_STAT(cr_stats_small_in_use(tls->pool, (int64_t)CORONA_SLAB_SIZE));
   cr_block_init(b, tls, bin);
   block_set_active(tls, bin, b);
   return b;
@@ -319,7 +317,7 @@ void *cr_malloc_small_slow(cr_tls_t *tls, unsigned bin, size_t size) {
   cr_bin_t *bn = &tls->bins[bin];
   void *p = bn->local;
   if (p != NULL) { /* objects this thread freed: allocate them next */
-    CR_STAT(if (cr_counting()) count_swap(tls, bin, p));
+    CR_STAT(if (cr_tls_counting(tls)) count_swap(tls, bin, p));
     bn->local = NULL;
     bn->free = *(void **)p;
     return p;
@@ -330,7 +328,7 @@ void *cr_malloc_small_slow(cr_tls_t *tls, unsigned bin, size_t size) {
     return NULL;
   }
   uint32_t n = bin_fill(bn, b);
-  CR_STAT(if (cr_counting()) cr_stat_own(&tls->stats.bin_alloc[bin], n));
+  CR_STAT(if (cr_tls_counting(tls)) cr_stat_own(&tls->stats.bin_alloc[bin], n));
   (void)n;
   p = bn->free;
   bn->free = *(void **)p;
@@ -354,8 +352,8 @@ static cr_block_t *detach_all(cr_tls_t *tls) {
     cr_bin_t *bn = &tls->bins[bin];
     if (bn->block != &cr_block_empty) {
       int32_t unused = bin_return(bn, bn->free), freed = bin_return(bn, bn->local);
-      CR_STAT(if (cr_counting()) cr_stat_own(&tls->stats.bin_alloc[bin], -(int64_t)unused));
-      CR_STAT(if (cr_counting()) cr_stat_own(&tls->stats.bin_free[bin], freed));
+      CR_STAT(if (cr_tls_counting(tls)) cr_stat_own(&tls->stats.bin_alloc[bin], -(int64_t)unused));
+      CR_STAT(if (cr_tls_counting(tls)) cr_stat_own(&tls->stats.bin_free[bin], freed));
       (void)unused;
       (void)freed;
       bn->free = bn->local = NULL;
@@ -417,8 +415,7 @@ bool cr_bins_release_all(cr_tls_t *tls) {
       b->next = empties;
       empties = b;
       n_empty++;
-      CR_STAT(cr_stats_small_in_use(tls->pool, -(int64_t)CORONA_SLAB_SIZE));
-    } else {
+        } else {
       cr_store_relaxed(&b->owner, NULL); /* published by the orphan list's lock */
       cr_pool_orphan(tls->pool, b);
     }

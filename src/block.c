@@ -82,7 +82,7 @@ CR_NOINLINE void cr_free_foreign_block(cr_tls_t *tls, cr_block_t *b, void *p) {
     }
     CR_STAT(if (cr_counting()) atomic_fetch_add_explicit(&b->pool->stats.bin_free[b->bin], 1, memory_order_relaxed));
   } else {
-    CR_STAT(if (cr_counting()) cr_stat_own(&tls->stats.bin_free[b->bin], 1));
+    CR_STAT(if (cr_tls_counting(tls)) cr_stat_own(&tls->stats.bin_free[b->bin], 1));
   }
   CR_STAT(cr_stat_event(b->pool, CR_STAT_REMOTE_FREE, 1));
   cr_free_remote(b, p);

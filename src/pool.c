@@ -44,6 +44,8 @@ cr_tls_t *cr_pool_tls_alloc(cr_pool_t *pool) {
   memset(tls, 0, sizeof *tls);
   tls->pool = pool;
   cr_lock(&pool->lock);
+  /* Under the lock, like cr_stats_switch's update of every thread's copy. */
+  CR_STAT(cr_store_relaxed(&tls->counting, cr_load_relaxed(&cr_stats_on)));
   tls->pool_next = pool->threads;
   if (pool->threads != NULL) pool->threads->pool_prev = tls;
   pool->threads = tls;
@@ -210,7 +212,6 @@ void cr_pool_reclaim_orphans(cr_pool_t *pool) {
         b->next = empties;
         empties = b;
         n_empty++;
-        CR_STAT(cr_stats_small_in_use(pool, -(int64_t)CORONA_SLAB_SIZE));
       } else {
         cr_pool_orphan(pool, b);
       }

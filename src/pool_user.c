@@ -304,6 +304,7 @@ static void forget_objects(cr_pool_t *pool) {
   pool->loc.oldest = pool->loc.newest = NULL;
   pool->loc.bytes = 0;
   cr_store_relaxed(&pool->large_in_use, 0);
+  CR_STAT(cr_store_relaxed(&pool->small_in_use, 0));
 }
 
 CORONA_EXPORT int corona_pool_reset(corona_pool *h) {

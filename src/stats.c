@@ -91,7 +91,11 @@ void cr_stats_switch(bool on) {
       cr_stat_own(&self->stats.bin_free[bin], -sign * list_length(self->bins[bin].local));
     }
   }
+  cr_pool_t *pool = &cr_default_pool;
+  cr_lock(&pool->lock); /* every thread's copy, as cr_pool_tls_alloc sets it */
   cr_store_relaxed(&cr_stats_on, on);
+  for (cr_tls_t *t = pool->threads; t != NULL; t = t->pool_next) cr_store_relaxed(&t->counting, on);
+  cr_unlock(&pool->lock);
   if (self != NULL && self->pool == &cr_default_pool) cr_bins_set_thresholds(self);
 }
 

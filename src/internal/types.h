@@ -151,6 +151,8 @@ struct cr_tls_s {
   cr_blocklist_t full[CORONA_NUM_BINS];
   cr_block_t *empty;                   /* owner: LIFO of empty blocks (linked by next) */
   uint32_t empty_count;                /* owner */
+  _Atomic(bool) counting;              /* statistics count calls (a copy of cr_stats_on on a line
+                                          the slow paths touch anyway); written under pool->lock */
   uint32_t loc_count;                  /* owner: local large-object cache: entries */
   size_t loc_bytes;                    /* owner: and their block bytes */
   struct cr_large_s *loc;              /* owner: most recent first */
@@ -265,7 +267,8 @@ struct cr_pool_s {
   _Atomic(bool) over_soft_limit; /* mapped bytes were above the soft limit at the last check */
 #if CORONA_STATS
   cr_stats_t stats;             /* exited threads, and events without a TLS */
-  _Atomic(size_t) small_in_use; /* bytes of slab blocks serving objects */
+  _Atomic(size_t) small_in_use; /* bytes of slab blocks out of the backend (serving objects,
+                                   or empty in a thread's or the pool's cache) */
   _Atomic(size_t) peak_in_use;  /* highest small_in_use + large_in_use seen */
 #endif
 };
