@@ -96,6 +96,13 @@ static cr_region_t *desc_alloc(cr_backend_t *be) {
   return r;
 }
 
+/* Gives an unused descriptor back; returns NULL for the caller's failure path. */
+static cr_region_t *desc_free(cr_backend_t *be, cr_region_t *r) {
+  r->next = be->free_descs;
+  be->free_descs = r;
+  return NULL;
+}
+
 static void list_add(cr_region_t **head, cr_region_t *r) {
   r->prev = NULL;
   r->next = *head;
@@ -202,11 +209,7 @@ static cr_region_t *region_new(cr_backend_t *be, unsigned kind, size_t need) {
   if (be->source != NULL) { /* a user pool: large regions only, cut from chunks */
     size_t size = 0;
     char *base = user_region_memory(be, need, &size);
-    if (base == NULL || !cr_pagemap_set((uintptr_t)base, size, CR_KIND_LARGE)) {
-      r->next = be->free_descs;
-      be->free_descs = r;
-      return NULL;
-    }
+    if (base == NULL || !cr_pagemap_set((uintptr_t)base, size, CR_KIND_LARGE)) return desc_free(be, r);
     r->base = base;
     r->size = size;
     r->kind = CR_REGION_LARGE;
@@ -234,9 +237,7 @@ static cr_region_t *region_new(cr_backend_t *be, unsigned kind, size_t need) {
   uint8_t mark = kind == CR_REGION_SLAB ? CR_KIND_SLAB_FREE : CR_KIND_LARGE;
   if (base == NULL || !cr_pagemap_set((uintptr_t)base, size, mark)) {
     if (base) cr_os_unmap(base, size);
-    r->next = be->free_descs;
-    be->free_descs = r;
-    return NULL;
+    return desc_free(be, r);
   }
   r->base = base;
   r->size = size;

@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -212,6 +213,22 @@ static inline size_t cu_count_prefix(const char *text, const char *prefix) {
     if (p) p++;
   }
   return n;
+}
+
+/* One line on fd, formatted into a stack buffer and written with one
+ * write() (no stdio: safe in a forked child and beside corona's own lines). */
+static void cu_put(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3), unused));
+static void cu_put(int fd, const char *fmt, ...) {
+  char buf[256];
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(buf, sizeof buf - 1, fmt, ap);
+  va_end(ap);
+  if (n < 0) return;
+  if ((size_t)n > sizeof buf - 2) n = (int)sizeof buf - 2;
+  buf[n++] = '\n';
+  ssize_t w = write(fd, buf, (size_t)n);
+  (void)w;
 }
 
 #endif /* CORONA_CHILDUTIL_H */

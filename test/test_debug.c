@@ -56,19 +56,8 @@ static cu_child_t child;
 /* ---- child side ------------------------------------------------------------- */
 
 /* Writes a line to stdout at once (the child may abort right after). */
-static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void say(const char *fmt, ...) {
-  char buf[256];
-  va_list ap;
-  va_start(ap, fmt);
-  int n = vsnprintf(buf, sizeof buf - 1, fmt, ap);
-  va_end(ap);
-  if (n < 0) return;
-  if ((size_t)n > sizeof buf - 2) n = (int)sizeof buf - 2;
-  buf[n++] = '\n';
-  ssize_t w = write(1, buf, (size_t)n);
-  (void)w;
-}
+/* One line on stdout (childutil.h). */
+#define say(...) cu_put(1, __VA_ARGS__)
 
 /* The pointer the report must name. */
 static void say_addr(const void *p) { say("addr 0x%016" PRIxPTR, (uintptr_t)p); }

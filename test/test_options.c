@@ -46,19 +46,7 @@
 
 /* ---- child side ------------------------------------------------------------ */
 
-static void put(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void put(int fd, const char *fmt, ...) {
-  char buf[256];
-  va_list ap;
-  va_start(ap, fmt);
-  int n = vsnprintf(buf, sizeof buf - 1, fmt, ap);
-  va_end(ap);
-  if (n < 0) return;
-  if ((size_t)n > sizeof buf - 2) n = (int)sizeof buf - 2;
-  buf[n++] = '\n';
-  ssize_t w = write(fd, buf, (size_t)n);
-  (void)w;
-}
+#define put cu_put /* childutil.h */
 
 /* A marker between steps, on stderr with corona's lines. */
 static void mark(const char *step, const void *p) { put(2, "child: %s 0x%016" PRIxPTR, step, (uintptr_t)p); }

@@ -20,10 +20,7 @@
 static uint16_t sizes[PATTERNS][BURST];
 static uint32_t order[PATTERNS][BURST];
 
-typedef struct job {
-  size_t begin, end;
-  uint64_t sum;
-} job;
+typedef suite_span job;
 
 NOINLINE static void *run(void *arg) {
   job *j = arg;
@@ -82,14 +79,7 @@ int main(int argc, char **argv) {
   size_t rounds = (size_t)(400 * a.scale);
   if (rounds < 1)
     rounds = 1;
-  job *jobs = xmalloc((size_t)a.threads * sizeof *jobs);
-  for (int i = 0; i < a.threads; i++)
-    jobs[i] = (job){share_begin(rounds, a.threads, i), share_begin(rounds, a.threads, i + 1), 0};
-  suite_run_threads(a.threads, run, jobs, sizeof *jobs);
-  uint64_t sum = 0;
-  for (int i = 0; i < a.threads; i++)
-    sum += jobs[i].sum;
-  free(jobs);
+  uint64_t sum = suite_run_spans(a.threads, rounds, run);
   suite_report("bursts", &a, sum, "");
   return 0;
 }

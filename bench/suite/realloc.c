@@ -18,10 +18,7 @@
 #define STRINGS 32
 #define VECTORS 8
 
-typedef struct job {
-  size_t begin, end;
-  uint64_t sum;
-} job;
+typedef suite_span job;
 
 static inline char str_char(uint64_t id, size_t pos) { return (char)('a' + (id * 7 + pos) % 26); }
 static inline uint64_t vec_elem(uint64_t id, size_t k) { return id * 0x100000001b3ull ^ k; }
@@ -122,14 +119,7 @@ int main(int argc, char **argv) {
   size_t rounds = (size_t)(200 * a.scale);
   if (rounds < 1)
     rounds = 1;
-  job *jobs = xmalloc((size_t)a.threads * sizeof *jobs);
-  for (int i = 0; i < a.threads; i++)
-    jobs[i] = (job){share_begin(rounds, a.threads, i), share_begin(rounds, a.threads, i + 1), 0};
-  suite_run_threads(a.threads, run, jobs, sizeof *jobs);
-  uint64_t sum = 0;
-  for (int i = 0; i < a.threads; i++)
-    sum += jobs[i].sum;
-  free(jobs);
+  uint64_t sum = suite_run_spans(a.threads, rounds, run);
   suite_report("realloc", &a, sum, "");
   return 0;
 }

@@ -21,10 +21,7 @@ static const char *const modes[] = {"fixed", "random", NULL};
 
 static uint16_t sizes[SIZES];
 
-typedef struct job {
-  size_t begin, end;
-  uint64_t sum;
-} job;
+typedef suite_span job;
 
 NOINLINE static void *run_fixed(void *arg) {
   job *j = arg;
@@ -70,14 +67,7 @@ int main(int argc, char **argv) {
   for (size_t i = 0; i < SIZES; i++)
     sizes[i] = (uint16_t)rng_between(&r, 8, 512);
   size_t total = (size_t)(20e6 * a.scale);
-  job *jobs = xmalloc((size_t)a.threads * sizeof *jobs);
-  for (int i = 0; i < a.threads; i++)
-    jobs[i] = (job){share_begin(total, a.threads, i), share_begin(total, a.threads, i + 1), 0};
-  suite_run_threads(a.threads, random_sizes ? run_random : run_fixed, jobs, sizeof *jobs);
-  uint64_t sum = 0;
-  for (int i = 0; i < a.threads; i++)
-    sum += jobs[i].sum;
-  free(jobs);
+  uint64_t sum = suite_run_spans(a.threads, total, random_sizes ? run_random : run_fixed);
   suite_report(random_sizes ? "small-random" : "small-fixed", &a, sum, "");
   return 0;
 }

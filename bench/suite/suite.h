@@ -236,6 +236,25 @@ static inline void suite_run_threads(int n, void *(*fn)(void *), void *args, siz
   free(tid);
 }
 
+/* The common shape: work items [0, total) shared among N threads, each
+ * returning a checksum in its span's sum; returns the sum of the sums. */
+typedef struct suite_span {
+  size_t begin, end;
+  uint64_t sum;
+} suite_span;
+
+static inline uint64_t suite_run_spans(int n, size_t total, void *(*fn)(void *)) {
+  suite_span *spans = xmalloc((size_t)n * sizeof *spans);
+  for (int i = 0; i < n; i++)
+    spans[i] = (suite_span){share_begin(total, n, i), share_begin(total, n, i + 1), 0};
+  suite_run_threads(n, fn, spans, sizeof *spans);
+  uint64_t sum = 0;
+  for (int i = 0; i < n; i++)
+    sum += spans[i].sum;
+  free(spans);
+  return sum;
+}
+
 static inline void cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)
   __asm__ volatile("pause");
