@@ -297,8 +297,7 @@ fresh:
  * freed by this thread (counted now) and will be handed out (counted as
  * allocations now; the owner subtracts what is still on the list). */
 static CR_NOINLINE void count_swap(cr_tls_t *tls, unsigned bin, void *list) {
-  int64_t n = 0;
-  for (void *p = list; p != NULL; p = *(void **)p) n++;
+  int64_t n = cr_list_length(list);
   cr_stat_own(&tls->stats.bin_free[bin], n);
   cr_stat_own(&tls->stats.bin_alloc[bin], n);
 }

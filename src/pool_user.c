@@ -60,20 +60,16 @@ static CR_NOINLINE cr_tls_t *pool_tls_create(cr_pool_t *pool) {
   return tls;
 }
 
-cr_tls_t *cr_pool_tls(cr_pool_t *pool) {
-  cr_pool_ref_t *table = thread_table;
-  if (cr_likely(table != NULL)) {
-    cr_pool_ref_t *r = &table[pool->id];
-    if (cr_likely(r->pool == pool && r->gen == cr_load_relaxed(&pool->gen))) return r->tls;
-  }
-  return pool_tls_create(pool);
-}
-
 cr_tls_t *cr_pool_tls_peek(cr_pool_t *pool) {
   cr_pool_ref_t *table = thread_table;
   if (table == NULL) return NULL;
   cr_pool_ref_t *r = &table[pool->id];
   return r->pool == pool && r->gen == cr_load_relaxed(&pool->gen) ? r->tls : NULL;
+}
+
+cr_tls_t *cr_pool_tls(cr_pool_t *pool) {
+  cr_tls_t *tls = cr_pool_tls_peek(pool);
+  return cr_likely(tls != NULL) ? tls : pool_tls_create(pool);
 }
 
 void cr_pools_on_thread_exit(void *value) {

@@ -68,12 +68,6 @@ static void sum_into(corona_stats *out, int64_t *alloc, int64_t *freed, cr_stats
  * thread is between its free and its malloc: never report "active" below 0. */
 static uint64_t minus(uint64_t a, uint64_t b) { return a > b ? a - b : 0; }
 
-static int64_t list_length(void *list) {
-  int64_t n = 0;
-  for (void *p = list; p != NULL; p = *(void **)p) n++;
-  return n;
-}
-
 /* While counting, a thread's figure for a class is its counters minus its
  * free list plus its local list (pool_stats applies that to the caller).
  * Switching on, the calling thread's lists were never counted: start its
@@ -87,8 +81,8 @@ void cr_stats_switch(bool on) {
   if (self != NULL && self->pool == &cr_default_pool && on != was) {
     int64_t sign = on ? 1 : -1;
     for (unsigned bin = 0; bin < CORONA_NUM_BINS; bin++) {
-      cr_stat_own(&self->stats.bin_alloc[bin], sign * list_length(self->bins[bin].free));
-      cr_stat_own(&self->stats.bin_free[bin], -sign * list_length(self->bins[bin].local));
+      cr_stat_own(&self->stats.bin_alloc[bin], sign * cr_list_length(self->bins[bin].free));
+      cr_stat_own(&self->stats.bin_free[bin], -sign * cr_list_length(self->bins[bin].local));
     }
   }
   cr_pool_t *pool = &cr_default_pool;
@@ -110,8 +104,8 @@ static void pool_stats(cr_pool_t *pool, corona_stats *out, int64_t *alloc, int64
   cr_tls_t *self = cr_tls_own();
   if (self != NULL && self->pool == pool && cr_counting())
     for (unsigned bin = 0; bin < CORONA_NUM_BINS; bin++) {
-      alloc[bin] -= list_length(self->bins[bin].free);
-      freed[bin] += list_length(self->bins[bin].local);
+      alloc[bin] -= cr_list_length(self->bins[bin].free);
+      freed[bin] += cr_list_length(self->bins[bin].local);
     }
   out->memory_mapped += cr_load_relaxed(&pool->backend.mapped_bytes);
   size_t in_use = cr_load_relaxed(&pool->small_in_use) + cr_load_relaxed(&pool->large_in_use);

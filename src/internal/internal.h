@@ -146,6 +146,12 @@ CR_INLINE bool cr_tls_counting(cr_tls_t *tls) { return cr_unlikely(cr_load_relax
 /* Adds n to event ev: the calling thread's counters when it has a TLS of
  * pool, else the pool's shared ones. */
 void cr_stat_event(cr_pool_t *pool, unsigned ev, uint64_t n);
+/* Objects on a free list (statistics: list lengths stand in for counts). */
+CR_INLINE int64_t cr_list_length(void *list) {
+  int64_t n = 0;
+  for (void *p = list; p != NULL; p = *(void **)p) n++;
+  return n;
+}
 /* Owner-only adds to the calling thread's per-class counts (n may be
  * negative: objects handed back unused). */
 CR_INLINE void cr_stat_own(_Atomic(uint64_t) *c, int64_t n) {
