@@ -1,8 +1,12 @@
 /* backend.c — memory from the OS: regions, slabs, large blocks.
  *  - Slab regions (CORONA_REGION_SIZE, aligned to it) are cut into 16 KB
- *    slabs; a slab given back is purged at once (it already waited in the
- *    pool's empty list for the decay time) and a region with no slab in use
- *    is unmapped.
+ *    slabs; a region with no slab in use is unmapped.  A slab given back in
+ *    a region still in use stays resident (dirty) and is handed out again
+ *    before clean ones; dirty slabs are purged after the decay time, or at
+ *    once when the backend holds more resident free bytes than the budget
+ *    (cr_dirty_limit) -- then all of the region's, one call per run, since
+ *    purging slab by slab cost a system call per 16 KB and a page fault per
+ *    page when the slab came back into use.
  *  - Large regions (CORONA_LARGE_REGION_SIZE) hold page-granular blocks of up
  *    to CORONA_LARGE_REGION_MAX,
  *    found first-fit in a free-page bitmap.  Freed pages are free at once
@@ -270,10 +274,12 @@ static void region_release(cr_backend_t *be, cr_region_t *r) {
 /* ---- slabs --------------------------------------------------------------- */
 
 #define SLABS_PER_REGION ((uint32_t)(CORONA_REGION_SIZE / CORONA_SLAB_SIZE))
+#define SLAB_PAGES (CORONA_SLAB_SIZE / CORONA_PAGE_SIZE)
 
 static char *block_alloc_locked(cr_backend_t *be, size_t bytes, size_t align, cr_region_t **region, bool *zeroed);
 static void block_release_locked(cr_backend_t *be, cr_region_t *r, char *block, size_t bytes, uint64_t now,
                                  size_t dirty_max);
+static void region_purge_locked(cr_backend_t *be, cr_region_t *r);
 
 /* A user pool's slab: a 16 KB-aligned run of one of its large regions. */
 static cr_block_t *user_slab_alloc(cr_backend_t *be) {
@@ -316,9 +322,18 @@ cr_block_t *cr_backend_slab_alloc(cr_backend_t *be) {
     return NULL;
   }
   cr_block_t *b = r->free_slabs;
-  if (b != NULL) r->free_slabs = b->next;
-  else b = (cr_block_t *)(r->base + (size_t)r->carved++ * CORONA_SLAB_SIZE);
+  if (b != NULL) {
+    r->free_slabs = b->next;
+    size_t page = (size_t)((char *)b - r->base) / CORONA_PAGE_SIZE;
+    if (bit_get(r->dirty_map, page)) { /* resident: no page faults to come */
+      bits_set(r->dirty_map, page, SLAB_PAGES, false);
+      be->dirty_bytes -= CORONA_SLAB_SIZE;
+    }
+  } else {
+    b = (cr_block_t *)(r->base + (size_t)r->carved++ * CORONA_SLAB_SIZE);
+  }
   r->used++;
+  cr_store_relaxed(&be->slab_bytes, cr_load_relaxed(&be->slab_bytes) + CORONA_SLAB_SIZE);
   cr_unlock(&be->lock);
   b->backref = cr_backref_alloc(b);
   if (b->backref == 0) { /* no memory for the table: give the slab back */
@@ -341,14 +356,25 @@ void cr_backend_slab_free(cr_backend_t *be, cr_block_t *b) {
     return;
   }
   cr_pagemap_set((uintptr_t)b, CORONA_SLAB_SIZE, CR_KIND_SLAB_FREE);
-  cr_os_purge(b, CORONA_SLAB_SIZE);
+  size_t dirty_max = cr_dirty_limit(pool_of(be));
+  uint64_t now = cr_os_now_ms();
   cr_region_t *r;
   cr_lock(&be->lock);
   for (r = be->slab_regions; r != NULL; r = r->next)
     if ((char *)b >= r->base && (char *)b < r->base + r->size) break;
-  b->next = r->free_slabs;
+  cr_store_relaxed(&be->slab_bytes, cr_load_relaxed(&be->slab_bytes) - CORONA_SLAB_SIZE);
+  if (--r->used == 0) { /* the whole region goes: one unmap for its dirty slabs too */
+    be->dirty_bytes -= count_bits(r->dirty_map, 0, SLABS_PER_REGION * SLAB_PAGES) * CORONA_PAGE_SIZE;
+    region_release(be, r);
+    cr_unlock(&be->lock);
+    return;
+  }
+  b->next = r->free_slabs; /* first out again: it is the resident one */
   r->free_slabs = b;
-  if (--r->used == 0) region_release(be, r);
+  bits_set(r->dirty_map, (size_t)((char *)b - r->base) / CORONA_PAGE_SIZE, SLAB_PAGES, true);
+  be->dirty_bytes += CORONA_SLAB_SIZE;
+  if (r->dirty_since == 0) r->dirty_since = now ? now : 1;
+  if (be->dirty_bytes > dirty_max) region_purge_locked(be, r); /* too much resident */
   cr_unlock(&be->lock);
 }
 
@@ -485,6 +511,8 @@ static void region_purge_locked(cr_backend_t *be, cr_region_t *r) {
 
 void cr_backend_decay(cr_backend_t *be, uint64_t now, uint64_t decay_ms, bool force) {
   cr_lock(&be->lock);
+  for (cr_region_t *r = be->slab_regions; r != NULL; r = r->next) /* in use: else unmapped already */
+    if (r->dirty_since != 0 && (force || r->dirty_since + decay_ms <= now)) region_purge_locked(be, r);
   for (cr_region_t *r = be->large_regions, *next; r != NULL; r = next) {
     next = r->next;
     if (r->user) continue; /* a user pool's memory stays until destroy */

@@ -46,16 +46,17 @@ static unsigned loc_bin(size_t bytes) {
 
 /* ---- giving a block back ---------------------------------------------- */
 
-static size_t dirty_limit(cr_pool_t *pool) {
+size_t cr_dirty_limit(cr_pool_t *pool) {
   size_t soft = (size_t)cr_option(CR_OPT_SOFT_LIMIT);
   if (soft != 0 && cr_load_relaxed(&pool->backend.mapped_bytes) > soft) return 0; /* purge at once */
-  return CORONA_DIRTY_BASE + (cr_load_relaxed(&pool->large_in_use) >> CORONA_DIRTY_SHIFT);
+  size_t live = cr_load_relaxed(&pool->large_in_use) + cr_load_relaxed(&pool->backend.slab_bytes);
+  return CORONA_DIRTY_BASE + (live >> CORONA_DIRTY_SHIFT);
 }
 
 static void block_release(cr_large_t *h) {
   cr_backend_t *be = &h->pool->backend;
   cr_backref_free(h->backref);
-  if (h->region != NULL) cr_backend_block_free(be, h->region, h->block, h->block_size, dirty_limit(h->pool));
+  if (h->region != NULL) cr_backend_block_free(be, h->region, h->block, h->block_size, cr_dirty_limit(h->pool));
   else cr_backend_own_unmap(be, h->block, h->block_size);
 }
 
@@ -367,7 +368,7 @@ void *cr_large_alloc(cr_pool_t *pool, size_t size, size_t alignment, bool zero) 
   h->cached_at = 0;
   h->backref = cr_backref_alloc(h);
   if (h->backref == 0) {
-    if (region != NULL) cr_backend_block_free(&pool->backend, region, block, bytes, dirty_limit(pool));
+    if (region != NULL) cr_backend_block_free(&pool->backend, region, block, bytes, cr_dirty_limit(pool));
     else cr_backend_own_unmap(&pool->backend, block, bytes);
     goto oom;
   }
@@ -431,7 +432,7 @@ void *cr_large_resize(cr_large_t *h, size_t size) {
       h->size = size; /* fits, and not worth a trim */
       return h->user;
     }
-    if (!cr_backend_block_resize(be, h->region, h->block, h->block_size, bytes, dirty_limit(h->pool))) return NULL;
+    if (!cr_backend_block_resize(be, h->region, h->block, h->block_size, bytes, cr_dirty_limit(h->pool))) return NULL;
     in_use_adjust(h->pool, h->block_size, bytes);
     h->block_size = bytes;
     h->size = size;

@@ -12,7 +12,13 @@
  *   limit   with CORONA_SET_SOFT_HEAP_LIMIT at 32 MB, freeing 150 MB leaves
  *           at most the limit (+ 4 MiB slack) resident;
  *   exit    threads that fill their caches and exit leave nothing behind
- *           once corona_collect has run.
+ *           once corona_collect has run;
+ *   small   ~128 MB of small objects, all but one in 1024 freed (a
+ *           survivor on about one slab in eight, so no slab region can be
+ *           unmapped): right after the frees at most the resident budget
+ *           of free slabs stays, and after 1.5 s idle and a few calls most
+ *           of the rest is gone too (freed slabs are purged lazily, in
+ *           runs, never left resident for good).
  * Under ThreadSanitizer the runtime's shadow memory (written on every
  * access, and not released when the allocator gives pages back with
  * madvise) is part of RSS, so the figures are printed but not asserted
@@ -287,6 +293,66 @@ static void test_thread_exit(void) {
            pu_mib_signed(rss_end, base));
 }
 
+/* ---- small: freed slabs in regions that stay in use ------------------------------------ */
+static void test_small(void) {
+  const size_t total = tu_scaled(128 * MB, 64 * MB), keep_every = 1024;
+  size_t cap = total / 16, n = 0, sum = 0, live_kept = 0;
+  unsigned char **p = corona_malloc(cap * sizeof *p);
+  if (!CHECK(p != NULL)) return;
+  corona_collect();
+  size_t base = pu_rss();
+  tu_rng_t r;
+  tu_rng_seed(&r, 41);
+  while (sum < total && n < cap) {
+    size_t s = tu_range(&r, 16, 255); /* fits the size byte */
+    if (!CHECKF((p[n] = corona_malloc(s)) != NULL, "small: malloc(%zu) failed", s)) break;
+    memset(p[n], (int)(n * 7 + s), s);
+    p[n][0] = (unsigned char)s;
+    sum += s;
+    n++;
+  }
+  size_t rss_live = pu_rss();
+  for (size_t i = 0; i < n; i++) {
+    size_t s = p[i][0];
+    if (!CHECKF(p[i][s - 1] == (unsigned char)(i * 7 + s), "small: object %zu lost its last byte", i)) break;
+    if (i % keep_every == 0) {
+      live_kept += s;
+      continue;
+    }
+    corona_free(p[i]);
+  }
+  size_t rss_freed = pu_rss();
+  sleep_s(1.5);
+  few_calls();
+  size_t rss_after = pu_rss();
+  size_t held = rss_live > base ? rss_live - base : 0, kept_now = rss_freed > base ? rss_freed - base : 0;
+  size_t kept_later = rss_after > base ? rss_after - base : 0;
+  printf("    small: %zu objects, %.0f MiB, %.2f MiB kept live; RSS base %.1f, live %.1f, just freed %.1f (%.1f MiB "
+         "held), after 1.5 s idle and a few calls %.1f MiB (%.1f held)\n",
+         n, pu_mib(sum), pu_mib(live_kept), pu_mib(base), pu_mib(rss_live), pu_mib(rss_freed), pu_mib(kept_now),
+         pu_mib(rss_after), pu_mib(kept_later));
+  if (ASSERT_RSS) {
+    /* The resident budget of free slabs is 32 MiB + a quarter of the bytes
+     * in use, which were all of it when the frees began; besides: the
+     * global pool of empty blocks (16 MiB), the survivors' slabs (about one
+     * in eight) and 12 MiB for the touched part of the pointer array and
+     * metadata. */
+    size_t bound = 32 * MB + held / 4 + 16 * MB + held / 8 + 12 * MB;
+    CHECKF(kept_now <= bound, "small: %.1f MiB resident right after the frees, bound %.1f MiB", pu_mib(kept_now),
+           pu_mib(bound));
+    CHECKF(kept_later < held / 4, "small: %.1f of %.1f MiB still resident 1.5 s after the frees", pu_mib(kept_later),
+           pu_mib(held));
+  }
+  for (size_t i = 0; i < n; i += keep_every) {
+    size_t s = p[i][0];
+    CHECKF(p[i][s - 1] == (unsigned char)(i * 7 + s) && p[i][s / 2] == (unsigned char)(i * 7 + s),
+           "small: survivor %zu changed", i);
+    corona_free(p[i]);
+  }
+  corona_free(p);
+  corona_collect();
+}
+
 int main(void) {
   double t0 = tu_now();
   setvbuf(stdout, NULL, _IOLBF, 0);
@@ -301,6 +367,7 @@ int main(void) {
   } tests[] = {
       {"warm_up", warm_up},         {"bulk", test_bulk},          {"loop", test_loop},
       {"decay", test_decay},        {"soft_limit", test_soft_limit}, {"thread_exit", test_thread_exit},
+      {"small", test_small},
   };
   for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++) {
     int before = tu_failure_count();

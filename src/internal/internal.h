@@ -262,6 +262,10 @@ void cr_backend_slab_free(cr_backend_t *be, cr_block_t *b);
  * region; *zeroed tells whether it reads as zero.  NULL when the OS refuses. */
 char *cr_backend_block_alloc(cr_backend_t *be, size_t bytes, cr_region_t **region, bool *zeroed);
 char *cr_backend_block_alloc_aligned(cr_backend_t *be, size_t bytes, size_t align, cr_region_t **region, bool *zeroed);
+/* How many free bytes the pool's backend may keep resident (unpurged) before
+ * the decay time: a base plus a share of the bytes in use, 0 past the soft
+ * heap limit (large.c). */
+size_t cr_dirty_limit(cr_pool_t *pool);
 /* Frees the pages; they stay resident for reuse (until the decay time) while
  * the backend's resident free bytes stay under dirty_max. */
 void cr_backend_block_free(cr_backend_t *be, cr_region_t *r, char *block, size_t bytes, size_t dirty_max);

@@ -188,10 +188,11 @@ struct cr_region_s {   /* everything lock(backend->lock) */
   uint32_t carved;      /* slab region: slabs handed out at least once */
   bool huge;            /* backed by huge pages: purge only whole huge pages */
   bool user;            /* a user pool's memory: never purged, never zero (calloc clears) */
-  cr_block_t *free_slabs; /* slab region: slabs back from use (purged), by next */
-  uint64_t dirty_since; /* large region: oldest free-but-unpurged page (ms), 0 = none */
+  cr_block_t *free_slabs; /* slab region: slabs back from use, by next (dirty ones first) */
+  uint64_t dirty_since; /* oldest free-but-unpurged page (ms), 0 = none */
   uint64_t free_map[CR_REGION_WORDS];  /* large region: 1 = page free */
-  uint64_t dirty_map[CR_REGION_WORDS]; /* large region: 1 = free page that may hold data */
+  uint64_t dirty_map[CR_REGION_WORDS]; /* 1 = free page that may hold data (slab region: its first
+                                          CORONA_REGION_SIZE / CORONA_PAGE_SIZE bits) */
 };
 
 /* A piece of memory a user pool's raw_alloc gave: returned to raw_free with
@@ -225,7 +226,8 @@ typedef struct cr_backend_s {
   cr_region_t *slab_regions;  /* lock */
   cr_region_t *large_regions; /* lock */
   cr_region_t *free_descs;    /* lock: recycled descriptors (by next) */
-  size_t dirty_bytes;         /* lock: free but unpurged bytes in large regions */
+  size_t dirty_bytes;         /* lock: free but unpurged bytes (large-region pages and slabs) */
+  _Atomic(size_t) slab_bytes; /* slabs in use (written under lock; read relaxed for the budget) */
   _Atomic(size_t) mapped_bytes; /* bytes mapped from the OS (regions + own mappings) */
 } cr_backend_t;
 
