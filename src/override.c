@@ -41,7 +41,10 @@ CR_EXPORT void *calloc(size_t count, size_t size) { return cr_calloc_inline(coun
 
 CR_EXPORT void free(void *p) {
   unsigned kind = cr_pagemap_kind((uintptr_t)p);
-  if (cr_likely(kind != CR_KIND_NONE)) cr_free_kind(p, kind);
+  /* Small first: that test also rules out CR_KIND_NONE, so the common case
+   * pays for one branch, not two. */
+  if (cr_likely(cr_kind_is_small(kind))) cr_free_small_tls(p, kind, cr_tls_get());
+  else if (kind != CR_KIND_NONE) cr_free_other(p, kind);
   else if (p != NULL) foreign_free(p);
 }
 
