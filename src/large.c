@@ -44,6 +44,35 @@ static unsigned loc_bin(size_t bytes) {
   return b < CR_LOC_BINS ? b : CR_LOC_BINS - 1;
 }
 
+/* ---- slack of own mappings ----------------------------------------------
+ * A cached own mapping found for a smaller request is kept whole, instead of
+ * being cut down with mremap, while the pool's slack -- resident bytes of
+ * live objects' own mappings beyond their needs -- stays within the
+ * resident budget of cr_dirty_limit (a budget of its own, beside the free
+ * pages').  A program that frees a big buffer and asks for one of another
+ * size, over and over, then keeps reusing mappings at the biggest size it
+ * asked for: cutting them down and growing them again faulted in every page
+ * of the difference.  big-buffers (100 buffers of 8..48 MB, 2 live): 176k
+ * page faults and 0.34 s before, 74k and 0.14-0.20 s with the slack, for
+ * 96 MB peak RSS instead of 91 (tcmalloc: 54k, 0.12 s, 132 MB); with half
+ * the budget, 148k faults.  The slack is given up when the object is freed
+ * or resized. */
+static bool slack_take(cr_pool_t *pool, size_t waste) {
+  size_t limit = cr_dirty_limit(pool);
+  size_t cur = cr_load_relaxed(&pool->own_slack);
+  do {
+    if (cur + waste > limit) return false;
+  } while (!atomic_compare_exchange_weak_explicit(&pool->own_slack, &cur, cur + waste, memory_order_relaxed,
+                                                  memory_order_relaxed));
+  return true;
+}
+
+static void slack_drop(cr_large_t *h) {
+  if (h->slack_pages == 0) return;
+  atomic_fetch_sub_explicit(&h->pool->own_slack, (size_t)h->slack_pages * CORONA_PAGE_SIZE, memory_order_relaxed);
+  h->slack_pages = 0;
+}
+
 /* ---- giving a block back ---------------------------------------------- */
 
 size_t cr_dirty_limit(cr_pool_t *pool) {
@@ -316,8 +345,12 @@ void *cr_large_alloc(cr_pool_t *pool, size_t size, size_t alignment, bool zero) 
     if (tls != &cr_tls_empty && tls->pool == pool) h = lloc_get(tls, bytes);
     bool own = bytes > CORONA_LARGE_REGION_MAX;
     if (h == NULL && bytes <= CORONA_LOC_MAX_OBJECT) h = gloc_get(pool, bytes, own && !zero);
-    if (h != NULL && h->block_size != bytes && own && h->region == NULL &&
-        (h->block_size < bytes || h->block_size - bytes > bytes / 4)) {
+    size_t slack = 0;
+    if (h != NULL && own && h->region == NULL && h->block_size > bytes && h->block_size - bytes > bytes / 4 &&
+        slack_take(pool, h->block_size - bytes)) {
+      slack = h->block_size - bytes; /* kept whole: see slack_take */
+    } else if (h != NULL && h->block_size != bytes && own && h->region == NULL &&
+               (h->block_size < bytes || h->block_size - bytes > bytes / 4)) {
       /* Another size of own mapping: resize it in place or move its pages. */
       char *q = cr_backend_own_remap(&pool->backend, h->block, h->block_size, bytes, huge_for(bytes));
       if (q == NULL) {
@@ -331,6 +364,7 @@ void *cr_large_alloc(cr_pool_t *pool, size_t size, size_t alignment, bool zero) 
       }
     }
     if (h != NULL) { /* cache hit: header and backref are in place */
+      h->slack_pages = (uint32_t)(slack / CORONA_PAGE_SIZE);
       h->user = (char *)h + CORONA_LARGE_HEADER;
       h->size = size;
       atomic_fetch_add_explicit(&pool->large_in_use, h->block_size, memory_order_relaxed);
@@ -364,7 +398,7 @@ void *cr_large_alloc(cr_pool_t *pool, size_t size, size_t alignment, bool zero) 
   h->user = user;
   h->pool = pool;
   h->region = region;
-  h->reserved = 0;
+  h->slack_pages = 0;
   h->cached_at = 0;
   h->backref = cr_backref_alloc(h);
   if (h->backref == 0) {
@@ -387,6 +421,7 @@ oom:
 void cr_large_free(cr_large_t *h) {
   cr_pool_t *pool = h->pool;
   h->user = NULL; /* a second free of this pointer now fails validation */
+  slack_drop(h);
   atomic_fetch_sub_explicit(&pool->large_in_use, h->block_size, memory_order_relaxed);
   CR_STAT(cr_stat_event(pool, CR_STAT_LARGE_FREE, 1));
   if ((char *)h != h->block || h->block_size > CORONA_LOC_MAX_OBJECT ||
@@ -439,6 +474,7 @@ void *cr_large_resize(cr_large_t *h, size_t size) {
     return h->user;
   }
   if (bytes <= CORONA_LARGE_REGION_MAX) bytes = round_up(bytes, CORONA_SLAB_SIZE); /* stays an own mapping */
+  slack_drop(h); /* the block is resized to the need (or needed whole) */
   if (bytes == h->block_size) {
     h->size = size;
     return h->user;

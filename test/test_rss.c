@@ -13,6 +13,12 @@
  *           at most the limit (+ 4 MiB slack) resident;
  *   exit    threads that fill their caches and exit leave nothing behind
  *           once corona_collect has run;
+ *   big     buffers of 8..48 MiB, two live, each freed and replaced by
+ *           one of another size, 200 times: cached mappings are reused
+ *           whole (their slack bounded), so RSS stays within two of the
+ *           biggest buffers plus the slack budget, contents survive, a
+ *           realloc of a buffer with slack keeps its bytes, and all of it
+ *           goes back at corona_collect;
  *   small   ~128 MB of small objects, all but one in 1024 freed (a
  *           survivor on about one slab in eight, so no slab region can be
  *           unmapped): right after the frees at most the resident budget
@@ -293,6 +299,61 @@ static void test_thread_exit(void) {
            pu_mib_signed(rss_end, base));
 }
 
+/* ---- big: buffers of 8..48 MiB replaced by other sizes --------------------------------- */
+static void test_big(void) {
+  const size_t rounds = tu_scaled(200, 60);
+  corona_collect();
+  size_t base = pu_rss();
+  tu_rng_t r;
+  tu_rng_seed(&r, 51);
+  unsigned char *slot[2] = {NULL, NULL};
+  size_t size[2] = {0, 0}, rss_max = 0;
+  double t = tu_now();
+  for (size_t k = 0; k < rounds; k++) {
+    size_t i = k & 1;
+    if (slot[i] != NULL) {
+      size_t bad = pu_touched_ok(slot[i], size[i], (unsigned char)(k - 2));
+      if (!CHECKF(bad == (size_t)-1, "big: buffer of %zu lost its byte at %zu", size[i], bad)) break;
+      corona_free(slot[i]);
+    }
+    size[i] = tu_range(&r, 8 * MB, 48 * MB);
+    slot[i] = corona_malloc(size[i]);
+    if (!CHECKF(slot[i] != NULL, "big: malloc(%zu) failed", size[i])) break;
+    pu_touch(slot[i], size[i], (unsigned char)k);
+    size_t now = pu_rss();
+    if (now > rss_max) rss_max = now;
+  }
+  /* Grow and shrink one that may carry slack: the bytes stay. */
+  unsigned char v = (unsigned char)(rounds - 1);
+  size_t i = (rounds - 1) & 1;
+  if (slot[i] != NULL) {
+    unsigned char *g = corona_realloc(slot[i], size[i] + 3 * MB);
+    if (CHECK(g != NULL)) {
+      CHECKF(pu_touched_ok(g, size[i], v) == (size_t)-1, "big: realloc up lost bytes");
+      unsigned char *s2 = corona_realloc(g, 9 * MB);
+      if (CHECK(s2 != NULL)) {
+        CHECKF(pu_touched_ok(s2, 9 * MB - 4095, v) == (size_t)-1, "big: realloc down lost bytes"); /* page starts */
+        g = s2;
+      }
+      corona_free(g);
+      slot[i] = NULL;
+    }
+  }
+  corona_free(slot[0]);
+  corona_free(slot[1]);
+  corona_collect();
+  size_t rss_end = pu_rss();
+  printf("    big: %zu buffers of 8..48 MiB, 2 live, in %.2f s; RSS base %.1f, max %.1f, after collect %.1f MiB\n", rounds,
+         tu_now() - t, pu_mib(base), pu_mib(rss_max), pu_mib(rss_end));
+  if (ASSERT_RSS) {
+    /* Two of the biggest buffers, half the resident budget (32 MiB + a
+     * quarter of ~96 MiB live, halved) as slack, and 8 MiB for the rest. */
+    size_t bound = base + 96 * MB + (32 * MB + 24 * MB) / 2 + 8 * MB;
+    CHECKF(rss_max <= bound, "big: RSS reached %.1f MiB, bound %.1f MiB", pu_mib(rss_max), pu_mib(bound));
+    CHECKF(rss_end < base + 8 * MB, "big: RSS after collect %.1f MiB, base %.1f MiB", pu_mib(rss_end), pu_mib(base));
+  }
+}
+
 /* ---- small: freed slabs in regions that stay in use ------------------------------------ */
 static void test_small(void) {
   const size_t total = tu_scaled(128 * MB, 64 * MB), keep_every = 1024;
@@ -367,7 +428,7 @@ int main(void) {
   } tests[] = {
       {"warm_up", warm_up},         {"bulk", test_bulk},          {"loop", test_loop},
       {"decay", test_decay},        {"soft_limit", test_soft_limit}, {"thread_exit", test_thread_exit},
-      {"small", test_small},
+      {"big", test_big},            {"small", test_small},
   };
   for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++) {
     int before = tu_failure_count();

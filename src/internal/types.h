@@ -263,6 +263,7 @@ struct cr_pool_s {
   cr_orphans_t orphans[CORONA_NUM_BINS];
   cr_loc_t loc;
   _Atomic(size_t) large_in_use; /* block bytes of live large objects */
+  _Atomic(size_t) own_slack;    /* bytes of live objects' own mappings beyond their needs */
   cr_backend_t backend;
   _Atomic(uint64_t) next_decay; /* when the next time-based release is due (ms) */
   cr_lock_t decay_lock;         /* one releasing thread at a time (try-lock) */
@@ -285,7 +286,8 @@ enum { CR_POOL_FREE = 0, CR_POOL_LIVE = 0x6c697665, CR_POOL_DEAD = 0x64656164 };
  * live in the (unused) user memory: see cr_lnode_t in large.c. */
 typedef struct cr_large_s {
   uint32_t backref;    /* backref index of this header */
-  uint32_t reserved;   /* zero */
+  uint32_t slack_pages; /* own mapping kept bigger than its object needs: those pages,
+                           counted in pool->own_slack (0 otherwise) */
   char *block;         /* start of the block (page aligned) */
   size_t block_size;   /* bytes from block to the block's end */
   size_t size;         /* bytes requested */
