@@ -20,41 +20,57 @@
 extern "C" {
 #endif
 
+/* CORONA_API marks the exported functions.  On Windows: dllexport while
+ * corona.dll is built (CORONA_BUILD_DLL), nothing for the static library
+ * (define CORONA_STATIC; CMake's corona::corona_static does), dllimport for
+ * a program linking corona.dll.  Elsewhere: default visibility (the
+ * library is built with hidden visibility). */
+#if defined(_WIN32) || defined(__CYGWIN__)
+#if defined(CORONA_STATIC)
+#define CORONA_API
+#elif defined(CORONA_BUILD_DLL)
+#define CORONA_API __declspec(dllexport)
+#else
+#define CORONA_API __declspec(dllimport)
+#endif
+#elif defined(__GNUC__) || defined(__clang__)
+#define CORONA_API __attribute__((visibility("default")))
+#else
+#define CORONA_API
+#endif
 #if defined(__GNUC__) || defined(__clang__)
-#define CORONA_EXPORT __attribute__((visibility("default")))
 #define CORONA_MALLOC_ATTR __attribute__((malloc, warn_unused_result))
 #else
-#define CORONA_EXPORT
 #define CORONA_MALLOC_ATTR
 #endif
 
 #define CORONA_VERSION_MAJOR 0
 #define CORONA_VERSION_MINOR 1
 
-CORONA_EXPORT CORONA_MALLOC_ATTR void *corona_malloc(size_t size);
-CORONA_EXPORT CORONA_MALLOC_ATTR void *corona_calloc(size_t count, size_t size);
-CORONA_EXPORT void *corona_realloc(void *ptr, size_t size);
-CORONA_EXPORT void corona_free(void *ptr);
+CORONA_API CORONA_MALLOC_ATTR void *corona_malloc(size_t size);
+CORONA_API CORONA_MALLOC_ATTR void *corona_calloc(size_t count, size_t size);
+CORONA_API void *corona_realloc(void *ptr, size_t size);
+CORONA_API void corona_free(void *ptr);
 
 /* alignment: a power of two (any size, 1 included). */
-CORONA_EXPORT CORONA_MALLOC_ATTR void *corona_aligned_malloc(size_t size, size_t alignment);
+CORONA_API CORONA_MALLOC_ATTR void *corona_aligned_malloc(size_t size, size_t alignment);
 /* Like corona_realloc, but the result is aligned to alignment. ptr may come
  * from any corona_* allocation call. */
-CORONA_EXPORT void *corona_aligned_realloc(void *ptr, size_t size, size_t alignment);
+CORONA_API void *corona_aligned_realloc(void *ptr, size_t size, size_t alignment);
 /* POSIX: alignment must be a power of two multiple of sizeof(void *);
  * returns 0, EINVAL or ENOMEM and leaves errno alone. */
-CORONA_EXPORT int corona_posix_memalign(void **out, size_t alignment, size_t size);
+CORONA_API int corona_posix_memalign(void **out, size_t alignment, size_t size);
 /* Bytes usable at ptr (>= the size asked for); 0 for NULL and for a pointer
  * corona did not return.  Not const, like malloc_usable_size: compilers
  * take a const pointer argument as a read of fresh (uninitialised) memory. */
-CORONA_EXPORT size_t corona_usable_size(void *ptr);
+CORONA_API size_t corona_usable_size(void *ptr);
 
 /* ---- giving memory back ---------------------------------------------------
  * Returns to the OS every cached free block and large-object cache entry it
  * can: the calling thread's caches and the process-wide ones.  Without this
  * call, cached memory idle for longer than the decay time (about a second)
  * goes back on later allocator calls anyway. */
-CORONA_EXPORT void corona_collect(void);
+CORONA_API void corona_collect(void);
 
 /* ---- modes and commands (modelled on tbbmalloc's scalable_allocation_*) ---
  * corona_allocation_mode returns 0, or EINVAL for an unknown mode or value. */
@@ -62,13 +78,13 @@ CORONA_EXPORT void corona_collect(void);
 #define CORONA_SET_SOFT_HEAP_LIMIT 1     /* value: bytes (0 = none); caches are trimmed to stay under it */
 #define CORONA_SET_HUGE_SIZE_THRESHOLD 2 /* value: bytes; large objects from this size on use huge pages */
 #define CORONA_COUNT_CALLS 3             /* value 0 or 1: count calls on small objects (statistics) */
-CORONA_EXPORT int corona_allocation_mode(int mode, intptr_t value);
+CORONA_API int corona_allocation_mode(int mode, intptr_t value);
 
 /* corona_allocation_command returns 0, or EINVAL for an unknown command or a
  * non-NULL param. */
 #define CORONA_CLEAN_THREAD_BUFFERS 0 /* the calling thread's caches back to the shared ones / the OS */
 #define CORONA_CLEAN_ALL_BUFFERS 1    /* corona_collect() */
-CORONA_EXPORT int corona_allocation_command(int cmd, void *param);
+CORONA_API int corona_allocation_command(int cmd, void *param);
 
 /* ---- statistics -------------------------------------------------------------
  * Counted per thread, on slow paths only, and summed on demand.  Large
@@ -115,9 +131,9 @@ typedef struct corona_stats {
 
 /* Fills *out.  Returns 0, EINVAL for NULL, or ENOTSUP when corona was built
  * without statistics (CORONA_STATS=OFF; *out is then zeroed). */
-CORONA_EXPORT int corona_stats_get(corona_stats *out);
+CORONA_API int corona_stats_get(corona_stats *out);
 /* Prints the statistics as a readable table to out (stderr when NULL). */
-CORONA_EXPORT void corona_stats_print(FILE *out);
+CORONA_API void corona_stats_print(FILE *out);
 
 /* ---- memory pools -----------------------------------------------------------
  * A pool is a heap of its own whose memory comes from the caller's raw_alloc
@@ -151,25 +167,25 @@ typedef struct corona_pool_policy {
 
 /* 0, EINVAL (no raw_alloc, or no raw_free for a pool that is not fixed),
  * or ENOMEM (no memory for the pool's own structures, or 255 pools alive). */
-CORONA_EXPORT int corona_pool_create(const corona_pool_policy *policy, corona_pool **pool);
+CORONA_API int corona_pool_create(const corona_pool_policy *policy, corona_pool **pool);
 /* As their corona_* counterparts; a NULL or destroyed pool gives NULL with
  * EINVAL (in debug mode, a report and an abort). */
-CORONA_EXPORT CORONA_MALLOC_ATTR void *corona_pool_malloc(corona_pool *pool, size_t size);
-CORONA_EXPORT CORONA_MALLOC_ATTR void *corona_pool_calloc(corona_pool *pool, size_t count, size_t size);
-CORONA_EXPORT void *corona_pool_realloc(corona_pool *pool, void *ptr, size_t size);
-CORONA_EXPORT CORONA_MALLOC_ATTR void *corona_pool_aligned_malloc(corona_pool *pool, size_t size, size_t alignment);
+CORONA_API CORONA_MALLOC_ATTR void *corona_pool_malloc(corona_pool *pool, size_t size);
+CORONA_API CORONA_MALLOC_ATTR void *corona_pool_calloc(corona_pool *pool, size_t count, size_t size);
+CORONA_API void *corona_pool_realloc(corona_pool *pool, void *ptr, size_t size);
+CORONA_API CORONA_MALLOC_ATTR void *corona_pool_aligned_malloc(corona_pool *pool, size_t size, size_t alignment);
 /* ptr must be an object of pool (or NULL); anything else is reported, then
  * the process aborts. */
-CORONA_EXPORT void corona_pool_free(corona_pool *pool, void *ptr);
+CORONA_API void corona_pool_free(corona_pool *pool, void *ptr);
 /* Frees every object of the pool at once and keeps its memory for reuse.
  * No other thread may use the pool meanwhile.  0 or EINVAL. */
-CORONA_EXPORT int corona_pool_reset(corona_pool *pool);
+CORONA_API int corona_pool_reset(corona_pool *pool);
 /* Frees every object and gives every byte back through raw_free.  No other
  * thread may use the pool meanwhile, nor anyone afterwards.  0 or EINVAL. */
-CORONA_EXPORT int corona_pool_destroy(corona_pool *pool);
+CORONA_API int corona_pool_destroy(corona_pool *pool);
 /* The pool that owns ptr; NULL for the default heap's objects and for
  * pointers corona does not know. */
-CORONA_EXPORT corona_pool *corona_pool_identify(void *ptr);
+CORONA_API corona_pool *corona_pool_identify(void *ptr);
 
 #ifdef __cplusplus
 }

@@ -53,9 +53,9 @@ CR_NOINLINE void *cr_calloc_other(size_t count, size_t size) {
   return cr_large_entry(total, 0, true);
 }
 
-CORONA_EXPORT void *corona_malloc(size_t size) { return cr_malloc_inline(size); }
-CORONA_EXPORT void corona_free(void *ptr) { cr_free_inline(ptr); }
-CORONA_EXPORT void *corona_calloc(size_t count, size_t size) { return cr_calloc_inline(count, size); }
+CORONA_API void *corona_malloc(size_t size) { return cr_malloc_inline(size); }
+CORONA_API void corona_free(void *ptr) { cr_free_inline(ptr); }
+CORONA_API void *corona_calloc(size_t count, size_t size) { return cr_calloc_inline(count, size); }
 
 /* The block of small object p if p is a plausible object of a live block
  * (the page map says so and the block's backref agrees), else NULL. */
@@ -80,7 +80,7 @@ size_t cr_usable_size_raw(const void *p, unsigned kind) {
   return h != NULL ? cr_large_usable(h) : 0;
 }
 
-CORONA_EXPORT size_t corona_usable_size(void *ptr) {
+CORONA_API size_t corona_usable_size(void *ptr) {
   if (ptr == NULL) return 0;
   return cr_usable_size(ptr, cr_pagemap_kind((uintptr_t)ptr));
 }
@@ -102,7 +102,7 @@ void *cr_aligned_alloc(size_t size, size_t alignment) {
   return cr_large_entry(size, alignment, false);
 }
 
-CORONA_EXPORT void *corona_aligned_malloc(size_t size, size_t alignment) {
+CORONA_API void *corona_aligned_malloc(size_t size, size_t alignment) {
   if (!is_pow2(alignment)) {
     errno = EINVAL;
     return NULL;
@@ -110,7 +110,7 @@ CORONA_EXPORT void *corona_aligned_malloc(size_t size, size_t alignment) {
   return cr_aligned_alloc(size, alignment);
 }
 
-CORONA_EXPORT int corona_posix_memalign(void **out, size_t alignment, size_t size) {
+CORONA_API int corona_posix_memalign(void **out, size_t alignment, size_t size) {
   if (!is_pow2(alignment) || alignment % sizeof(void *) != 0) return EINVAL;
   int saved = errno;
   void *p = cr_aligned_alloc(size, alignment);
@@ -166,15 +166,15 @@ void *cr_realloc(void *p, size_t size, size_t alignment) {
   return move_object(p, have, size, alignment);
 }
 
-CORONA_EXPORT void *corona_realloc(void *ptr, size_t size) { return cr_realloc(ptr, size, 0); }
+CORONA_API void *corona_realloc(void *ptr, size_t size) { return cr_realloc(ptr, size, 0); }
 
-CORONA_EXPORT void corona_collect(void) {
+CORONA_API void corona_collect(void) {
   cr_init();
   if (cr_checked) cr_debug_flush();
   cr_collect(&cr_default_pool);
 }
 
-CORONA_EXPORT int corona_allocation_mode(int mode, intptr_t value) {
+CORONA_API int corona_allocation_mode(int mode, intptr_t value) {
   cr_init();
   switch (mode) {
     case CORONA_USE_HUGE_PAGES:
@@ -205,7 +205,7 @@ CORONA_EXPORT int corona_allocation_mode(int mode, intptr_t value) {
   }
 }
 
-CORONA_EXPORT int corona_allocation_command(int cmd, void *param) {
+CORONA_API int corona_allocation_command(int cmd, void *param) {
   if (param != NULL) return EINVAL;
   cr_init();
   cr_tls_t *tls = cr_tls_own();
@@ -221,7 +221,7 @@ CORONA_EXPORT int corona_allocation_command(int cmd, void *param) {
   }
 }
 
-CORONA_EXPORT void *corona_aligned_realloc(void *ptr, size_t size, size_t alignment) {
+CORONA_API void *corona_aligned_realloc(void *ptr, size_t size, size_t alignment) {
   if (!is_pow2(alignment)) {
     errno = EINVAL;
     return NULL;

@@ -144,7 +144,7 @@ static void *pool_alloc(cr_pool_t *pool, size_t size, size_t alignment, bool zer
   return p;
 }
 
-CORONA_EXPORT void *corona_pool_malloc(corona_pool *h, size_t size) {
+CORONA_API void *corona_pool_malloc(corona_pool *h, size_t size) {
   cr_pool_t *pool = live_pool(h, "pool_malloc");
   if (pool == NULL) {
     errno = EINVAL;
@@ -153,7 +153,7 @@ CORONA_EXPORT void *corona_pool_malloc(corona_pool *h, size_t size) {
   return pool_alloc(pool, size, 0, false);
 }
 
-CORONA_EXPORT void *corona_pool_calloc(corona_pool *h, size_t count, size_t size) {
+CORONA_API void *corona_pool_calloc(corona_pool *h, size_t count, size_t size) {
   cr_pool_t *pool = live_pool(h, "pool_calloc");
   if (pool == NULL) {
     errno = EINVAL;
@@ -167,7 +167,7 @@ CORONA_EXPORT void *corona_pool_calloc(corona_pool *h, size_t count, size_t size
   return pool_alloc(pool, total, 0, true);
 }
 
-CORONA_EXPORT void *corona_pool_aligned_malloc(corona_pool *h, size_t size, size_t alignment) {
+CORONA_API void *corona_pool_aligned_malloc(corona_pool *h, size_t size, size_t alignment) {
   cr_pool_t *pool = live_pool(h, "pool_aligned_malloc");
   if (pool == NULL || alignment == 0 || (alignment & (alignment - 1)) != 0) {
     errno = EINVAL;
@@ -184,7 +184,7 @@ void cr_pool_free_small(cr_pool_t *pool, void *p, unsigned kind) {
   else cr_free_remote((cr_block_t *)((uintptr_t)p & ~(uintptr_t)(CORONA_SLAB_SIZE - 1)), p);
 }
 
-CORONA_EXPORT void corona_pool_free(corona_pool *h, void *p) {
+CORONA_API void corona_pool_free(corona_pool *h, void *p) {
   cr_pool_t *pool = live_pool(h, "pool_free");
   if (pool == NULL || p == NULL) return;
   unsigned kind = cr_pagemap_kind((uintptr_t)p);
@@ -193,7 +193,7 @@ CORONA_EXPORT void corona_pool_free(corona_pool *h, void *p) {
   else cr_large_free(cr_large_header(p, kind));
 }
 
-CORONA_EXPORT void *corona_pool_realloc(corona_pool *h, void *p, size_t size) {
+CORONA_API void *corona_pool_realloc(corona_pool *h, void *p, size_t size) {
   cr_pool_t *pool = live_pool(h, "pool_realloc");
   if (pool == NULL) {
     errno = EINVAL;
@@ -224,14 +224,14 @@ CORONA_EXPORT void *corona_pool_realloc(corona_pool *h, void *p, size_t size) {
   return q;
 }
 
-CORONA_EXPORT corona_pool *corona_pool_identify(void *p) {
+CORONA_API corona_pool *corona_pool_identify(void *p) {
   cr_pool_t *pool = cr_owner_pool(p, cr_pagemap_kind((uintptr_t)p));
   return pool != NULL && pool != &cr_default_pool ? (corona_pool *)(void *)pool : NULL;
 }
 
 /* ---- create, reset, destroy -------------------------------------------------- */
 
-CORONA_EXPORT int corona_pool_create(const corona_pool_policy *policy, corona_pool **out) {
+CORONA_API int corona_pool_create(const corona_pool_policy *policy, corona_pool **out) {
   if (policy == NULL || out == NULL || policy->raw_alloc == NULL || (!policy->fixed && policy->raw_free == NULL))
     return EINVAL;
   cr_init();
@@ -303,7 +303,7 @@ static void forget_objects(cr_pool_t *pool) {
   CR_STAT(cr_store_relaxed(&pool->small_in_use, 0));
 }
 
-CORONA_EXPORT int corona_pool_reset(corona_pool *h) {
+CORONA_API int corona_pool_reset(corona_pool *h) {
   cr_pool_t *pool = live_pool(h, "pool_reset");
   if (pool == NULL) return EINVAL;
   cr_lock(&pools_lock);
@@ -326,7 +326,7 @@ CORONA_EXPORT int corona_pool_reset(corona_pool *h) {
   return 0;
 }
 
-CORONA_EXPORT int corona_pool_destroy(corona_pool *h) {
+CORONA_API int corona_pool_destroy(corona_pool *h) {
   cr_pool_t *pool = live_pool(h, "pool_destroy");
   if (pool == NULL) return EINVAL;
   cr_lock(&pools_lock);

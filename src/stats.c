@@ -115,7 +115,7 @@ static void pool_stats(cr_pool_t *pool, corona_stats *out, int64_t *alloc, int64
 }
 #endif
 
-CORONA_EXPORT int corona_stats_get(corona_stats *out) {
+CORONA_API int corona_stats_get(corona_stats *out) {
   if (out == NULL) return EINVAL;
   memset(out, 0, sizeof *out);
 #if CORONA_STATS
@@ -187,7 +187,7 @@ static size_t format_report(char *buf, size_t cap, const corona_stats *s, int st
   return n;
 }
 
-CORONA_EXPORT void corona_stats_print(FILE *out) {
+CORONA_API void corona_stats_print(FILE *out) {
   corona_stats s;
   int status = corona_stats_get(&s);
   char buf[4096];

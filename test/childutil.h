@@ -8,25 +8,42 @@
  * Like testutil.h it allocates nothing: the environment table and the
  * buffers are the caller's (static) memory, strings are pointed to, not
  * copied.  The caller must not have threads running while it forks under
- * ThreadSanitizer (a child that only calls execve is fine anyway). */
+ * ThreadSanitizer (a child that only calls execve is fine anyway).
+ *
+ * Windows (mingw-w64, under Wine too): the same interface over
+ * CreateProcess, with the child's output caught in temporary files; a
+ * child's "status" is its exit code, and abort() (SIGABRT) shows as exit
+ * code 3, the C runtime's.  There is no fork: CU_HAVE_FORK is 0 and
+ * cu_run_fn answers -1. */
 #ifndef CORONA_CHILDUTIL_H
 #define CORONA_CHILDUTIL_H
 
 #include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#ifdef _WIN32
+#define WIN32_LEAN_AND_MEAN
+#include <io.h>
+#include <windows.h>
+#define cu_environ _environ
+#define CU_HAVE_FORK 0
+#else
+#include <fcntl.h>
+#include <poll.h>
 #include <sys/resource.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
 extern char **environ;
+#define cu_environ environ
+#define CU_HAVE_FORK 1
+#endif
 
 /* ---- environments ----------------------------------------------------------- */
 #define CU_ENV_MAX 512
@@ -47,7 +64,7 @@ static inline size_t cu_name_len(const char *kv) {
 /* This process's environment without CORONA_*, MALLOC_* and LD_PRELOAD. */
 static inline void cu_env_clean(cu_env_t *e) {
   e->n = 0;
-  for (char **p = environ; p != NULL && *p != NULL && e->n < CU_ENV_MAX; p++) {
+  for (char **p = cu_environ; p != NULL && *p != NULL && e->n < CU_ENV_MAX; p++) {
     if (cu_starts(*p, "CORONA_") || cu_starts(*p, "MALLOC_") || cu_starts(*p, "LD_PRELOAD=")) continue;
     e->v[e->n++] = *p;
   }
@@ -90,6 +107,155 @@ static inline void cu_keep(char *buf, size_t cap, size_t *len, const char *data,
   }
   buf[*len] = '\0';
 }
+
+#ifdef _WIN32
+/* This program's own path (to run itself as a child). */
+static inline const char *cu_self_exe(void) {
+  static char path[MAX_PATH + 1];
+  DWORD n = GetModuleFileNameA(NULL, path, MAX_PATH);
+  path[n <= MAX_PATH ? n : 0] = '\0';
+  return path;
+}
+
+/* An inheritable temporary file that goes away when closed. */
+static inline HANDLE cu_temp_file(SECURITY_ATTRIBUTES *sa) {
+  char dir[MAX_PATH + 1], name[MAX_PATH + 1];
+  if (GetTempPathA(sizeof dir, dir) == 0 || GetTempFileNameA(dir, "cu", 0, name) == 0) return INVALID_HANDLE_VALUE;
+  return CreateFileA(name, GENERIC_READ | GENERIC_WRITE, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, sa,
+                     CREATE_ALWAYS, FILE_ATTRIBUTE_TEMPORARY | FILE_FLAG_DELETE_ON_CLOSE, NULL);
+}
+
+/* Reads file h from its start into a capture.  The C runtime writes "\r\n"
+ * for "\n" on text-mode streams; the '\r's are dropped, so that lines read
+ * the same as on Linux. */
+static inline void cu_slurp(HANDLE h, char *buf, size_t cap, size_t *len, bool *truncated) {
+  SetFilePointer(h, 0, NULL, FILE_BEGIN);
+  char tmp[4096];
+  DWORD n;
+  while (ReadFile(h, tmp, sizeof tmp, &n, NULL) && n > 0) {
+    for (DWORD i = 0; i < n; i++)
+      if (tmp[i] != '\r') cu_keep(buf, cap, len, &tmp[i], 1, truncated);
+  }
+}
+
+/* Appends s to the command line, quoted as the C runtime splits it. */
+static inline bool cu_quote(char *cmd, size_t cap, size_t *n, const char *s) {
+  char q[2048];
+  size_t k = 0;
+  q[k++] = '"';
+  for (const char *c = s;; c++) {
+    size_t slashes = 0;
+    while (*c == '\\') c++, slashes++;
+    /* Backslashes double before a quote (also the closing one). */
+    size_t copies = (*c == '"' || *c == '\0') ? 2 * slashes : slashes;
+    if (k + copies + 4 > sizeof q) return false;
+    for (size_t i = 0; i < copies; i++) q[k++] = '\\';
+    if (*c == '\0') break;
+    if (*c == '"') q[k++] = '\\';
+    q[k++] = *c;
+  }
+  q[k++] = '"';
+  if (*n + k + 2 > cap) return false;
+  if (*n > 0) cmd[(*n)++] = ' ';
+  memcpy(cmd + *n, q, k);
+  *n += k;
+  cmd[*n] = '\0';
+  return true;
+}
+
+/* Runs path with argv and env (NULL: this environment, unchanged) and
+ * waits for it.  Returns its exit code (also in c->status), -1 if it could
+ * not be started. */
+static inline int cu_run(cu_child_t *c, const char *path, char *const argv[], const cu_env_t *env) {
+  static char cmd[16384], block[256 * 1024];
+  c->status = -1;
+  c->out_len = c->err_len = 0;
+  c->truncated = false;
+  c->out[0] = c->err[0] = '\0';
+  size_t n = 0;
+  cmd[0] = '\0';
+  for (size_t i = 0; argv[i] != NULL; i++)
+    if (!cu_quote(cmd, sizeof cmd, &n, argv[i])) return -1;
+  if (env != NULL) { /* "A=1\0B=2\0\0" */
+    size_t b = 0;
+    for (size_t i = 0; i < env->n; i++) {
+      size_t len = strlen(env->v[i]) + 1;
+      if (b + len + 1 > sizeof block) return -1;
+      memcpy(block + b, env->v[i], len);
+      b += len;
+    }
+    block[b++] = '\0';
+    if (b == 1) block[b++] = '\0';
+  }
+  SECURITY_ATTRIBUTES sa = {sizeof sa, NULL, TRUE};
+  HANDLE out = cu_temp_file(&sa), err = cu_temp_file(&sa);
+  HANDLE nul = CreateFileA("NUL", GENERIC_READ, FILE_SHARE_READ | FILE_SHARE_WRITE, &sa, OPEN_EXISTING, 0, NULL);
+  STARTUPINFOA si;
+  memset(&si, 0, sizeof si);
+  si.cb = sizeof si;
+  si.dwFlags = STARTF_USESTDHANDLES;
+  si.hStdInput = nul;
+  si.hStdOutput = out;
+  si.hStdError = err;
+  PROCESS_INFORMATION pi;
+  fflush(stdout);
+  fflush(stderr);
+  if (out != INVALID_HANDLE_VALUE && err != INVALID_HANDLE_VALUE &&
+      CreateProcessA(path, cmd, NULL, NULL, TRUE, 0, env != NULL ? block : NULL, NULL, &si, &pi)) {
+    DWORD code = (DWORD)-1;
+    WaitForSingleObject(pi.hProcess, INFINITE);
+    GetExitCodeProcess(pi.hProcess, &code);
+    CloseHandle(pi.hThread);
+    CloseHandle(pi.hProcess);
+    c->status = (int)code;
+    cu_slurp(out, c->out, c->out_cap, &c->out_len, &c->truncated);
+    cu_slurp(err, c->err, c->err_cap, &c->err_len, &c->truncated);
+  }
+  if (out != INVALID_HANDLE_VALUE) CloseHandle(out);
+  if (err != INVALID_HANDLE_VALUE) CloseHandle(err);
+  if (nul != INVALID_HANDLE_VALUE) CloseHandle(nul);
+  return c->status;
+}
+
+/* No fork: a function cannot run in a child of its own. */
+static inline int cu_run_fn(void (*fn)(void *), void *arg, char *out, size_t cap) {
+  (void)fn;
+  (void)arg;
+  if (cap) out[0] = '\0';
+  return -1;
+}
+
+static inline bool cu_exited(int status, int code) { return status != -1 && status == code; }
+/* Only SIGABRT has an exit code of its own: 3, from abort() or raise(). */
+static inline bool cu_signalled(int status, int sig) { return sig == SIGABRT && status == 3; }
+
+/* "exit 3", "not started": for messages. */
+static inline const char *cu_describe(int status) {
+  static char buf[64];
+  if (status == -1) snprintf(buf, sizeof buf, "not started");
+  else snprintf(buf, sizeof buf, "exit %d%s", status, status == 3 ? " (abort)" : "");
+  return buf;
+}
+
+/* One line on fd, formatted into a stack buffer and written with one
+ * write() (no stdio: beside corona's own lines). */
+static void cu_put(int fd, const char *fmt, ...) __attribute__((format(gnu_printf, 2, 3), unused));
+static void cu_put(int fd, const char *fmt, ...) {
+  char buf[256];
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(buf, sizeof buf - 1, fmt, ap);
+  va_end(ap);
+  if (n < 0) return;
+  if ((size_t)n > sizeof buf - 2) n = (int)sizeof buf - 2;
+  buf[n++] = '\n';
+  int w = _write(fd, buf, (unsigned)n);
+  (void)w;
+}
+
+#else /* POSIX */
+/* This program's own path (to run itself as a child). */
+static inline const char *cu_self_exe(void) { return "/proc/self/exe"; }
 
 /* Runs path with argv and env (NULL: this environment, unchanged) and
  * waits for it.  Returns the wait status (also in c->status), -1 if it could
@@ -160,6 +326,41 @@ static inline int cu_run(cu_child_t *c, const char *path, char *const argv[], co
   return status;
 }
 
+/* Runs fn(arg) in a forked child whose stderr goes to a pipe; returns the
+ * wait status and copies up to cap - 1 bytes of what it wrote to out. */
+static inline int cu_run_fn(void (*fn)(void *), void *arg, char *out, size_t cap) {
+  int fds[2];
+  out[0] = '\0';
+  if (pipe(fds) != 0) return -1;
+  fflush(stdout);
+  fflush(stderr);
+  pid_t pid = fork();
+  if (pid < 0) return -1;
+  if (pid == 0) {
+    struct rlimit no_core = {0, 0};
+    setrlimit(RLIMIT_CORE, &no_core);
+    close(fds[0]);
+    dup2(fds[1], 2);
+    fn(arg);
+    _exit(0);
+  }
+  close(fds[1]);
+  size_t n = 0;
+  for (;;) {
+    char tmp[512];
+    ssize_t r = read(fds[0], tmp, sizeof tmp);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) break;
+    for (ssize_t i = 0; i < r && n + 1 < cap; i++) out[n++] = tmp[i];
+  }
+  out[n] = '\0';
+  close(fds[0]);
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  return status;
+}
+
 static inline bool cu_exited(int status, int code) {
   return status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == code;
 }
@@ -176,6 +377,24 @@ static inline const char *cu_describe(int status) {
   else snprintf(buf, sizeof buf, "status %#x", status);
   return buf;
 }
+
+/* One line on fd, formatted into a stack buffer and written with one
+ * write() (no stdio: safe in a forked child and beside corona's own lines). */
+static void cu_put(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3), unused));
+static void cu_put(int fd, const char *fmt, ...) {
+  char buf[256];
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(buf, sizeof buf - 1, fmt, ap);
+  va_end(ap);
+  if (n < 0) return;
+  if ((size_t)n > sizeof buf - 2) n = (int)sizeof buf - 2;
+  buf[n++] = '\n';
+  ssize_t w = write(fd, buf, (size_t)n);
+  (void)w;
+}
+
+#endif /* _WIN32 */
 
 /* ---- lines --------------------------------------------------------------------
  * A text's lines are separated by '\n'; a last line without one counts. */
@@ -213,22 +432,6 @@ static inline size_t cu_count_prefix(const char *text, const char *prefix) {
     if (p) p++;
   }
   return n;
-}
-
-/* One line on fd, formatted into a stack buffer and written with one
- * write() (no stdio: safe in a forked child and beside corona's own lines). */
-static void cu_put(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3), unused));
-static void cu_put(int fd, const char *fmt, ...) {
-  char buf[256];
-  va_list ap;
-  va_start(ap, fmt);
-  int n = vsnprintf(buf, sizeof buf - 1, fmt, ap);
-  va_end(ap);
-  if (n < 0) return;
-  if ((size_t)n > sizeof buf - 2) n = (int)sizeof buf - 2;
-  buf[n++] = '\n';
-  ssize_t w = write(fd, buf, (size_t)n);
-  (void)w;
 }
 
 #endif /* CORONA_CHILDUTIL_H */

@@ -3,20 +3,86 @@
  * its reset (VmHWM, /proc/self/clear_refs), AnonHugePages
  * (/proc/self/smaps_rollup), the VmFlags of the mapping holding an address
  * (/proc/self/smaps), the transparent-huge-page mode, and page touching.
+ * Windows has stand-ins for the figures (see below) and pu_map/pu_unmap
+ * give raw OS memory on both.
  * Like testutil.h it allocates nothing: files are read with open/read into
  * static or stack buffers (the test programs are single-threaded whenever
  * they call these), so the figures are not disturbed by the harness. */
 #ifndef CORONA_PROCUTIL_H
 #define CORONA_PROCUTIL_H
 
-#include <fcntl.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
-#include <unistd.h>
 
 #define PU_MIB ((size_t)1 << 20)
+
+#ifdef _WIN32
+/* Windows: the working set stands in for RSS (GetProcessMemoryInfo), its
+ * peak cannot be reset, there are no transparent huge pages, and a
+ * "mapping" is the VirtualAlloc reservation holding an address (no flags). */
+#define WIN32_LEAN_AND_MEAN
+#include <windows.h>
+#define PSAPI_VERSION 2
+#include <psapi.h>
+
+static inline size_t pu_page_size(void) {
+  SYSTEM_INFO si;
+  GetSystemInfo(&si);
+  return si.dwPageSize ? si.dwPageSize : 4096;
+}
+
+static inline bool pu_counters(PROCESS_MEMORY_COUNTERS *pmc) {
+  return K32GetProcessMemoryInfo(GetCurrentProcess(), pmc, sizeof *pmc) != 0;
+}
+static inline size_t pu_rss(void) {
+  PROCESS_MEMORY_COUNTERS pmc;
+  return pu_counters(&pmc) ? pmc.WorkingSetSize : 0;
+}
+/* Committed private memory: what a failing VirtualAlloc runs out of. */
+static inline size_t pu_vm_size(void) {
+  PROCESS_MEMORY_COUNTERS pmc;
+  return pu_counters(&pmc) ? pmc.PagefileUsage : 0;
+}
+static inline size_t pu_peak_rss(void) {
+  PROCESS_MEMORY_COUNTERS pmc;
+  return pu_counters(&pmc) ? pmc.PeakWorkingSetSize : 0;
+}
+static inline bool pu_reset_peak_rss(void) { return false; }
+static inline long pu_anon_huge_bytes(void) { return -1; }
+static inline const char *pu_thp_mode(void) { return ""; }
+static inline bool pu_thp_usable(void) { return false; }
+
+static inline bool pu_mapping_of(const void *addr, uintptr_t *lo, uintptr_t *hi, char *flags, size_t flags_cap) {
+  MEMORY_BASIC_INFORMATION mbi;
+  if (VirtualQuery(addr, &mbi, sizeof mbi) == 0 || mbi.State == MEM_FREE) return false;
+  *lo = (uintptr_t)mbi.BaseAddress;
+  *hi = (uintptr_t)mbi.BaseAddress + mbi.RegionSize;
+  if (flags_cap) flags[0] = '\0';
+  return true;
+}
+
+/* len bytes of fresh zeroed read-write memory from the OS, or NULL. */
+static inline void *pu_map(size_t len) { return VirtualAlloc(NULL, len, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE); }
+static inline void pu_unmap(void *p, size_t len) {
+  (void)len;
+  VirtualFree(p, 0, MEM_RELEASE);
+}
+
+#else /* Linux */
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#ifdef MAP_ANONYMOUS /* not under a strict _POSIX_C_SOURCE */
+/* len bytes of fresh zeroed read-write memory from the OS, or NULL. */
+static inline void *pu_map(size_t len) {
+  void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  return p == MAP_FAILED ? NULL : p;
+}
+static inline void pu_unmap(void *p, size_t len) { munmap(p, len); }
+#endif
 
 static inline size_t pu_page_size(void) {
   long ps = sysconf(_SC_PAGESIZE);
@@ -191,6 +257,8 @@ static inline bool pu_mapping_of(const void *addr, uintptr_t *lo, uintptr_t *hi,
   close(fd);
   return found;
 }
+
+#endif /* _WIN32 */
 
 /* Whether the space-separated flag list holds the two-letter flag. */
 static inline bool pu_has_flag(const char *flags, const char *flag) {

@@ -139,7 +139,7 @@ static int run_env(char *const argv[], const char *const vars[]) {
 }
 
 static int run_self(const char *mode, const char *const vars[]) {
-  char *argv[] = {"/proc/self/exe", "child", (char *)mode, NULL};
+  char *argv[] = {(char *)cu_self_exe(), "child", (char *)mode, NULL};
   return run_env(argv, vars);
 }
 

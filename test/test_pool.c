@@ -48,11 +48,10 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 #include "childutil.h"
 #include "corona.h"
+#include "procutil.h"
 #include "testutil.h"
 
 #define KB ((size_t)1024)
@@ -123,8 +122,8 @@ static void *grow_alloc(intptr_t id, size_t *bytes) {
   if (take_failure(s)) return NULL;
   size_t n = *bytes + s->extra;
   size_t len = n + s->offset + 16 * KB;
-  char *base = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (base == MAP_FAILED) return NULL;
+  char *base = pu_map(len);
+  if (base == NULL) return NULL;
   char *p = (char *)(((uintptr_t)base + 16 * KB - 1) & ~(uintptr_t)(16 * KB - 1)) + s->offset;
   if (s->dirty) memset(p, 0xAB, n);
   pthread_mutex_lock(&recs_mu);
@@ -132,7 +131,7 @@ static void *grow_alloc(intptr_t id, size_t *bytes) {
   if (room) recs[n_recs++] = (rec_t){id, p, n, base, len};
   pthread_mutex_unlock(&recs_mu);
   if (!CHECKF(room, "test: raw piece table full")) {
-    munmap(base, len);
+    pu_unmap(base, len);
     return NULL;
   }
   size_t expect = 0;
@@ -164,7 +163,7 @@ static int grow_free(intptr_t id, void *ptr, size_t bytes) {
     return -1;
   }
   atomic_fetch_add(&srcs[id].bytes_out, bytes);
-  munmap(r.base, r.len);
+  pu_unmap(r.base, r.len);
   return 0;
 }
 
@@ -296,7 +295,10 @@ static void check_disjoint(obj_t *o, size_t n, const char *what) {
 
 /* ==== fixed pools ============================================================= */
 #define FIXED_MAX (20 * MB)
-static unsigned char fixed_mem[FIXED_MAX + 64 * KB] __attribute__((aligned(65536)));
+/* 64 KB aligned at run time: a PE object (Windows) cannot ask for more
+ * than 8 KB of alignment. */
+static unsigned char fixed_space[FIXED_MAX + 128 * KB];
+#define fixed_mem ((unsigned char *)(((uintptr_t)fixed_space + 64 * KB - 1) & ~(uintptr_t)(64 * KB - 1)))
 
 /* Allocates size-byte objects until NULL; returns how many. */
 static size_t fill_uniform(corona_pool *pool, int src, size_t size, size_t *requested) {
@@ -947,7 +949,10 @@ static corona_pool *t_pools[T_POOLS];
 static const int t_src0 = 10;
 static bool t_fixed[T_POOLS];
 static _Atomic(void *) t_slots[T_SLOTS];
-static unsigned char t_fixed_mem[2][16 * MB] __attribute__((aligned(16384)));
+static unsigned char t_fixed_space[2 * 16 * MB + 16 * KB]; /* 16 KB aligned at run time (see fixed_mem) */
+static unsigned char *t_fixed_mem(int i) {
+  return (unsigned char *)(((uintptr_t)t_fixed_space + 16 * KB - 1) & ~(uintptr_t)(16 * KB - 1)) + (size_t)i * 16 * MB;
+}
 static pthread_barrier_t t_barrier;
 static atomic_long t_nulls, t_moves, t_reallocs;
 
@@ -1058,7 +1063,7 @@ static void test_threads(void) {
     int id = t_src0 + k;
     src_reset(id);
     t_fixed[k] = k >= T_POOLS - 2;
-    if (t_fixed[k]) t_pools[k] = make_fixed(id, t_fixed_mem[k - (T_POOLS - 2)], 16 * MB, k % 2);
+    if (t_fixed[k]) t_pools[k] = make_fixed(id, t_fixed_mem(k - (T_POOLS - 2)), 16 * MB, k % 2);
     else t_pools[k] = make_growing(id, k == 1 ? 256 * KB : k == 2 ? MB : 0, k % 2 == 0);
     if (t_pools[k] == NULL) return;
   }
@@ -1453,7 +1458,7 @@ static int run_child(const char *name, const char *mode, bool debug) {
   if (debug) cu_env_set(&env, "MALLOC_DEBUG=1");
   char *argv[] = {"test_pool", "child", (char *)name, (char *)mode, NULL};
   cu_child_init(&child, child_out, sizeof child_out, child_err, sizeof child_err);
-  return cu_run(&child, "/proc/self/exe", argv, &env);
+  return cu_run(&child, cu_self_exe(), argv, &env);
 }
 
 typedef struct {

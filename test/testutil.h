@@ -46,9 +46,18 @@
 
 static atomic_int tu_failures;
 
-#if defined(__GNUC__) || defined(__clang__)
-__attribute__((format(printf, 4, 5)))
+/* printf-style checking of a function's format argument f and first
+ * variadic argument a.  mingw-w64: the C99 printf (the tests build with
+ * __USE_MINGW_ANSI_STDIO), which gcc there calls gnu_printf. */
+#if defined(__MINGW32__)
+#define TU_PRINTF(f, a) __attribute__((format(gnu_printf, f, a)))
+#elif defined(__GNUC__) || defined(__clang__)
+#define TU_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define TU_PRINTF(f, a)
 #endif
+
+TU_PRINTF(4, 5)
 static inline bool tu_fail(const char *file, int line, const char *expr, const char *fmt, ...) {
   int n = atomic_fetch_add(&tu_failures, 1);
   if (n < TU_MAX_REPORTS) {

@@ -1,5 +1,5 @@
-/* os.h — the platform contract.  os_linux.c (and later os_windows.c) are the
- * only files that include OS headers; everything above speaks to the OS
+/* os.h — the platform contract.  os_linux.c and os_windows.c are the only
+ * files that include OS headers; everything above speaks to the OS
  * through these functions.  Policy (alignment, retries, what to give back)
  * stays in the backend. */
 #ifndef CORONA_OS_H
@@ -19,8 +19,9 @@ size_t cr_os_page_size(void);
  * alignment: 0, or a power of two >= the page size that the start must
  * honour.  Returns NULL on failure (nothing stays mapped). */
 void *cr_os_map(size_t size, size_t alignment);
-/* Unmaps [addr, addr+size), both page aligned, previously from cr_os_map
- * (a part of a mapping may be given back). */
+/* Unmaps a whole mapping: addr is its start (from cr_os_map, cr_os_map_huge
+ * or cr_os_remap) and size its size now.  Never a part of one: Windows can
+ * only release a reservation whole. */
 void cr_os_unmap(void *addr, size_t size);
 /* Tells the OS the contents of [addr, addr+size) are no longer needed: the
  * pages are released but stay mapped and read back as zero when touched. */
@@ -30,7 +31,8 @@ void cr_os_purge(void *addr, size_t size);
  * target NULL: in place only.  Otherwise the pages move onto target (a
  * mapping of new_size, which they replace) without being copied.  Returns
  * the resulting address, or NULL with everything unchanged (also where the
- * OS cannot do this). */
+ * OS cannot do this: Windows shrinks in place, grows in place only back into
+ * what a shrink left, and never moves). */
 void *cr_os_remap(void *addr, size_t old_size, size_t new_size, void *target);
 /* Asks the OS to back [addr, addr+size) with transparent huge pages where it
  * can (a hint: nothing to check afterwards). */

@@ -1,0 +1,298 @@
+/* os_windows.c — the Windows side of the platform contract (internal/os.h):
+ * VirtualAlloc/VirtualFree for memory (reserve+commit, decommit, release),
+ * large pages where the process may lock memory, fiber-local storage
+ * callbacks for thread exit, the process environment block, WriteFile to
+ * the standard error handle.  With os_linux.c, the only file of the core
+ * that includes OS headers.
+ *
+ * Nothing here calls corona: the C runtime's malloc stays the C runtime's
+ * on Windows (corona does not replace it), so whatever the CRT or the
+ * system allocates internally never comes back into the allocator. */
+#define WIN32_LEAN_AND_MEAN
+#include <windows.h>
+
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal/os.h"
+
+static size_t os_page_size = 4096;
+/* Every reservation starts at a multiple of this (64 KiB in practice). */
+static size_t os_granularity = 65536;
+static size_t os_large_page_size;
+
+void cr_os_init(void) {
+  SYSTEM_INFO si;
+  GetSystemInfo(&si);
+  if (si.dwPageSize != 0) os_page_size = si.dwPageSize;
+  if (si.dwAllocationGranularity != 0) os_granularity = si.dwAllocationGranularity;
+  os_large_page_size = GetLargePageMinimum();
+}
+
+size_t cr_os_page_size(void) { return os_page_size; }
+size_t cr_os_huge_page_size(void) { return os_large_page_size; }
+
+/* ---- memory ------------------------------------------------------------------
+ * A mapping is one reservation, committed whole at once: Windows charges
+ * the commit up front but backs pages only when touched, which is what an
+ * untouched Linux mapping costs too.  A reservation can only be released
+ * whole, from its base, so cr_os_unmap gets whole mappings (see os.h), a
+ * shrink decommits the tail in place, and the release takes the rest. */
+
+static void *os_alloc(void *at, size_t size) {
+  return VirtualAlloc(at, size, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE);
+}
+
+void *cr_os_map(size_t size, size_t alignment) {
+  if (size == 0) return NULL;
+  void *p = os_alloc(NULL, size);
+  if (p == NULL || alignment <= os_granularity || ((uintptr_t)p & (alignment - 1)) == 0) return p;
+  /* Misaligned.  A part of a reservation cannot be given back, so the
+   * Linux trick of over-mapping and trimming does not work: reserve (not
+   * commit) size + alignment to find an aligned hole, release it, and take
+   * the aligned address.  Another thread may take the hole in between; a
+   * few attempts make that harmless. */
+  VirtualFree(p, 0, MEM_RELEASE);
+  size_t over = size + alignment - os_granularity;
+  if (over < size) return NULL;
+  for (int attempt = 0; attempt < 16; attempt++) {
+    void *hole = VirtualAlloc(NULL, over, MEM_RESERVE, PAGE_NOACCESS);
+    if (hole == NULL) return NULL;
+    uintptr_t start = ((uintptr_t)hole + alignment - 1) & ~(uintptr_t)(alignment - 1);
+    VirtualFree(hole, 0, MEM_RELEASE);
+    p = os_alloc((void *)start, size);
+    if (p != NULL) return p;
+  }
+  return NULL;
+}
+
+void cr_os_unmap(void *addr, size_t size) {
+  if (VirtualFree(addr, 0, MEM_RELEASE)) return;
+  /* Not the base of a reservation (the contract says it always is): at
+   * least give the memory back, keeping the addresses reserved. */
+  VirtualFree(addr, size, MEM_DECOMMIT);
+}
+
+void cr_os_purge(void *addr, size_t size) {
+  /* MEM_RESET would be cheaper but leaves the old contents readable until
+   * the system reuses the pages; the contract promises zeros, which only
+   * decommitting gives.  Committing again at once keeps the range usable
+   * (the pages come back zeroed on first touch). */
+  if (!VirtualFree(addr, size, MEM_DECOMMIT)) {
+    /* Large-page memory cannot be decommitted: keep the promise by hand. */
+    memset(addr, 0, size);
+    return;
+  }
+  /* The commit charge just released is normally there to be taken back;
+   * only another process racing for the last of it can refuse us. */
+  for (int attempt = 0; attempt < 100; attempt++) {
+    if (VirtualAlloc(addr, size, MEM_COMMIT, PAGE_READWRITE) != NULL) return;
+    Sleep(1);
+  }
+  /* Leaving the range inaccessible would fault later, somewhere unrelated. */
+  static const char msg[] = "corona: the system refused to commit purged pages again (out of commit charge)\n";
+  cr_os_write_err(msg, sizeof msg - 1);
+  cr_os_abort();
+}
+
+/* Whether [addr, addr+size) lies in the one reservation based at base. */
+static bool os_in_reservation(const void *base, const char *addr, size_t size) {
+  MEMORY_BASIC_INFORMATION mbi;
+  if (VirtualQuery(addr + size - 1, &mbi, sizeof mbi) == 0) return false;
+  return mbi.State != MEM_FREE && mbi.AllocationBase == base;
+}
+
+void *cr_os_remap(void *addr, size_t old_size, size_t new_size, void *target) {
+  /* Pages cannot be moved between reservations. */
+  if (target != NULL) return NULL;
+  char *p = addr;
+  if (new_size < old_size) { /* the tail stays reserved until the release */
+    return VirtualFree(p + new_size, old_size - new_size, MEM_DECOMMIT) ? addr : NULL;
+  }
+  if (new_size > old_size) {
+    /* Growing in place works only into a tail an earlier shrink left
+     * reserved; Windows cannot extend a reservation. */
+    if (new_size > UINTPTR_MAX - (uintptr_t)p || !os_in_reservation(addr, p + old_size, new_size - old_size))
+      return NULL;
+    return VirtualAlloc(p + old_size, new_size - old_size, MEM_COMMIT, PAGE_READWRITE) != NULL ? addr : NULL;
+  }
+  return addr;
+}
+
+/* Windows has no transparent huge pages to ask for. */
+void cr_os_advise_huge(void *addr, size_t size) {
+  (void)addr;
+  (void)size;
+}
+
+/* Large pages need SeLockMemoryPrivilege held and enabled in the token.
+ * Enabling it is tried once; the answer is kept. */
+enum { LP_UNKNOWN, LP_YES, LP_NO };
+static atomic_int os_large_pages = LP_UNKNOWN;
+
+static bool os_enable_lock_memory(void) {
+  HANDLE token;
+  if (!OpenProcessToken(GetCurrentProcess(), TOKEN_ADJUST_PRIVILEGES | TOKEN_QUERY, &token)) return false;
+  TOKEN_PRIVILEGES tp;
+  tp.PrivilegeCount = 1;
+  tp.Privileges[0].Attributes = SE_PRIVILEGE_ENABLED;
+  bool ok = LookupPrivilegeValueA(NULL, "SeLockMemoryPrivilege", &tp.Privileges[0].Luid) &&
+            AdjustTokenPrivileges(token, FALSE, &tp, 0, NULL, NULL) &&
+            GetLastError() == ERROR_SUCCESS; /* not ERROR_NOT_ALL_ASSIGNED: the token holds it */
+  CloseHandle(token);
+  return ok;
+}
+
+void *cr_os_map_huge(size_t size) {
+  if (os_large_page_size == 0 || size == 0 || size % os_large_page_size != 0) return NULL;
+  int state = atomic_load_explicit(&os_large_pages, memory_order_relaxed);
+  if (state == LP_UNKNOWN) {
+    state = os_enable_lock_memory() ? LP_YES : LP_NO;
+    atomic_store_explicit(&os_large_pages, state, memory_order_relaxed);
+  }
+  if (state != LP_YES) return NULL;
+  /* Large pages are committed and locked at once, aligned to their size. */
+  return VirtualAlloc(NULL, size, MEM_RESERVE | MEM_COMMIT | MEM_LARGE_PAGES, PAGE_READWRITE);
+}
+
+uint64_t cr_os_now_ms(void) { return GetTickCount64(); }
+
+/* ---- environment ---------------------------------------------------------------
+ * One copy of the environment block, taken at the first look (options are
+ * read once, at initialisation) and kept: GetEnvironmentStringsA allocates
+ * it from the process heap, not from corona.  Names compare without case,
+ * as Windows does. */
+static _Atomic(char *) os_env_block;
+
+static const char *os_env(void) {
+  char *env = atomic_load_explicit(&os_env_block, memory_order_acquire);
+  if (env != NULL) return env;
+  char *fresh = GetEnvironmentStringsA();
+  if (fresh == NULL) return NULL;
+  /* acq_rel: publishes our copy; on failure, reads the winner's. */
+  if (atomic_compare_exchange_strong_explicit(&os_env_block, &env, fresh, memory_order_acq_rel,
+                                              memory_order_acquire))
+    return fresh;
+  FreeEnvironmentStringsA(fresh);
+  return env;
+}
+
+const char *cr_os_env_entry(size_t i) {
+  const char *e = os_env();
+  if (e == NULL) return NULL;
+  for (; *e != '\0'; e += strlen(e) + 1) {
+    if (*e == '=') continue; /* the hidden "=C:=C:\dir" entries of the shell */
+    if (i-- == 0) return e;
+  }
+  return NULL;
+}
+
+static char os_upper(char c) { return c >= 'a' && c <= 'z' ? (char)(c - 'a' + 'A') : c; }
+
+const char *cr_os_getenv(const char *name) {
+  const char *e;
+  for (size_t i = 0; (e = cr_os_env_entry(i)) != NULL; i++) {
+    size_t k = 0;
+    while (name[k] != '\0' && os_upper(e[k]) == os_upper(name[k])) k++;
+    if (name[k] == '\0' && e[k] == '=') return e + k + 1;
+  }
+  return NULL;
+}
+
+/* ---- threads --------------------------------------------------------------------
+ * Fiber-local storage slots with a callback: Windows calls it when a thread
+ * (or fiber) that stored a non-NULL value ends, in the DLL and in a program
+ * linked with the static library alike, before the C runtime's own
+ * per-thread teardown (emulated TLS included) runs.  It is also called for
+ * the thread that ends the process, after every other thread was stopped
+ * wherever it was, maybe holding an allocator lock: then it does nothing,
+ * the memory goes with the process. */
+static DWORD os_fls[CR_OS_THREAD_SLOTS] = {FLS_OUT_OF_INDEXES, FLS_OUT_OF_INDEXES};
+static void (*os_on_exit[CR_OS_THREAD_SLOTS])(void *value);
+static BOOLEAN(NTAPI *os_shutdown_in_progress)(void);
+
+static void os_thread_exit(unsigned slot, void *value) {
+  if (value == NULL) return;
+  if (os_shutdown_in_progress != NULL && os_shutdown_in_progress()) return;
+  os_on_exit[slot](value);
+}
+static void NTAPI os_fls_exit0(void *value) { os_thread_exit(0, value); }
+static void NTAPI os_fls_exit1(void *value) { os_thread_exit(1, value); }
+static PFLS_CALLBACK_FUNCTION const os_fls_callback[CR_OS_THREAD_SLOTS] = {os_fls_exit0, os_fls_exit1};
+_Static_assert(CR_OS_THREAD_SLOTS == 2, "one FLS callback per slot");
+
+bool cr_os_thread_exit_init(unsigned slot, void (*on_exit)(void *value)) {
+  if (slot == 0) {
+    /* The callbacks must outlive every thread: pin corona.dll (a no-op in
+     * a program), so that a FreeLibrary cannot unload the code they call. */
+    HMODULE self;
+    GetModuleHandleExA(GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS | GET_MODULE_HANDLE_EX_FLAG_PIN,
+                       (LPCSTR)(uintptr_t)&cr_os_thread_exit_init, &self);
+    HMODULE ntdll = GetModuleHandleA("ntdll.dll");
+    FARPROC f = ntdll != NULL ? GetProcAddress(ntdll, "RtlDllShutdownInProgress") : NULL;
+    os_shutdown_in_progress = (BOOLEAN(NTAPI *)(void))(uintptr_t)f;
+  }
+  os_on_exit[slot] = on_exit;
+  os_fls[slot] = FlsAlloc(os_fls_callback[slot]);
+  return os_fls[slot] != FLS_OUT_OF_INDEXES;
+}
+
+void cr_os_thread_set(unsigned slot, void *value) {
+  if (os_fls[slot] != FLS_OUT_OF_INDEXES) FlsSetValue(os_fls[slot], value);
+}
+
+/* No symbol interposition on Windows: corona never stands in for the CRT. */
+void *cr_os_next_symbol(const char *name) {
+  (void)name;
+  return NULL;
+}
+
+/* No fork on Windows. */
+void cr_os_atfork(void (*prepare)(void), void (*parent)(void), void (*child)(void)) {
+  (void)prepare;
+  (void)parent;
+  (void)child;
+}
+
+void cr_os_atexit(void (*fn)(void)) { atexit(fn); }
+
+void cr_os_yield(void) { SwitchToThread(); }
+
+/* ---- standard error ---------------------------------------------------------- */
+/* A duplicate of the standard error handle (cr_os_keep_stderr), for reports
+ * due after the program has closed or replaced its own. */
+static HANDLE kept_err = NULL;
+
+void cr_os_keep_stderr(void) {
+  HANDLE err = GetStdHandle(STD_ERROR_HANDLE), dup;
+  if (kept_err != NULL || err == NULL || err == INVALID_HANDLE_VALUE) return;
+  if (DuplicateHandle(GetCurrentProcess(), err, GetCurrentProcess(), &dup, 0, FALSE, DUPLICATE_SAME_ACCESS))
+    kept_err = dup;
+}
+
+static bool os_write_all(HANDLE h, const char *msg, size_t len) {
+  if (h == NULL || h == INVALID_HANDLE_VALUE) return false;
+  while (len > 0) {
+    DWORD n = 0, want = len > 0x40000000u ? 0x40000000u : (DWORD)len;
+    if (!WriteFile(h, msg, want, &n, NULL) || n == 0) return false;
+    msg += n;
+    len -= n;
+  }
+  return true;
+}
+
+void cr_os_write_err(const char *msg, size_t len) {
+  if (!os_write_all(GetStdHandle(STD_ERROR_HANDLE), msg, len) && kept_err != NULL) os_write_all(kept_err, msg, len);
+}
+
+_Noreturn void cr_os_abort(void) {
+  /* As abort() does, a SIGABRT handler of the program runs first; the
+   * C runtime's default ends the process with status 3 (and, unlike its
+   * abort(), prints no message of its own after corona's line). */
+  raise(SIGABRT);
+  TerminateProcess(GetCurrentProcess(), 3);
+  for (;;) Sleep(INFINITE);
+}

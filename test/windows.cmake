@@ -1,0 +1,55 @@
+# test/windows.cmake — the Windows test suite (cross-built with mingw-w64,
+# run under Wine through CMAKE_CROSSCOMPILING_EMULATOR; see
+# cmake/mingw-w64-x86_64.cmake and scripts/test-windows).  Included from
+# test/CMakeLists.txt in place of the Linux list, which needs fork, /proc,
+# RLIMIT_AS or LD_PRELOAD.  Child processes are re-executions of the test
+# program through CreateProcess (childutil.h).
+#   api, api_shared   test_api.c on libcorona.a and on corona.dll
+#   stress, churn     threads with cross-thread frees and content checks;
+#                     waves of short-lived threads (thread exit via FLS)
+#   debug_stress,     the same under MALLOC_DEBUG=1: no "corona:" report
+#   debug_churn
+#   large             test_large.c whole (the bad-pointer children need fork
+#                     and are skipped; the peak-RSS check has no reset here)
+#   large_hugepages   the same with CORONA_USE_HUGE_PAGES=1 (large pages
+#                     where the privilege is held, else the fallback)
+#   pool_*            test_pool.c's five groups (misuse children re-executed)
+#   options, verbose  test_options.c: environment options, stderr line by line
+#   windows           test_windows.c: what os_windows.c must get right
+#                     (refused VirtualAlloc, failing raw_alloc, thread exit,
+#                     purge, in-place remap, big alignments, large pages,
+#                     abort and exit report in children)
+
+# printf with %zu and friends: mingw-w64's C99 printf, not msvcrt's.
+add_compile_definitions(__USE_MINGW_ANSI_STDIO=1)
+
+corona_add_test(test_api test_api.c corona_static)
+corona_add_test(test_api_shared test_api.c corona)
+# Beside corona.dll, where Windows looks for a program's DLLs first.
+set_target_properties(test_api_shared PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR})
+corona_add_test(test_stress test_stress.c corona_static)
+corona_add_test(test_churn test_churn.c corona_static)
+foreach(prog stress churn)
+  add_test(NAME debug_${prog} COMMAND test_${prog})
+  set_tests_properties(debug_${prog} PROPERTIES TIMEOUT ${CORONA_TEST_TIMEOUT}
+    ENVIRONMENT "MALLOC_DEBUG=1" FAIL_REGULAR_EXPRESSION "corona:")
+endforeach()
+
+corona_add_test(test_large test_large.c corona_static)
+add_test(NAME large_hugepages COMMAND test_large)
+set_tests_properties(large_hugepages PROPERTIES TIMEOUT ${CORONA_TEST_TIMEOUT} ENVIRONMENT "CORONA_USE_HUGE_PAGES=1")
+
+add_executable(test_pool test_pool.c)
+target_link_libraries(test_pool PRIVATE corona_static Threads::Threads)
+target_include_directories(test_pool PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
+foreach(group errors fixed growing threads lifecycle)
+  add_test(NAME pool_${group} COMMAND test_pool ${group})
+  set_tests_properties(pool_${group} PROPERTIES TIMEOUT ${CORONA_TEST_TIMEOUT})
+endforeach()
+
+corona_add_test(test_options test_options.c corona_static)
+target_compile_definitions(test_options PRIVATE TEST_DEBUG_DEFAULT=$<BOOL:${CORONA_DEBUG}>)
+add_test(NAME verbose COMMAND test_options verbose)
+set_tests_properties(verbose PROPERTIES TIMEOUT ${CORONA_TEST_TIMEOUT})
+
+corona_add_test(test_windows test_windows.c corona_static)
