@@ -157,19 +157,37 @@ static void tls_pool_push(cr_tls_t *tls, cr_block_t *b) {
   tls->empty_count++;
 }
 
+/* An empty block may rest on its bin's partial list, free list intact, for
+ * the next refill of the same class: no carving, no page-map write, no trip
+ * through the pools.  A burst of objects freed all at once (a request's
+ * objects) otherwise turned every one of its blocks over.  The thread's
+ * resting and pooled empty blocks together stay within the pool's high
+ * mark. */
+static bool keep_empty(cr_tls_t *tls, cr_block_t *b) {
+  if (tls->kept_empty + tls->empty_count >= CORONA_BLOCK_POOL_HIGH_MARK) return false;
+  tls->kept_empty++;
+  b->threshold = -1; /* nothing left to free into it */
+  return true;
+}
+
 /* Objects came back to b (local frees or privatisation): move it to the list
  * its fill level asks for. */
 static void block_rebalance(cr_tls_t *tls, cr_block_t *b) {
   unsigned bin = b->bin;
   if (b->list == CR_LIST_PARTIAL) {
-    if (b->allocated == 0) {
+    if (b->allocated == 0 && !keep_empty(tls, b)) {
       list_remove(&tls->partial[bin], b);
       tls_pool_push(tls, b);
     }
   } else if (b->list == CR_LIST_FULL) {
     if (b->allocated == 0) {
       list_remove(&tls->full[bin], b);
-      tls_pool_push(tls, b);
+      if (keep_empty(tls, b)) {
+        b->list = CR_LIST_PARTIAL;
+        list_push(&tls->partial[bin], b);
+      } else {
+        tls_pool_push(tls, b);
+      }
     } else if (b->allocated <= real_threshold(b)) {
       list_remove(&tls->full[bin], b);
       b->list = CR_LIST_PARTIAL;
@@ -213,12 +231,28 @@ static void drain_bin(cr_tls_t *tls, unsigned bin) {
 
 void cr_bins_flush_empty(cr_tls_t *tls) {
   cr_bins_drain_all(tls);
+  /* Resting empty blocks too: they are this thread's cache as much. */
+  for (unsigned bin = 0; bin < CORONA_NUM_BINS && tls->kept_empty != 0; bin++) {
+    for (cr_block_t *b = tls->partial[bin].head, *next; b != NULL; b = next) {
+      next = b->next;
+      if (b->allocated != 0) continue;
+      list_remove(&tls->partial[bin], b);
+      tls->kept_empty--;
+      b->list = CR_LIST_NONE;
+      b->next = tls->empty;
+      tls->empty = b;
+      tls->empty_count++;
+    }
+  }
   if (tls->empty != NULL) cr_pool_put_empty(tls->pool, tls->empty, tls->empty_count);
   tls->empty = NULL;
   tls->empty_count = 0;
 }
 
 void cr_bins_drain_all(cr_tls_t *tls) {
+  /* The relaxed look keeps the common case (no mail) to one load; the
+   * acquire exchange pairs with the notifiers' release stores. */
+  if (cr_load_relaxed(&tls->mail_pending) == 0 || cr_exchange_acquire(&tls->mail_pending, 0) == 0) return;
   for (unsigned bin = 0; bin < CORONA_NUM_BINS; bin++)
     if (cr_load_relaxed(&tls->mailbox[bin]) != NULL) drain_bin(tls, bin);
 }
@@ -226,6 +260,7 @@ void cr_bins_drain_all(cr_tls_t *tls) {
 static cr_block_t *take_partial(cr_tls_t *tls, unsigned bin) {
   cr_block_t *b = tls->partial[bin].head;
   if (b != NULL) {
+    if (b->allocated == 0) tls->kept_empty--; /* a resting empty block (keep_empty) */
     list_remove(&tls->partial[bin], b);
     block_set_active(tls, bin, b);
   }
@@ -362,6 +397,7 @@ static cr_block_t *detach_all(cr_tls_t *tls) {
     tls->partial[bin].head = tls->full[bin].head = NULL;
     bn->block = &cr_block_empty;
   }
+  tls->kept_empty = 0; /* the resting empty blocks are on the chain */
   return chain;
 }
 

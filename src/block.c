@@ -64,6 +64,11 @@ void cr_free_remote(cr_block_t *b, void *p) {
   do {
     cr_store_relaxed(&b->mail_next, head);
   } while (!cr_cas_weak_release(box, &head, b)); /* pairs with the owner's acquire exchange */
+  /* After the push, and release: an owner whose exchange reads this hint
+   * sees the push; one that cleared the hint before it leaves it set for
+   * the next sweep.  The owner may have exited meanwhile: its TLS memory is
+   * never unmapped, and a stray hint only costs some thread one sweep. */
+  cr_store_release(&owner->mail_pending, 1);
 }
 
 CR_NOINLINE void cr_free_foreign_block(cr_tls_t *tls, cr_block_t *b, void *p) {

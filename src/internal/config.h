@@ -22,8 +22,12 @@
 #define CORONA_MIN_ALIGN 16
 
 /* Per-thread pool of empty slab blocks: when a push would exceed the high
- * mark, all but the low mark's most recent blocks go to the global pool. */
-#define CORONA_BLOCK_POOL_HIGH_MARK 32
+ * mark, all but the low mark's most recent blocks go to the global pool.
+ * The mark also bounds the empty blocks resting on the thread's partial
+ * lists (bin.c, keep_empty).  128 blocks (2 MB a thread): at 32, a burst of
+ * a few thousand objects freed at once turned most of its blocks over
+ * through the global pool on every round. */
+#define CORONA_BLOCK_POOL_HIGH_MARK 128
 #define CORONA_BLOCK_POOL_LOW_MARK 8
 /* Empty blocks the pool-wide (global) list keeps before it hands further
  * ones back to the backend, which returns their pages to the OS.  Too small

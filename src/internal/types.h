@@ -151,6 +151,7 @@ struct cr_tls_s {
   cr_blocklist_t full[CORONA_NUM_BINS];
   cr_block_t *empty;                   /* owner: LIFO of empty blocks (linked by next) */
   uint32_t empty_count;                /* owner */
+  uint32_t kept_empty;                 /* owner: empty blocks resting on partial lists */
   _Atomic(bool) counting;              /* statistics count calls (a copy of cr_stats_on on a line
                                           the slow paths touch anyway); written under pool->lock */
   uint32_t loc_count;                  /* owner: local large-object cache: entries */
@@ -163,6 +164,10 @@ struct cr_tls_s {
 
   /* Remote freers push here: kept on lines of their own. */
   alignas(CORONA_CACHE_LINE) _Atomic(cr_block_t *) mailbox[CORONA_NUM_BINS];
+  /* Set by a notifier after its push, cleared by the owner before a sweep
+   * of all mailboxes: a hint that lets the sweep be skipped when no mail
+   * came (the mailboxes themselves stay the truth). */
+  _Atomic(uint32_t) mail_pending;
 };
 
 /* ---- backend: regions ---------------------------------------------------
