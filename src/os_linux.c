@@ -9,7 +9,9 @@
 #include <sched.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <linux/futex.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "internal/os.h"
@@ -137,6 +139,13 @@ void cr_os_atfork(void (*prepare)(void), void (*parent)(void), void (*child)(voi
 void cr_os_atexit(void (*fn)(void)) { atexit(fn); }
 
 void cr_os_yield(void) { sched_yield(); }
+
+/* Private futexes: the lock words are never shared between processes. */
+void cr_os_wait(atomic_int *addr, int expected) {
+  syscall(SYS_futex, (int *)addr, FUTEX_WAIT_PRIVATE, expected, NULL, NULL, 0);
+}
+
+void cr_os_wake_one(atomic_int *addr) { syscall(SYS_futex, (int *)addr, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0); }
 
 /* A copy of stderr taken at start-up (cr_os_keep_stderr), for reports due
  * after the program has closed its own (coreutils close it at exit). */

@@ -19,6 +19,8 @@
 
 #include "internal/os.h"
 
+static void os_find_wait(void);
+
 static size_t os_page_size = 4096;
 /* Every reservation starts at a multiple of this (64 KiB in practice). */
 static size_t os_granularity = 65536;
@@ -30,6 +32,7 @@ void cr_os_init(void) {
   if (si.dwPageSize != 0) os_page_size = si.dwPageSize;
   if (si.dwAllocationGranularity != 0) os_granularity = si.dwAllocationGranularity;
   os_large_page_size = GetLargePageMinimum();
+  os_find_wait();
 }
 
 size_t cr_os_page_size(void) { return os_page_size; }
@@ -260,6 +263,31 @@ void cr_os_atfork(void (*prepare)(void), void (*parent)(void), void (*child)(voi
 void cr_os_atexit(void (*fn)(void)) { atexit(fn); }
 
 void cr_os_yield(void) { SwitchToThread(); }
+
+/* WaitOnAddress and WakeByAddressSingle (Windows 8 and later), looked up
+ * in KernelBase.dll at start-up rather than linked from Synchronization.lib,
+ * so that programs on the static library need no extra library.  Without
+ * them a waiter yields and looks again. */
+static BOOL(WINAPI *os_wait_on_address)(volatile VOID *, PVOID, SIZE_T, DWORD);
+static VOID(WINAPI *os_wake_by_address)(PVOID);
+
+static void os_find_wait(void) {
+  HMODULE kb = GetModuleHandleA("kernelbase.dll");
+  if (kb == NULL) return;
+  FARPROC w = GetProcAddress(kb, "WaitOnAddress"), k = GetProcAddress(kb, "WakeByAddressSingle");
+  if (w == NULL || k == NULL) return;
+  os_wait_on_address = (BOOL(WINAPI *)(volatile VOID *, PVOID, SIZE_T, DWORD))(uintptr_t)w;
+  os_wake_by_address = (VOID(WINAPI *)(PVOID))(uintptr_t)k;
+}
+
+void cr_os_wait(atomic_int *addr, int expected) {
+  if (os_wait_on_address != NULL) os_wait_on_address((volatile VOID *)addr, &expected, sizeof expected, INFINITE);
+  else SwitchToThread();
+}
+
+void cr_os_wake_one(atomic_int *addr) {
+  if (os_wake_by_address != NULL) os_wake_by_address((PVOID)addr);
+}
 
 /* ---- standard error ---------------------------------------------------------- */
 /* A duplicate of the standard error handle (cr_os_keep_stderr), for reports

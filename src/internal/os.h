@@ -5,6 +5,7 @@
 #ifndef CORONA_OS_H
 #define CORONA_OS_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -73,8 +74,13 @@ void cr_os_atfork(void (*prepare)(void), void (*parent)(void), void (*child)(voi
 /* Registers a function to run at normal process exit (may allocate). */
 void cr_os_atexit(void (*fn)(void));
 
-/* Gives the CPU to another thread (spin-lock back-off). */
+/* Gives the CPU to another thread (back-off of waits without a wake-up). */
 void cr_os_yield(void);
+/* Sleeps while *addr holds expected, until cr_os_wake_one(addr) (may also
+ * return early, spuriously: callers re-check).  The lock's slow path. */
+void cr_os_wait(atomic_int *addr, int expected);
+/* Wakes one thread asleep in cr_os_wait(addr) (none: nothing happens). */
+void cr_os_wake_one(atomic_int *addr);
 /* Keeps a private copy of the standard error stream, used by
  * cr_os_write_err once the program has closed its own (exit reports). */
 void cr_os_keep_stderr(void);

@@ -22,7 +22,8 @@
 #define cr_cas_strong_acq_rel(p, expected, desired) \
   atomic_compare_exchange_strong_explicit((p), (expected), (desired), memory_order_acq_rel, memory_order_acquire)
 
-void cr_lock_slow(cr_lock_t *lock); /* sync.c: spins, then yields */
+void cr_lock_slow(cr_lock_t *lock); /* sync.c: spins, then sleeps */
+void cr_lock_wake(cr_lock_t *lock); /* sync.c: wakes one sleeper */
 
 /* Tells the CPU we are spinning (saves power, frees the sibling thread). */
 static inline void cr_cpu_relax(void) {
@@ -35,16 +36,21 @@ static inline void cr_cpu_relax(void) {
 
 static inline void cr_lock_init(cr_lock_t *lock) { atomic_init(&lock->locked, 0); }
 
+/* 0 -> 1 only: a held lock's 2 (waiters) must not be lost. */
 static inline bool cr_lock_try(cr_lock_t *lock) {
+  int free = 0;
   return cr_load_relaxed(&lock->locked) == 0 &&
-         atomic_exchange_explicit(&lock->locked, 1, memory_order_acquire) == 0;
+         atomic_compare_exchange_strong_explicit(&lock->locked, &free, 1, memory_order_acquire, memory_order_relaxed);
 }
 
 static inline void cr_lock(cr_lock_t *lock) {
   if (__builtin_expect(!cr_lock_try(lock), 0)) cr_lock_slow(lock);
 }
 
-/* Pairs with the acquire in cr_lock_try. */
-static inline void cr_unlock(cr_lock_t *lock) { cr_store_release(&lock->locked, 0); }
+/* Release pairs with the acquire of the next holder; a 2 means someone may
+ * sleep on the lock, so one sleeper is woken. */
+static inline void cr_unlock(cr_lock_t *lock) {
+  if (__builtin_expect(atomic_exchange_explicit(&lock->locked, 0, memory_order_release) == 2, 0)) cr_lock_wake(lock);
+}
 
 #endif /* CORONA_SYNC_H */

@@ -23,7 +23,8 @@ typedef struct cr_block_s cr_block_t;
 typedef struct cr_tls_s cr_tls_t;
 typedef struct cr_pool_s cr_pool_t;
 
-/* A test-and-test-and-set spin lock for slow paths (sync.h). */
+/* The lock of the slow paths (sync.h): 0 free, 1 held, 2 held and maybe
+ * waited on by a thread asleep in the OS. */
 typedef struct cr_lock_s {
   atomic_int locked;
 } cr_lock_t;
