@@ -338,7 +338,8 @@ static CR_NOINLINE void count_swap(cr_tls_t *tls, unsigned bin, void *list) {
 }
 #endif
 
-void *cr_malloc_small_slow(cr_tls_t *tls, unsigned bin, size_t size) {
+void *cr_malloc_small_slow(cr_tls_t *tls, size_t size) {
+  unsigned bin = cr_bin_index(size);
   if (cr_unlikely(tls == &cr_tls_empty)) { /* this thread's first call, or checked mode */
     cr_init();
     if (cr_checked) return cr_debug_alloc(size, 0, false);

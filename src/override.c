@@ -40,10 +40,12 @@ CR_EXPORT void *malloc(size_t size) { return cr_malloc_inline(size); }
 CR_EXPORT void *calloc(size_t count, size_t size) { return cr_calloc_inline(count, size); }
 
 CR_EXPORT void free(void *p) {
+  /* Every kind goes through the active-block test, with the unchecked
+   * lookup (see cr_free_inline); a miss looks again, checked. */
+  cr_tls_t *tls = cr_tls_get();
+  if (cr_likely(cr_free_active(p, cr_pagemap_kind_masked((uintptr_t)p), tls))) return;
   unsigned kind = cr_pagemap_kind((uintptr_t)p);
-  /* Small first: that test also rules out CR_KIND_NONE, so the common case
-   * pays for one branch, not two. */
-  if (cr_likely(cr_kind_is_small(kind))) cr_free_small_tls(p, kind, cr_tls_get());
+  if (cr_likely(cr_kind_is_small(kind))) cr_free_small_block(p, kind, tls);
   else if (kind != CR_KIND_NONE) cr_free_other(p, kind);
   else if (p != NULL) foreign_free(p);
 }

@@ -42,6 +42,7 @@ cr_tls_t *cr_pool_tls_alloc(cr_pool_t *pool) {
   if (tls == NULL && (tls = cr_meta_alloc(sizeof *tls)) == NULL) return NULL;
   /* A recycled TLS has empty mailboxes (its exit collected every notice). */
   memset(tls, 0, sizeof *tls);
+  tls->bin_none.block = tls->bin_beyond[0].block = tls->bin_beyond[1].block = CR_BLOCK_NEVER;
   tls->pool = pool;
   cr_lock(&pool->lock);
   /* Under the lock, like cr_stats_switch's update of every thread's copy. */

@@ -38,7 +38,7 @@ CR_INLINE unsigned cr_bin_index(size_t size) { return cr_size_bin[(size + 15) >>
 /* Slow path of small malloc of size bytes (bin's class): the bin's free
  * list is empty, or the thread has no TLS yet (or runs in checked mode).
  * Returns NULL with errno ENOMEM on failure. */
-void *cr_malloc_small_slow(cr_tls_t *tls, unsigned bin, size_t size);
+void *cr_malloc_small_slow(cr_tls_t *tls, size_t size); /* finds the bin again from size */
 
 /* A local free made block b reach its threshold (empty, or reusable; or
  * any free while statistics count calls). */
@@ -332,6 +332,16 @@ extern _Atomic(uint8_t) cr_pagemap_zero[(size_t)1 << CR_PAGEMAP_LEAF_BITS];
  * not be mapped. */
 bool cr_pagemap_set(uintptr_t addr, size_t size, uint8_t kind);
 
+/* The same lookup without the range check: an address beyond the map
+ * wraps onto some entry of it.  Only for a test that the entry's answer must
+ * then pass against the address itself (free's active-block test). */
+CR_INLINE unsigned cr_pagemap_kind_masked(uintptr_t a) {
+  uintptr_t i = (a >> (CORONA_SLAB_SHIFT + CR_PAGEMAP_LEAF_BITS)) & (((uintptr_t)1 << CR_PAGEMAP_ROOT_BITS) - 1);
+  uintptr_t leaf = (uintptr_t)cr_pagemap_zero + cr_load_relaxed(&cr_pagemap_root[i]);
+  uintptr_t j = (a >> CORONA_SLAB_SHIFT) & (((uintptr_t)1 << CR_PAGEMAP_LEAF_BITS) - 1);
+  return cr_load_relaxed((_Atomic(uint8_t) *)(leaf + j));
+}
+
 CR_INLINE unsigned cr_pagemap_kind(uintptr_t a) {
   uintptr_t i = a >> (CORONA_SLAB_SHIFT + CR_PAGEMAP_LEAF_BITS);
   if (cr_unlikely(i >= ((uintptr_t)1 << CR_PAGEMAP_ROOT_BITS))) return CR_KIND_NONE;
@@ -376,7 +386,7 @@ CR_INLINE void *cr_malloc_small_tls(cr_tls_t *tls, size_t size) {
     __builtin_prefetch(next);
     return p;
   }
-  return cr_malloc_small_slow(tls, (unsigned)bin, size);
+  return cr_malloc_small_slow(tls, size); /* not bin: the fast path need not keep it */
 }
 
 CR_INLINE void *cr_malloc_small(size_t size) { return cr_malloc_small_tls(cr_tls_get(), size); }
@@ -386,17 +396,33 @@ CR_INLINE void *cr_malloc_small(size_t size) { return cr_malloc_small_tls(cr_tls
  * the bin list (no block header touched: the bin's block being this one
  * proves we own it); an object of another block we own goes on that block's
  * free list; anything else is a remote free. */
-CR_INLINE void cr_free_small_tls(void *p, unsigned kind, cr_tls_t *tls) {
-  uintptr_t a = (uintptr_t)p;
-  cr_bin_t *bn = &tls->bins[kind - 1];
-  /* The mask keeps the low four bits: a misaligned pointer never equals
-   * the active block, so it falls through to the checks below, which
-   * refuse anything that is not the start of an object. */
-  if (cr_likely((uintptr_t)bn->block == (a & ~(uintptr_t)(CORONA_SLAB_SIZE - CORONA_MIN_ALIGN)))) {
+/* The bin of page-map kind k: bins[k - 1] for a small object; for k = 0
+ * (not ours) the TLS's bin_none, and for the kinds above the small ones
+ * bin_beyond[], whose blocks match no object.  Indexed by kind itself, for
+ * every kind the page map holds: the fast path needs no test of the kind,
+ * nor kind - 1 and its zero-extension. */
+CR_INLINE cr_bin_t *cr_bin_of_kind(cr_tls_t *tls, unsigned kind) {
+  return (cr_bin_t *)((uintptr_t)&tls->bin_none + (uintptr_t)kind * sizeof(cr_bin_t));
+}
+
+/* Any kind the page map holds: true when p, an object of this thread's
+ * active block for its class, went straight back on the bin's local list.  The mask keeps the low four bits: a misaligned pointer never
+ * equals the active block (nor bin_none's CR_BLOCK_NEVER), so it is left to
+ * the checks of cr_free_small_block. */
+CR_INLINE bool cr_free_active(void *p, unsigned kind, cr_tls_t *tls) {
+  cr_bin_t *bn = cr_bin_of_kind(tls, kind);
+  if (cr_likely((uintptr_t)bn->block == ((uintptr_t)p & ~(uintptr_t)(CORONA_SLAB_SIZE - CORONA_MIN_ALIGN)))) {
     *(void **)p = bn->local;
     bn->local = p;
-    return;
+    return true;
   }
+  return false;
+}
+
+/* A small object (kind 1..CORONA_NUM_BINS) not of the active block: onto
+ * its block's free list if this thread owns the block, else a remote free. */
+CR_INLINE void cr_free_small_block(void *p, unsigned kind, cr_tls_t *tls) {
+  uintptr_t a = (uintptr_t)p;
   cr_block_t *b = (cr_block_t *)(a & ~(uintptr_t)(CORONA_SLAB_SIZE - 1));
   if (cr_unlikely(!cr_is_object_start(a, kind - 1))) {
     cr_free_invalid(p);
@@ -416,13 +442,21 @@ CR_INLINE void cr_free_small_tls(void *p, unsigned kind, cr_tls_t *tls) {
 /* free of an object whose page-map kind is known: small here, the rest
  * (NULL, large, not ours) out of line. */
 CR_INLINE void cr_free_kind_tls(void *p, unsigned kind, cr_tls_t *tls) {
-  if (cr_likely(cr_kind_is_small(kind))) cr_free_small_tls(p, kind, tls);
+  if (cr_likely(cr_free_active(p, kind, tls))) return;
+  if (cr_likely(cr_kind_is_small(kind))) cr_free_small_block(p, kind, tls);
   else cr_free_other(p, kind);
 }
 
 CR_INLINE void cr_free_kind(void *p, unsigned kind) { cr_free_kind_tls(p, kind, cr_tls_get()); }
 
-CR_INLINE void cr_free_inline(void *p) { cr_free_kind(p, cr_pagemap_kind((uintptr_t)p)); }
+/* free: the masked lookup is enough for the active-block test (a match
+ * proves p lies in a real block, below the end of the address space); any
+ * other case looks the kind up again, checked. */
+CR_INLINE void cr_free_inline(void *p) {
+  cr_tls_t *tls = cr_tls_get();
+  if (cr_likely(cr_free_active(p, cr_pagemap_kind_masked((uintptr_t)p), tls))) return;
+  cr_free_kind_tls(p, cr_pagemap_kind((uintptr_t)p), tls);
+}
 
 /* malloc and calloc, inlined into both corona_* and the standard names (a
  * call between them would go through the PLT: corona_* are exported). */

@@ -114,6 +114,10 @@ typedef struct cr_blocklist_s {
  * evict each other.  Two lists, not one, so malloc never pops the object a
  * free has just written (that store-to-load round trip through the same
  * word costs more than the whole fast path). */
+/* bin_none's block: bits 4..13 of an object's block address, as the free
+ * fast path masks it, are zero; this value has bit 4 set. */
+#define CR_BLOCK_NEVER ((cr_block_t *)(uintptr_t)CORONA_MIN_ALIGN)
+
 typedef struct cr_bin_s {
   void *free;        /* owner: objects of `block`, ready to hand out */
   void *local;       /* owner: objects of `block` freed by this thread */
@@ -144,9 +148,13 @@ typedef struct cr_stats_s {
 /* ---- per-thread data ----------------------------------------------------
  * One per (thread, pool).  Everything is owner-only except mailbox[] (atomic,
  * pushed by remote freers) and the pool-list links (lock(pool->lock)).
- * The fast path reads bins[] only: eight lines no other thread writes. */
+ * The fast path reads bin_none and bins[] only: lines no other thread writes. */
 struct cr_tls_s {
+  cr_bin_t bin_none; /* immutable: the fast path's bin for page-map kind 0 (not ours);
+                        its block is CR_BLOCK_NEVER, so no object ever matches it */
   cr_bin_t bins[CORONA_NUM_BINS];
+  cr_bin_t bin_beyond[2]; /* immutable: the same for the kinds above the small ones
+                             (slab not in use, large) */
   cr_pool_t *pool;                     /* immutable */
   cr_blocklist_t partial[CORONA_NUM_BINS];
   cr_blocklist_t full[CORONA_NUM_BINS];
