@@ -33,10 +33,21 @@
 
 static inline bool bit_get(const uint64_t *m, size_t i) { return (m[i >> 6] >> (i & 63)) & 1; }
 
+/* The bits of word w that [from, from + n) covers. */
+static inline uint64_t word_mask(size_t w, size_t from, size_t end) {
+  size_t lo = w * 64 > from ? 0 : from - w * 64, hi = end - w * 64 >= 64 ? 64 : end - w * 64;
+  uint64_t m = hi == 64 ? ~(uint64_t)0 : ((uint64_t)1 << hi) - 1;
+  return m & (~(uint64_t)0 << lo);
+}
+
+/* A word at a time: a 4 MB block is 1024 bits, and a bit at a time showed
+ * in profiles of large-object churn. */
 static void bits_set(uint64_t *m, size_t from, size_t n, bool on) {
-  for (size_t i = from; i < from + n; i++) {
-    if (on) m[i >> 6] |= (uint64_t)1 << (i & 63);
-    else m[i >> 6] &= ~((uint64_t)1 << (i & 63));
+  if (n == 0) return;
+  size_t end = from + n;
+  for (size_t w = from >> 6; w <= (end - 1) >> 6; w++) {
+    uint64_t mask = word_mask(w, from, end);
+    m[w] = on ? m[w] | mask : m[w] & ~mask;
   }
 }
 
@@ -82,8 +93,9 @@ static size_t find_run(const uint64_t *map, size_t n, size_t align) {
 }
 
 static size_t count_bits(const uint64_t *m, size_t from, size_t n) {
-  size_t c = 0;
-  for (size_t i = from; i < from + n; i++) c += bit_get(m, i);
+  if (n == 0) return 0;
+  size_t c = 0, end = from + n;
+  for (size_t w = from >> 6; w <= (end - 1) >> 6; w++) c += (size_t)__builtin_popcountll(m[w] & word_mask(w, from, end));
   return c;
 }
 
