@@ -101,20 +101,18 @@ static uint32_t bin_fill(cr_bin_t *bn, cr_block_t *b) {
   return n;
 }
 
-/* Gives the objects of one bin list back to the bin's active block;
- * returns how many. */
+/* Gives the objects of one bin list back to their blocks (the active one,
+ * and others' for hot objects, see CORONA_HOT_OBJECTS); returns how many. */
 static int32_t bin_return(cr_bin_t *bn, void *list) {
-  if (list == NULL) return 0;
-  cr_block_t *b = bn->block;
-  int32_t n = 1;
-  void *tail = list;
-  while (*(void **)tail != NULL) {
-    tail = *(void **)tail;
-    n++;
+  int32_t n = 0;
+  for (void *p = list, *next; p != NULL; p = next, n++) {
+    next = *(void **)p;
+    cr_block_t *b = (cr_block_t *)((uintptr_t)p & ~(uintptr_t)(CORONA_SLAB_SIZE - 1));
+    *(void **)p = b->free_list;
+    b->free_list = p;
+    b->allocated--;
   }
-  *(void **)tail = b->free_list;
-  b->free_list = list;
-  b->allocated -= n;
+  bn->hot = 0;
   return n;
 }
 
@@ -350,6 +348,7 @@ void *cr_malloc_small_slow(cr_tls_t *tls, size_t size) {
     }
   }
   cr_bin_t *bn = &tls->bins[bin];
+  bn->hot = 0; /* the list ran dry: a new turn */
   void *p = bn->local;
   if (p != NULL) { /* objects this thread freed: allocate them next */
     CR_STAT(if (cr_tls_counting(tls)) count_swap(tls, bin, p));

@@ -10,12 +10,12 @@
  * so the fast path fails into the slow path without testing for NULL. */
 cr_block_t cr_block_empty;
 
-#define E1 {NULL, NULL, &cr_block_empty, NULL}
+#define E1 {.block = &cr_block_empty}
 #define E4 E1, E1, E1, E1
 #define E16 E4, E4, E4, E4
-cr_tls_t cr_tls_empty = {.bin_none = {NULL, NULL, CR_BLOCK_NEVER, NULL},
+cr_tls_t cr_tls_empty = {.bin_none = {.block = CR_BLOCK_NEVER},
                          .bins = {E16, E4, E4, E4, E1, E1, E1},
-                         .bin_beyond = {{NULL, NULL, CR_BLOCK_NEVER, NULL}, {NULL, NULL, CR_BLOCK_NEVER, NULL}},
+                         .bin_beyond = {{.block = CR_BLOCK_NEVER}, {.block = CR_BLOCK_NEVER}},
                          .pool = &cr_default_pool};
 _Static_assert(CR_KIND_LARGE == CORONA_NUM_BINS + 2, "every page-map kind has a bin (cr_bin_of_kind)");
 _Static_assert(offsetof(cr_tls_t, bins) == offsetof(cr_tls_t, bin_none) + sizeof(cr_bin_t) &&

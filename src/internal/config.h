@@ -40,6 +40,15 @@
  * carving never touches memory far ahead of its use. */
 #define CORONA_CARVE_BYTES 4096
 
+/* A thread's free of its own object of a block other than the bin's active
+ * one puts it on the bin's free list, up to this many per turn of the list,
+ * instead of back to its block: it is the next object handed out in its
+ * class, while its lines are still cached (larson: objects freed and the
+ * next allocated at random lifetimes).  Its block keeps counting it as
+ * allocated until the object comes back through a free of a later turn or
+ * the thread exits. */
+#define CORONA_HOT_OBJECTS 32
+
 /* Slab regions: the backend maps this much address space at a time, aligned
  * to its size (2 MB alignment keeps the door open for transparent huge
  * pages). */

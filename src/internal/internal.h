@@ -430,6 +430,13 @@ CR_INLINE void cr_free_small_block(void *p, unsigned kind, cr_tls_t *tls) {
   }
   /* Relaxed: only this thread can have stored its own TLS here. */
   if (cr_likely(cr_load_relaxed(&b->owner) == tls)) {
+    cr_bin_t *bn = &tls->bins[kind - 1];
+    if (cr_likely(bn->hot < CORONA_HOT_OBJECTS) && !cr_tls_counting(tls)) { /* see CORONA_HOT_OBJECTS */
+      bn->hot++;
+      *(void **)p = bn->free;
+      bn->free = p;
+      return;
+    }
     *(void **)p = b->free_list;
     b->free_list = p;
     if (cr_likely(--b->allocated > b->threshold)) return;

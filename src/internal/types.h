@@ -119,10 +119,13 @@ typedef struct cr_blocklist_s {
 #define CR_BLOCK_NEVER ((cr_block_t *)(uintptr_t)CORONA_MIN_ALIGN)
 
 typedef struct cr_bin_s {
-  void *free;        /* owner: objects of `block`, ready to hand out */
+  void *free;        /* owner: objects ready to hand out: of `block`, and up to
+                        CORONA_HOT_OBJECTS (hot) just freed from other blocks of ours */
   void *local;       /* owner: objects of `block` freed by this thread */
   cr_block_t *block; /* owner: the active block; never NULL (cr_block_empty) */
-  void *reserved;    /* pads the bin to 32 bytes: two per cache line */
+  uint32_t hot;      /* owner: objects of other blocks put on `free` by frees since the
+                        list last ran dry (cr_free_small_block) */
+  uint32_t reserved; /* pads the bin to 32 bytes: two per cache line */
 } cr_bin_t;
 
 /* Statistics events counted on slow paths. */
