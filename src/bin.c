@@ -102,12 +102,17 @@ static uint32_t bin_fill(cr_bin_t *bn, cr_block_t *b) {
 }
 
 /* Gives the objects of one bin list back to their blocks (the active one,
- * and others' for hot objects, see CORONA_HOT_OBJECTS); returns how many. */
-static int32_t bin_return(cr_bin_t *bn, void *list) {
+ * other blocks of ours, and other threads' blocks for hot objects, see
+ * CORONA_HOT_OBJECTS); returns how many. */
+static int32_t bin_return(cr_tls_t *tls, cr_bin_t *bn, void *list) {
   int32_t n = 0;
   for (void *p = list, *next; p != NULL; p = next, n++) {
     next = *(void **)p;
     cr_block_t *b = (cr_block_t *)((uintptr_t)p & ~(uintptr_t)(CORONA_SLAB_SIZE - 1));
+    if (cr_load_relaxed(&b->owner) != tls) { /* another thread's (or an orphan): send it home */
+      cr_free_remote(b, p);
+      continue;
+    }
     *(void **)p = b->free_list;
     b->free_list = p;
     b->allocated--;
@@ -227,7 +232,35 @@ static void drain_bin(cr_tls_t *tls, unsigned bin) {
   }
 }
 
+/* Sends the hot objects of other blocks on the bin lists home (see
+ * CORONA_HOT_OBJECTS), so that their blocks can empty. */
+static void send_hot_home(cr_tls_t *tls) {
+  for (unsigned bin = 0; bin < CORONA_NUM_BINS; bin++) {
+    cr_bin_t *bn = &tls->bins[bin];
+    void **link = &bn->free;
+    while (*link != NULL) {
+      void *p = *link;
+      cr_block_t *b = (cr_block_t *)((uintptr_t)p & ~(uintptr_t)(CORONA_SLAB_SIZE - 1));
+      if (b == bn->block) {
+        link = (void **)p;
+        continue;
+      }
+      *link = *(void **)p;
+      if (cr_load_relaxed(&b->owner) == tls) {
+        *(void **)p = b->free_list;
+        b->free_list = p;
+        b->allocated--;
+        block_rebalance(tls, b);
+      } else {
+        cr_free_remote(b, p);
+      }
+    }
+    bn->hot = 0;
+  }
+}
+
 void cr_bins_flush_empty(cr_tls_t *tls) {
+  send_hot_home(tls);
   cr_bins_drain_all(tls);
   /* Resting empty blocks too: they are this thread's cache as much. */
   for (unsigned bin = 0; bin < CORONA_NUM_BINS && tls->kept_empty != 0; bin++) {
@@ -385,7 +418,7 @@ static cr_block_t *detach_all(cr_tls_t *tls) {
     }
     cr_bin_t *bn = &tls->bins[bin];
     if (bn->block != &cr_block_empty) {
-      int32_t unused = bin_return(bn, bn->free), freed = bin_return(bn, bn->local);
+      int32_t unused = bin_return(tls, bn, bn->free), freed = bin_return(tls, bn, bn->local);
       CR_STAT(if (cr_tls_counting(tls)) cr_stat_own(&tls->stats.bin_alloc[bin], -(int64_t)unused));
       CR_STAT(if (cr_tls_counting(tls)) cr_stat_own(&tls->stats.bin_free[bin], freed));
       (void)unused;

@@ -86,8 +86,23 @@ CR_NOINLINE void cr_free_foreign_block(cr_tls_t *tls, cr_block_t *b, void *p) {
       return;
     }
     CR_STAT(if (cr_counting()) atomic_fetch_add_explicit(&b->pool->stats.bin_free[b->bin], 1, memory_order_relaxed));
+  } else if (cr_tls_counting(tls)) {
+    CR_STAT(cr_stat_own(&tls->stats.bin_free[b->bin], 1));
   } else {
-    CR_STAT(if (cr_tls_counting(tls)) cr_stat_own(&tls->stats.bin_free[b->bin], 1));
+    CR_STAT(cr_stat_event(b->pool, CR_STAT_REMOTE_FREE, 1));
+    /* Another thread's object of our pool: keep it for our own next
+     * allocation in its class (CORONA_HOT_OBJECTS), with no atomic at all.
+     * Its block keeps counting it as allocated: whoever frees it later
+     * sends it home as usual. */
+    cr_bin_t *bn = &tls->bins[b->bin];
+    if (cr_likely(bn->hot < CORONA_HOT_OBJECTS)) {
+      bn->hot++;
+      *(void **)p = bn->free;
+      bn->free = p;
+      return;
+    }
+    cr_free_remote(b, p);
+    return;
   }
   CR_STAT(cr_stat_event(b->pool, CR_STAT_REMOTE_FREE, 1));
   cr_free_remote(b, p);

@@ -181,6 +181,61 @@ static void *wave_thread(void *arg) {
   return NULL;
 }
 
+/* ---- hot objects of other threads go home --------------------------------
+ * A thread allocates objects of 1000 B and exits; main frees them in random
+ * order.  The first frees of a turn keep objects of the exited thread's
+ * (orphaned) blocks on main's bin list for reuse (CORONA_HOT_OBJECTS);
+ * corona_collect must send them home, or their blocks stay in use. */
+#define HOME_OBJS 2000
+static void *home_objs[HOME_OBJS];
+
+static void *home_alloc(void *arg) {
+  (void)arg;
+  for (size_t i = 0; i < HOME_OBJS; i++) {
+    home_objs[i] = corona_malloc(1000);
+    if (home_objs[i] != NULL) memset(home_objs[i], (int)(i & 0xff), 1000);
+  }
+  return NULL;
+}
+
+/* Debug mode (MALLOC_DEBUG / CORONA_DEBUG, CORONA_ wins) holds freed
+ * objects in its quarantine: the memory figures below do not apply. */
+static bool debug_mode(void) {
+  const char *v = getenv("CORONA_DEBUG");
+  if (v == NULL) v = getenv("MALLOC_DEBUG");
+  return v != NULL && strcmp(v, "0") != 0 && v[0] != '\0';
+}
+
+static void test_hot_home(tu_rng_t *r) {
+  corona_stats st;
+  if (debug_mode()) return;
+  corona_collect();
+  if (corona_stats_get(&st) != 0) return; /* built without statistics */
+  uint64_t base = st.memory_in_use;
+  pthread_t t;
+  if (!CHECK(pthread_create(&t, NULL, home_alloc, NULL) == 0)) return;
+  pthread_join(t, NULL);
+  for (size_t k = 0; k + 1 < HOME_OBJS; k++) { /* shuffle */
+    size_t j = k + tu_below(r, HOME_OBJS - k);
+    void *x = home_objs[k];
+    home_objs[k] = home_objs[j];
+    home_objs[j] = x;
+  }
+  for (size_t k = 0; k < HOME_OBJS; k++) {
+    unsigned char *p = home_objs[k];
+    if (!CHECK(p != NULL)) continue;
+    CHECKF(p[0] == p[999], "hot home: object %p changed", (void *)p);
+    corona_free(p);
+  }
+  corona_collect();
+  CHECK(corona_stats_get(&st) == 0);
+  printf("test_churn: hot objects home: %.0f KiB in use before, %.0f KiB after %d frees of an exited thread's "
+         "objects and collect\n",
+         (double)base / 1024.0, (double)st.memory_in_use / 1024.0, HOME_OBJS);
+  CHECKF(st.memory_in_use <= base + 64 * 1024, "%zu bytes in use after collect, %zu before: blocks kept",
+         (size_t)st.memory_in_use, (size_t)base);
+}
+
 int main(int argc, char **argv) {
   double t0 = tu_now();
   size_t waves = argc > 1 ? (size_t)strtoull(argv[1], NULL, 10) : tu_scaled(40, 4);
@@ -248,6 +303,21 @@ int main(int argc, char **argv) {
     if (new_object(&r, &o, s)) verify_free(&o, "main final");
   }
 
+  test_hot_home(&r);
+
+  /* Every thread but main has exited, every object is freed: once main's
+   * caches are flushed, only main's active blocks may stay in use.  Objects
+   * of other threads that frees kept for reuse (CORONA_HOT_OBJECTS) must
+   * have gone home -- at the exits, and main's at the collect -- or their
+   * blocks would stay in use. */
+  corona_collect();
+  corona_stats st;
+  if (!debug_mode() && corona_stats_get(&st) == 0) {
+    printf("test_churn: after collect, %.2f MiB in use (peak %.1f MiB)\n", (double)st.memory_in_use / 1048576.0,
+           (double)st.peak_memory_in_use / 1048576.0);
+    CHECKF(st.memory_in_use <= 2 * 1048576, "%zu bytes still in use after every object was freed and collect",
+           (size_t)st.memory_in_use);
+  }
   printf("test_churn: %zu waves, %zu threads, %zu objects, %zu via consumer, %zu freed by main\n", waves, threads,
          atomic_load(&total_allocs), queue.pushed, main_freed);
   return tu_finish("test_churn", t0);

@@ -40,13 +40,15 @@
  * carving never touches memory far ahead of its use. */
 #define CORONA_CARVE_BYTES 4096
 
-/* A thread's free of its own object of a block other than the bin's active
- * one puts it on the bin's free list, up to this many per turn of the list,
- * instead of back to its block: it is the next object handed out in its
- * class, while its lines are still cached (larson: objects freed and the
- * next allocated at random lifetimes).  Its block keeps counting it as
- * allocated until the object comes back through a free of a later turn or
- * the thread exits. */
+/* A thread's free of an object of a block other than the bin's active one
+ * -- its own, or another thread's of the same pool -- puts it on the bin's
+ * free list, up to this many per turn of the list, instead of back to its
+ * block: it is the next object handed out in its class, while its lines are
+ * still cached (larson: random lifetimes), and a cross-thread free costs no
+ * atomic operation (xmalloc: the owner used to walk every object a
+ * consumer had sent back, one cache miss each).  Its block keeps counting
+ * it as allocated until it is freed again in a later turn, or the thread
+ * exits and sends it home. */
 #define CORONA_HOT_OBJECTS 32
 
 /* Slab regions: the backend maps this much address space at a time, aligned
