@@ -237,21 +237,12 @@ static inline const char *cu_describe(int status) {
   return buf;
 }
 
-/* One line on fd, formatted into a stack buffer and written with one
- * write() (no stdio: beside corona's own lines). */
-static void cu_put(int fd, const char *fmt, ...) __attribute__((format(gnu_printf, 2, 3), unused));
-static void cu_put(int fd, const char *fmt, ...) {
-  char buf[256];
-  va_list ap;
-  va_start(ap, fmt);
-  int n = vsnprintf(buf, sizeof buf - 1, fmt, ap);
-  va_end(ap);
-  if (n < 0) return;
-  if ((size_t)n > sizeof buf - 2) n = (int)sizeof buf - 2;
-  buf[n++] = '\n';
+/* One write of n bytes to fd (cu_put). */
+static inline void cu_write(int fd, const char *buf, size_t n) {
   int w = _write(fd, buf, (unsigned)n);
   (void)w;
 }
+#define CU_PRINTF_FORMAT gnu_printf
 
 #else /* POSIX */
 /* This program's own path (to run itself as a child). */
@@ -378,9 +369,18 @@ static inline const char *cu_describe(int status) {
   return buf;
 }
 
+/* One write of n bytes to fd (cu_put). */
+static inline void cu_write(int fd, const char *buf, size_t n) {
+  ssize_t w = write(fd, buf, n);
+  (void)w;
+}
+#define CU_PRINTF_FORMAT printf
+
+#endif /* _WIN32 */
+
 /* One line on fd, formatted into a stack buffer and written with one
  * write() (no stdio: safe in a forked child and beside corona's own lines). */
-static void cu_put(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3), unused));
+static void cu_put(int fd, const char *fmt, ...) __attribute__((format(CU_PRINTF_FORMAT, 2, 3), unused));
 static void cu_put(int fd, const char *fmt, ...) {
   char buf[256];
   va_list ap;
@@ -390,11 +390,8 @@ static void cu_put(int fd, const char *fmt, ...) {
   if (n < 0) return;
   if ((size_t)n > sizeof buf - 2) n = (int)sizeof buf - 2;
   buf[n++] = '\n';
-  ssize_t w = write(fd, buf, (size_t)n);
-  (void)w;
+  cu_write(fd, buf, (size_t)n);
 }
-
-#endif /* _WIN32 */
 
 /* ---- lines --------------------------------------------------------------------
  * A text's lines are separated by '\n'; a last line without one counts. */

@@ -39,13 +39,8 @@ corona_add_test(test_large test_large.c corona_static)
 add_test(NAME large_hugepages COMMAND test_large)
 set_tests_properties(large_hugepages PROPERTIES TIMEOUT ${CORONA_TEST_TIMEOUT} ENVIRONMENT "CORONA_USE_HUGE_PAGES=1")
 
-add_executable(test_pool test_pool.c)
-target_link_libraries(test_pool PRIVATE corona_static Threads::Threads)
-target_include_directories(test_pool PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
-foreach(group errors fixed growing threads lifecycle)
-  add_test(NAME pool_${group} COMMAND test_pool ${group})
-  set_tests_properties(pool_${group} PROPERTIES TIMEOUT ${CORONA_TEST_TIMEOUT})
-endforeach()
+# The pool groups as on Linux (debug_pool needs test_debug, not built here).
+include(${CMAKE_CURRENT_SOURCE_DIR}/pool.cmake)
 
 corona_add_test(test_options test_options.c corona_static)
 target_compile_definitions(test_options PRIVATE TEST_DEBUG_DEFAULT=$<BOOL:${CORONA_DEBUG}>)
