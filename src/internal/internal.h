@@ -419,8 +419,10 @@ CR_INLINE bool cr_free_active(void *p, unsigned kind, cr_tls_t *tls) {
   return false;
 }
 
-/* A small object (kind 1..CORONA_NUM_BINS) not of the active block: onto
- * its block's free list if this thread owns the block, else a remote free. */
+/* A small object (kind 1..CORONA_NUM_BINS) not of the active block: kept
+ * hot on the bin's free list while the turn has room (CORONA_HOT_OBJECTS),
+ * else onto its block's free list if this thread owns the block; another
+ * thread's goes to cr_free_foreign_block (which may keep it hot too). */
 CR_INLINE void cr_free_small_block(void *p, unsigned kind, cr_tls_t *tls) {
   uintptr_t a = (uintptr_t)p;
   cr_block_t *b = (cr_block_t *)(a & ~(uintptr_t)(CORONA_SLAB_SIZE - 1));

@@ -120,7 +120,8 @@ typedef struct cr_blocklist_s {
 
 typedef struct cr_bin_s {
   void *free;        /* owner: objects ready to hand out: of `block`, and up to
-                        CORONA_HOT_OBJECTS (hot) just freed from other blocks of ours */
+                        CORONA_HOT_OBJECTS a turn (hot) just freed from other blocks,
+                        this thread's or other threads' of the same pool */
   void *local;       /* owner: objects of `block` freed by this thread */
   cr_block_t *block; /* owner: the active block; never NULL (cr_block_empty) */
   uint32_t hot;      /* owner: objects of other blocks put on `free` by frees since the
