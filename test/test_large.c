@@ -731,10 +731,7 @@ int main(int argc, char **argv) {
   printf("test_large: CORONA_USE_HUGE_PAGES=%s MALLOC_USE_HUGE_PAGES=%s\n",
          getenv("CORONA_USE_HUGE_PAGES") ? getenv("CORONA_USE_HUGE_PAGES") : "(unset)",
          getenv("MALLOC_USE_HUGE_PAGES") ? getenv("MALLOC_USE_HUGE_PAGES") : "(unset)");
-  struct {
-    const char *name;
-    void (*fn)(void);
-  } tests[] = {
+  static const tu_part_t tests[] = {
       /* In-place realloc first, while the heap is quiet; bad pointers before
        * any thread exists (they fork). */
       {"realloc_in_place", test_realloc_in_place},
@@ -751,15 +748,6 @@ int main(int argc, char **argv) {
       {"huge_pages", test_huge_pages},
       {"modes", test_modes},
   };
-  for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++) {
-    bool wanted = argc < 2;
-    for (int k = 1; k < argc; k++) wanted = wanted || strcmp(argv[k], tests[i].name) == 0;
-    if (!wanted) continue;
-    int before = tu_failure_count();
-    double t = tu_now();
-    tests[i].fn();
-    int f = tu_failure_count() - before;
-    printf("  %-18s %s (%.3f s)\n", tests[i].name, f ? "FAILED" : "ok", tu_now() - t);
-  }
+  tu_run_parts(argc, argv, tests, sizeof tests / sizeof tests[0], 18);
   return tu_finish("test_large", t0);
 }

@@ -487,22 +487,11 @@ int main(int argc, char **argv) {
   if (argc >= 3 && strcmp(argv[1], "child") == 0) return child_case(argv[2]);
   double t0 = tu_now();
   setvbuf(stdout, NULL, _IOLBF, 0);
-  struct {
-    const char *name;
-    void (*fn)(void);
-  } tests[] = {
+  static const tu_part_t tests[] = {
       {"abort", test_abort},   {"report", test_report}, {"refused", test_refused}, {"pool", test_pool},
       {"exit", test_exit},     {"purge", test_purge},   {"remap", test_remap},     {"aligned", test_aligned},
       {"huge", test_huge},
   };
-  for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++) {
-    bool wanted = argc < 2;
-    for (int k = 1; k < argc; k++) wanted = wanted || strcmp(argv[k], tests[i].name) == 0;
-    if (!wanted) continue;
-    int before = tu_failure_count();
-    double t = tu_now();
-    tests[i].fn();
-    printf("  %-8s %s (%.3f s)\n", tests[i].name, tu_failure_count() != before ? "FAILED" : "ok", tu_now() - t);
-  }
+  tu_run_parts(argc, argv, tests, sizeof tests / sizeof tests[0], 8);
   return tu_finish("test_windows", t0);
 }

@@ -112,6 +112,25 @@ static inline int tu_finish(const char *name, double t0) {
   return 1;
 }
 
+/* Named parts of a test program, run in order: all of them, or those named
+ * on the command line; one line each, name padded to width. */
+typedef struct {
+  const char *name;
+  void (*fn)(void);
+} tu_part_t;
+
+static inline void tu_run_parts(int argc, char **argv, const tu_part_t *parts, size_t n, int width) {
+  for (size_t i = 0; i < n; i++) {
+    bool wanted = argc < 2;
+    for (int k = 1; k < argc; k++) wanted = wanted || strcmp(argv[k], parts[i].name) == 0;
+    if (!wanted) continue;
+    int before = tu_failure_count();
+    double t = tu_now();
+    parts[i].fn();
+    printf("  %-*s %s (%.3f s)\n", width, parts[i].name, tu_failure_count() != before ? "FAILED" : "ok", tu_now() - t);
+  }
+}
+
 /* ---- work scale -------------------------------------------------------------
  * CRTEST_SCALE=<float> multiplies the default amount of work; without
  * it, ThreadSanitizer builds run a quarter of it, AddressSanitizer ones half. */
