@@ -101,26 +101,6 @@ static uint32_t bin_fill(cr_bin_t *bn, cr_block_t *b) {
   return n;
 }
 
-/* Gives the objects of one bin list back to their blocks (the active one,
- * other blocks of ours, and other threads' blocks for hot objects, see
- * CORONA_HOT_OBJECTS); returns how many. */
-static int32_t bin_return(cr_tls_t *tls, cr_bin_t *bn, void *list) {
-  int32_t n = 0;
-  for (void *p = list, *next; p != NULL; p = next, n++) {
-    next = *(void **)p;
-    cr_block_t *b = (cr_block_t *)((uintptr_t)p & ~(uintptr_t)(CORONA_SLAB_SIZE - 1));
-    if (cr_load_relaxed(&b->owner) != tls) { /* another thread's (or an orphan): send it home */
-      cr_free_remote(b, p);
-      continue;
-    }
-    *(void **)p = b->free_list;
-    b->free_list = p;
-    b->allocated--;
-  }
-  bn->hot = 0;
-  return n;
-}
-
 /* The fill level at which a local free into b must act: a full block
  * becomes reusable at 3/4, a partial one goes at empty, the active one
  * never leaves through a local free. */
@@ -218,49 +198,72 @@ void cr_bins_set_thresholds(cr_tls_t *tls) {
   }
 }
 
-/* Takes every block the mailbox of bin holds and reclaims its remote frees. */
-static void drain_bin(cr_tls_t *tls, unsigned bin) {
-  /* acquire: pairs with the notifiers' release CAS, so their links are seen */
-  cr_block_t *b = cr_exchange_acquire(&tls->mailbox[bin], NULL);
-  while (b != NULL) {
-    /* Read the link first: once the public list is emptied, a new remote
-     * free may push b on the mailbox again and rewrite mail_next. */
-    cr_block_t *next = cr_load_relaxed(&b->mail_next);
-    cr_block_privatize(b, NULL);
-    block_rebalance(tls, b);
-    b = next;
+/* ---- objects going home --------------------------------------------------
+ * The one way an object leaves a thread's hands for its block: onto the
+ * block's free list when this thread owns the block (which then moves to the
+ * list its fill level asks for), else onto the block's public list, whose
+ * owner learns of it through its mailbox (cr_free_remote).  free's own path
+ * is the same two steps inline (cr_block_put, cr_free_remote). */
+static void object_home(cr_tls_t *tls, void *p) {
+  cr_block_t *b = cr_block_of(p);
+  if (cr_load_relaxed(&b->owner) != tls) { /* another thread's, or an orphan */
+    cr_free_remote(b, p);
+    return;
+  }
+  cr_block_put(b, p);
+  block_rebalance(tls, b);
+}
+
+/* Every object of a bin list goes home; returns how many. */
+static int64_t list_home(cr_tls_t *tls, void *list) {
+  int64_t n = 0;
+  for (void *p = list, *next; p != NULL; p = next, n++) {
+    next = *(void **)p;
+    object_home(tls, p);
+  }
+  return n;
+}
+
+/* Both lists of every bin go home: objects of the active blocks and hot
+ * objects of other blocks alike (see CORONA_HOT_OBJECTS), also in classes
+ * where the thread has no active block.  Thread exit, corona_collect and a
+ * user pool's thread teardown all come here, so a thread never takes
+ * objects with it.  While counting, what the free lists held was counted as
+ * handed out, what the local lists held was not yet counted as freed. */
+static void bins_home(cr_tls_t *tls) {
+  for (unsigned bin = 0; bin < CORONA_NUM_BINS; bin++) {
+    cr_bin_t *bn = &tls->bins[bin];
+    void *unused = bn->free, *freed = bn->local;
+    bn->free = bn->local = NULL;
+    bn->hot = 0;
+    int64_t n_unused = list_home(tls, unused), n_freed = list_home(tls, freed);
+    CR_STAT(if (cr_tls_counting(tls)) cr_stat_own(&tls->stats.bin_alloc[bin], -n_unused));
+    CR_STAT(if (cr_tls_counting(tls)) cr_stat_own(&tls->stats.bin_free[bin], n_freed));
+    (void)n_unused;
+    (void)n_freed;
   }
 }
 
-/* Sends the hot objects of other blocks on the bin lists home (see
- * CORONA_HOT_OBJECTS), so that their blocks can empty. */
-static void send_hot_home(cr_tls_t *tls) {
-  for (unsigned bin = 0; bin < CORONA_NUM_BINS; bin++) {
-    cr_bin_t *bn = &tls->bins[bin];
-    void **link = &bn->free;
-    while (*link != NULL) {
-      void *p = *link;
-      cr_block_t *b = (cr_block_t *)((uintptr_t)p & ~(uintptr_t)(CORONA_SLAB_SIZE - 1));
-      if (b == bn->block) {
-        link = (void **)p;
-        continue;
-      }
-      *link = *(void **)p;
-      if (cr_load_relaxed(&b->owner) == tls) {
-        *(void **)p = b->free_list;
-        b->free_list = p;
-        b->allocated--;
-        block_rebalance(tls, b);
-      } else {
-        cr_free_remote(b, p);
-      }
-    }
-    bn->hot = 0;
+/* Takes the whole mailbox of bin (acquire: pairs with the notifiers'
+ * release CAS, so their links are seen); the blocks are linked by
+ * mail_next.  A caller reads a block's link before privatising it: once
+ * its public list is emptied, a new remote free may push it on the mailbox
+ * again and rewrite mail_next. */
+static cr_block_t *mailbox_take(cr_tls_t *tls, unsigned bin) {
+  return cr_exchange_acquire(&tls->mailbox[bin], NULL);
+}
+
+/* Takes every block the mailbox of bin holds and reclaims its remote frees. */
+static void drain_bin(cr_tls_t *tls, unsigned bin) {
+  for (cr_block_t *b = mailbox_take(tls, bin), *next; b != NULL; b = next) {
+    next = cr_load_relaxed(&b->mail_next);
+    cr_block_privatize(b, NULL);
+    block_rebalance(tls, b);
   }
 }
 
 void cr_bins_flush_empty(cr_tls_t *tls) {
-  send_hot_home(tls);
+  bins_home(tls);
   cr_bins_drain_all(tls);
   /* Resting empty blocks too: they are this thread's cache as much. */
   for (unsigned bin = 0; bin < CORONA_NUM_BINS && tls->kept_empty != 0; bin++) {
@@ -404,7 +407,8 @@ void *cr_malloc_small_slow(cr_tls_t *tls, size_t size) {
 
 /* ---- thread exit ------------------------------------------------------- */
 
-/* Unlinks every block of every bin into one chain (linked by next). */
+/* Unlinks every block of every bin into one chain (linked by next); the
+ * bin lists are empty (bins_home). */
 static cr_block_t *detach_all(cr_tls_t *tls) {
   cr_block_t *chain = NULL;
   for (unsigned bin = 0; bin < CORONA_NUM_BINS; bin++) {
@@ -418,12 +422,6 @@ static cr_block_t *detach_all(cr_tls_t *tls) {
     }
     cr_bin_t *bn = &tls->bins[bin];
     if (bn->block != &cr_block_empty) {
-      int32_t unused = bin_return(tls, bn, bn->free), freed = bin_return(tls, bn, bn->local);
-      CR_STAT(if (cr_tls_counting(tls)) cr_stat_own(&tls->stats.bin_alloc[bin], -(int64_t)unused));
-      CR_STAT(if (cr_tls_counting(tls)) cr_stat_own(&tls->stats.bin_free[bin], freed));
-      (void)unused;
-      (void)freed;
-      bn->free = bn->local = NULL;
       bn->block->next = chain;
       chain = bn->block;
     }
@@ -435,6 +433,7 @@ static cr_block_t *detach_all(cr_tls_t *tls) {
 }
 
 bool cr_bins_release_all(cr_tls_t *tls) {
+  bins_home(tls);
   cr_block_t *chain = detach_all(tls);
 
   /* 1. Close every public list to notices: NULL -> CR_UNUSABLE.  Where the
@@ -459,13 +458,11 @@ bool cr_bins_release_all(cr_tls_t *tls) {
    *    Privatising with CR_UNUSABLE keeps a block silent from now on. */
   for (unsigned spins = 0; received < expected && spins < CORONA_EXIT_NOTICE_WAIT; spins++) {
     for (unsigned bin = 0; bin < CORONA_NUM_BINS; bin++) {
-      cr_block_t *m = cr_exchange_acquire(&tls->mailbox[bin], NULL);
-      while (m != NULL) {
-        cr_block_t *next = cr_load_relaxed(&m->mail_next);
+      for (cr_block_t *m = mailbox_take(tls, bin), *next; m != NULL; m = next) {
+        next = cr_load_relaxed(&m->mail_next);
         cr_block_privatize(m, CR_UNUSABLE);
         m->list = CR_LIST_NONE;
         received++;
-        m = next;
       }
     }
     if (received < expected) cr_os_yield();
@@ -483,7 +480,7 @@ bool cr_bins_release_all(cr_tls_t *tls) {
       b->next = empties;
       empties = b;
       n_empty++;
-        } else {
+    } else {
       cr_store_relaxed(&b->owner, NULL); /* published by the orphan list's lock */
       cr_pool_orphan(tls->pool, b);
     }

@@ -405,6 +405,21 @@ CR_INLINE cr_bin_t *cr_bin_of_kind(cr_tls_t *tls, unsigned kind) {
   return (cr_bin_t *)((uintptr_t)&tls->bin_none + (uintptr_t)kind * sizeof(cr_bin_t));
 }
 
+/* The block holding small object (or any address in a slab) p. */
+CR_INLINE cr_block_t *cr_block_of(const void *p) {
+  return (cr_block_t *)((uintptr_t)p & ~(uintptr_t)(CORONA_SLAB_SIZE - 1));
+}
+
+/* p goes back on the free list of its block b, which the calling thread
+ * owns; true when b's fill level now asks for the slow path
+ * (cr_block_threshold_reached).  The one place an object returns to a block
+ * of its owner: free, and every list that goes home (bin.c). */
+CR_INLINE bool cr_block_put(cr_block_t *b, void *p) {
+  *(void **)p = b->free_list;
+  b->free_list = p;
+  return --b->allocated <= b->threshold;
+}
+
 /* Any kind the page map holds: true when p, an object of this thread's
  * active block for its class, went straight back on the bin's local list.  The mask keeps the low four bits: a misaligned pointer never
  * equals the active block (nor bin_none's CR_BLOCK_NEVER), so it is left to
@@ -424,9 +439,8 @@ CR_INLINE bool cr_free_active(void *p, unsigned kind, cr_tls_t *tls) {
  * else onto its block's free list if this thread owns the block; another
  * thread's goes to cr_free_foreign_block (which may keep it hot too). */
 CR_INLINE void cr_free_small_block(void *p, unsigned kind, cr_tls_t *tls) {
-  uintptr_t a = (uintptr_t)p;
-  cr_block_t *b = (cr_block_t *)(a & ~(uintptr_t)(CORONA_SLAB_SIZE - 1));
-  if (cr_unlikely(!cr_is_object_start(a, kind - 1))) {
+  cr_block_t *b = cr_block_of(p);
+  if (cr_unlikely(!cr_is_object_start((uintptr_t)p, kind - 1))) {
     cr_free_invalid(p);
     return;
   }
@@ -439,10 +453,7 @@ CR_INLINE void cr_free_small_block(void *p, unsigned kind, cr_tls_t *tls) {
       bn->free = p;
       return;
     }
-    *(void **)p = b->free_list;
-    b->free_list = p;
-    if (cr_likely(--b->allocated > b->threshold)) return;
-    cr_block_threshold_reached(tls, b);
+    if (cr_unlikely(cr_block_put(b, p))) cr_block_threshold_reached(tls, b);
     return;
   }
   cr_free_foreign_block(tls, b, p);
