@@ -365,14 +365,15 @@ void *cr_large_alloc(cr_pool_t *pool, size_t size, size_t alignment, bool zero) 
     }
     if (h != NULL) { /* cache hit: header and backref are in place */
       h->slack_pages = (uint32_t)(slack / CORONA_PAGE_SIZE);
-      h->user = (char *)h + CORONA_LARGE_HEADER;
+      void *user = (char *)h + CORONA_LARGE_HEADER;
       h->size = size;
       atomic_fetch_add_explicit(&pool->large_in_use, h->block_size, memory_order_relaxed);
       CR_STAT(cr_stat_event(pool, CR_STAT_LARGE_ALLOC, 1));
       CR_STAT(cr_stat_event(pool, CR_STAT_CACHE_HIT, 1));
       CR_STAT(cr_stats_note_peak(pool));
-      if (zero) memset(h->user, 0, size);
-      return h->user;
+      if (zero) memset(user, 0, size);
+      cr_store_relaxed(&h->user, user); /* published with the pointer, as the header is */
+      return user;
     }
   } else {
     /* Aligned: room for the header below an aligned pointer, and at least
@@ -395,7 +396,7 @@ void *cr_large_alloc(cr_pool_t *pool, size_t size, size_t alignment, bool zero) 
   h->block = block;
   h->block_size = bytes;
   h->size = size;
-  h->user = user;
+  cr_store_relaxed(&h->user, (void *)user);
   h->pool = pool;
   h->region = region;
   h->slack_pages = 0;
@@ -420,7 +421,13 @@ oom:
 
 void cr_large_free(cr_large_t *h) {
   cr_pool_t *pool = h->pool;
-  h->user = NULL; /* a second free of this pointer now fails validation */
+  /* Claim the object: of two frees racing on one pointer, both of which
+   * passed validation, exactly one turns user NULL; the other is a double
+   * free and must not cache the block a second time. */
+  void *user = cr_load_relaxed(&h->user);
+  if (cr_unlikely(user == NULL || !atomic_compare_exchange_strong_explicit(&h->user, &user, NULL, memory_order_relaxed,
+                                                                           memory_order_relaxed)))
+    cr_fatal("free(): double free of a large object at", user != NULL ? user : (char *)h + CORONA_LARGE_HEADER);
   slack_drop(h);
   atomic_fetch_sub_explicit(&pool->large_in_use, h->block_size, memory_order_relaxed);
   CR_STAT(cr_stat_event(pool, CR_STAT_LARGE_FREE, 1));
@@ -446,7 +453,7 @@ cr_large_t *cr_large_header(const void *p, unsigned kind) {
       cr_pagemap_kind((uintptr_t)p - CORONA_LARGE_HEADER) != CR_KIND_LARGE)
     return NULL;
   cr_large_t *h = (cr_large_t *)((char *)p - CORONA_LARGE_HEADER);
-  if (cr_backref_get(h->backref) != h || h->user != p) return NULL;
+  if (cr_backref_get(h->backref) != h || cr_load_relaxed(&h->user) != p) return NULL;
   return h;
 }
 
@@ -465,19 +472,19 @@ void *cr_large_resize(cr_large_t *h, size_t size) {
     if (bytes > (h->pool->backend.source != NULL ? CORONA_LARGE_REGION_SIZE : CORONA_LARGE_REGION_MAX)) return NULL;
     if (bytes == h->block_size || (bytes < h->block_size && bytes >= h->block_size / 2)) {
       h->size = size; /* fits, and not worth a trim */
-      return h->user;
+      return cr_load_relaxed(&h->user);
     }
     if (!cr_backend_block_resize(be, h->region, h->block, h->block_size, bytes, cr_dirty_limit(h->pool))) return NULL;
     in_use_adjust(h->pool, h->block_size, bytes);
     h->block_size = bytes;
     h->size = size;
-    return h->user;
+    return cr_load_relaxed(&h->user);
   }
   if (bytes <= CORONA_LARGE_REGION_MAX) bytes = round_up(bytes, CORONA_SLAB_SIZE); /* stays an own mapping */
   slack_drop(h); /* the block is resized to the need (or needed whole) */
   if (bytes == h->block_size) {
     h->size = size;
-    return h->user;
+    return cr_load_relaxed(&h->user);
   }
   cr_pool_t *pool = h->pool;
   size_t old_bytes = h->block_size;
@@ -488,7 +495,7 @@ void *cr_large_resize(cr_large_t *h, size_t size) {
   nh->block = q;
   nh->block_size = bytes;
   nh->size = size;
-  nh->user = q + CORONA_LARGE_HEADER;
+  cr_store_relaxed(&nh->user, (void *)(q + CORONA_LARGE_HEADER));
   cr_backref_set(nh->backref, nh);
-  return nh->user;
+  return q + CORONA_LARGE_HEADER;
 }

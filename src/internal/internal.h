@@ -296,7 +296,7 @@ cr_large_t *cr_large_header(const void *p, unsigned kind);
 void *cr_large_resize(cr_large_t *h, size_t size);
 /* Bytes usable from the user pointer to the end of the block. */
 CR_INLINE size_t cr_large_usable(const cr_large_t *h) {
-  return (size_t)(h->block + h->block_size - (char *)h->user);
+  return (size_t)(h->block + h->block_size - (char *)cr_load_relaxed(&h->user));
 }
 /* The calling thread's local cache into the global one (thread exit). */
 void cr_large_flush_local(cr_tls_t *tls);

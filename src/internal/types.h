@@ -309,7 +309,8 @@ typedef struct cr_large_s {
   char *block;         /* start of the block (page aligned) */
   size_t block_size;   /* bytes from block to the block's end */
   size_t size;         /* bytes requested */
-  void *user;          /* the user pointer, NULL while cached */
+  _Atomic(void *) user; /* the user pointer, NULL while cached; atomic: the free that turns it
+                           NULL (CAS) is the one free of the object, racing double frees lose */
   cr_pool_t *pool;
   cr_region_t *region; /* large region it was cut from; NULL: own mapping */
   uint64_t cached_at;  /* ms, while in a cache */
