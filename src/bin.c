@@ -30,15 +30,35 @@ const uint32_t cr_bin_size[CORONA_NUM_BINS] = {CR_CLASSES(CR_CLASS_ENTRY, 0)};
 const uint64_t cr_bin_magic[CORONA_NUM_BINS] = {CR_CLASSES(CR_CLASS_MAGIC, 0)};
 
 /* Entry i serves sizes ((i-1)*16, i*16]: the bin is the number of classes
- * smaller than i*16, i.e. the first class that holds i*16 bytes. */
-#define B1(i) (uint8_t)(0 CR_CLASSES(CR_CLASS_BELOW, (i) * 16)),
-#define B4(i) B1(i) B1((i) + 1) B1((i) + 2) B1((i) + 3)
-#define B16(i) B4(i) B4((i) + 4) B4((i) + 8) B4((i) + 12)
-#define B64(i) B16(i) B16((i) + 16) B16((i) + 32) B16((i) + 48)
-#define B256(i) B64(i) B64((i) + 64) B64((i) + 128) B64((i) + 192)
-const uint8_t cr_size_bin[CR_SIZE_BIN_ENTRIES] = {
-    B256(0) B64(256) B64(320) B64(384) B16(448) B16(464) B16(480) B4(496) B4(500) B4(504) B1(508)
-};
+ * smaller than i*16, i.e. the first class that holds i*16 bytes.  Two
+ * tables of the same shape: the bin, and (for malloc's fast path, which
+ * then needs no multiply or add) the byte offset of its cr_bin_t in the TLS. */
+#define CR_BIN_AT(i) (0 CR_CLASSES(CR_CLASS_BELOW, (i) * 16))
+#define CR_ENTRY_BIN(i) (uint8_t)CR_BIN_AT(i),
+#define CR_ENTRY_OFF(i) (uint16_t)(offsetof(cr_tls_t, bins) + sizeof(cr_bin_t) * CR_BIN_AT(i)),
+#define B1(E, i) E(i)
+#define B4(E, i) B1(E, i) B1(E, (i) + 1) B1(E, (i) + 2) B1(E, (i) + 3)
+#define B16(E, i) B4(E, i) B4(E, (i) + 4) B4(E, (i) + 8) B4(E, (i) + 12)
+#define B64(E, i) B16(E, i) B16(E, (i) + 16) B16(E, (i) + 32) B16(E, (i) + 48)
+#define B256(E, i) B64(E, i) B64(E, (i) + 64) B64(E, (i) + 128) B64(E, (i) + 192)
+#define CR_SIZE_TABLE(E)                                                                                   \
+  B256(E, 0) B64(E, 256) B64(E, 320) B64(E, 384) B16(E, 448) B16(E, 464) B16(E, 480) B4(E, 496) B4(E, 500) \
+  B4(E, 504) B1(E, 508)
+const uint8_t cr_size_bin[CR_SIZE_BIN_ENTRIES] = {CR_SIZE_TABLE(CR_ENTRY_BIN)};
+const uint16_t cr_size_bin_offset[CR_SIZE_BIN_ENTRIES] = {CR_SIZE_TABLE(CR_ENTRY_OFF)};
+
+/* cr_bin_t.mask of each class: see there.  c & -c is the largest power of
+ * two dividing c, the alignment every object of the class has. */
+#define CR_CLASS_MASK(c, s) ~(uintptr_t)(CORONA_SLAB_SIZE - ((c) & -(c))),
+static const uintptr_t bin_mask[CORONA_NUM_BINS] = {CR_CLASSES(CR_CLASS_MASK, 0)};
+
+void cr_bins_init(cr_tls_t *tls) {
+  for (unsigned bin = 0; bin < CORONA_NUM_BINS; bin++) {
+    tls->bins[bin].block = &cr_block_empty;
+    tls->bins[bin].mask = bin_mask[bin];
+  }
+}
+
 _Static_assert(CR_SIZE_BIN_ENTRIES == 509, "the table literal above spells out entries 0..508");
 
 /* ---- block lists (owner only) -------------------------------------------- */
@@ -235,7 +255,7 @@ static void bins_home(cr_tls_t *tls) {
     cr_bin_t *bn = &tls->bins[bin];
     void *unused = bn->free, *freed = bn->local;
     bn->free = bn->local = NULL;
-    bn->hot = 0;
+    tls->hot[bin] = 0;
     int64_t n_unused = list_home(tls, unused), n_freed = list_home(tls, freed);
     CR_STAT(if (cr_tls_counting(tls)) cr_stat_own(&tls->stats.bin_alloc[bin], -n_unused));
     CR_STAT(if (cr_tls_counting(tls)) cr_stat_own(&tls->stats.bin_free[bin], n_freed));
@@ -372,6 +392,27 @@ static CR_NOINLINE void count_swap(cr_tls_t *tls, unsigned bin, void *list) {
 }
 #endif
 
+/* The local list is about to be handed out.  In a class that is not a power
+ * of two, free's active-block test lets through pointers at the class's
+ * alignment that are not object starts (free(p + 16) of a 48-byte object):
+ * every object of the list is checked here, once, before any is handed
+ * out, so such a free ends in a report instead of overlapping memory.  A
+ * list longer than the block holds is a cycle: an object freed twice whose
+ * mark was overwritten meanwhile (a use after free). */
+static CR_NOINLINE void check_local(cr_bin_t *bn, unsigned bin, void *list) {
+  /* One subtraction and one unsigned compare put p inside the block's
+   * object area; one multiply puts it at an object start (cr_bin_magic). */
+  uintptr_t end = (uintptr_t)bn->block + CORONA_SLAB_SIZE;
+  uint64_t magic = cr_bin_magic[bin];
+  uint32_t left = bn->block->capacity;
+  for (void *p = list; p != NULL; p = *(void **)p) {
+    uintptr_t below = end - (uintptr_t)p;
+    if (cr_unlikely(below > CORONA_SLAB_SIZE - CORONA_BLOCK_HEADER || below * magic >= magic))
+      cr_fatal("free(): invalid pointer", p);
+    if (cr_unlikely(left-- == 0)) cr_fatal("free(): double free detected (list cycle), pointer", p);
+  }
+}
+
 void *cr_malloc_small_slow(cr_tls_t *tls, size_t size) {
   unsigned bin = cr_bin_index(size);
   if (cr_unlikely(tls == &cr_tls_empty)) { /* this thread's first call, or checked mode */
@@ -384,12 +425,14 @@ void *cr_malloc_small_slow(cr_tls_t *tls, size_t size) {
     }
   }
   cr_bin_t *bn = &tls->bins[bin];
-  bn->hot = 0; /* the list ran dry: a new turn */
+  tls->hot[bin] = 0; /* the list ran dry: a new turn */
   void *p = bn->local;
   if (p != NULL) { /* objects this thread freed: allocate them next */
+    if ((cr_bin_size[bin] & (cr_bin_size[bin] - 1)) != 0) check_local(bn, bin, p);
     CR_STAT(if (cr_tls_counting(tls)) count_swap(tls, bin, p));
     bn->local = NULL;
     bn->free = *(void **)p;
+    cr_free_mark_clear(p);
     return p;
   }
   cr_block_t *b = bin_refill(tls, bin);
@@ -402,6 +445,7 @@ void *cr_malloc_small_slow(cr_tls_t *tls, size_t size) {
   (void)n;
   p = bn->free;
   bn->free = *(void **)p;
+  cr_free_mark_clear(p);
   return p;
 }
 

@@ -47,6 +47,7 @@ uint32_t cr_block_privatize(cr_block_t *b, void *terminal) {
 void cr_free_remote(cr_block_t *b, void *p) {
   /* Release: the link stored in p, and the user's last writes to p, reach
    * the owner through its acquire exchange in cr_block_privatize. */
+  cr_free_mark(p, b);
   void *old = cr_load_relaxed(&b->public_free);
   do {
     *(void **)p = old;
@@ -95,8 +96,9 @@ CR_NOINLINE void cr_free_foreign_block(cr_tls_t *tls, cr_block_t *b, void *p) {
      * Its block keeps counting it as allocated: whoever frees it later
      * sends it home as usual. */
     cr_bin_t *bn = &tls->bins[b->bin];
-    if (cr_likely(bn->hot < CORONA_HOT_OBJECTS)) {
-      bn->hot++;
+    if (cr_likely(tls->hot[b->bin] < CORONA_HOT_OBJECTS)) {
+      tls->hot[b->bin]++;
+      cr_free_mark(p, b);
       *(void **)p = bn->free;
       bn->free = p;
       return;

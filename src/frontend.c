@@ -16,6 +16,8 @@ CR_NOINLINE void cr_free_invalid(void *p) {
   cr_fatal("free(): invalid pointer", p);
 }
 
+_Noreturn CR_NOINLINE void cr_free_double(void *p) { cr_fatal("free(): double free detected, pointer", p); }
+
 CR_NOINLINE void cr_free_other(void *p, unsigned kind) {
   if (p == NULL) return;
   if (cr_unlikely(cr_checked)) {

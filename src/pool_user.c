@@ -53,7 +53,7 @@ static CR_NOINLINE cr_tls_t *pool_tls_create(cr_pool_t *pool) {
   }
   cr_tls_t *tls = cr_pool_tls_alloc(pool);
   if (tls == NULL) return NULL;
-  for (unsigned bin = 0; bin < CORONA_NUM_BINS; bin++) tls->bins[bin].block = &cr_block_empty;
+  cr_bins_init(tls);
   table[pool->id] = (cr_pool_ref_t){pool, cr_load_relaxed(&pool->gen), tls};
   /* Last: may allocate (from the default heap), see cr_tls_create. */
   if (fresh) cr_os_thread_set(1, table);
@@ -289,10 +289,8 @@ static void forget_objects(cr_pool_t *pool) {
     memset(t, 0, offsetof(cr_tls_t, pool));
     t->bin_none.block = CR_BLOCK_NEVER; /* bin_beyond lies past the memset */
     memset((char *)t + offsetof(cr_tls_t, partial), 0, keep_from - offsetof(cr_tls_t, partial));
-    for (unsigned bin = 0; bin < CORONA_NUM_BINS; bin++) {
-      t->bins[bin].block = &cr_block_empty;
-      cr_store_relaxed(&t->mailbox[bin], NULL);
-    }
+    cr_bins_init(t);
+    for (unsigned bin = 0; bin < CORONA_NUM_BINS; bin++) cr_store_relaxed(&t->mailbox[bin], NULL);
   }
   pool->empty = NULL;
   pool->empty_count = 0;

@@ -75,7 +75,7 @@ cr_tls_t *cr_tls_create(cr_pool_t *pool) {
   cr_init();
   cr_tls_t *tls = cr_pool_tls_alloc(pool);
   if (tls == NULL) return NULL;
-  for (unsigned bin = 0; bin < CORONA_NUM_BINS; bin++) tls->bins[bin].block = &cr_block_empty;
+  cr_bins_init(tls);
   if (cr_checked) cr_tls_inner = tls; /* the fast paths keep failing into debug.c */
   else cr_tls_current = tls;
   /* Last: the OS may allocate here (glibc's pthread_setspecific can), and

@@ -22,6 +22,7 @@
  * cr_size_bin[(s + 15) >> 4]: one table load for every small size. */
 #define CR_SIZE_BIN_ENTRIES ((CORONA_MAX_SMALL + 15) / 16 + 1)
 extern const uint8_t cr_size_bin[CR_SIZE_BIN_ENTRIES];
+extern const uint16_t cr_size_bin_offset[CR_SIZE_BIN_ENTRIES]; /* offsetof(cr_tls_t, bins[bin]) */
 extern const uint32_t cr_bin_size[CORONA_NUM_BINS];
 extern const uint64_t cr_bin_magic[CORONA_NUM_BINS];
 
@@ -34,6 +35,12 @@ CR_INLINE bool cr_is_object_start(uintptr_t a, unsigned bin) {
 }
 
 CR_INLINE unsigned cr_bin_index(size_t size) { return cr_size_bin[(size + 15) >> 4]; }
+/* The bin of tls for a small size, by one table load and no arithmetic. */
+CR_INLINE cr_bin_t *cr_bin_for_size(cr_tls_t *tls, size_t size) {
+  return (cr_bin_t *)((char *)tls + cr_size_bin_offset[(size + 15) >> 4]);
+}
+/* Gives every bin of a new (or reset) TLS its empty block and its mask. */
+void cr_bins_init(cr_tls_t *tls);
 
 /* Slow path of small malloc of size bytes (bin's class): the bin's free
  * list is empty, or the thread has no TLS yet (or runs in checked mode).
@@ -368,17 +375,32 @@ _Noreturn void cr_fatal(const char *what, const void *addr);
 
 /* ---- the fast paths ----------------------------------------------------- */
 
+/* ---- the free mark --------------------------------------------------------
+ * Every small object on a free list (a bin's, a block's, a public one) has
+ * its block's address in its second word; handing an object out clears it.
+ * The address of a block header is nothing a program stores in an object it
+ * owns, so a free that finds the mark already there is a double free
+ * (glibc's tcache does the same with a random key).  Every free tests the
+ * mark: the active-block fast path, the other-block and cross-thread paths;
+ * every list push sets it. */
+CR_INLINE bool cr_free_marked(const void *p, const cr_block_t *b) { return ((void *const *)p)[1] == (const void *)b; }
+CR_INLINE void cr_free_mark(void *p, cr_block_t *b) { ((void **)p)[1] = b; }
+CR_INLINE void cr_free_mark_clear(void *p) { ((void **)p)[1] = NULL; }
+/* A free of p found its mark: reports the double free and aborts. */
+_Noreturn void cr_free_double(void *p);
+
+
 /* malloc of size <= CORONA_MAX_SMALL: pop the bin's list, else the slow path
  * (which swaps in the local list or refills from the active block's bump
  * area or free list).  No lock, no atomic read-modify-write, no block
  * header touched. */
 CR_INLINE void *cr_malloc_small_tls(cr_tls_t *tls, size_t size) {
-  size_t bin = cr_bin_index(size);
-  cr_bin_t *bn = &tls->bins[bin];
+  cr_bin_t *bn = cr_bin_for_size(tls, size);
   void *p = bn->free;
   if (cr_likely(p != NULL)) {
     void *next = *(void **)p;
     bn->free = next;
+    cr_free_mark_clear(p);
     /* The next pop of this bin reads next's link: start that load now.
      * Objects of a reused block were freed long ago and are rarely still
      * cached; the prefetch hides the miss behind the caller's work (a
@@ -415,18 +437,27 @@ CR_INLINE cr_block_t *cr_block_of(const void *p) {
  * (cr_block_threshold_reached).  The one place an object returns to a block
  * of its owner: free, and every list that goes home (bin.c). */
 CR_INLINE bool cr_block_put(cr_block_t *b, void *p) {
+  cr_free_mark(p, b);
   *(void **)p = b->free_list;
   b->free_list = p;
   return --b->allocated <= b->threshold;
 }
 
 /* Any kind the page map holds: true when p, an object of this thread's
- * active block for its class, went straight back on the bin's local list.  The mask keeps the low four bits: a misaligned pointer never
- * equals the active block (nor bin_none's CR_BLOCK_NEVER), so it is left to
- * the checks of cr_free_small_block. */
+ * active block for its class, went straight back on the bin's local list.
+ * The bin's mask keeps the bits below the class's alignment: a pointer not
+ * at that alignment never equals the active block (nor bin_none's
+ * CR_BLOCK_NEVER), so a misaligned pointer, and any interior pointer of a
+ * power-of-two class, is left to the checks of cr_free_small_block, and so
+ * is an object that already carries the free mark (a double free).  The
+ * interior pointers that do match (classes that are not powers of two) are
+ * caught before anything is handed out from the local list
+ * (cr_malloc_small_slow). */
 CR_INLINE bool cr_free_active(void *p, unsigned kind, cr_tls_t *tls) {
   cr_bin_t *bn = cr_bin_of_kind(tls, kind);
-  if (cr_likely((uintptr_t)bn->block == ((uintptr_t)p & ~(uintptr_t)(CORONA_SLAB_SIZE - CORONA_MIN_ALIGN)))) {
+  cr_block_t *b = (cr_block_t *)((uintptr_t)p & bn->mask);
+  if (cr_likely(bn->block == b) && cr_likely(!cr_free_marked(p, b))) {
+    cr_free_mark(p, b);
     *(void **)p = bn->local;
     bn->local = p;
     return true;
@@ -444,11 +475,14 @@ CR_INLINE void cr_free_small_block(void *p, unsigned kind, cr_tls_t *tls) {
     cr_free_invalid(p);
     return;
   }
+  if (cr_unlikely(cr_free_marked(p, b))) cr_free_double(p);
   /* Relaxed: only this thread can have stored its own TLS here. */
   if (cr_likely(cr_load_relaxed(&b->owner) == tls)) {
-    cr_bin_t *bn = &tls->bins[kind - 1];
-    if (cr_likely(bn->hot < CORONA_HOT_OBJECTS) && !cr_tls_counting(tls)) { /* see CORONA_HOT_OBJECTS */
-      bn->hot++;
+    unsigned bin = kind - 1;
+    if (cr_likely(tls->hot[bin] < CORONA_HOT_OBJECTS) && !cr_tls_counting(tls)) { /* see CORONA_HOT_OBJECTS */
+      cr_bin_t *bn = &tls->bins[bin];
+      tls->hot[bin]++;
+      cr_free_mark(p, b);
       *(void **)p = bn->free;
       bn->free = p;
       return;
@@ -492,11 +526,11 @@ CR_INLINE void *cr_malloc_inline(size_t size) {
 CR_INLINE void *cr_calloc_inline(size_t count, size_t size) {
   size_t total;
   if (cr_likely(!__builtin_mul_overflow(count, size, &total) && total <= CORONA_MAX_SMALL)) {
-    cr_tls_t *tls = cr_tls_get();
-    cr_bin_t *bn = &tls->bins[cr_bin_index(total)];
+    cr_bin_t *bn = cr_bin_for_size(cr_tls_get(), total);
     void *p = bn->free;
     if (cr_likely(p != NULL)) {
       bn->free = *(void **)p;
+      cr_free_mark_clear(p); /* total may be under 16 bytes */
       __builtin_memset(p, 0, total);
       return p;
     }

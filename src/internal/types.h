@@ -120,13 +120,16 @@ typedef struct cr_blocklist_s {
 
 typedef struct cr_bin_s {
   void *free;        /* owner: objects ready to hand out: of `block`, and up to
-                        CORONA_HOT_OBJECTS a turn (hot) just freed from other blocks,
-                        this thread's or other threads' of the same pool */
+                        CORONA_HOT_OBJECTS a turn (hot, counted in tls->hot) just freed
+                        from other blocks, this thread's or other threads' of the same pool */
   void *local;       /* owner: objects of `block` freed by this thread */
   cr_block_t *block; /* owner: the active block; never NULL (cr_block_empty) */
-  uint32_t hot;      /* owner: objects of other blocks put on `free` by frees since the
-                        list last ran dry (cr_free_small_block) */
-  uint32_t reserved; /* pads the bin to 32 bytes: two per cache line */
+  uintptr_t mask;    /* immutable: what free's active-block test keeps of a pointer: the
+                        bits above the block and those below the class's alignment (the
+                        largest power of two dividing it), so that only pointers at that
+                        alignment match: every interior pointer of a power-of-two class
+                        fails the test and meets the full checks.  0 in bins that serve
+                        no class: nothing matches. */
 } cr_bin_t;
 
 /* Statistics events counted on slow paths. */
@@ -162,6 +165,8 @@ struct cr_tls_s {
   cr_pool_t *pool;                     /* immutable */
   cr_blocklist_t partial[CORONA_NUM_BINS];
   cr_blocklist_t full[CORONA_NUM_BINS];
+  uint32_t hot[CORONA_NUM_BINS];       /* owner: objects of other blocks put on bins[].free by
+                                          frees since that list last ran dry */
   cr_block_t *empty;                   /* owner: LIFO of empty blocks (linked by next) */
   uint32_t empty_count;                /* owner */
   uint32_t kept_empty;                 /* owner: empty blocks resting on partial lists */
