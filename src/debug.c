@@ -44,6 +44,7 @@ typedef struct dbg_header_s {
   uint64_t inner_usable; /* usable bytes of the inner object */
 } dbg_header_t;
 _Static_assert(sizeof(dbg_header_t) == CORONA_DEBUG_HEADER, "debug header size");
+_Static_assert(CORONA_LARGE_HEADER >= CORONA_DEBUG_HEADER, "a large header's lookup reads below the debug header");
 
 #define LIVE_KEY 0x6c697665c0a7a11cull
 #define FREED_KEY 0x66726565deadf4eeull
@@ -207,6 +208,16 @@ void *cr_debug_alloc(size_t size, size_t alignment, bool zero) {
   char *user = inner + CORONA_DEBUG_HEADER;
   if (extra) user = (char *)(((uintptr_t)user + alignment - 1) & ~(uintptr_t)(alignment - 1));
   dbg_header_t *h = (dbg_header_t *)(user - CORONA_DEBUG_HEADER);
+  /* Before taking a pointer for ours, free and the usable size ask whether
+   * it is a user pool's large object: cr_large_header reads a large header's
+   * backref and user fields in the CORONA_LARGE_HEADER bytes below the
+   * pointer, whose lower part lies below our header.  Without a pad that is
+   * the inner object's own header; behind an alignment pad it is pad bytes
+   * nobody wrote, undefined to memcheck once the memory has been an object
+   * before, and memcheck reported every such lookup.  Zeros there (backref 0
+   * is nobody's) make the answer "no" from defined bytes. */
+  size_t below = (size_t)(user - inner) < CORONA_LARGE_HEADER ? (size_t)(user - inner) : CORONA_LARGE_HEADER;
+  memset(user - below, 0, below - CORONA_DEBUG_HEADER);
   h->size = size;
   h->offset = (uint64_t)(user - inner);
   h->inner_usable = cr_usable_size_raw(inner, cr_pagemap_kind((uintptr_t)inner));

@@ -90,6 +90,10 @@ CORONA_API size_t corona_usable_size(void *ptr) {
 /* Aligned allocation without touching errno on success. */
 void *cr_aligned_alloc(size_t size, size_t alignment) {
   if (alignment <= CORONA_MIN_ALIGN) return cr_malloc_inline(size);
+  /* cr_checked is only known after cr_init: a program's first call, if
+   * aligned, would otherwise take the small path below, whose slow path
+   * finds checked mode and wraps the object without its alignment. */
+  cr_init();
   if (cr_unlikely(cr_checked)) return cr_debug_alloc(size, alignment, false);
   /* A class that is a multiple of the alignment is aligned to it: objects
    * sit at the 16 KB-aligned block end minus whole objects, and up to 1024

@@ -13,9 +13,11 @@
 #                   override: the library must export malloc uninstrumented)
 #   valgrind_*      (label "valgrind") memcheck on corona's objects, through
 #                   the client requests (CORONA_VALGRIND): see
-#                   valgrind/run.sh.  Each of the programs leaky, faulty and
-#                   clean runs linked with libcorona.a calling corona_*
-#                   (valgrind_leaks, valgrind_errors, valgrind_clean), and as
+#                   valgrind/run.sh.  Each of the programs leaky, faulty,
+#                   clean and aligned (a clean one: posix_memalign, usable
+#                   size, free, with reuse of aligned large objects) runs
+#                   linked with libcorona.a calling corona_* (valgrind_leaks,
+#                   valgrind_errors, valgrind_clean, valgrind_aligned), and as
 #                   a plain malloc program under LD_PRELOAD=libcorona.so
 #                   (the same names + _preload); valgrind_leaks_default runs
 #                   the static one with memcheck's default options (its own
@@ -59,7 +61,7 @@ if(WIN32 OR (DEFINED CORONA_OVERRIDE AND NOT CORONA_OVERRIDE))
   set(vg_preload OFF)
 endif()
 
-foreach(prog leaky faulty clean)
+foreach(prog leaky faulty clean aligned)
   # -O0 -g: memcheck's reports name the program's lines; nothing is optimised away.
   add_executable(vg_${prog} valgrind/vg_${prog}.c)
   target_compile_definitions(vg_${prog} PRIVATE VG_API_CORONA)
@@ -82,8 +84,10 @@ vg_test(valgrind_leaks leaks static vg_leaky)
 vg_test(valgrind_leaks_default leaks default vg_leaky)
 vg_test(valgrind_errors errors static vg_faulty)
 vg_test(valgrind_clean clean static vg_clean)
+vg_test(valgrind_aligned clean static vg_aligned)
 if(vg_preload)
   vg_test(valgrind_leaks_preload leaks preload vg_leaky_plain)
   vg_test(valgrind_errors_preload errors preload vg_faulty_plain)
   vg_test(valgrind_clean_preload clean preload vg_clean_plain)
+  vg_test(valgrind_aligned_preload clean preload vg_aligned_plain)
 endif()

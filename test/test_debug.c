@@ -1,6 +1,7 @@
 /* test_debug.c — debug mode (MALLOC_DEBUG=1, which ctest sets in this
  * test's environment; the program first checks that it is really on:
- * corona_usable_size(corona_malloc(24)) must be exactly 24).
+ * corona_usable_size(corona_aligned_malloc(24, 64)) must be exactly 24, and
+ * that first object 64-aligned).
  *
  * Detections: each case runs in a child (this program re-executed with
  * "case NAME bug", MALLOC_DEBUG=1 and no other CORONA_ / MALLOC_ variable),
@@ -283,9 +284,12 @@ static const dcase_t cases[] = {
 };
 #define N_CASES (sizeof cases / sizeof cases[0])
 
+/* The process's first object, so aligned: debug mode is decided by the
+ * initialisation this very call runs, and the alignment must survive it. */
 static bool debug_mode_on(void) {
-  void *p = corona_malloc(24);
+  void *p = corona_aligned_malloc(24, 64);
   size_t u = corona_usable_size(p);
+  CHECKF(p == NULL || tu_is_aligned(p, 64), "the first call, aligned_malloc(24, 64), gave %p", p);
   corona_free(p);
   return p != NULL && u == 24;
 }
@@ -737,7 +741,7 @@ int main(int argc, char **argv) {
   double t0 = tu_now();
   if (!debug_mode_on()) {
     fprintf(stderr,
-            "FAIL: debug mode is not on: corona_usable_size(corona_malloc(24)) != 24 (run with MALLOC_DEBUG=1; "
+            "FAIL: debug mode is not on: corona_usable_size(corona_aligned_malloc(24, 64)) != 24 (run with MALLOC_DEBUG=1; "
             "ctest sets it)\n");
     return 1;
   }

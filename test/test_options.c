@@ -535,7 +535,7 @@ static void test_preload(const char *lib) {
 
   const char *py = "/usr/bin/python3";
   if (access(py, X_OK) != 0) {
-    printf("  note: %s not found, python3 cases skipped\n", py);
+    tu_skip("%s not found: the python3 cases not checked", py);
     return;
   }
   char *pyargv[] = {(char *)py, "-S", "-c",

@@ -94,6 +94,30 @@ static inline bool tu_failed(bool reported) {
 
 static inline int tu_failure_count(void) { return atomic_load(&tu_failures); }
 
+/* ---- skips -------------------------------------------------------------------
+ * A check whose precondition does not hold here (no fork, no THP, no
+ * /proc file) and cannot be arranged is a skip, not a pass: tu_skip says
+ * what went unchecked, and tu_finish then exits TU_EXIT_SKIP, which ctest
+ * shows as "Skipped" where the test sets SKIP_RETURN_CODE 77.  A failure
+ * still exits 1.  Preconditions a test can arrange (such as objects lying
+ * next to each other) are arranged, not skipped. */
+#define TU_EXIT_SKIP 77
+
+static atomic_int tu_skips;
+
+TU_PRINTF(1, 2)
+static inline void tu_skip(const char *fmt, ...) {
+  atomic_fetch_add(&tu_skips, 1);
+  va_list ap;
+  va_start(ap, fmt);
+  fputs("    SKIP: ", stdout);
+  vprintf(fmt, ap);
+  va_end(ap);
+  fputc('\n', stdout);
+}
+
+static inline int tu_skip_count(void) { return atomic_load(&tu_skips); }
+
 /* ---- clock ------------------------------------------------------------------ */
 static inline double tu_now(void) {
   struct timespec ts;
@@ -101,9 +125,14 @@ static inline double tu_now(void) {
   return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-/* main-return helper: prints a summary line, returns the exit status. */
+/* main-return helper: prints a summary line, returns the exit status
+ * (0 pass, 1 fail, TU_EXIT_SKIP when all ran passed but some were skipped). */
 static inline int tu_finish(const char *name, double t0) {
-  int f = tu_failure_count();
+  int f = tu_failure_count(), s = tu_skip_count();
+  if (f == 0 && s > 0) {
+    printf("%s: SKIPPED: passed, but %d check(s) could not run here (%.2f s)\n", name, s, tu_now() - t0);
+    return TU_EXIT_SKIP;
+  }
   if (f == 0) {
     printf("%s: OK (%.2f s)\n", name, tu_now() - t0);
     return 0;
@@ -113,21 +142,32 @@ static inline int tu_finish(const char *name, double t0) {
 }
 
 /* Named parts of a test program, run in order: all of them, or those named
- * on the command line; one line each, name padded to width. */
+ * on the command line; one line each, name padded to width.  A program with
+ * a part that may skip returns TU_EXIT_SKIP overall (tu_finish): every ctest
+ * entry running it needs SKIP_RETURN_CODE 77. */
 typedef struct {
   const char *name;
   void (*fn)(void);
 } tu_part_t;
 
 static inline void tu_run_parts(int argc, char **argv, const tu_part_t *parts, size_t n, int width) {
+  for (int k = 1; k < argc; k++) { /* a misspelt name would run nothing and pass */
+    bool known = false;
+    for (size_t i = 0; i < n; i++) known = known || strcmp(argv[k], parts[i].name) == 0;
+    if (!known) tu_fail(__FILE__, __LINE__, "a known part", "no part named \"%s\"", argv[k]);
+  }
   for (size_t i = 0; i < n; i++) {
     bool wanted = argc < 2;
     for (int k = 1; k < argc; k++) wanted = wanted || strcmp(argv[k], parts[i].name) == 0;
     if (!wanted) continue;
-    int before = tu_failure_count();
+    int before = tu_failure_count(), skipped = tu_skip_count();
     double t = tu_now();
     parts[i].fn();
-    printf("  %-*s %s (%.3f s)\n", width, parts[i].name, tu_failure_count() != before ? "FAILED" : "ok", tu_now() - t);
+    printf("  %-*s %s (%.3f s)\n", width, parts[i].name,
+           tu_failure_count() != before ? "FAILED"
+           : tu_skip_count() != skipped ? "ok, part skipped"
+                                        : "ok",
+           tu_now() - t);
   }
 }
 

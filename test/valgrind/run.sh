@@ -13,8 +13,10 @@
 #                     a 100 B and a 5000 B object, "Conditional jump or move
 #                     depends on uninitialised value(s)" and "Invalid free()"
 #                     in their functions; exactly these six errors
-#             clean   vg_clean: no error, no leak, and memcheck saw at least
-#                     as many blocks as the program allocated
+#             clean   vg_clean or vg_aligned (any correct program that ends
+#                     by printing "N allocations, 0 bad contents"): exactly
+#                     0 errors, no leak, and memcheck saw at least as many
+#                     blocks as the program allocated
 #   MODE      static  PROGRAM is linked with libcorona.a (corona_* API)
 #             preload PROGRAM is plain (malloc & co.), run with
 #                     LD_PRELOAD=LIBCORONA
@@ -34,7 +36,7 @@
 # keeps the memcheck log.
 set -euo pipefail
 
-name="valgrind_$(basename "${1:-?}")_${2:-?}"
+name="valgrind_$(basename "${1:-?}")_${2:-?}_$(basename "${3:-?}")"
 fail() {
     echo "FAIL [$name]: $*" >&2
     if [[ -n ${log:-} && -f $log ]]; then
@@ -81,6 +83,9 @@ secs=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }')
 # The log without the "==PID== " prefixes: an empty line separates reports.
 plain=$tmp/memcheck.txt
 sed -E 's/^==[0-9]+== ?//' "$log" >"$plain"
+# memcheck's own count of errors (reports, leaks included).
+errors=$(sed -n 's/^ERROR SUMMARY: \([0-9,]*\) errors.*/\1/p' "$plain" | tr -d ,)
+[[ -n $errors ]] || fail "no ERROR SUMMARY line"
 
 # records PATTERN...: how many reports (paragraphs) match every ERE.
 records() {
@@ -160,8 +165,9 @@ errors)
     need_line "^ERROR SUMMARY: 6 errors from 6 contexts" "error summary (exactly the six errors)"
     ;;
 clean)
+    ((errors == 0)) || fail "memcheck reported $errors errors in a correct program, expected 0"
     [[ $status == 0 ]] || fail "exit status $status, expected 0 (no error)"
-    made=$(sed -n 's/^vg_clean .*: \([0-9]*\) allocations, 0 bad contents$/\1/p' "$out")
+    made=$(sed -n 's/^vg_[a-z]* .*: \([0-9]*\) allocations, 0 bad contents$/\1/p' "$out")
     [[ -n $made ]] || fail "the program did not finish cleanly: $(cat "$out")"
     need_line "^ERROR SUMMARY: 0 errors from 0 contexts" "error summary"
     if ! grep -Eq "^All heap blocks were freed -- no leaks are possible" "$plain"; then
@@ -174,4 +180,4 @@ clean)
     ((seen >= made)) || fail "memcheck saw $seen blocks, the program made $made: corona's client requests missing?"
     ;;
 esac
-echo "PASS [$name]: $kind under memcheck ($mode, $(basename "$prog")) as expected (${secs} s)"
+echo "PASS [$name]: $kind under memcheck ($mode, $(basename "$prog")) as expected, $errors memcheck errors (${secs} s)"

@@ -22,13 +22,18 @@
 #define VG_REALLOC corona_realloc
 #define VG_FREE corona_free
 #define VG_ALIGNED(a, n) corona_aligned_malloc((n), (a))
+#define VG_MEMALIGN(out, a, n) corona_posix_memalign((out), (a), (n))
+#define VG_USABLE corona_usable_size
 #define VG_API_NAME "corona_*"
 #elif defined(VG_API_PLAIN)
+#include <malloc.h> /* malloc_usable_size */
 #define VG_MALLOC malloc
 #define VG_CALLOC calloc
 #define VG_REALLOC realloc
 #define VG_FREE free
 #define VG_ALIGNED(a, n) aligned_alloc((a), (n))
+#define VG_MEMALIGN(out, a, n) posix_memalign((out), (a), (n))
+#define VG_USABLE malloc_usable_size
 #define VG_API_NAME "malloc"
 #else
 #error "define VG_API_CORONA or VG_API_PLAIN"
