@@ -105,6 +105,10 @@ static void inner_free(void *inner) {
     cr_large_free(cr_large_header(inner, kind));
     return;
   }
+  /* The free reads and writes the object's first two words (the list link
+   * and the free mark, internal.h): they are corona's from here on, so
+   * memcheck must not see a test of "uninitialised" user bytes. */
+  CR_VG(VALGRIND_MAKE_MEM_DEFINED(inner, 2 * sizeof(void *)));
   cr_tls_t *t = inner_tls();
   if (t != NULL) cr_free_kind_tls(inner, kind, t);
   else cr_free_remote((cr_block_t *)((uintptr_t)inner & ~(uintptr_t)(CORONA_SLAB_SIZE - 1)), inner);
