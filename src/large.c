@@ -331,7 +331,7 @@ static char *backend_alloc(cr_pool_t *pool, size_t *bytes, size_t alignment, cr_
 
 void *cr_large_alloc(cr_pool_t *pool, size_t size, size_t alignment, bool zero) {
   cr_init();
-  if (size > CORONA_MAX_REQUEST || alignment > CORONA_MAX_REQUEST) goto oom;
+  if (size > cr_max_request || alignment > cr_max_request) goto oom;
   cr_tls_t *tls = cr_tls_get();
   size_t offset = alignment > CORONA_LARGE_HEADER ? alignment : CORONA_LARGE_HEADER;
   cr_large_t *h = NULL;

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <linux/futex.h>
+#include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -43,11 +44,30 @@ static size_t read_huge_page_size(void) {
   return 0;
 }
 
+/* The width of the addresses mmap returns without a hint.  Linux puts the
+ * main thread's stack at the top of that window (below 2^47 on x86-64 even
+ * with 5-level paging, below 2^48 on arm64 even with 52-bit addresses) and
+ * the mmap area below the stack, so the bit length of an address on the
+ * initial stack is the width.  AT_RANDOM points at 16 bytes the kernel put
+ * there; the caller's own stack (the main thread's, or a thread stack in the
+ * mmap area, lower) stands in where the auxiliary vector lacks it. */
+static unsigned read_address_bits(void) {
+  char here = 0;
+  uintptr_t top = (uintptr_t)getauxval(AT_RANDOM);
+  if ((uintptr_t)&here > top) top = (uintptr_t)&here;
+  return (unsigned)(64 - __builtin_clzll((unsigned long long)top));
+}
+
+static unsigned os_address_bits = 47;
+
 void cr_os_init(void) {
   long ps = sysconf(_SC_PAGESIZE);
   if (ps > 0) os_page_size = (size_t)ps;
   os_huge_page_size = read_huge_page_size();
+  os_address_bits = read_address_bits();
 }
+
+unsigned cr_os_address_bits(void) { return os_address_bits; }
 
 size_t cr_os_huge_page_size(void) { return os_huge_page_size; }
 

@@ -26,9 +26,14 @@ static size_t os_page_size = 4096;
 static size_t os_granularity = 65536;
 static size_t os_large_page_size;
 
+/* Bits of the highest address a mapping can have (47 on x64). */
+static unsigned os_address_bits = 47;
+
 void cr_os_init(void) {
   SYSTEM_INFO si;
   GetSystemInfo(&si);
+  uintptr_t top = (uintptr_t)si.lpMaximumApplicationAddress;
+  if (top != 0) os_address_bits = (unsigned)(64 - __builtin_clzll((unsigned long long)top));
   if (si.dwPageSize != 0) os_page_size = si.dwPageSize;
   if (si.dwAllocationGranularity != 0) os_granularity = si.dwAllocationGranularity;
   os_large_page_size = GetLargePageMinimum();
@@ -36,6 +41,7 @@ void cr_os_init(void) {
 }
 
 size_t cr_os_page_size(void) { return os_page_size; }
+unsigned cr_os_address_bits(void) { return os_address_bits; }
 size_t cr_os_huge_page_size(void) { return os_large_page_size; }
 
 /* ---- memory ------------------------------------------------------------------

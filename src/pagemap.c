@@ -1,8 +1,12 @@
 /* pagemap.c — the map from address to "what corona keeps there".
- * Root: one entry per 2 GB of the 47-bit address space (512 KB of zero
- * BSS, touched only where corona maps memory), holding the leaf's offset
- * from the static zero leaf (see internal.h).  Leaf: one byte per 16 KB
- * granule, 128 KB, mapped on first use and never freed.  Entries are written
+ * Root: one entry per 4 GB of the addresses below 2^CORONA_MAP_BITS (512 KB
+ * of zero BSS for 48 bits, touched only where corona maps memory), holding the
+ * leaf's offset from the static zero leaf (see internal.h).  The map's width
+ * is fixed at compile time, so that a lookup is a shift and a mask, the same
+ * instructions whatever the machine; the machine's own width, read at
+ * initialisation, only bounds the requests (cr_max_request).
+ * Leaf: one byte per 16 KB granule, 256 KB, mapped on first use and never
+ * freed.  Entries are written
  * by the thread that maps or frees the memory they describe, before any
  * pointer into that memory escapes; readers get the entry through the same
  * hand-off that gave them the pointer. */
@@ -30,10 +34,20 @@ static _Atomic(uint8_t) *pagemap_leaf(uintptr_t granule) {
   return (_Atomic(uint8_t) *)((uintptr_t)cr_pagemap_zero + off);
 }
 
+size_t cr_max_request = (size_t)1 << (CORONA_MAP_BITS - 1);
+
+void cr_pagemap_init(void) {
+  unsigned bits = cr_os_address_bits();
+  if (bits > CORONA_MAP_BITS) bits = CORONA_MAP_BITS;
+  cr_max_request = (size_t)1 << (bits - 1);
+}
+
 bool cr_pagemap_set(uintptr_t addr, size_t size, uint8_t kind) {
   uintptr_t g = addr >> CORONA_SLAB_SHIFT;
   uintptr_t end = (addr + size) >> CORONA_SLAB_SHIFT;
-  if (end > ((uintptr_t)1 << (CORONA_ADDRESS_BITS - CORONA_SLAB_SHIFT))) return false;
+  /* A mapping the OS placed beyond the map cannot be marked: the caller
+   * gives it back and its request fails. */
+  if (end > ((uintptr_t)1 << (CORONA_MAP_BITS - CORONA_SLAB_SHIFT))) return false;
   for (; g < end; g++) {
     _Atomic(uint8_t) *leaf = pagemap_leaf(g);
     if (leaf == NULL) return false;

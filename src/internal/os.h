@@ -15,6 +15,11 @@
 void cr_os_init(void);
 /* The OS page size in bytes (a power of two); valid after cr_os_init. */
 size_t cr_os_page_size(void);
+/* How many bits the addresses of the OS's mappings have when the caller
+ * gives no hint: every such address is below 2^bits (47 on x86-64, 48 on
+ * arm64 with 48-bit or 52-bit addresses, 39 on arm64 with 39).  Valid after
+ * cr_os_init. */
+unsigned cr_os_address_bits(void);
 
 /* Maps size bytes (a multiple of the page size) of zeroed, read-write memory.
  * alignment: 0, or a power of two >= the page size that the start must
