@@ -307,8 +307,11 @@ static void soft_limit_check(cr_pool_t *pool) {
 }
 
 /* A block of *bytes from a large region, else from a mapping of its own
- * (*bytes is rounded for it); NULL when the OS refuses both. */
-static char *backend_alloc(cr_pool_t *pool, size_t *bytes, size_t alignment, cr_region_t **region, bool *zeroed) {
+ * (*bytes is rounded for it); NULL when the OS refuses both.  os_align: 0,
+ * or the alignment the OS is to give the block's second granule (see
+ * CORONA_ALIGN_SLACK_MAX). */
+static char *backend_alloc(cr_pool_t *pool, size_t *bytes, size_t alignment, size_t os_align, cr_region_t **region,
+                           bool *zeroed) {
   char *block = NULL;
   *region = NULL;
   /* A user pool's regions are its memory: anything that fits one goes there. */
@@ -321,7 +324,7 @@ static char *backend_alloc(cr_pool_t *pool, size_t *bytes, size_t alignment, cr_
   size_t own = round_up(*bytes, CORONA_SLAB_SIZE);
   bool huge = huge_for(own);
   if (huge) own = round_up(own, CORONA_HUGE_SPAN);
-  block = cr_backend_own_map(&pool->backend, own, huge);
+  block = cr_backend_own_map(&pool->backend, own, huge, os_align, os_align ? CORONA_SLAB_SIZE : 0);
   if (block == NULL) return NULL;
   *region = NULL;
   *zeroed = pool->backend.source == NULL; /* user memory is never known to be zero */
@@ -334,6 +337,7 @@ void *cr_large_alloc(cr_pool_t *pool, size_t size, size_t alignment, bool zero) 
   if (size > cr_max_request || alignment > cr_max_request) goto oom;
   cr_tls_t *tls = cr_tls_get();
   size_t offset = alignment > CORONA_LARGE_HEADER ? alignment : CORONA_LARGE_HEADER;
+  size_t os_align = 0;
   cr_large_t *h = NULL;
   char *block;
   size_t bytes;
@@ -378,17 +382,24 @@ void *cr_large_alloc(cr_pool_t *pool, size_t size, size_t alignment, bool zero) 
     /* Aligned: room for the header below an aligned pointer, and at least
      * one byte past it even for size 0 (the pointer must be inside). */
     size_t body = size < CORONA_MIN_ALIGN ? CORONA_MIN_ALIGN : size;
-    bytes = round_up(offset + body, alignment > CORONA_PAGE_SIZE ? CORONA_SLAB_SIZE : CORONA_PAGE_SIZE);
+    if (alignment > CORONA_ALIGN_SLACK_MAX && pool->backend.source == NULL) {
+      /* The header's granule, then the object, where the OS aligns it. */
+      os_align = alignment;
+      bytes = round_up(CORONA_SLAB_SIZE + body, CORONA_SLAB_SIZE);
+    } else {
+      bytes = round_up(offset + body, alignment > CORONA_PAGE_SIZE ? CORONA_SLAB_SIZE : CORONA_PAGE_SIZE);
+    }
   }
   cr_maybe_decay(pool);
-  block = backend_alloc(pool, &bytes, alignment, &region, &zeroed);
+  block = backend_alloc(pool, &bytes, alignment, os_align, &region, &zeroed);
   if (block == NULL) { /* the OS refuses: give back what the caches hold, retry */
     cr_collect(pool);
-    block = backend_alloc(pool, &bytes, alignment, &region, &zeroed);
+    block = backend_alloc(pool, &bytes, alignment, os_align, &region, &zeroed);
   }
   if (block == NULL) goto oom;
   /* An own mapping is aligned to 16 KB: alignments above that are met by
-   * the offset (bytes include it), below it by the block's alignment. */
+   * the offset (bytes include it) or by the OS (the granule after the
+   * block's first is aligned), below it by the block's alignment. */
   char *user = alignment <= CORONA_SLAB_SIZE ? block + offset
                                              : (char *)round_up((uintptr_t)block + CORONA_LARGE_HEADER, alignment);
   h = (cr_large_t *)(user - CORONA_LARGE_HEADER);

@@ -116,29 +116,33 @@ const char *cr_os_env_entry(size_t i) {
 
 size_t cr_os_page_size(void) { return os_page_size; }
 
-static void *os_mmap(size_t size) {
-  void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+static void *os_mmap(size_t size, int flags) {
+  void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | flags, -1, 0);
   return p == MAP_FAILED ? NULL : p;
 }
 
-void *cr_os_map(size_t size, size_t alignment) {
-  void *p = os_mmap(size);
-  if (p == NULL || alignment <= os_page_size || ((uintptr_t)p & (alignment - 1)) == 0) return p;
+void *cr_os_map(size_t size, size_t alignment, size_t offset) {
+  void *p = os_mmap(size, 0);
+  if (p == NULL || alignment <= os_page_size || (((uintptr_t)p + offset) & (alignment - 1)) == 0) return p;
   /* Misaligned: over-map by the alignment and trim both ends.  Mappings of
-   * the same size then tend to land aligned next to this one, so the
-   * retry is rare in practice. */
+   * the same size then tend to land aligned next to this one, so for
+   * regions the retry is rare in practice.  The over-mapping is charged in
+   * full for a moment, as glibc's memalign charges it: an alignment the
+   * system could not back fails here as it fails there. */
   munmap(p, size);
   size_t over = size + alignment - os_page_size;
   if (over < size) return NULL;
-  char *q = os_mmap(over);
+  char *q = os_mmap(over, 0);
   if (q == NULL) return NULL;
-  uintptr_t start = ((uintptr_t)q + alignment - 1) & ~(uintptr_t)(alignment - 1);
-  size_t head = start - (uintptr_t)q;
+  uintptr_t start = (((uintptr_t)q + offset + alignment - 1) & ~(uintptr_t)(alignment - 1)) - offset;
+  size_t head = start - (uintptr_t)q; /* < alignment: start + size stays inside */
   size_t tail = over - head - size;
   if (head) munmap(q, head);
   if (tail) munmap((char *)start + size, tail);
   return (void *)start;
 }
+
+void *cr_os_map_meta(size_t size) { return os_mmap(size, MAP_NORESERVE); }
 
 void cr_os_unmap(void *addr, size_t size) { munmap(addr, size); }
 

@@ -72,6 +72,19 @@
  * can grow with mremap). */
 #define CORONA_LARGE_REGION_SIZE ((size_t)16 << 20)
 #define CORONA_LARGE_REGION_MAX ((size_t)4 << 20)
+/* Large objects aligned to more than 16 KB: up to this alignment the slack
+ * in front of the object stays inside its own mapping, untouched (fewer
+ * system calls); above it the OS layer maps the object where the granule
+ * after its header is aligned and gives the slack back at once (cr_os_map),
+ * so the mapping, and the page map's marks, cover the object alone.  Any
+ * alignment up to the largest request (cr_max_request, below) is tried:
+ * finding an aligned address maps size + alignment bytes for a moment, and
+ * the kernel's overcommit policy judges that as it judges glibc's
+ * memalign, which maps as much.  So what glibc serves, corona serves (1 GiB
+ * alignment, say), at the cost of a few system calls whatever the
+ * alignment, and an alignment the system could not back fails with ENOMEM
+ * at once. */
+#define CORONA_ALIGN_SLACK_MAX ((size_t)4 << 20)
 /* Per-thread large-object cache bounds (the design's LOCAL_LOC_*); when
  * exceeded, all but the TRIM most recent entries go to the global cache. */
 #define CORONA_LOCAL_LOC_MAX_BYTES ((size_t)4 << 20)

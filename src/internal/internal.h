@@ -276,8 +276,10 @@ bool cr_backend_block_resize(cr_backend_t *be, cr_region_t *r, char *block, size
  * regions (everything free when force). */
 void cr_backend_decay(cr_backend_t *be, uint64_t now, uint64_t decay_ms, bool force);
 /* Mappings of their own for the biggest blocks (bytes: 16 KB multiple, or a
- * huge-page multiple when huge). */
-char *cr_backend_own_map(cr_backend_t *be, size_t bytes, bool huge);
+ * huge-page multiple when huge).  align 0: the block is 16 KB aligned (huge:
+ * huge-page aligned); else (default heap only, a power of two above 16 KB)
+ * block + offset is a multiple of align. */
+char *cr_backend_own_map(cr_backend_t *be, size_t bytes, bool huge, size_t align, size_t offset);
 void cr_backend_own_unmap(cr_backend_t *be, char *p, size_t bytes);
 /* Resizes an own mapping without copying (in place, or by moving its pages);
  * NULL with everything unchanged when it cannot. */
