@@ -44,6 +44,27 @@ static unsigned loc_bin(size_t bytes) {
   return b < CR_LOC_BINS ? b : CR_LOC_BINS - 1;
 }
 
+/* Makes [user, user + size) of a block that may hold old contents read as
+ * zero (calloc).  Up to CORONA_CALLOC_PURGE_MIN with memset; above it the
+ * whole OS pages inside the object go back to the OS and read as zero when
+ * touched, as a fresh mapping's pages do: a memset would write, and make
+ * resident, every page of an object the program may touch only sparsely
+ * (calloc of 512 MB reusing a cached mapping: 190 ms and 256 MB resident
+ * after the free, where glibc maps fresh memory at no cost).  User memory
+ * is never purged, and a huge-page region only in whole huge pages, so
+ * those are written. */
+static void zero_object(cr_pool_t *pool, cr_region_t *region, char *user, size_t size) {
+  size_t page = cr_os_page_size();
+  char *a = (char *)round_up((uintptr_t)user, page), *b = (char *)((uintptr_t)(user + size) & ~(uintptr_t)(page - 1));
+  if (size < CORONA_CALLOC_PURGE_MIN || pool->backend.source != NULL || (region != NULL && region->huge) || a >= b) {
+    memset(user, 0, size);
+    return;
+  }
+  memset(user, 0, (size_t)(a - user));
+  cr_os_purge(a, (size_t)(b - a));
+  memset(b, 0, (size_t)(user + size - b));
+}
+
 /* ---- slack of own mappings ----------------------------------------------
  * A cached own mapping found for a smaller request is kept whole, instead of
  * being cut down with mremap, while the pool's slack -- resident bytes of
@@ -375,7 +396,7 @@ void *cr_large_alloc(cr_pool_t *pool, size_t size, size_t alignment, bool zero) 
       CR_STAT(cr_stat_event(pool, CR_STAT_LARGE_ALLOC, 1));
       CR_STAT(cr_stat_event(pool, CR_STAT_CACHE_HIT, 1));
       CR_STAT(cr_stats_note_peak(pool));
-      if (zero) memset(h->user, 0, size);
+      if (zero) zero_object(pool, h->region, h->user, size);
       return h->user;
     }
   } else {
@@ -421,7 +442,7 @@ void *cr_large_alloc(cr_pool_t *pool, size_t size, size_t alignment, bool zero) 
   CR_STAT(cr_stat_event(pool, CR_STAT_LARGE_ALLOC, 1));
   CR_STAT(cr_stat_event(pool, CR_STAT_CACHE_MISS, 1));
   CR_STAT(cr_stats_note_peak(pool));
-  if (zero && !zeroed) memset(user, 0, size);
+  if (zero && !zeroed) zero_object(pool, region, user, size);
   soft_limit_check(pool);
   return user;
 oom:

@@ -28,7 +28,8 @@
  *   absurd  requests no system here could back (2^40 and 2^44 bytes;
  *           alignments of 2^40 and 2^44) fail with ENOMEM where the
  *           kernel's overcommit heuristic refuses them, and a 1 GiB
- *           alignment and objects of a quarter of RAM + swap succeed; each
+ *           alignment, objects of a quarter of RAM + swap, and callocs of
+ *           4 and 512 MiB that reuse a cached mapping succeed; each
  *           call answers within 10 ms and leaves RSS within 1 MiB of where
  *           it was once freed (the page map marks only an object's own
  *           pages, and gives its marks back with it).
@@ -473,6 +474,14 @@ static void test_absurd(void) {
   /* glibc serves these: a 1 GiB alignment maps 1 GiB + 64 bytes for a moment. */
   absurd_call("posix_memalign(2^30, 64)", (size_t)1 << 30, 64, false, backed > ((size_t)2 << 30) ? 0 : -1);
   absurd_call("posix_memalign(2^30, 2^20)", (size_t)1 << 30, MB, false, backed > ((size_t)2 << 30) ? 0 : -1);
+  /* calloc reusing a cached mapping of a plain malloc: fresh zero pages, not
+   * a memset of every byte. */
+  for (unsigned k = 22; k <= 29; k += 7) {
+    char what[64];
+    snprintf(what, sizeof what, "calloc(1, 2^%u) after malloc", k);
+    corona_free(corona_malloc((size_t)1 << k));
+    absurd_call(what, 0, (size_t)1 << k, true, 0);
+  }
   size_t quarter = backed / 4 & ~(MB - 1);
   absurd_call("malloc(RAM / 4)", 0, quarter, false, 0);
   absurd_call("calloc(1, RAM / 4)", 0, quarter, true, 0);

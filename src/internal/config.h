@@ -85,6 +85,10 @@
  * alignment, and an alignment the system could not back fails with ENOMEM
  * at once. */
 #define CORONA_ALIGN_SLACK_MAX ((size_t)4 << 20)
+/* calloc of a large object whose block may hold old contents (a cache
+ * hit): from this size up, its pages are purged instead of written with
+ * zeros (see zero_object in large.c). */
+#define CORONA_CALLOC_PURGE_MIN ((size_t)1 << 20)
 /* Per-thread large-object cache bounds (the design's LOCAL_LOC_*); when
  * exceeded, all but the TRIM most recent entries go to the global cache. */
 #define CORONA_LOCAL_LOC_MAX_BYTES ((size_t)4 << 20)
