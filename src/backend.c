@@ -247,7 +247,7 @@ static cr_region_t *region_new(cr_backend_t *be, unsigned kind, size_t need) {
     reserved = base != NULL;
   }
   if (base == NULL) {
-    base = cr_os_map(size, size);
+    base = cr_os_map(size, size, 0);
     if (base != NULL && huge) cr_os_advise_huge(base, size);
   }
   uint8_t mark = kind == CR_REGION_SLAB ? CR_KIND_SLAB_FREE : CR_KIND_LARGE;
@@ -587,14 +587,15 @@ static void user_own_unmap(cr_backend_t *be, char *p, size_t bytes) {
   cr_unlock(&be->lock);
 }
 
-char *cr_backend_own_map(cr_backend_t *be, size_t bytes, bool huge) {
+char *cr_backend_own_map(cr_backend_t *be, size_t bytes, bool huge, size_t align, size_t offset) {
   if (be->source != NULL) return user_own_map(be, bytes);
-  size_t align = huge ? CORONA_HUGE_SPAN : CORONA_SLAB_SIZE;
-  char *p = cr_os_map(bytes, align);
+  if (align == 0) align = huge ? CORONA_HUGE_SPAN : CORONA_SLAB_SIZE;
+  char *p = cr_os_map(bytes, align, offset);
   if (p == NULL) return NULL;
   if (huge) cr_os_advise_huge(p, bytes);
   /* Every granule is marked, so a header lookup below any pointer of the
-   * object stays inside the mapping. */
+   * object stays inside the mapping; and only the mapping's granules: an
+   * alignment's slack went back to the OS in cr_os_map, unmarked. */
   if (!cr_pagemap_set((uintptr_t)p, bytes, CR_KIND_LARGE)) {
     cr_os_unmap(p, bytes);
     return NULL;
@@ -637,7 +638,7 @@ char *cr_backend_own_remap(cr_backend_t *be, char *p, size_t old_bytes, size_t n
     cr_os_remap(p, new_bytes, old_bytes, NULL); /* no page-map leaf: undo */
   }
   /* Move the pages onto a fresh, already marked mapping: no copy. */
-  char *q = cr_backend_own_map(be, new_bytes, huge);
+  char *q = cr_backend_own_map(be, new_bytes, huge, 0, 0);
   if (q == NULL) return NULL;
   cr_pagemap_set((uintptr_t)p, old_bytes, CR_KIND_NONE); /* before the range is freed */
   if (cr_os_remap(p, old_bytes, new_bytes, q) == NULL) {

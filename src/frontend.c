@@ -155,7 +155,7 @@ void *cr_realloc(void *p, size_t size, size_t alignment) {
   unsigned kind = cr_pagemap_kind((uintptr_t)p);
   size_t have = cr_usable_size(p, kind);
   if (have == 0) cr_fatal("realloc(): invalid pointer", p);
-  if (size > CORONA_MAX_REQUEST) {
+  if (size > cr_max_request) {
     errno = ENOMEM;
     return NULL;
   }

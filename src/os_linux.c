@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <linux/futex.h>
+#include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -43,11 +44,30 @@ static size_t read_huge_page_size(void) {
   return 0;
 }
 
+/* The width of the addresses mmap returns without a hint.  Linux puts the
+ * main thread's stack at the top of that window (below 2^47 on x86-64 even
+ * with 5-level paging, below 2^48 on arm64 even with 52-bit addresses) and
+ * the mmap area below the stack, so the bit length of an address on the
+ * initial stack is the width.  AT_RANDOM points at 16 bytes the kernel put
+ * there; the caller's own stack (the main thread's, or a thread stack in the
+ * mmap area, lower) stands in where the auxiliary vector lacks it. */
+static unsigned read_address_bits(void) {
+  char here = 0;
+  uintptr_t top = (uintptr_t)getauxval(AT_RANDOM);
+  if ((uintptr_t)&here > top) top = (uintptr_t)&here;
+  return (unsigned)(64 - __builtin_clzll((unsigned long long)top));
+}
+
+static unsigned os_address_bits = 47;
+
 void cr_os_init(void) {
   long ps = sysconf(_SC_PAGESIZE);
   if (ps > 0) os_page_size = (size_t)ps;
   os_huge_page_size = read_huge_page_size();
+  os_address_bits = read_address_bits();
 }
+
+unsigned cr_os_address_bits(void) { return os_address_bits; }
 
 size_t cr_os_huge_page_size(void) { return os_huge_page_size; }
 
@@ -96,29 +116,33 @@ const char *cr_os_env_entry(size_t i) {
 
 size_t cr_os_page_size(void) { return os_page_size; }
 
-static void *os_mmap(size_t size) {
-  void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+static void *os_mmap(size_t size, int flags) {
+  void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | flags, -1, 0);
   return p == MAP_FAILED ? NULL : p;
 }
 
-void *cr_os_map(size_t size, size_t alignment) {
-  void *p = os_mmap(size);
-  if (p == NULL || alignment <= os_page_size || ((uintptr_t)p & (alignment - 1)) == 0) return p;
+void *cr_os_map(size_t size, size_t alignment, size_t offset) {
+  void *p = os_mmap(size, 0);
+  if (p == NULL || alignment <= os_page_size || (((uintptr_t)p + offset) & (alignment - 1)) == 0) return p;
   /* Misaligned: over-map by the alignment and trim both ends.  Mappings of
-   * the same size then tend to land aligned next to this one, so the
-   * retry is rare in practice. */
+   * the same size then tend to land aligned next to this one, so for
+   * regions the retry is rare in practice.  The over-mapping is charged in
+   * full for a moment, as glibc's memalign charges it: an alignment the
+   * system could not back fails here as it fails there. */
   munmap(p, size);
   size_t over = size + alignment - os_page_size;
   if (over < size) return NULL;
-  char *q = os_mmap(over);
+  char *q = os_mmap(over, 0);
   if (q == NULL) return NULL;
-  uintptr_t start = ((uintptr_t)q + alignment - 1) & ~(uintptr_t)(alignment - 1);
-  size_t head = start - (uintptr_t)q;
+  uintptr_t start = (((uintptr_t)q + offset + alignment - 1) & ~(uintptr_t)(alignment - 1)) - offset;
+  size_t head = start - (uintptr_t)q; /* < alignment: start + size stays inside */
   size_t tail = over - head - size;
   if (head) munmap(q, head);
   if (tail) munmap((char *)start + size, tail);
   return (void *)start;
 }
+
+void *cr_os_map_meta(size_t size) { return os_mmap(size, MAP_NORESERVE); }
 
 void cr_os_unmap(void *addr, size_t size) { munmap(addr, size); }
 

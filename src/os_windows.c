@@ -26,9 +26,14 @@ static size_t os_page_size = 4096;
 static size_t os_granularity = 65536;
 static size_t os_large_page_size;
 
+/* Bits of the highest address a mapping can have (47 on x64). */
+static unsigned os_address_bits = 47;
+
 void cr_os_init(void) {
   SYSTEM_INFO si;
   GetSystemInfo(&si);
+  uintptr_t top = (uintptr_t)si.lpMaximumApplicationAddress;
+  if (top != 0) os_address_bits = (unsigned)(64 - __builtin_clzll((unsigned long long)top));
   if (si.dwPageSize != 0) os_page_size = si.dwPageSize;
   if (si.dwAllocationGranularity != 0) os_granularity = si.dwAllocationGranularity;
   os_large_page_size = GetLargePageMinimum();
@@ -36,6 +41,7 @@ void cr_os_init(void) {
 }
 
 size_t cr_os_page_size(void) { return os_page_size; }
+unsigned cr_os_address_bits(void) { return os_address_bits; }
 size_t cr_os_huge_page_size(void) { return os_large_page_size; }
 
 /* ---- memory ------------------------------------------------------------------
@@ -43,39 +49,59 @@ size_t cr_os_huge_page_size(void) { return os_large_page_size; }
  * the commit up front but backs pages only when touched, which is what an
  * untouched Linux mapping costs too.  A reservation can only be released
  * whole, from its base, so cr_os_unmap gets whole mappings (see os.h), a
- * shrink decommits the tail in place, and the release takes the rest. */
+ * shrink decommits the tail in place, and the release takes the rest.  An
+ * aligned mapping whose start is not a multiple of the allocation
+ * granularity (an offset, see os.h) begins inside its reservation: the pages
+ * in front stay reserved, never committed, and go with the release. */
 
 static void *os_alloc(void *at, size_t size) {
   return VirtualAlloc(at, size, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE);
 }
 
-void *cr_os_map(size_t size, size_t alignment) {
+void *cr_os_map(size_t size, size_t alignment, size_t offset) {
   if (size == 0) return NULL;
   void *p = os_alloc(NULL, size);
-  if (p == NULL || alignment <= os_granularity || ((uintptr_t)p & (alignment - 1)) == 0) return p;
+  if (p == NULL || alignment <= os_page_size || (((uintptr_t)p + offset) & (alignment - 1)) == 0) return p;
   /* Misaligned.  A part of a reservation cannot be given back, so the
    * Linux trick of over-mapping and trimming does not work: reserve (not
-   * commit) size + alignment to find an aligned hole, release it, and take
-   * the aligned address.  Another thread may take the hole in between; a
+   * commit) size + alignment to find an aligned hole, release it, and
+   * reserve from the granule holding the aligned address, committing only
+   * size bytes from there.  Another thread may take the hole in between; a
    * few attempts make that harmless. */
   VirtualFree(p, 0, MEM_RELEASE);
-  size_t over = size + alignment - os_granularity;
+  size_t over = size + alignment + os_granularity;
   if (over < size) return NULL;
   for (int attempt = 0; attempt < 16; attempt++) {
     void *hole = VirtualAlloc(NULL, over, MEM_RESERVE, PAGE_NOACCESS);
     if (hole == NULL) return NULL;
-    uintptr_t start = ((uintptr_t)hole + alignment - 1) & ~(uintptr_t)(alignment - 1);
+    uintptr_t start = (((uintptr_t)hole + offset + alignment - 1) & ~(uintptr_t)(alignment - 1)) - offset;
+    uintptr_t base = start & ~(uintptr_t)(os_granularity - 1); /* >= hole, which is granule-aligned */
     VirtualFree(hole, 0, MEM_RELEASE);
-    p = os_alloc((void *)start, size);
-    if (p != NULL) return p;
+    if (base == start) {
+      p = os_alloc((void *)start, size);
+      if (p != NULL) return p;
+      continue;
+    }
+    void *r = VirtualAlloc((void *)base, start - base + size, MEM_RESERVE, PAGE_NOACCESS);
+    if (r == NULL) continue;
+    if (VirtualAlloc((void *)start, size, MEM_COMMIT, PAGE_READWRITE) != NULL) return (void *)start;
+    VirtualFree(r, 0, MEM_RELEASE); /* the commit charge is refused: no retry helps */
+    return NULL;
   }
   return NULL;
 }
 
+void *cr_os_map_meta(size_t size) { return size == 0 ? NULL : os_alloc(NULL, size); }
+
 void cr_os_unmap(void *addr, size_t size) {
   if (VirtualFree(addr, 0, MEM_RELEASE)) return;
-  /* Not the base of a reservation (the contract says it always is): at
-   * least give the memory back, keeping the addresses reserved. */
+  /* An aligned mapping that begins inside its reservation: release that. */
+  MEMORY_BASIC_INFORMATION mbi;
+  if (VirtualQuery(addr, &mbi, sizeof mbi) != 0 && mbi.AllocationBase != NULL &&
+      VirtualFree(mbi.AllocationBase, 0, MEM_RELEASE))
+    return;
+  /* Not a mapping of ours (the contract says it always is): at least give
+   * the memory back, keeping the addresses reserved. */
   VirtualFree(addr, size, MEM_DECOMMIT);
 }
 

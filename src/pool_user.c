@@ -206,7 +206,7 @@ CORONA_API void *corona_pool_realloc(corona_pool *h, void *p, size_t size) {
     corona_pool_free(h, p);
     return NULL;
   }
-  if (size > CORONA_MAX_REQUEST) {
+  if (size > cr_max_request) {
     errno = ENOMEM;
     return NULL;
   }

@@ -53,6 +53,7 @@ void cr_init(void) {
   if (atomic_compare_exchange_strong_explicit(&init_state, &expected, INIT_RUNNING, memory_order_acquire,
                                               memory_order_acquire)) {
     cr_os_init();
+    cr_pagemap_init(); /* the machine's address width bounds the requests */
     cr_options_init();
     cr_debug_init(); /* decides checked mode, before the first object */
     CR_STAT(cr_store_relaxed(&cr_stats_on, cr_option(CR_OPT_STATS) != 0));

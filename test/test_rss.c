@@ -24,7 +24,15 @@
  *           unmapped): right after the frees at most the resident budget
  *           of free slabs stays, and after 1.5 s idle and a few calls most
  *           of the rest is gone too (freed slabs are purged lazily, in
- *           runs, never left resident for good).
+ *           runs, never left resident for good);
+ *   absurd  requests no system here could back (2^40 and 2^44 bytes;
+ *           alignments of 2^40 and 2^44) fail with ENOMEM where the
+ *           kernel's overcommit heuristic refuses them, and a 1 GiB
+ *           alignment, objects of a quarter of RAM + swap, and callocs of
+ *           4 and 512 MiB that reuse a cached mapping succeed; each
+ *           call answers within 10 ms and leaves RSS within 1 MiB of where
+ *           it was once freed (the page map marks only an object's own
+ *           pages, and gives its marks back with it).
  * Under ThreadSanitizer the runtime's shadow memory (written on every
  * access, and not released when the allocator gives pages back with
  * madvise) is part of RSS, so the figures are printed but not asserted
@@ -414,6 +422,72 @@ static void test_small(void) {
   corona_collect();
 }
 
+/* ---- absurd: what the system cannot back, huge alignments ---------------------------- */
+#define ABSURD_MAX_S 0.01    /* per call */
+#define ABSURD_RSS_SLACK MB  /* after the free */
+
+/* One call: its time, its answer, and RSS before and after the free. */
+static void absurd_call(const char *what, size_t align, size_t size, bool calloc_it, int expect) {
+  size_t before = pu_rss();
+  void *p = NULL;
+  errno = 0;
+  double t = tu_now();
+  int rc = 0;
+  if (align == 0) p = calloc_it ? corona_calloc(1, size) : corona_malloc(size);
+  else rc = corona_posix_memalign(&p, align, size);
+  t = tu_now() - t;
+  int err = align ? rc : p == NULL ? errno : 0;
+  bool aligned = p == NULL || align == 0 || ((uintptr_t)p & (align - 1)) == 0;
+  corona_free(p);
+  size_t after = pu_rss();
+  printf("    %-32s %s (%s) in %.3f ms; RSS after free %+.2f MiB\n", what, p ? "pointer" : "NULL", strerror(err),
+         t * 1e3, pu_mib_signed(after, before));
+  CHECKF(t < ABSURD_MAX_S, "%s took %.3f ms", what, t * 1e3);
+  CHECKF(aligned, "%s: %p misaligned", what, p);
+  if (expect == ENOMEM) CHECKF(p == NULL && err == ENOMEM, "%s: %p, error %d, not ENOMEM", what, p, err);
+  if (expect == 0) CHECKF(p != NULL, "%s failed: error %d", what, err);
+  if (ASSERT_RSS)
+    CHECKF(after <= before + ABSURD_RSS_SLACK, "%s: RSS %.2f MiB higher after the free", what,
+           pu_mib_signed(after, before));
+}
+
+static void test_absurd(void) {
+  char buf[16];
+  int mode = pu_read_file("/proc/sys/vm/overcommit_memory", buf, sizeof buf) > 0 ? buf[0] - '0' : -1;
+  long mem_kb = pu_proc_kb("/proc/meminfo", "MemTotal:"), swap_kb = pu_proc_kb("/proc/meminfo", "SwapTotal:");
+  if (mode != 0 || mem_kb <= 0) {
+    /* Mode 1 grants everything (a 16 TiB object would then be served, its
+     * page-map marks costing a 16384th of it); mode 2 depends on what is
+     * committed already. */
+    printf("    skipped: vm.overcommit_memory is %d, not the heuristic this part assumes\n", mode);
+    return;
+  }
+  size_t backed = ((size_t)mem_kb + (size_t)(swap_kb > 0 ? swap_kb : 0)) * KB; /* the heuristic's bound */
+  const size_t t40 = (size_t)1 << 40, t44 = (size_t)1 << 44;
+  corona_collect();
+  absurd_call("posix_memalign(2^40, 64)", t40, 64, false, t40 > backed ? ENOMEM : -1);
+  absurd_call("posix_memalign(2^44, 64)", t44, 64, false, t44 > backed ? ENOMEM : -1);
+  absurd_call("posix_memalign(2^44, 2^44)", t44, t44, false, t44 > backed ? ENOMEM : -1);
+  absurd_call("malloc(2^40)", 0, t40, false, t40 > backed ? ENOMEM : -1);
+  absurd_call("malloc(2^44)", 0, t44, false, t44 > backed ? ENOMEM : -1);
+  absurd_call("calloc(1, 2^44)", 0, t44, true, t44 > backed ? ENOMEM : -1);
+  /* glibc serves these: a 1 GiB alignment maps 1 GiB + 64 bytes for a moment. */
+  absurd_call("posix_memalign(2^30, 64)", (size_t)1 << 30, 64, false, backed > ((size_t)2 << 30) ? 0 : -1);
+  absurd_call("posix_memalign(2^30, 2^20)", (size_t)1 << 30, MB, false, backed > ((size_t)2 << 30) ? 0 : -1);
+  /* calloc reusing a cached mapping of a plain malloc: fresh zero pages, not
+   * a memset of every byte. */
+  for (unsigned k = 22; k <= 29; k += 7) {
+    char what[64];
+    snprintf(what, sizeof what, "calloc(1, 2^%u) after malloc", k);
+    corona_free(corona_malloc((size_t)1 << k));
+    absurd_call(what, 0, (size_t)1 << k, true, 0);
+  }
+  size_t quarter = backed / 4 & ~(MB - 1);
+  absurd_call("malloc(RAM / 4)", 0, quarter, false, 0);
+  absurd_call("calloc(1, RAM / 4)", 0, quarter, true, 0);
+  absurd_call("posix_memalign(2^30, RAM / 4)", (size_t)1 << 30, quarter, false, 0);
+}
+
 int main(void) {
   double t0 = tu_now();
   setvbuf(stdout, NULL, _IOLBF, 0);
@@ -428,7 +502,7 @@ int main(void) {
   } tests[] = {
       {"warm_up", warm_up},         {"bulk", test_bulk},          {"loop", test_loop},
       {"decay", test_decay},        {"soft_limit", test_soft_limit}, {"thread_exit", test_thread_exit},
-      {"big", test_big},            {"small", test_small},
+      {"big", test_big},            {"small", test_small},        {"absurd", test_absurd},
   };
   for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++) {
     int before = tu_failure_count();

@@ -8,8 +8,10 @@
  *   header, and the page map knows small objects as slab and large ones as
  *   large; a large object's header (cr_large_t) is live and the granule the
  *   page map marks for it lies inside its own mapping, for every alignment
- *   up to 4 MB and sizes 0.. (a granule outside would clobber a neighbour's
- *   page-map entry). */
+ *   up to 1 GB and sizes 0.. (a granule outside would clobber a neighbour's
+ *   page-map entry); above CORONA_ALIGN_SLACK_MAX the mapping holds the
+ *   object without the alignment's slack (the OS trimmed it), so neither
+ *   the mapping nor its page-map marks grow with the alignment. */
 #define _POSIX_C_SOURCE 200809L
 #include "internal/internal.h"
 
@@ -115,11 +117,14 @@ static void check_large_object(void *p, size_t size, size_t align) {
   CHECKF(corona_usable_size(p) >= size && a + corona_usable_size(p) <= end,
          "large %p (size %zu, align %zu): usable %zu, mapping end %#lx", p, size, align, corona_usable_size(p),
          (unsigned long)end);
+  if (align > CORONA_ALIGN_SLACK_MAX)
+    CHECKF(h->block_size <= CORONA_SLAB_SIZE + ((size + 2 * CORONA_SLAB_SIZE - 1) & ~(CORONA_SLAB_SIZE - 1)),
+           "large %p (size %zu, align %zu): mapping of %zu bytes keeps the slack", p, size, align, h->block_size);
 }
 
 static void test_large_layout(void) {
   const size_t sizes[] = {0, 1, 64, 1000, CORONA_MAX_SMALL, CORONA_MAX_SMALL + 1, 16384 - 64, 16384, 100000};
-  for (unsigned sh = 0; sh <= 22; sh++) {
+  for (unsigned sh = 0; sh <= 30; sh++) {
     size_t align = (size_t)1 << sh;
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
       void *p = corona_aligned_malloc(sizes[i], align);

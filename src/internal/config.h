@@ -72,6 +72,23 @@
  * can grow with mremap). */
 #define CORONA_LARGE_REGION_SIZE ((size_t)16 << 20)
 #define CORONA_LARGE_REGION_MAX ((size_t)4 << 20)
+/* Large objects aligned to more than 16 KB: up to this alignment the slack
+ * in front of the object stays inside its own mapping, untouched (fewer
+ * system calls); above it the OS layer maps the object where the granule
+ * after its header is aligned and gives the slack back at once (cr_os_map),
+ * so the mapping, and the page map's marks, cover the object alone.  Any
+ * alignment up to the largest request (cr_max_request, below) is tried:
+ * finding an aligned address maps size + alignment bytes for a moment, and
+ * the kernel's overcommit policy judges that as it judges glibc's
+ * memalign, which maps as much.  So what glibc serves, corona serves (1 GiB
+ * alignment, say), at the cost of a few system calls whatever the
+ * alignment, and an alignment the system could not back fails with ENOMEM
+ * at once. */
+#define CORONA_ALIGN_SLACK_MAX ((size_t)4 << 20)
+/* calloc of a large object whose block may hold old contents (a cache
+ * hit): from this size up, its pages are purged instead of written with
+ * zeros (see zero_object in large.c). */
+#define CORONA_CALLOC_PURGE_MIN ((size_t)1 << 20)
 /* Per-thread large-object cache bounds (the design's LOCAL_LOC_*); when
  * exceeded, all but the TRIM most recent entries go to the global cache. */
 #define CORONA_LOCAL_LOC_MAX_BYTES ((size_t)4 << 20)
@@ -103,11 +120,14 @@
 /* Blocks this big or bigger are never cached (they go straight back). */
 #define CORONA_LOC_MAX_OBJECT ((size_t)1 << 30)
 
-/* The largest request corona will try to serve: half the user address
- * space the page map covers (no more could ever be mapped).  Beyond it, ENOMEM at once, without asking the OS or
- * giving back every cache first (a request that can never succeed must not
- * cost a collect), and with room for headers and alignment to overflow. */
-#define CORONA_MAX_REQUEST (((size_t)1 << (CORONA_ADDRESS_BITS - 1)))
+/* The largest request corona will try to serve is half the address space
+ * that both the machine (cr_os_address_bits) and the page map
+ * (CORONA_MAP_BITS) cover: no more could ever be mapped.  It depends on the
+ * machine, so it is a variable, cr_max_request (pagemap.c), set when corona
+ * initialises: 2^46 on x86-64, 2^47 on arm64 with 48-bit addresses.  Beyond
+ * it, ENOMEM at once, without asking the OS or giving back every cache first
+ * (a request that can never succeed must not cost a collect), and with room
+ * for headers and alignment to overflow. */
 
 /* Yields an exiting thread waits for the mailbox notices still owed to it
  * (they normally arrive within a few) before it gives the blocks concerned
@@ -118,8 +138,17 @@
  * drop to this fraction of its capacity (numerator / 4). */
 #define CORONA_REUSE_QUARTERS 3
 
-/* Address space covered by the page map: user-space addresses below 2^47. */
-#define CORONA_ADDRESS_BITS 47
+/* Address space covered by the page map: addresses below 2^48.  Corona
+ * never passes the OS an address hint, and without one Linux returns
+ * addresses below 2^47 on x86-64 (with 4- and 5-level paging alike: higher
+ * ones only to a caller whose hint is higher) and below 2^48 on arm64 (48-bit
+ * addresses, or 52-bit ones, again only above a hint), and Windows below
+ * 2^47.  So 48 bits cover every default, at the price of a 512 KB root of
+ * zero BSS (with 256 KB leaves, see pagemap.c) touched only where corona
+ * maps memory.  Where the machine's width is smaller (arm64 with 39 bits),
+ * the largest request follows it; where the OS ever returns a mapping
+ * beyond the map, corona gives it back and the request fails with ENOMEM. */
+#define CORONA_MAP_BITS 48
 
 /* User pools alive at once (ids are recycled), and the default amount a
  * growing pool asks its raw_alloc for at a time. */

@@ -283,8 +283,10 @@ bool cr_backend_block_resize(cr_backend_t *be, cr_region_t *r, char *block, size
  * regions (everything free when force). */
 void cr_backend_decay(cr_backend_t *be, uint64_t now, uint64_t decay_ms, bool force);
 /* Mappings of their own for the biggest blocks (bytes: 16 KB multiple, or a
- * huge-page multiple when huge). */
-char *cr_backend_own_map(cr_backend_t *be, size_t bytes, bool huge);
+ * huge-page multiple when huge).  align 0: the block is 16 KB aligned (huge:
+ * huge-page aligned); else (default heap only, a power of two above 16 KB)
+ * block + offset is a multiple of align. */
+char *cr_backend_own_map(cr_backend_t *be, size_t bytes, bool huge, size_t align, size_t offset);
 void cr_backend_own_unmap(cr_backend_t *be, char *p, size_t bytes);
 /* Resizes an own mapping without copying (in place, or by moving its pages);
  * NULL with everything unchanged when it cannot. */
@@ -316,9 +318,9 @@ void cr_maybe_decay(cr_pool_t *pool);
 void cr_collect(cr_pool_t *pool);
 
 /* ---- pagemap.c: which addresses are corona's ----------------------------
- * A two-level radix map with one byte per 16 KB granule of the 47-bit user
- * address space.  Lookups never touch the memory they ask about, so a
- * foreign pointer is recognised without faulting. */
+ * A two-level radix map with one byte per 16 KB granule of the addresses
+ * below 2^CORONA_MAP_BITS (see config.h).  Lookups never touch the memory
+ * they ask about, so a foreign pointer is recognised without faulting. */
 enum cr_kind_e {
   CR_KIND_NONE = 0,  /* not corona's */
   /* 1 .. CORONA_NUM_BINS: a live slab block serving bin (kind - 1), so free
@@ -328,16 +330,23 @@ enum cr_kind_e {
                         mapping: the header below a pointer is readable */
 };
 CR_INLINE bool cr_kind_is_small(unsigned kind) { return kind - 1u < CORONA_NUM_BINS; }
-#define CR_PAGEMAP_LEAF_BITS 17
-#define CR_PAGEMAP_ROOT_BITS (CORONA_ADDRESS_BITS - CORONA_SLAB_SHIFT - CR_PAGEMAP_LEAF_BITS)
+/* 18 leaf bits leave a 16-bit root index for 48 map bits, which x86-64
+ * extracts in free's masked lookup with one zero-extending move; a 17-bit
+ * index costs an instruction more per free (scripts/count-instructions). */
+#define CR_PAGEMAP_LEAF_BITS 18
+#define CR_PAGEMAP_ROOT_BITS (CORONA_MAP_BITS - CORONA_SLAB_SHIFT - CR_PAGEMAP_LEAF_BITS)
 /* Root entries hold a leaf's distance from cr_pagemap_zero, a static leaf
  * that stays all zero (CR_KIND_NONE): the zero-filled root thus starts out
  * pointing every range at it, and a lookup needs no "leaf present?" test. */
 extern _Atomic(uintptr_t) cr_pagemap_root[(size_t)1 << CR_PAGEMAP_ROOT_BITS];
 extern _Atomic(uint8_t) cr_pagemap_zero[(size_t)1 << CR_PAGEMAP_LEAF_BITS];
 /* Marks [addr, addr+size) (16 KB aligned) with kind; false if a leaf could
- * not be mapped. */
+ * not be mapped or the range reaches beyond the map. */
 bool cr_pagemap_set(uintptr_t addr, size_t size, uint8_t kind);
+/* The largest request (and alignment) corona tries to serve; see config.h.
+ * Set by cr_pagemap_init, which cr_init calls after cr_os_init. */
+extern size_t cr_max_request;
+void cr_pagemap_init(void);
 
 /* The same lookup without the range check: an address beyond the map
  * wraps onto some entry of it.  Only for a test that the entry's answer must

@@ -15,13 +15,30 @@
 void cr_os_init(void);
 /* The OS page size in bytes (a power of two); valid after cr_os_init. */
 size_t cr_os_page_size(void);
+/* How many bits the addresses of the OS's mappings have when the caller
+ * gives no hint: every such address is below 2^bits (47 on x86-64, 48 on
+ * arm64 with 48-bit or 52-bit addresses, 39 on arm64 with 39).  Valid after
+ * cr_os_init. */
+unsigned cr_os_address_bits(void);
 
-/* Maps size bytes (a multiple of the page size) of zeroed, read-write memory.
- * alignment: 0, or a power of two >= the page size that the start must
- * honour.  Returns NULL on failure (nothing stays mapped). */
-void *cr_os_map(size_t size, size_t alignment);
-/* Unmaps a whole mapping: addr is its start (from cr_os_map, cr_os_map_huge
- * or cr_os_remap) and size its size now.  Never a part of one: Windows can
+/* Maps size bytes (a multiple of the page size) of zeroed, read-write memory
+ * for objects and the regions they are cut from.  The OS charges it against
+ * its commit limit as it charges the C library's malloc (Linux: no
+ * MAP_NORESERVE), so its overcommit policy judges corona's requests as it
+ * judges glibc's: a mapping the system could never back is refused here, at
+ * once, rather than granted and paid for by a page fault that finds no
+ * memory.  alignment: 0, or a power of two >= the page size; then the
+ * mapping starts where start + offset (a page multiple) is a multiple of it.
+ * Finding such an address may take a mapping of size + alignment for a
+ * moment, as glibc's memalign does; the slack goes back before this returns.
+ * Returns NULL on failure (nothing stays mapped). */
+void *cr_os_map(size_t size, size_t alignment, size_t offset);
+/* Maps size bytes (a page multiple) of zeroed, read-write metadata that
+ * corona touches sparsely (page-map leaves, tables): not charged up front
+ * where the OS allows that (Linux: MAP_NORESERVE).  NULL on failure. */
+void *cr_os_map_meta(size_t size);
+/* Unmaps a whole mapping: addr is its start (from cr_os_map, cr_os_map_meta,
+ * cr_os_map_huge or cr_os_remap) and size its size now.  Never a part of one: Windows can
  * only release a reservation whole. */
 void cr_os_unmap(void *addr, size_t size);
 /* Tells the OS the contents of [addr, addr+size) are no longer needed: the
