@@ -25,8 +25,9 @@
  *           of free slabs stays, and after 1.5 s idle and a few calls most
  *           of the rest is gone too (freed slabs are purged lazily, in
  *           runs, never left resident for good);
- *   absurd  requests no system here could back (2^40 and 2^44 bytes;
- *           alignments of 2^40 and 2^44) fail with ENOMEM where the
+ *   absurd  alignments above 1 TiB fail with ENOMEM whatever the kernel
+ *           allows; requests no system here could back (2^40 and 2^44
+ *           bytes; alignments of 2^40 and 2^44) fail with ENOMEM where the
  *           kernel's overcommit heuristic refuses them, and a 1 GiB
  *           alignment, objects of a quarter of RAM + swap, and callocs of
  *           4 and 512 MiB that reuse a cached mapping succeed; each
@@ -455,6 +456,10 @@ static void test_absurd(void) {
   char buf[16];
   int mode = pu_read_file("/proc/sys/vm/overcommit_memory", buf, sizeof buf) > 0 ? buf[0] - '0' : -1;
   long mem_kb = pu_proc_kb("/proc/meminfo", "MemTotal:"), swap_kb = pu_proc_kb("/proc/meminfo", "SwapTotal:");
+  /* Beyond the largest alignment corona tries (1 TiB), whatever the mode:
+   * nothing else would stop it where the kernel grants everything. */
+  absurd_call("posix_memalign(2^41, 64)", (size_t)1 << 41, 64, false, ENOMEM);
+  absurd_call("posix_memalign(2^45, 2^20)", (size_t)1 << 45, MB, false, ENOMEM);
   if (mode != 0 || mem_kb <= 0) {
     /* Mode 1 grants everything (a 16 TiB object would then be served, its
      * page-map marks costing a 16384th of it); mode 2 depends on what is
