@@ -202,7 +202,7 @@ static void check_canary(void *p, const dbg_header_t *h, const char *call) {
 /* ---- allocation ------------------------------------------------------------ */
 
 void *cr_debug_alloc(size_t size, size_t alignment, bool zero) {
-  if (size > cr_max_request || alignment > cr_max_request) {
+  if (size > cr_max_request || alignment > cr_max_request || alignment > CORONA_MAX_ALIGNMENT) {
     errno = ENOMEM;
     return NULL;
   }

@@ -378,7 +378,7 @@ static char *backend_alloc(cr_pool_t *pool, size_t *bytes, size_t alignment, siz
 
 void *cr_large_alloc(cr_pool_t *pool, size_t size, size_t alignment, bool zero) {
   cr_init();
-  if (size > cr_max_request || alignment > cr_max_request) goto oom;
+  if (size > cr_max_request || alignment > cr_max_request || alignment > CORONA_MAX_ALIGNMENT) goto oom;
   cr_tls_t *tls = cr_tls_get();
   size_t offset = alignment > CORONA_LARGE_HEADER ? alignment : CORONA_LARGE_HEADER;
   size_t os_align = 0;

@@ -79,11 +79,13 @@ CR_EXPORT int posix_memalign(void **out, size_t alignment, size_t size) {
   return corona_posix_memalign(out, alignment, size);
 }
 
-/* glibc's memalign and aligned_alloc round an alignment that is not a power
- * of two up to the next one; an impossible one is EINVAL. */
+/* glibc's memalign (and aligned_alloc, its alias up to glibc 2.37) passes
+ * an alignment up to 16 to malloc and rounds one that is not a power of two
+ * up to the next; only an alignment no power of two reaches (above 2^63) is
+ * EINVAL.  A power of two too big to serve, 2^63 included, is ENOMEM. */
 CR_EXPORT void *memalign(size_t alignment, size_t size) {
   if (alignment <= CORONA_MIN_ALIGN) return cr_malloc_inline(size);
-  if (alignment > ((size_t)1 << 62)) {
+  if (alignment > ((size_t)1 << 63)) {
     errno = EINVAL;
     return NULL;
   }

@@ -76,15 +76,21 @@
  * in front of the object stays inside its own mapping, untouched (fewer
  * system calls); above it the OS layer maps the object where the granule
  * after its header is aligned and gives the slack back at once (cr_os_map),
- * so the mapping, and the page map's marks, cover the object alone.  Any
- * alignment up to the largest request (cr_max_request, below) is tried:
- * finding an aligned address maps size + alignment bytes for a moment, and
- * the kernel's overcommit policy judges that as it judges glibc's
- * memalign, which maps as much.  So what glibc serves, corona serves (1 GiB
- * alignment, say), at the cost of a few system calls whatever the
- * alignment, and an alignment the system could not back fails with ENOMEM
- * at once. */
+ * so the mapping, and the page map's marks, cover the object alone. */
 #define CORONA_ALIGN_SLACK_MAX ((size_t)4 << 20)
+/* The largest alignment corona tries to serve; above it, ENOMEM at once.
+ * Finding an aligned address maps size + alignment bytes for a moment
+ * (Linux), as glibc's memalign does, and the kernel's overcommit policy
+ * judges that: what glibc serves, corona serves (1 GiB alignment, say), at
+ * the cost of a few system calls whatever the alignment, and what the
+ * system could not back fails at once.  But where nothing judges the
+ * moment's mapping -- Linux with vm.overcommit_memory=1, or Windows, which
+ * only reserves it -- its cost grows with the alignment (Wine keeps a byte
+ * per reserved page: 8 GiB of bookkeeping for a 32 TiB alignment).  At
+ * 1 TiB, corona refuses only what glibc, in the default mode, refuses too
+ * on any machine with less than 1 TiB of RAM + swap, and a real system
+ * reserves that much address space at no cost. */
+#define CORONA_MAX_ALIGNMENT ((size_t)1 << 40)
 /* calloc of a large object whose block may hold old contents (a cache
  * hit): from this size up, its pages are purged instead of written with
  * zeros (see zero_object in large.c). */
