@@ -375,7 +375,7 @@ def write_report(a, allocs, rows, runs, csv_path, md_path, svg_path, elapsed, fa
     peers = [n for n in names if n != "corona"]
     have_corona = "corona" in names
     m = machine_description(a)
-    commit = sh(f"git -C '{ROOT}' describe --always --dirty") or "unknown"
+    commit = a.commit
 
     def med(key, field):
         vals = [getattr(r, field) for r in runs.get(key, []) if r.status == "ok"]
@@ -630,6 +630,9 @@ def main():
             print(f"{name:13s} {'threads' if threaded else '1 thread'}  {desc}")
         return 0
     a.command_line = a.command_line or "scripts/bench " + " ".join(sys.argv[1:])
+    # The commit measured, taken before any results file is rewritten (a
+    # tracked file being written would make the report say "-dirty").
+    a.commit = sh(f"git -C '{ROOT}' describe --always --dirty") or "unknown"
     bindir = os.path.join(os.path.abspath(a.build_dir), "bench", "suite")
     for w in a.workloads:
         if w[1][0].startswith("suite-") and not os.access(os.path.join(bindir, w[1][0]), os.X_OK):
