@@ -545,6 +545,19 @@ void cr_backend_decay(cr_backend_t *be, uint64_t now, uint64_t decay_ms, bool fo
   cr_unlock(&be->lock);
 }
 
+/* Unmaps the large regions with no block in use, dirty or not (the soft
+ * heap limit: only unmapping lowers the mapped bytes; purging does not). */
+void cr_backend_release_empty(cr_backend_t *be) {
+  cr_lock(&be->lock);
+  for (cr_region_t *r = be->large_regions, *next; r != NULL; r = next) {
+    next = r->next;
+    if (r->used != 0 || r->user) continue;
+    be->dirty_bytes -= count_bits(r->dirty_map, 0, CR_REGION_PAGES) * CORONA_PAGE_SIZE;
+    region_release(be, r);
+  }
+  cr_unlock(&be->lock);
+}
+
 /* ---- own mappings for the biggest blocks ---------------------------------- */
 
 /* A user pool's block too big for a region: a chunk of its own (a free

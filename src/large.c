@@ -97,10 +97,11 @@ static void slack_drop(cr_large_t *h) {
 /* ---- giving a block back ---------------------------------------------- */
 
 size_t cr_dirty_limit(cr_pool_t *pool) {
-  size_t soft = (size_t)cr_option(CR_OPT_SOFT_LIMIT);
-  if (soft != 0 && cr_load_relaxed(&pool->backend.mapped_bytes) > soft) return soft >> CORONA_DIRTY_OVER_LIMIT_SHIFT;
   size_t live = cr_load_relaxed(&pool->large_in_use) + cr_load_relaxed(&pool->backend.slab_bytes);
-  return CORONA_DIRTY_BASE + (live >> CORONA_DIRTY_SHIFT);
+  size_t budget = CORONA_DIRTY_BASE + (live >> CORONA_DIRTY_SHIFT);
+  size_t soft = (size_t)cr_option(CR_OPT_SOFT_LIMIT), over = soft - (soft >> CORONA_DIRTY_OVER_LIMIT_SHIFT);
+  if (soft != 0 && over < budget && cr_load_relaxed(&pool->backend.mapped_bytes) > soft) return over;
+  return budget;
 }
 
 static void block_release(cr_large_t *h) {
@@ -304,15 +305,14 @@ void cr_collect(cr_pool_t *pool) {
 
 /* ---- allocation and free ----------------------------------------------- */
 
-/* Over the soft heap limit: the caches give back the excess, oldest first
- * (the calling thread's local large-object cache, then the global one, then
- * the pool's empty slabs, then regions those left wholly free).  Only as
- * much as the excess, and by one thread at a time without waiting (a
- * try-lock): a program whose live data stays above its limit used to run a
- * full collect, under a blocking lock, on every cache miss of every thread.
- * What cannot be trimmed now (a region emptied later) goes with the regular
- * time-based release.  Verbose mode says so once each time the mapped bytes
- * cross the limit. */
+/* Over the soft heap limit the caches shrink to their share of the limit
+ * (the global large-object cache to gloc_limit, free pages to
+ * cr_dirty_limit), the pool's empty slabs go back, and large regions left
+ * with no block in use are unmapped: what lowers the mapped bytes, without
+ * emptying the caches a program living above its limit keeps reusing.  One
+ * thread at a time, without waiting (a try-lock): this used to be a full
+ * collect, under a blocking lock, on every cache miss of every thread.
+ * Verbose mode says so once each time the mapped bytes cross the limit. */
 static void soft_limit_check(cr_pool_t *pool) {
   size_t soft = (size_t)cr_option(CR_OPT_SOFT_LIMIT);
   if (soft == 0 || pool->backend.source != NULL) return; /* the default heap's limit */
@@ -332,21 +332,13 @@ static void soft_limit_check(cr_pool_t *pool) {
     cr_line_emit(&l);
   }
   if (!cr_lock_try(&pool->decay_lock)) return; /* another thread is trimming */
-  cr_tls_t *tls = cr_tls_get();
-  if (tls != &cr_tls_empty && tls->pool == pool) cr_large_flush_local(tls);
-  size_t excess = mapped - soft;
   cr_lock(&pool->loc.lock);
-  size_t cached = pool->loc.bytes;
-  cr_large_t *evicted = gloc_evict(&pool->loc, 0, cached > excess ? cached - excess : 0);
+  cr_large_t *evicted = gloc_evict(&pool->loc, 0, gloc_limit(pool));
   cr_unlock(&pool->loc.lock);
-  bool released = evicted != NULL;
   release_chain(evicted);
-  if (cr_load_relaxed(&pool->backend.mapped_bytes) > soft) {
-    uint64_t now = cr_os_now_ms();
-    released |= pool->empty_count != 0; /* a racy hint: a miss only delays the release */
-    cr_pool_decay_empty(pool, now, 0, true);
-    if (released) cr_backend_decay(&pool->backend, now, (uint64_t)cr_option(CR_OPT_DECAY_MS), true);
-  }
+  if (pool->empty_count != 0) /* a racy hint: a miss only delays the release */
+    cr_pool_decay_empty(pool, cr_os_now_ms(), 0, true);
+  cr_backend_release_empty(&pool->backend);
   cr_unlock(&pool->decay_lock);
 }
 

@@ -282,6 +282,8 @@ bool cr_backend_block_resize(cr_backend_t *be, cr_region_t *r, char *block, size
 /* Purges free pages idle longer than decay_ms and unmaps wholly free large
  * regions (everything free when force). */
 void cr_backend_decay(cr_backend_t *be, uint64_t now, uint64_t decay_ms, bool force);
+/* Unmaps the large regions with no block in use (the soft heap limit). */
+void cr_backend_release_empty(cr_backend_t *be);
 /* Mappings of their own for the biggest blocks (bytes: 16 KB multiple, or a
  * huge-page multiple when huge).  align 0: the block is 16 KB aligned (huge:
  * huge-page aligned); else (default heap only, a power of two above 16 KB)
