@@ -32,7 +32,7 @@ const uint64_t cr_bin_magic[CORONA_NUM_BINS] = {CR_CLASSES(CR_CLASS_MAGIC, 0)};
 /* Entry i serves sizes ((i-1)*16, i*16]: the bin is the number of classes
  * smaller than i*16, i.e. the first class that holds i*16 bytes.  Two
  * tables of the same shape: the bin, and (for malloc's fast path, which
- * then needs no multiply or add) the byte offset of its cr_bin_t in the TLS. */
+ * then needs no shift) the byte offset of its cr_bin_t in the TLS. */
 #define CR_BIN_AT(i) (0 CR_CLASSES(CR_CLASS_BELOW, (i) * 16))
 #define CR_ENTRY_BIN(i) (uint8_t)CR_BIN_AT(i),
 #define CR_ENTRY_OFF(i) (uint16_t)(offsetof(cr_tls_t, bins) + sizeof(cr_bin_t) * CR_BIN_AT(i)),
