@@ -272,7 +272,9 @@ static cr_region_t *region_new(cr_backend_t *be, unsigned kind, size_t need) {
   return r;
 }
 
+/* Unmaps r; its free pages that were still resident leave the dirty count. */
 static void region_release(cr_backend_t *be, cr_region_t *r) {
+  be->dirty_bytes -= count_bits(r->dirty_map, 0, r->size / CORONA_PAGE_SIZE) * CORONA_PAGE_SIZE;
   list_del(r->kind == CR_REGION_SLAB ? &be->slab_regions : &be->large_regions, r);
   cr_pagemap_set((uintptr_t)r->base, r->size, CR_KIND_NONE);
   cr_os_unmap(r->base, r->size);
@@ -376,7 +378,6 @@ void cr_backend_slab_free(cr_backend_t *be, cr_block_t *b) {
     if ((char *)b >= r->base && (char *)b < r->base + r->size) break;
   cr_store_relaxed(&be->slab_bytes, cr_load_relaxed(&be->slab_bytes) - CORONA_SLAB_SIZE);
   if (--r->used == 0) { /* the whole region goes: one unmap for its dirty slabs too */
-    be->dirty_bytes -= count_bits(r->dirty_map, 0, SLABS_PER_REGION * SLAB_PAGES) * CORONA_PAGE_SIZE;
     region_release(be, r);
     cr_unlock(&be->lock);
     return;
@@ -536,7 +537,6 @@ void cr_backend_decay(cr_backend_t *be, uint64_t now, uint64_t decay_ms, bool fo
     }
     if (r->dirty_since == 0 || (!force && r->dirty_since + decay_ms > now)) continue;
     if (r->used == 0) {
-      be->dirty_bytes -= count_bits(r->dirty_map, 0, CR_REGION_PAGES) * CORONA_PAGE_SIZE;
       region_release(be, r);
     } else {
       region_purge_locked(be, r);
@@ -552,7 +552,6 @@ void cr_backend_release_empty(cr_backend_t *be) {
   for (cr_region_t *r = be->large_regions, *next; r != NULL; r = next) {
     next = r->next;
     if (r->used != 0 || r->user) continue;
-    be->dirty_bytes -= count_bits(r->dirty_map, 0, CR_REGION_PAGES) * CORONA_PAGE_SIZE;
     region_release(be, r);
   }
   cr_unlock(&be->lock);

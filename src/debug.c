@@ -111,7 +111,7 @@ static void inner_free(void *inner) {
   CR_VG(VALGRIND_MAKE_MEM_DEFINED(inner, 2 * sizeof(void *)));
   cr_tls_t *t = inner_tls();
   if (t != NULL) cr_free_kind_tls(inner, kind, t);
-  else cr_free_remote((cr_block_t *)((uintptr_t)inner & ~(uintptr_t)(CORONA_SLAB_SIZE - 1)), inner);
+  else cr_free_remote(cr_block_of(inner), inner);
 }
 
 /* ---- reports -------------------------------------------------------------- */

@@ -117,7 +117,7 @@ static cr_pool_t *live_pool(corona_pool *h, const char *call) {
 cr_pool_t *cr_owner_pool(const void *p, unsigned kind) {
   if (p == NULL) return NULL;
   if (cr_kind_is_small(kind)) {
-    const cr_block_t *b = (const cr_block_t *)((uintptr_t)p & ~(uintptr_t)(CORONA_SLAB_SIZE - 1));
+    const cr_block_t *b = cr_block_of(p);
     if (cr_backref_get(b->backref) != b || !cr_is_object_start((uintptr_t)p, kind - 1)) return NULL;
     return b->pool;
   }
@@ -181,7 +181,7 @@ CORONA_API void *corona_pool_aligned_malloc(corona_pool *h, size_t size, size_t 
 void cr_pool_free_small(cr_pool_t *pool, void *p, unsigned kind) {
   cr_tls_t *tls = cr_pool_tls(pool);
   if (tls != NULL) cr_free_kind_tls(p, kind, tls);
-  else cr_free_remote((cr_block_t *)((uintptr_t)p & ~(uintptr_t)(CORONA_SLAB_SIZE - 1)), p);
+  else cr_free_remote(cr_block_of(p), p);
 }
 
 CORONA_API void corona_pool_free(corona_pool *h, void *p) {
