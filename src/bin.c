@@ -10,13 +10,14 @@
 /* ---- size classes --------------------------------------------------------
  * 31 classes, all multiples of 16 (so every pointer is 16-aligned):
  * 16..64 step 16, then four per doubling up to 1024 (as tbbmalloc), then
- * "fitting" classes ((16384 - 128) / k) & ~63 for k = 12..2, so a block
- * holds exactly k of them with < 128 B of slack. */
+ * "fitting" classes ((16384 - CORONA_BLOCK_HEADER) / k) & ~63 for k = 12..2,
+ * so a block holds exactly k of them with < 128 B of slack (64-aligned: an
+ * alignment up to 64 is served from the bins). */
 #define CR_CLASSES(X, s)                                                                                 \
   X(16, s) X(32, s) X(48, s) X(64, s) X(80, s) X(96, s) X(112, s) X(128, s) X(160, s) X(192, s) X(224, s) \
   X(256, s) X(320, s) X(384, s) X(448, s) X(512, s) X(640, s) X(768, s) X(896, s) X(1024, s) X(1344, s)  \
   X(1472, s) X(1600, s) X(1792, s) X(1984, s) X(2304, s) X(2688, s) X(3200, s) X(4032, s) X(5376, s)     \
-  X(8128, s)
+  X(8064, s)
 
 #define CR_CLASS_ENTRY(c, s) c,
 #define CR_CLASS_BELOW(c, s) +((c) < (s))
@@ -43,7 +44,7 @@ const uint64_t cr_bin_magic[CORONA_NUM_BINS] = {CR_CLASSES(CR_CLASS_MAGIC, 0)};
 #define B256(E, i) B64(E, i) B64(E, (i) + 64) B64(E, (i) + 128) B64(E, (i) + 192)
 #define CR_SIZE_TABLE(E)                                                                                   \
   B256(E, 0) B64(E, 256) B64(E, 320) B64(E, 384) B16(E, 448) B16(E, 464) B16(E, 480) B4(E, 496) B4(E, 500) \
-  B4(E, 504) B1(E, 508)
+  B1(E, 504)
 const uint8_t cr_size_bin[CR_SIZE_BIN_ENTRIES] = {CR_SIZE_TABLE(CR_ENTRY_BIN)};
 const uint16_t cr_size_bin_offset[CR_SIZE_BIN_ENTRIES] = {CR_SIZE_TABLE(CR_ENTRY_OFF)};
 
@@ -59,7 +60,7 @@ void cr_bins_init(cr_tls_t *tls) {
   }
 }
 
-_Static_assert(CR_SIZE_BIN_ENTRIES == 509, "the table literal above spells out entries 0..508");
+_Static_assert(CR_SIZE_BIN_ENTRIES == 505, "the table literal above spells out entries 0..504");
 
 /* ---- block lists (owner only) -------------------------------------------- */
 

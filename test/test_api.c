@@ -18,7 +18,7 @@
 #include "testutil.h"
 
 #define MIN_ALIGN 16
-#define MAX_SMALL 8128 /* largest small class; sizes around it are probed */
+#define MAX_SMALL 8064 /* largest small class; sizes around it are probed */
 
 static size_t min_sz(size_t a, size_t b) { return a < b ? a : b; }
 
@@ -500,7 +500,7 @@ static void test_aligned_malloc(void) {
 /* Over-aligned tiny objects next to fresh slab memory: a large aligned
  * object must not disturb its neighbours (e.g. by marking a page-map granule
  * outside its own mapping).  Each round maps aligned objects of size 0..64,
- * allocates enough 8128-byte objects to need new slab regions, maps more
+ * allocates enough 8064-byte objects to need new slab regions, maps more
  * aligned objects, frees all aligned ones, and checks that every small
  * object still has its usable size and contents. */
 #define NEIGH_PER_ROUND 600
@@ -519,7 +519,7 @@ static void test_aligned_neighbours(void) {
       if (k == NEIGH_ALIGNED / 2)
         for (size_t i = 0; i < NEIGH_PER_ROUND; i++, n++) {
           neigh_ptrs[n] = corona_malloc(MAX_SMALL);
-          if (!check_fresh(neigh_ptrs[n], MAX_SMALL, 1, "malloc(8128)")) continue;
+          if (!check_fresh(neigh_ptrs[n], MAX_SMALL, 1, "malloc(8064)")) continue;
           neigh_usable[n] = corona_usable_size(neigh_ptrs[n]);
           if (neigh_usable[n] < MAX_SMALL) { /* already unknown to corona: keep away from free */
             neigh_ptrs[n] = NULL;
@@ -537,7 +537,7 @@ static void test_aligned_neighbours(void) {
       void *p = neigh_ptrs[i];
       if (p == NULL) continue;
       size_t u = corona_usable_size(p);
-      if (!CHECKF(u == neigh_usable[i], "malloc(8128) = %p: usable size was %zu, is %zu after aligned_malloc(0..64, %zu)",
+      if (!CHECKF(u == neigh_usable[i], "malloc(8064) = %p: usable size was %zu, is %zu after aligned_malloc(0..64, %zu)",
                   p, neigh_usable[i], u, align)) {
         neigh_ptrs[i] = NULL; /* corona no longer knows it: do not free it */
         bad++;
@@ -562,7 +562,7 @@ static void test_aligned_realloc(void) {
 
   /* A walk through sizes and alignments. */
   static const size_t steps[][2] = {{5000, 4096},       {50000, 64},        {300, 65536},     {1 << 20, 1 << 21},
-                                    {10, 16},           {8128, 8192},       {MAX_SMALL + 1, 32}, {64, 1},
+                                    {10, 16},           {8064, 8192},       {MAX_SMALL + 1, 32}, {64, 1},
                                     {(3 << 20) + 5, 4096}, {3 << 20, 4 << 20}, {17, 128},        {4000, 2048},
                                     {4000, 4096},       {100000, 1 << 16},  {100, 8},         {1, 1 << 12}};
   const uint64_t seed = 0xA11C;

@@ -14,7 +14,9 @@
  *   small_remote      free(p) here, free(p) again in another thread
  *   small_hot         another thread's object freed twice here
  *   interior_pow2     free(p + 16) of a live 64 B object
- *   interior_odd      free(p + 16) of a live 48 B object */
+ *   interior_odd      free(p + 16) of a live 48 B object
+ *   header_16 .. _256 free() of an address in the active block's header
+ *                     that is aligned like the class's objects */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <sys/wait.h>
@@ -29,20 +31,22 @@
 static void *held[HOLD];
 
 /* Allocates on in the class of size and checks nothing comes back twice and
- * nothing overlaps live (a live object of that size); exits 3 on a bad
- * pointer, 0 when all went well (the mistake was not caught). */
-static _Noreturn void allocate_on(size_t size, const char *live) {
+ * nothing overlaps [live, live + live_size) (a live object, or a block
+ * header); exits 3 on a bad pointer, 0 when all went well (the mistake was
+ * not caught). */
+static _Noreturn void allocate_on_range(size_t size, const char *live, size_t live_size) {
   for (int i = 0; i < HOLD; i++) {
     char *q = corona_malloc(size);
     if (q == NULL) _exit(4);
     for (int k = 0; k < i; k++)
       if (held[k] == q) _exit(3);
-    if (live != NULL && q < live + size && live < q + size) _exit(3);
+    if (live != NULL && q < live + live_size && live < q + size) _exit(3);
     memset(q, 0x5a, size);
     held[i] = q;
   }
   _exit(0);
 }
+static _Noreturn void allocate_on(size_t size, const char *live) { allocate_on_range(size, live, size); }
 
 static void large_claim(void *arg) {
   (void)arg;
@@ -157,6 +161,31 @@ static void interior_odd(void *arg) {
   interior(48);
 }
 
+/* The block header sits below the objects, in the same 16 KB slab; an
+ * address in it at the class's alignment passes free's active-block test. */
+static void header(size_t size, size_t offset) {
+  char *p = corona_malloc(size);
+  char *block = (char *)((uintptr_t)p & ~(uintptr_t)(CORONA_SLAB_SIZE - 1));
+  corona_free(block + offset);
+  allocate_on_range(size, block, CORONA_BLOCK_HEADER);
+}
+static void header_16(void *arg) {
+  (void)arg;
+  header(16, 48);
+}
+static void header_48(void *arg) {
+  (void)arg;
+  header(48, 0);
+}
+static void header_64(void *arg) {
+  (void)arg;
+  header(64, 64);
+}
+static void header_256(void *arg) {
+  (void)arg;
+  header(256, 0);
+}
+
 static const struct {
   const char *name;
   void (*fn)(void *);
@@ -171,6 +200,10 @@ static const struct {
     {"small_hot", small_hot, "double free"},
     {"interior_pow2", interior_pow2, "invalid pointer"},
     {"interior_odd", interior_odd, "invalid pointer"},
+    {"header_16", header_16, "invalid pointer"},
+    {"header_48", header_48, "invalid pointer"},
+    {"header_64", header_64, "invalid pointer"},
+    {"header_256", header_256, "invalid pointer"},
 };
 
 int main(int argc, char **argv) {

@@ -29,7 +29,7 @@
 #define SLACK (16 * MB)
 
 static const size_t sizes[] = {64 * MB, 16 * MB, 4 * MB,  2 * MB + 4096, MB, 700 * KB, 128 * KB,
-                               40 * KB, 16 * KB, 9000,    8128,          2000, 64,     16};
+                               40 * KB, 16 * KB, 9000,    8064,          2000, 64,     16};
 #define N_SIZES (sizeof sizes / sizeof sizes[0])
 
 /* Objects allocated under the limit: a list per size, linked through their
@@ -184,7 +184,7 @@ static void reuse_under_limit(void) {
     corona_free(p);
     errno = 0;
     void *q = corona_malloc(sizes[k]);
-    if (q == NULL && (sizes[k] <= 8128 || !STRICT_REUSE)) {
+    if (q == NULL && (sizes[k] <= 8064 || !STRICT_REUSE)) {
       printf("    note: malloc(%zu) after freeing one %zu-byte object under the limit: NULL (errno %d)\n", sizes[k],
              sizes[k], errno);
       continue;

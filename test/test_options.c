@@ -53,7 +53,7 @@ static void mark(const char *step, const void *p) { put(2, "child: %s 0x%016" PR
 
 /* Ordinary work with content checks; "ok" on stdout when all is well. */
 static int child_work(void) {
-  static const size_t sizes[] = {1, 24, 100, 1000, 8128, 8129, 50000, 300 * KB, 3 * MB};
+  static const size_t sizes[] = {1, 24, 100, 1000, 8064, 8065, 50000, 300 * KB, 3 * MB};
   void *p[sizeof sizes / sizeof sizes[0]];
   for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
     p[i] = corona_malloc(sizes[i]);

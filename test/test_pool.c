@@ -56,7 +56,7 @@
 
 #define KB ((size_t)1024)
 #define MB ((size_t)1 << 20)
-#define MAX_SMALL 8128
+#define MAX_SMALL 8064
 
 /* ==== raw memory sources ======================================================
  * A pool's policy.pool_id is the index of its source here.  Growing sources
@@ -753,7 +753,7 @@ static void growing_realloc_calloc_aligned(void) {
   if (pool == NULL) return;
 
   /* realloc chains, contents kept through every size boundary. */
-  static const size_t chain[] = {1, 24, 200, 5000, 8128, 8129, 70 * KB, 1 * MB, 5 * MB, 20 * MB, 17 * MB, 6 * MB,
+  static const size_t chain[] = {1, 24, 200, 5000, 8064, 8065, 70 * KB, 1 * MB, 5 * MB, 20 * MB, 17 * MB, 6 * MB,
                                  100 * KB, 3000, 10, 40000, 0};
   for (int rep = 0; rep < 3; rep++) {
     void *p = NULL;
@@ -775,7 +775,7 @@ static void growing_realloc_calloc_aligned(void) {
   }
 
   /* calloc: zero on dirty raw memory, and on reused memory. */
-  static const size_t csz[] = {1, 100, 1000, 8128, 9000, 100 * KB, 3 * MB, 12 * MB, 20 * MB};
+  static const size_t csz[] = {1, 100, 1000, 8064, 9000, 100 * KB, 3 * MB, 12 * MB, 20 * MB};
   const size_t nc = sizeof csz / sizeof csz[0];
   for (int round = 0; round < 3; round++) {
     void *ps[sizeof csz / sizeof csz[0]];
@@ -1160,7 +1160,7 @@ static void lifecycle_many(void) {
     for (size_t i = 0; i < n_seen; i++) known |= seen[i] == pool;
     if (!known && n_seen < 8) seen[n_seen++] = pool;
     obj_t o[5];
-    size_t sizes[5] = {24, 1000, 8128, 100 * KB, c % 50 == 0 ? 17 * MB : 3000};
+    size_t sizes[5] = {24, 1000, 8064, 100 * KB, c % 50 == 0 ? 17 * MB : 3000};
     for (int i = 0; i < 5; i++) {
       void *p = pool_new(pool, id, sizes[i], "lifecycle");
       o[i].p = NULL;

@@ -14,7 +14,7 @@
  *                exactly its calls from then on
  *                (these two switch counting off, so when all parts run they
  *                run in a child process of their own)
- *   classes      the 31 object sizes; for every request size 0..8128 one
+ *   classes      the 31 object sizes; for every request size 0..8064 one
  *                malloc lands in exactly the bin whose class is the
  *                smallest that holds it (and usable size is that class)
  *   small        N objects of known sizes: per-bin allocations, frees,
@@ -78,14 +78,14 @@
 #include "testutil.h"
 
 #define NBINS CORONA_STATS_BINS
-#define MAX_SMALL 8128
+#define MAX_SMALL 8064
 #define KB ((size_t)1 << 10)
 #define MB ((size_t)1 << 20)
 
 /* The size classes (README "Size classes"). */
 static const uint64_t class_size[NBINS] = {16,   32,   48,   64,   80,   96,   112,  128,  160,  192,  224,
                                            256,  320,  384,  448,  512,  640,  768,  896,  1024, 1344, 1472,
-                                           1600, 1792, 1984, 2304, 2688, 3200, 4032, 5376, 8128};
+                                           1600, 1792, 1984, 2304, 2688, 3200, 4032, 5376, 8064};
 
 /* Bin of a request of n bytes: the smallest class that holds it. */
 static unsigned bin_of(size_t n) {
@@ -264,7 +264,7 @@ static void test_classes(void) {
 static void *small_objs[SMALL_KINDS][SMALL_MAX_EACH];
 
 static void test_small(void) {
-  static const size_t sizes[SMALL_KINDS] = {1, 16, 17, 100, 1000, 1025, 4000, 5376, 8128};
+  static const size_t sizes[SMALL_KINDS] = {1, 16, 17, 100, 1000, 1025, 4000, 5376, 8064};
   static const int counts[SMALL_KINDS] = {37, 400, 123, 1000 / 3, 77, 250, 19, 64, 399};
   corona_stats a, b, c;
   expect_t e = {0};
@@ -658,7 +658,7 @@ static void test_cross_thread(void) {
 #define TH_PER 300
 #define TH_LEFT 40 /* objects each thread leaves to the main thread */
 /* Sizes in classes the C library's thread creation does not use (its DTV is
- * about 300 B): 640, 1344, 2304 and 8128 B, and large. */
+ * about 300 B): 640, 1344, 2304 and 8064 B, and large. */
 static const size_t th_sizes[4] = {600, 1300, 2300, 8000};
 static void *th_left[TH_THREADS][TH_LEFT];
 static void *th_large_left[TH_THREADS];
@@ -814,7 +814,7 @@ static void check_report(const char *report, const corona_stats *s, const char *
 static void test_print(void) {
   CHECK(corona_stats_get(NULL) == EINVAL);
   /* Objects in three bins and a large one, so the table has something. */
-  void *p[4] = {corona_malloc(16), corona_malloc(700), corona_malloc(8128), corona_malloc(20000)};
+  void *p[4] = {corona_malloc(16), corona_malloc(700), corona_malloc(8064), corona_malloc(20000)};
   static char fbuf[8192];
   FILE *f = tmpfile();
   if (!CHECK(f != NULL)) return;

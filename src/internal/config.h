@@ -12,12 +12,13 @@
 /* Cache line used for layout.  The design's 128 would double the block
  * header and shift every "fitting" class (brief, note b); 64 is x86's line. */
 #define CORONA_CACHE_LINE 64
-/* Block header: line 0 written by other threads, line 1 owner-only. */
-#define CORONA_BLOCK_HEADER (2 * CORONA_CACHE_LINE)
+/* Block header: line 0 written by other threads, lines 1 and 2 owner-only;
+ * every other word is a guard (types.h, above cr_block_s). */
+#define CORONA_BLOCK_HEADER (3 * CORONA_CACHE_LINE)
 
-/* Small objects: 31 bins, the largest class 8128 B (two per slab). */
+/* Small objects: 31 bins, the largest class 8064 B (two per slab). */
 #define CORONA_NUM_BINS 31
-#define CORONA_MAX_SMALL 8128
+#define CORONA_MAX_SMALL 8064
 /* Every pointer corona returns is aligned to at least this. */
 #define CORONA_MIN_ALIGN 16
 

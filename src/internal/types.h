@@ -46,7 +46,8 @@ enum cr_list_e {
 /* ---- 16 KB slab block ---------------------------------------------------
  * Layout: objects are carved downwards from the block end, so an object of
  * class c is aligned to the largest power of two dividing c (the end is
- * 16 KB aligned); the first object never overlaps the 128 B header.
+ * 16 KB aligned); the first object never overlaps the header
+ * (CORONA_BLOCK_HEADER bytes).
  *
  * Line 0 is the only line other threads write (public_free, mail_next);
  * line 1 holds what the owner's fast paths touch, so a remote free never
@@ -67,38 +68,66 @@ enum cr_list_e {
  * (only the owner clears it, and only after taking the block out of the
  * mailbox), so a block is in at most one mailbox at a time.  An orphaned
  * block's list holds CR_UNUSABLE instead of NULL, so nobody notifies. */
+/* Guards: the second word of every 16-byte slot of the header holds the
+ * block's own address (cr_block_guard), from the moment the block serves a
+ * class.  The header lies in the slab beside the objects, so an address in
+ * it can pass free's active-block test (block bits equal, the class's
+ * alignment met); that word is what free reads as the free mark, so a free
+ * of any such address looks like a double free and goes to the slow path,
+ * which refuses it (cr_is_object_start) before anything is written.  Data
+ * thus sits in the first word of each slot only. */
+#define CR_GUARD(n) cr_block_t *guard##n
 struct cr_block_s {
   /* line 0: written by other threads */
   alignas(CORONA_CACHE_LINE) _Atomic(void *) public_free; /* atomic: remote frees (CAS push), owner takes all (exchange) */
+  CR_GUARD(0);
   _Atomic(cr_block_t *) mail_next; /* atomic: mailbox link, written by the notifying freer */
+  CR_GUARD(1);
   cr_pool_t *pool;                 /* immutable while owned */
+  CR_GUARD(2);
   uint32_t bin;                    /* immutable while owned; remote notifiers read it */
   uint32_t backref;                /* backref index (backref.c), set while the backend lends
                                       the slab out; the table points back to this block */
-  uint64_t idle_since;             /* lock(pool->lock): when the block entered the pool's
-                                      empty list (ms), for time-based release */
+  CR_GUARD(3);
 
-  /* line 1: owner only */
+  /* line 1: owner only, what the slow paths of malloc and free touch */
   alignas(CORONA_CACHE_LINE) void *free_list; /* owner: local frees, linked through the objects' first word */
+  CR_GUARD(4);
   char *bump;              /* owner: next object to carve (objects are carved downwards, a
                               batch at a time, into the bin list); exhausted when below
                               block + header */
+  CR_GUARD(5);
   _Atomic(cr_tls_t *) owner; /* atomic: written by the owner (or the adopter of an orphan);
                                 other threads only compare it against their own TLS or, as
                                 mailbox notifier, read it with acquire */
+  CR_GUARD(6);
   int32_t allocated;       /* owner: see accounting above */
   int32_t threshold;       /* owner: a local free with allocated <= threshold after the
                               decrement takes the slow path; -1 while active (never),
                               0 on the partial list (empty), capacity*3/4 on the full list */
+  CR_GUARD(7);
+
+  /* line 2: owner only, block lists */
   uint32_t object_size;    /* owner: immutable while owned */
   uint16_t capacity;       /* owner: objects per block for this class */
   uint8_t list;            /* owner: enum cr_list_e */
+  CR_GUARD(8);
   cr_block_t *next;        /* owner (or lock of the list holding an unowned block) */
+  CR_GUARD(9);
   cr_block_t *prev;        /* owner */
+  CR_GUARD(10);
+  uint64_t idle_since;     /* lock(pool->lock): when the block entered the pool's
+                              empty list (ms), for time-based release */
+  CR_GUARD(11);
 };
 
 _Static_assert(offsetof(cr_block_t, free_list) == CORONA_CACHE_LINE, "owner fields must start on line 1");
-_Static_assert(sizeof(cr_block_t) <= CORONA_BLOCK_HEADER, "block header must fit in 128 bytes");
+_Static_assert(sizeof(cr_block_t) == CORONA_BLOCK_HEADER, "the header is exactly its 16-byte slots");
+#define CR_GUARD_AT(n) _Static_assert(offsetof(cr_block_t, guard##n) == 16 * (n) + 8, "guard " #n " misplaced");
+CR_GUARD_AT(0) CR_GUARD_AT(1) CR_GUARD_AT(2) CR_GUARD_AT(3) CR_GUARD_AT(4) CR_GUARD_AT(5)
+CR_GUARD_AT(6) CR_GUARD_AT(7) CR_GUARD_AT(8) CR_GUARD_AT(9) CR_GUARD_AT(10) CR_GUARD_AT(11)
+#undef CR_GUARD_AT
+#undef CR_GUARD
 
 /* Doubly linked list of blocks (partial or full) of one bin. */
 typedef struct cr_blocklist_s {

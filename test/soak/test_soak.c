@@ -312,7 +312,7 @@ static obj_t rings[MAX_WORKERS][RING];
 /* --no-exit-handoff: one allocation in every small class, default heap
  * and pool, so that every bin of this thread has had a block of its own. */
 static void prime_classes(void) {
-  for (size_t s = 16; s <= 8128; s += 16) {
+  for (size_t s = 16; s <= 8064; s += 16) {
     corona_free(corona_malloc(s));
     corona_pool_free(pool, corona_pool_malloc(pool, s));
   }
