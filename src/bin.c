@@ -24,19 +24,26 @@
 
 const uint32_t cr_bin_size[CORONA_NUM_BINS] = {CR_CLASSES(CR_CLASS_ENTRY, 0)};
 
-/* ceil(2^64 / c): n is a multiple of c exactly when n * magic (mod 2^64) is
- * below magic (for n < 2^32), so free can check an object's position
- * without a division. */
-#define CR_CLASS_MAGIC(c, s) (UINT64_MAX / (c) + 1),
+/* Object starts by one multiply and one compare (cr_is_object_start): with
+ * magic = ceil(2^64 / c), n * magic (mod 2^64) is q * e for a multiple
+ * n = q * c (e = c * magic mod 2^64, 0 < e < c) and at least magic
+ * otherwise, for every n < 2^32 (Lemire et al., "Faster remainder by direct
+ * computation", 2019).  A power of two has e = 0, which would lose q, so it
+ * takes magic + 1 (e = c; a non-multiple n = q * c + r then gives
+ * r * 2^64 / c + n).  Either way "n * magic <= capacity * e" says that n is
+ * a multiple of c and at most capacity objects' worth: one test for the
+ * position and for the range. */
+#define CR_POW2(c) (((c) & ((c) - 1)) == 0)
+#define CR_MAGIC(c) (UINT64_MAX / (c) + 1 + CR_POW2(c))
+#define CR_CLASS_MAGIC(c, s) CR_MAGIC(c),
+#define CR_CLASS_LIMIT(c, s) (uint64_t)(c) * CR_MAGIC(c) * ((CORONA_SLAB_SIZE - CORONA_BLOCK_HEADER) / (c)),
 const uint64_t cr_bin_magic[CORONA_NUM_BINS] = {CR_CLASSES(CR_CLASS_MAGIC, 0)};
+const uint64_t cr_bin_limit[CORONA_NUM_BINS] = {CR_CLASSES(CR_CLASS_LIMIT, 0)};
 
 /* Entry i serves sizes ((i-1)*16, i*16]: the bin is the number of classes
- * smaller than i*16, i.e. the first class that holds i*16 bytes.  Two
- * tables of the same shape: the bin, and (for malloc's fast path, which
- * then needs no shift) the byte offset of its cr_bin_t in the TLS. */
+ * smaller than i*16, i.e. the first class that holds i*16 bytes. */
 #define CR_BIN_AT(i) (0 CR_CLASSES(CR_CLASS_BELOW, (i) * 16))
-#define CR_ENTRY_BIN(i) (uint8_t)CR_BIN_AT(i),
-#define CR_ENTRY_OFF(i) (uint16_t)(offsetof(cr_tls_t, bins) + sizeof(cr_bin_t) * CR_BIN_AT(i)),
+#define CR_ENTRY_ROW(i) (uint8_t)CR_ROW(CR_BIN_AT(i)),
 #define B1(E, i) E(i)
 #define B4(E, i) B1(E, i) B1(E, (i) + 1) B1(E, (i) + 2) B1(E, (i) + 3)
 #define B16(E, i) B4(E, i) B4(E, (i) + 4) B4(E, (i) + 8) B4(E, (i) + 12)
@@ -45,18 +52,21 @@ const uint64_t cr_bin_magic[CORONA_NUM_BINS] = {CR_CLASSES(CR_CLASS_MAGIC, 0)};
 #define CR_SIZE_TABLE(E)                                                                                   \
   B256(E, 0) B64(E, 256) B64(E, 320) B64(E, 384) B16(E, 448) B16(E, 464) B16(E, 480) B4(E, 496) B4(E, 500) \
   B1(E, 504)
-const uint8_t cr_size_bin[CR_SIZE_BIN_ENTRIES] = {CR_SIZE_TABLE(CR_ENTRY_BIN)};
-const uint16_t cr_size_bin_offset[CR_SIZE_BIN_ENTRIES] = {CR_SIZE_TABLE(CR_ENTRY_OFF)};
+const uint8_t cr_size_row[CR_SIZE_BIN_ENTRIES] = {CR_SIZE_TABLE(CR_ENTRY_ROW)};
 
-/* cr_bin_t.mask of each class: see there.  c & -c is the largest power of
+/* cr_bins_t.mask of each class: see there.  c & -c is the largest power of
  * two dividing c, the alignment every object of the class has. */
 #define CR_CLASS_MASK(c, s) ~(uintptr_t)(CORONA_SLAB_SIZE - ((c) & -(c))),
 static const uintptr_t bin_mask[CORONA_NUM_BINS] = {CR_CLASSES(CR_CLASS_MASK, 0)};
 
 void cr_bins_init(cr_tls_t *tls) {
+  for (unsigned row = 0; row < CR_ROWS; row++) {
+    tls->bins.block[row] = CR_BLOCK_NEVER;
+    tls->bins.mask[row] = 0;
+  }
   for (unsigned bin = 0; bin < CORONA_NUM_BINS; bin++) {
-    tls->bins[bin].block = &cr_block_empty;
-    tls->bins[bin].mask = bin_mask[bin];
+    tls->bins.block[CR_ROW(bin)] = &cr_block_empty;
+    tls->bins.mask[CR_ROW(bin)] = bin_mask[bin];
   }
 }
 
@@ -85,7 +95,7 @@ static inline bool block_has_space(const cr_block_t *b) {
 static void block_set_active(cr_tls_t *tls, unsigned bin, cr_block_t *b) {
   b->list = CR_LIST_ACTIVE;
   b->threshold = -1; /* the active block never leaves through a local free */
-  tls->bins[bin].block = b;
+  tls->bins.block[CR_ROW(bin)] = b;
 }
 
 /* Objects of b not yet carved from its bump area. */
@@ -98,9 +108,9 @@ static inline uint32_t bump_left(const cr_block_t *b) {
  * whole free_list, else a page's worth carved from the bump area (highest
  * address first, as a bump pointer would hand them out).  b has space.
  * Returns the number of objects checked out. */
-static uint32_t bin_fill(cr_bin_t *bn, cr_block_t *b) {
+static uint32_t bin_fill(void **list, cr_block_t *b) {
   if (b->free_list != NULL) {
-    bn->free = b->free_list;
+    *list = b->free_list;
     b->free_list = NULL;
     /* The bin lists were empty, so every object is out except the uncarved. */
     int32_t out = b->capacity - (int32_t)bump_left(b);
@@ -114,7 +124,7 @@ static uint32_t bin_fill(cr_bin_t *bn, cr_block_t *b) {
   if (n == 0) n = 1;
   if (n > left) n = left;
   char *p = b->bump;
-  bn->free = p;
+  *list = p;
   for (uint32_t i = 1; i < n; i++, p -= size) *(void **)p = p - size;
   *(void **)p = NULL;
   b->bump = p - size;
@@ -253,9 +263,8 @@ static int64_t list_home(cr_tls_t *tls, void *list) {
  * handed out, what the local lists held was not yet counted as freed. */
 static void bins_home(cr_tls_t *tls) {
   for (unsigned bin = 0; bin < CORONA_NUM_BINS; bin++) {
-    cr_bin_t *bn = &tls->bins[bin];
-    void *unused = bn->free, *freed = bn->local;
-    bn->free = bn->local = NULL;
+    void *unused = tls->bins.free[CR_ROW(bin)], *freed = tls->bins.local[CR_ROW(bin)];
+    tls->bins.free[CR_ROW(bin)] = tls->bins.local[CR_ROW(bin)] = NULL;
     tls->hot[bin] = 0;
     int64_t n_unused = list_home(tls, unused), n_freed = list_home(tls, freed);
     CR_STAT(if (cr_tls_counting(tls)) cr_stat_own(&tls->stats.bin_alloc[bin], -n_unused));
@@ -341,12 +350,12 @@ static cr_block_t *take_orphan(cr_tls_t *tls, unsigned bin) {
 /* The bin lists are empty: find a block with space, the active one first
  * (remote frees may have come back to it). */
 static cr_block_t *bin_refill(cr_tls_t *tls, unsigned bin) {
-  cr_block_t *act = tls->bins[bin].block;
+  cr_block_t *act = tls->bins.block[CR_ROW(bin)];
   if (cr_load_relaxed(&tls->mailbox[bin]) != NULL) drain_bin(tls, bin);
   if (block_has_space(act)) return act;
   if (act != &cr_block_empty) {
     block_set_full(tls, bin, act);
-    tls->bins[bin].block = &cr_block_empty; /* stays valid if we fail below */
+    tls->bins.block[CR_ROW(bin)] = &cr_block_empty; /* stays valid if we fail below */
   }
   cr_block_t *b = take_partial(tls, bin);
   if (b == NULL) b = take_orphan(tls, bin);
@@ -400,16 +409,14 @@ static CR_NOINLINE void count_swap(cr_tls_t *tls, unsigned bin, void *list) {
  * out, so such a free ends in a report instead of overlapping memory.  A
  * list longer than the block holds is a cycle: an object freed twice whose
  * mark was overwritten meanwhile (a use after free). */
-static CR_NOINLINE void check_local(cr_bin_t *bn, unsigned bin, void *list) {
-  /* One subtraction and one unsigned compare put p inside the block's
-   * object area; one multiply puts it at an object start (cr_bin_magic). */
-  uintptr_t end = (uintptr_t)bn->block + CORONA_SLAB_SIZE;
-  uint64_t magic = cr_bin_magic[bin];
-  uint32_t left = bn->block->capacity;
+static CR_NOINLINE void check_local(cr_block_t *block, unsigned bin, void *list) {
+  /* Every p here passed free's active-block test, so 0 < end - p <= 16 KB
+   * and one multiply and compare decide (see cr_bin_magic). */
+  uintptr_t end = (uintptr_t)block + CORONA_SLAB_SIZE;
+  uint64_t magic = cr_bin_magic[bin], limit = cr_bin_limit[bin];
+  uint32_t left = block->capacity;
   for (void *p = list; p != NULL; p = *(void **)p) {
-    uintptr_t below = end - (uintptr_t)p;
-    if (cr_unlikely(below > CORONA_SLAB_SIZE - CORONA_BLOCK_HEADER || below * magic >= magic))
-      cr_fatal("free(): invalid pointer", p);
+    if (cr_unlikely((end - (uintptr_t)p) * magic > limit)) cr_fatal("free(): invalid pointer", p);
     if (cr_unlikely(left-- == 0)) cr_fatal("free(): double free detected (list cycle), pointer", p);
   }
 }
@@ -425,14 +432,14 @@ void *cr_malloc_small_slow(cr_tls_t *tls, size_t size) {
       return NULL;
     }
   }
-  cr_bin_t *bn = &tls->bins[bin];
+  unsigned row = CR_ROW(bin);
   tls->hot[bin] = 0; /* the list ran dry: a new turn */
-  void *p = bn->local;
+  void *p = tls->bins.local[row];
   if (p != NULL) { /* objects this thread freed: allocate them next */
-    if ((cr_bin_size[bin] & (cr_bin_size[bin] - 1)) != 0) check_local(bn, bin, p);
+    if ((cr_bin_size[bin] & (cr_bin_size[bin] - 1)) != 0) check_local(tls->bins.block[row], bin, p);
     CR_STAT(if (cr_tls_counting(tls)) count_swap(tls, bin, p));
-    bn->local = NULL;
-    bn->free = *(void **)p;
+    tls->bins.local[row] = NULL;
+    tls->bins.free[row] = *(void **)p;
     cr_free_mark_clear(p);
     return p;
   }
@@ -441,11 +448,11 @@ void *cr_malloc_small_slow(cr_tls_t *tls, size_t size) {
     errno = ENOMEM;
     return NULL;
   }
-  uint32_t n = bin_fill(bn, b);
+  uint32_t n = bin_fill(&tls->bins.free[row], b);
   CR_STAT(if (cr_tls_counting(tls)) cr_stat_own(&tls->stats.bin_alloc[bin], n));
   (void)n;
-  p = bn->free;
-  bn->free = *(void **)p;
+  p = tls->bins.free[row];
+  tls->bins.free[row] = *(void **)p;
   cr_free_mark_clear(p);
   return p;
 }
@@ -465,13 +472,13 @@ static cr_block_t *detach_all(cr_tls_t *tls) {
         chain = b;
       }
     }
-    cr_bin_t *bn = &tls->bins[bin];
-    if (bn->block != &cr_block_empty) {
-      bn->block->next = chain;
-      chain = bn->block;
+    cr_block_t **act = &tls->bins.block[CR_ROW(bin)];
+    if (*act != &cr_block_empty) {
+      (*act)->next = chain;
+      chain = *act;
     }
     tls->partial[bin].head = tls->full[bin].head = NULL;
-    bn->block = &cr_block_empty;
+    *act = &cr_block_empty;
   }
   tls->kept_empty = 0; /* the resting empty blocks are on the chain */
   return chain;

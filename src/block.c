@@ -97,12 +97,12 @@ CR_NOINLINE void cr_free_foreign_block(cr_tls_t *tls, cr_block_t *b, void *p) {
      * allocation in its class (CORONA_HOT_OBJECTS), with no atomic at all.
      * Its block keeps counting it as allocated: whoever frees it later
      * sends it home as usual. */
-    cr_bin_t *bn = &tls->bins[b->bin];
+    void **list = &tls->bins.free[CR_ROW(b->bin)];
     if (cr_likely(tls->hot[b->bin] < CORONA_HOT_OBJECTS)) {
       tls->hot[b->bin]++;
       cr_free_mark(p, b);
-      *(void **)p = bn->free;
-      bn->free = p;
+      *(void **)p = *list;
+      *list = p;
       return;
     }
     cr_free_remote(b, p);

@@ -41,8 +41,7 @@ cr_tls_t *cr_pool_tls_alloc(cr_pool_t *pool) {
   cr_unlock(&pool->lock);
   if (tls == NULL && (tls = cr_meta_alloc(sizeof *tls)) == NULL) return NULL;
   /* A recycled TLS has empty mailboxes (its exit collected every notice). */
-  memset(tls, 0, sizeof *tls);
-  tls->bin_none.block = tls->bin_beyond[0].block = tls->bin_beyond[1].block = CR_BLOCK_NEVER;
+  memset(tls, 0, sizeof *tls); /* the caller gives the bins their rows (cr_bins_init) */
   tls->pool = pool;
   cr_lock(&pool->lock);
   /* Under the lock, like cr_stats_switch's update of every thread's copy. */

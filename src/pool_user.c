@@ -287,7 +287,6 @@ static void forget_objects(cr_pool_t *pool) {
     /* In place: other threads' tables keep pointing at their struct. */
     size_t keep_from = offsetof(cr_tls_t, pool_next);
     memset(t, 0, offsetof(cr_tls_t, pool));
-    t->bin_none.block = CR_BLOCK_NEVER; /* bin_beyond lies past the memset */
     memset((char *)t + offsetof(cr_tls_t, partial), 0, keep_from - offsetof(cr_tls_t, partial));
     cr_bins_init(t);
     for (unsigned bin = 0; bin < CORONA_NUM_BINS; bin++) cr_store_relaxed(&t->mailbox[bin], NULL);

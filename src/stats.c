@@ -81,8 +81,8 @@ void cr_stats_switch(bool on) {
   if (self != NULL && self->pool == &cr_default_pool && on != was) {
     int64_t sign = on ? 1 : -1;
     for (unsigned bin = 0; bin < CORONA_NUM_BINS; bin++) {
-      cr_stat_own(&self->stats.bin_alloc[bin], sign * cr_list_length(self->bins[bin].free));
-      cr_stat_own(&self->stats.bin_free[bin], -sign * cr_list_length(self->bins[bin].local));
+      cr_stat_own(&self->stats.bin_alloc[bin], sign * cr_list_length(self->bins.free[CR_ROW(bin)]));
+      cr_stat_own(&self->stats.bin_free[bin], -sign * cr_list_length(self->bins.local[CR_ROW(bin)]));
     }
   }
   cr_pool_t *pool = &cr_default_pool;
@@ -104,8 +104,8 @@ static void pool_stats(cr_pool_t *pool, corona_stats *out, int64_t *alloc, int64
   cr_tls_t *self = cr_tls_own();
   if (self != NULL && self->pool == pool && cr_counting())
     for (unsigned bin = 0; bin < CORONA_NUM_BINS; bin++) {
-      alloc[bin] -= cr_list_length(self->bins[bin].free);
-      freed[bin] += cr_list_length(self->bins[bin].local);
+      alloc[bin] -= cr_list_length(self->bins.free[CR_ROW(bin)]);
+      freed[bin] += cr_list_length(self->bins.local[CR_ROW(bin)]);
     }
   out->memory_mapped += cr_load_relaxed(&pool->backend.mapped_bytes);
   size_t in_use = cr_load_relaxed(&pool->small_in_use) + cr_load_relaxed(&pool->large_in_use);

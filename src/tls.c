@@ -10,17 +10,12 @@
  * so the fast path fails into the slow path without testing for NULL. */
 cr_block_t cr_block_empty;
 
-#define E1 {.block = &cr_block_empty}
+#define E1 &cr_block_empty
 #define E4 E1, E1, E1, E1
 #define E16 E4, E4, E4, E4
-cr_tls_t cr_tls_empty = {.bin_none = {.block = CR_BLOCK_NEVER},
-                         .bins = {E16, E4, E4, E4, E1, E1, E1},
-                         .bin_beyond = {{.block = CR_BLOCK_NEVER}, {.block = CR_BLOCK_NEVER}},
+cr_tls_t cr_tls_empty = {.bins = {.block = {CR_BLOCK_NEVER, E16, E4, E4, E4, E1, E1, E1, CR_BLOCK_NEVER, CR_BLOCK_NEVER}},
                          .pool = &cr_default_pool};
-_Static_assert(CR_KIND_LARGE == CORONA_NUM_BINS + 2, "every page-map kind has a bin (cr_bin_of_kind)");
-_Static_assert(offsetof(cr_tls_t, bins) == offsetof(cr_tls_t, bin_none) + sizeof(cr_bin_t) &&
-                   offsetof(cr_tls_t, bin_beyond) == offsetof(cr_tls_t, bins) + sizeof(cr_bin_t) * CORONA_NUM_BINS,
-               "bin_none, bins and bin_beyond are contiguous");
+_Static_assert(CR_KIND_LARGE == CR_ROWS - 1, "every page-map kind has a row in the bins");
 _Static_assert(CORONA_NUM_BINS == 31, "cr_tls_empty spells out 31 bins");
 
 /* One pointer of static TLS (initial-exec, so no __tls_get_addr call):

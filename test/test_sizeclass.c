@@ -11,7 +11,10 @@
  *   up to 1 GB and sizes 0.. (a granule outside would clobber a neighbour's
  *   page-map entry); above CORONA_ALIGN_SLACK_MAX the mapping holds the
  *   object without the alignment's slack (the OS trimmed it), so neither
- *   the mapping nor its page-map marks grow with the alignment. */
+ *   the mapping nor its page-map marks grow with the alignment;
+ *   cr_is_object_start accepts exactly the object starts of a block, at
+ *   every offset in a slab for every class (no header slot, no interior
+ *   or misaligned address). */
 #define _POSIX_C_SOURCE 200809L
 #include "internal/internal.h"
 
@@ -20,7 +23,7 @@
 
 static void test_tables(void) {
   _Static_assert(sizeof cr_bin_size / sizeof cr_bin_size[0] == CORONA_NUM_BINS, "cr_bin_size has CORONA_NUM_BINS entries");
-  _Static_assert(CR_SIZE_BIN_ENTRIES == (CORONA_MAX_SMALL + 15) / 16 + 1, "cr_size_bin covers 0..CORONA_MAX_SMALL");
+  _Static_assert(CR_SIZE_BIN_ENTRIES == (CORONA_MAX_SMALL + 15) / 16 + 1, "cr_size_row covers 0..CORONA_MAX_SMALL");
   CHECKF(cr_bin_size[CORONA_NUM_BINS - 1] == CORONA_MAX_SMALL, "last class %u", (unsigned)cr_bin_size[CORONA_NUM_BINS - 1]);
   for (unsigned b = 0; b < CORONA_NUM_BINS; b++) {
     CHECKF(cr_bin_size[b] > 0 && cr_bin_size[b] % 16 == 0, "class %u = %u is not a positive multiple of 16", b,
@@ -33,7 +36,23 @@ static void test_tables(void) {
     CHECKF(cr_bin_size[b] >= CORONA_MIN_ALIGN, "class %u = %u below the minimum alignment", b, (unsigned)cr_bin_size[b]);
   }
   for (size_t i = 0; i < CR_SIZE_BIN_ENTRIES; i++)
-    CHECKF(cr_size_bin[i] < CORONA_NUM_BINS, "cr_size_bin[%zu] = %u out of range", i, (unsigned)cr_size_bin[i]);
+    CHECKF(cr_size_row[i] >= CR_ROW(0) && cr_size_row[i] < CR_ROW(CORONA_NUM_BINS), "cr_size_row[%zu] = %u out of range", i,
+           (unsigned)cr_size_row[i]);
+}
+
+static void test_object_start(void) {
+  uintptr_t slab = (uintptr_t)64 << 20; /* any 16 KB-aligned address: nothing is read */
+  for (unsigned b = 0; b < CORONA_NUM_BINS; b++) {
+    size_t size = cr_bin_size[b], capacity = (CORONA_SLAB_SIZE - CORONA_BLOCK_HEADER) / size, wrong = 0;
+    for (size_t off = 0; off < CORONA_SLAB_SIZE; off++) {
+      size_t below_end = CORONA_SLAB_SIZE - off;
+      bool start = below_end % size == 0 && below_end / size <= capacity;
+      if (cr_is_object_start(slab + off, b) != start && wrong++ == 0)
+        (void)CHECKF(false, "class %zu: offset %zu is %san object start, cr_is_object_start says otherwise", size, off,
+               start ? "" : "not ");
+    }
+    CHECKF(wrong == 0, "class %zu: %zu offsets judged wrong", size, wrong);
+  }
 }
 
 static void test_bin_index(void) {
@@ -145,6 +164,7 @@ int main(void) {
   double t0 = tu_now();
   test_tables();
   test_bin_index();
+  test_object_start();
   test_real_objects();
   test_large_layout();
   return tu_finish("test_sizeclass", t0);

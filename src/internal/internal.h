@@ -18,28 +18,26 @@
 #define CR_INLINE static inline __attribute__((always_inline))
 
 /* ---- bin.c: size classes and the per-thread bins ---------------------- */
-/* Bin of a small size s (0 <= s <= CORONA_MAX_SMALL) is
- * cr_size_bin[(s + 15) >> 4]: one table load for every small size. */
+/* The row in the bins (CR_ROW of the bin) of a small size s
+ * (0 <= s <= CORONA_MAX_SMALL) is cr_size_row[(s + 15) >> 4]: one table load
+ * for every small size, and malloc's fast path indexes the bins with it as
+ * it is. */
 #define CR_SIZE_BIN_ENTRIES ((CORONA_MAX_SMALL + 15) / 16 + 1)
-extern const uint8_t cr_size_bin[CR_SIZE_BIN_ENTRIES];
-extern const uint16_t cr_size_bin_offset[CR_SIZE_BIN_ENTRIES]; /* offsetof(cr_tls_t, bins[bin]) */
+extern const uint8_t cr_size_row[CR_SIZE_BIN_ENTRIES];
 extern const uint32_t cr_bin_size[CORONA_NUM_BINS];
-extern const uint64_t cr_bin_magic[CORONA_NUM_BINS];
+extern const uint64_t cr_bin_magic[CORONA_NUM_BINS], cr_bin_limit[CORONA_NUM_BINS]; /* see bin.c */
 
 /* Whether a (an address in a live block of bin) is the start of one of its
  * objects: past the header, and a whole number of objects below the block
  * end.  Keeps an interior or misaligned pointer out of every free list. */
 CR_INLINE bool cr_is_object_start(uintptr_t a, unsigned bin) {
-  uint32_t below_end = (uint32_t)(CORONA_SLAB_SIZE - (a & (CORONA_SLAB_SIZE - 1)));
-  return below_end <= CORONA_SLAB_SIZE - CORONA_BLOCK_HEADER && below_end * cr_bin_magic[bin] < cr_bin_magic[bin];
+  uint64_t below_end = CORONA_SLAB_SIZE - (a & (CORONA_SLAB_SIZE - 1)); /* 1 .. 16 KB */
+  return below_end * cr_bin_magic[bin] <= cr_bin_limit[bin];
 }
 
-CR_INLINE unsigned cr_bin_index(size_t size) { return cr_size_bin[(size + 15) >> 4]; }
-/* The bin of tls for a small size, by one table load and no arithmetic. */
-CR_INLINE cr_bin_t *cr_bin_for_size(cr_tls_t *tls, size_t size) {
-  return (cr_bin_t *)((char *)tls + cr_size_bin_offset[(size + 15) >> 4]);
-}
-/* Gives every bin of a new (or reset) TLS its empty block and its mask. */
+CR_INLINE unsigned cr_row_index(size_t size) { return cr_size_row[(size + 15) >> 4]; }
+CR_INLINE unsigned cr_bin_index(size_t size) { return cr_row_index(size) - 1; }
+/* Gives every row of the bins of a new (or zeroed) TLS its block and mask. */
 void cr_bins_init(cr_tls_t *tls);
 
 /* Slow path of small malloc of size bytes (bin's class): the bin's free
@@ -406,11 +404,11 @@ _Noreturn void cr_free_double(void *p);
  * area or free list).  No lock, no atomic read-modify-write, no block
  * header touched. */
 CR_INLINE void *cr_malloc_small_tls(cr_tls_t *tls, size_t size) {
-  cr_bin_t *bn = cr_bin_for_size(tls, size);
-  void *p = bn->free;
+  void **list = &tls->bins.free[cr_row_index(size)];
+  void *p = *list;
   if (cr_likely(p != NULL)) {
     void *next = *(void **)p;
-    bn->free = next;
+    *list = next;
     cr_free_mark_clear(p);
     /* The next pop of this bin reads next's link: start that load now.
      * Objects of a reused block were freed long ago and are rarely still
@@ -429,15 +427,6 @@ CR_INLINE void *cr_malloc_small(size_t size) { return cr_malloc_small_tls(cr_tls
  * the bin list (no block header touched: the bin's block being this one
  * proves we own it); an object of another block we own goes on that block's
  * free list; anything else is a remote free. */
-/* The bin of page-map kind k: bins[k - 1] for a small object; for k = 0
- * (not ours) the TLS's bin_none, and for the kinds above the small ones
- * bin_beyond[], whose blocks match no object.  Indexed by kind itself, for
- * every kind the page map holds: the fast path needs no test of the kind,
- * nor kind - 1 and its zero-extension. */
-CR_INLINE cr_bin_t *cr_bin_of_kind(cr_tls_t *tls, unsigned kind) {
-  return (cr_bin_t *)((uintptr_t)&tls->bin_none + (uintptr_t)kind * sizeof(cr_bin_t));
-}
-
 /* The block holding small object (or any address in a slab) p. */
 CR_INLINE cr_block_t *cr_block_of(const void *p) {
   return (cr_block_t *)((uintptr_t)p & ~(uintptr_t)(CORONA_SLAB_SIZE - 1));
@@ -457,7 +446,7 @@ CR_INLINE bool cr_block_put(cr_block_t *b, void *p) {
 /* Any kind the page map holds: true when p, an object of this thread's
  * active block for its class, went straight back on the bin's local list.
  * The bin's mask keeps the bits below the class's alignment: a pointer not
- * at that alignment never equals the active block (nor bin_none's
+ * at that alignment never equals the active block (nor the
  * CR_BLOCK_NEVER), so a misaligned pointer, and any interior pointer of a
  * power-of-two class, is left to the checks of cr_free_small_block, and so
  * is an object that already carries the free mark (a double free).  The
@@ -465,12 +454,13 @@ CR_INLINE bool cr_block_put(cr_block_t *b, void *p) {
  * caught before anything is handed out from the local list
  * (cr_malloc_small_slow). */
 CR_INLINE bool cr_free_active(void *p, unsigned kind, cr_tls_t *tls) {
-  cr_bin_t *bn = cr_bin_of_kind(tls, kind);
-  cr_block_t *b = (cr_block_t *)((uintptr_t)p & bn->mask);
-  if (cr_likely(bn->block == b) && cr_likely(!cr_free_marked(p, b))) {
+  /* The row is the kind itself, for every kind the page map holds: no test
+   * of the kind, nor kind - 1 and its zero-extension. */
+  cr_block_t *b = (cr_block_t *)((uintptr_t)p & tls->bins.mask[kind]);
+  if (cr_likely(tls->bins.block[kind] == b) && cr_likely(!cr_free_marked(p, b))) {
     cr_free_mark(p, b);
-    *(void **)p = bn->local;
-    bn->local = p;
+    *(void **)p = tls->bins.local[kind];
+    tls->bins.local[kind] = p;
     return true;
   }
   return false;
@@ -491,11 +481,10 @@ CR_INLINE void cr_free_small_block(void *p, unsigned kind, cr_tls_t *tls) {
   if (cr_likely(cr_load_relaxed(&b->owner) == tls)) {
     unsigned bin = kind - 1;
     if (cr_likely(tls->hot[bin] < CORONA_HOT_OBJECTS) && !cr_tls_counting(tls)) { /* see CORONA_HOT_OBJECTS */
-      cr_bin_t *bn = &tls->bins[bin];
       tls->hot[bin]++;
       cr_free_mark(p, b);
-      *(void **)p = bn->free;
-      bn->free = p;
+      *(void **)p = tls->bins.free[kind];
+      tls->bins.free[kind] = p;
       return;
     }
     if (cr_unlikely(cr_block_put(b, p))) cr_block_threshold_reached(tls, b);
@@ -537,10 +526,10 @@ CR_INLINE void *cr_malloc_inline(size_t size) {
 CR_INLINE void *cr_calloc_inline(size_t count, size_t size) {
   size_t total;
   if (cr_likely(!__builtin_mul_overflow(count, size, &total) && total <= CORONA_MAX_SMALL)) {
-    cr_bin_t *bn = cr_bin_for_size(cr_tls_get(), total);
-    void *p = bn->free;
+    void **list = &cr_tls_get()->bins.free[cr_row_index(total)];
+    void *p = *list;
     if (cr_likely(p != NULL)) {
-      bn->free = *(void **)p;
+      *list = *(void **)p;
       cr_free_mark_clear(p); /* total may be under 16 bytes */
       __builtin_memset(p, 0, total);
       return p;

@@ -37,7 +37,7 @@ typedef struct cr_lock_s {
 /* Which of its owner's lists a block is on (block->list). */
 enum cr_list_e {
   CR_LIST_NONE = 0,  /* empty pool, global pool, orphan list, or free */
-  CR_LIST_ACTIVE,    /* tls->bins[bin].block */
+  CR_LIST_ACTIVE,    /* tls->bins.block[CR_ROW(bin)] */
   CR_LIST_PARTIAL,   /* tls->partial[bin]: has free objects */
   CR_LIST_FULL,      /* tls->full[bin]: exhausted when it was last active */
   CR_LIST_OWED       /* thread exit: a mailbox notice for it is still on its way */
@@ -54,7 +54,7 @@ enum cr_list_e {
  * invalidates the owner's line (brief §2, note a).
  *
  * Object accounting: allocated = objects that left the block and have not
- * come back, where "left" means moved to the owner's bin lists (tls->bins[bin]
+ * come back, where "left" means moved to the owner's bin lists (tls->bins
  * .free/.local) and "came back" means pushed on
  * free_list by the owner or taken from public_free by the owner.  Objects in
  * public_free or in the bin lists count as allocated.  So allocated == 0
@@ -143,23 +143,32 @@ typedef struct cr_blocklist_s {
  * evict each other.  Two lists, not one, so malloc never pops the object a
  * free has just written (that store-to-load round trip through the same
  * word costs more than the whole fast path). */
-/* bin_none's block: bits 4..13 of an object's block address, as the free
+/* The block of the rows that serve no class: bits 4..13 of an object's block address, as the free
  * fast path masks it, are zero; this value has bit 4 set. */
 #define CR_BLOCK_NEVER ((cr_block_t *)(uintptr_t)CORONA_MIN_ALIGN)
 
-typedef struct cr_bin_s {
-  void *free;        /* owner: objects ready to hand out: of `block`, and up to
-                        CORONA_HOT_OBJECTS a turn (hot, counted in tls->hot) just freed
-                        from other blocks, this thread's or other threads' of the same pool */
-  void *local;       /* owner: objects of `block` freed by this thread */
-  cr_block_t *block; /* owner: the active block; never NULL (cr_block_empty) */
-  uintptr_t mask;    /* immutable: what free's active-block test keeps of a pointer: the
-                        bits above the block and those below the class's alignment (the
-                        largest power of two dividing it), so that only pointers at that
-                        alignment match: every interior pointer of a power-of-two class
-                        fails the test and meets the full checks.  0 in bins that serve
-                        no class: nothing matches. */
-} cr_bin_t;
+/* Rows of the bin columns: one per page-map kind (pagemap's enum cr_kind_e),
+ * so free indexes them by the kind itself: row 0 for "not ours", row
+ * CR_ROW(bin) for small class bin, and the two kinds above the small ones. */
+#define CR_ROWS (CORONA_NUM_BINS + 3)
+#define CR_ROW(bin) ((bin) + 1)
+
+/* The bins of one thread, a column per field (x86 reaches row k of each
+ * column with one scaled address, where an array of structs would need a
+ * shift and an add on both fast paths).  Rows that serve no class (0 and the
+ * two last) hold block CR_BLOCK_NEVER and mask 0: nothing matches them. */
+typedef struct cr_bins_s {
+  void *free[CR_ROWS];        /* owner: objects ready to hand out: of `block`, and up to
+                                 CORONA_HOT_OBJECTS a turn (hot, counted in tls->hot) just freed
+                                 from other blocks, this thread's or other threads' of the same pool */
+  void *local[CR_ROWS];       /* owner: objects of `block` freed by this thread */
+  cr_block_t *block[CR_ROWS]; /* owner: the active block; never NULL (cr_block_empty) */
+  uintptr_t mask[CR_ROWS];    /* immutable: what free's active-block test keeps of a pointer: the
+                                 bits above the block and those below the class's alignment (the
+                                 largest power of two dividing it), so that only pointers at that
+                                 alignment match: every interior pointer of a power-of-two class
+                                 fails the test and meets the full checks. */
+} cr_bins_t;
 
 /* Statistics events counted on slow paths. */
 enum cr_stat_event_e {
@@ -184,17 +193,13 @@ typedef struct cr_stats_s {
 /* ---- per-thread data ----------------------------------------------------
  * One per (thread, pool).  Everything is owner-only except mailbox[] (atomic,
  * pushed by remote freers) and the pool-list links (lock(pool->lock)).
- * The fast path reads bin_none and bins[] only: lines no other thread writes. */
+ * The fast paths read `bins` only: lines no other thread writes. */
 struct cr_tls_s {
-  cr_bin_t bin_none; /* immutable: the fast path's bin for page-map kind 0 (not ours);
-                        its block is CR_BLOCK_NEVER, so no object ever matches it */
-  cr_bin_t bins[CORONA_NUM_BINS];
-  cr_bin_t bin_beyond[2]; /* immutable: the same for the kinds above the small ones
-                             (slab not in use, large) */
+  cr_bins_t bins;
   cr_pool_t *pool;                     /* immutable */
   cr_blocklist_t partial[CORONA_NUM_BINS];
   cr_blocklist_t full[CORONA_NUM_BINS];
-  uint32_t hot[CORONA_NUM_BINS];       /* owner: objects of other blocks put on bins[].free by
+  uint32_t hot[CORONA_NUM_BINS];       /* owner: objects of other blocks put on bins.free by
                                           frees since that list last ran dry */
   cr_block_t *empty;                   /* owner: LIFO of empty blocks (linked by next) */
   uint32_t empty_count;                /* owner */
