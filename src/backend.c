@@ -25,8 +25,12 @@
  * keeps all memory). */
 #include <string.h>
 
-#include "internal/internal.h"
+#include "internal/backend.h"
 #include "internal/os.h"
+#include "internal/options.h"
+#include "internal/report.h"
+#include "internal/policy.h"
+#include "internal/thread.h"
 
 
 /* ---- bitmaps of large regions -------------------------------------------- */

@@ -4,7 +4,7 @@
  * so the table grows with the heap up to 2^30 entries (16 TB of slabs).
  * A free entry holds (next free index << 1) | 1, so it never equals a
  * header (headers are aligned) and lookups of freed indexes fail. */
-#include "internal/internal.h"
+#include "internal/meta.h"
 #include "internal/os.h"
 
 #define CHUNK_BITS 14
@@ -32,7 +32,7 @@ uint32_t cr_backref_alloc(void *header) {
     if (cr_load_relaxed(&top[idx >> CHUNK_BITS]) == NULL) {
       _Atomic(uintptr_t) *chunk = cr_os_map_meta(CHUNK_ENTRIES * sizeof(uintptr_t));
       if (chunk == NULL) goto fail;
-      CR_STAT(cr_stats_meta_mapped(CHUNK_ENTRIES * sizeof(uintptr_t)));
+      CR_STAT(cr_meta_mapped(CHUNK_ENTRIES * sizeof(uintptr_t)));
       cr_store_release(&top[idx >> CHUNK_BITS], chunk); /* pairs with slot()'s acquire */
     }
     cr_store_release(&next_unused, idx + 1);

@@ -4,8 +4,10 @@
  * thread's blocks are handed on when it exits. */
 #include <errno.h>
 
-#include "internal/internal.h"
+#include "internal/thread.h"
 #include "internal/os.h"
+#include "internal/policy.h"
+#include "internal/api.h"
 
 /* ---- size classes --------------------------------------------------------
  * 31 classes, all multiples of 16 (so every pointer is 16-aligned):

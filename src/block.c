@@ -2,7 +2,8 @@
  * the public free list, then the mailbox notice) and privatisation of the
  * public list by the owner.  The invariants are stated above cr_block_s in
  * internal/types.h. */
-#include "internal/internal.h"
+#include "internal/block.h"
+#include "internal/api.h"
 
 void cr_block_init(cr_block_t *b, cr_tls_t *tls, unsigned bin) {
   uint32_t size = cr_bin_size[bin];

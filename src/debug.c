@@ -27,8 +27,9 @@
 #include <errno.h>
 #include <string.h>
 
-#include "internal/internal.h"
+#include "internal/fastpath.h"
 #include "internal/os.h"
+#include "internal/options.h"
 
 #if CORONA_VALGRIND
 #include <valgrind/memcheck.h>

@@ -5,8 +5,9 @@
 #include <string.h>
 
 #include "corona.h"
-#include "internal/internal.h"
+#include "internal/fastpath.h"
 #include "internal/os.h"
+#include "internal/options.h"
 
 CR_NOINLINE void cr_free_invalid(void *p) {
   if (cr_checked) {

@@ -10,8 +10,12 @@
 #include <errno.h>
 #include <string.h>
 
-#include "internal/internal.h"
+#include "internal/thread.h"
 #include "internal/os.h"
+#include "internal/options.h"
+#include "internal/report.h"
+#include "internal/policy.h"
+#include "internal/api.h"
 
 typedef struct cr_lnode_s {
   cr_large_t *next, *prev;   /* bin list (global) or the local list (next only) */

@@ -5,8 +5,10 @@
  * that names no option, get a one-line warning and change nothing.
  * corona_allocation_mode can change some options later, so values are
  * atomics (read relaxed: an option change needs no ordering with data). */
-#include "internal/internal.h"
+#include "internal/options.h"
 #include "internal/os.h"
+#include "internal/report.h"
+#include "internal/sync.h"
 
 typedef bool (*cr_parser_t)(const char *s, int64_t *out);
 

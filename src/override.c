@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "corona.h"
-#include "internal/internal.h"
+#include "internal/fastpath.h"
 #include "internal/os.h"
 
 #define CR_EXPORT __attribute__((visibility("default")))

@@ -10,7 +10,7 @@
  * by the thread that maps or frees the memory they describe, before any
  * pointer into that memory escapes; readers get the entry through the same
  * hand-off that gave them the pointer. */
-#include "internal/internal.h"
+#include "internal/meta.h"
 #include "internal/os.h"
 
 #define LEAF_ENTRIES ((size_t)1 << CR_PAGEMAP_LEAF_BITS)
@@ -27,7 +27,7 @@ static _Atomic(uint8_t) *pagemap_leaf(uintptr_t granule) {
   uintptr_t fresh_off = (uintptr_t)fresh - (uintptr_t)cr_pagemap_zero; /* never 0: distinct objects */
   /* acq_rel: publishes the (zeroed) leaf; on failure observes the winner's. */
   if (cr_cas_strong_acq_rel(&cr_pagemap_root[i], &off, fresh_off)) {
-    CR_STAT(cr_stats_meta_mapped(LEAF_ENTRIES));
+    CR_STAT(cr_meta_mapped(LEAF_ENTRIES));
     return fresh;
   }
   cr_os_unmap(fresh, LEAF_ENTRIES);

@@ -4,35 +4,12 @@
  * blocks, the per-bin orphan lists, and its backend. */
 #include <string.h>
 
-#include "internal/internal.h"
+#include "internal/thread.h"
 #include "internal/os.h"
+#include "internal/api.h"
 
 /* All-zero is a valid empty pool: unlocked locks, empty lists. */
 cr_pool_t cr_default_pool;
-
-/* ---- metadata: TLS structs come from OS chunks, never from malloc ------- */
-#define META_CHUNK ((size_t)64 << 10)
-static cr_lock_t meta_lock;
-static char *meta_cur, *meta_end; /* lock(meta_lock) */
-
-void *cr_meta_alloc(size_t size) {
-  size = (size + CORONA_CACHE_LINE - 1) & ~(size_t)(CORONA_CACHE_LINE - 1);
-  cr_lock(&meta_lock);
-  if ((size_t)(meta_end - meta_cur) < size) {
-    char *chunk = cr_os_map_meta(META_CHUNK);
-    if (chunk == NULL) {
-      cr_unlock(&meta_lock);
-      return NULL;
-    }
-    meta_cur = chunk;
-    meta_end = chunk + META_CHUNK;
-    CR_STAT(cr_stats_meta_mapped(META_CHUNK));
-  }
-  void *p = meta_cur;
-  meta_cur += size;
-  cr_unlock(&meta_lock);
-  return p;
-}
 
 cr_tls_t *cr_pool_tls_alloc(cr_pool_t *pool) {
   cr_lock(&pool->lock);
@@ -100,79 +77,6 @@ void cr_pool_lock_all(cr_pool_t *pool, bool take) {
     cr_unlock(&pool->lock);
     cr_unlock(&pool->decay_lock);
   }
-}
-
-/* ---- fork: re-entry from a signal handler ----------------------------------
- * A signal handler may call fork() while its thread is inside fork(), between
- * our prepare handler and our parent or child handler (glibc completes such
- * forks in a single-threaded process; with threads its own atfork lock
- * deadlocks first).  The handler's fork runs cr_fork_prepare again on the same
- * thread, and taking the locks again would wait for ourselves.  So the thread
- * that takes the locks records itself as the fork holder, and a prepare that
- * finds its own thread holding only counts a re-entry; the matching release
- * (parent or child: glibc runs one of them after every prepare, failed forks
- * included) takes the count back, and the holder's last release lets go.
- * The child of a nested fork inherits the holder record and the count, and
- * its only thread is the one that forked (same TLS address), so its
- * releases balance in the same way.
- *
- * fork_holder: 0, or the identity of the thread between its outermost
- * prepare and last release.  Set by a CAS from 0 (acquire: after the previous
- * holder's release store), so taking ownership and recording who took it is
- * one step that a signal sees whole; cleared by its holder with a release
- * store after it has let go of every lock.  A thread reads its own identity
- * there only between its own set and clear (nobody else writes it then).
- * fork_reentries: written only by the holder thread, signal handlers
- * included; a handler's changes are balanced before it returns, so the
- * interrupted code's plain load and store cannot lose one.
- *
- * A signal after the CAS but mid-way through taking or releasing the locks
- * gets a nested fork with only some of them held.  That is not a deadlock,
- * and in a single-threaded process (the only one where glibc completes such
- * a fork) no other thread can hold the rest mid-update.  What still
- * deadlocks, as with glibc's malloc, is a handler that allocates while its
- * thread holds the locks. */
-static _Atomic(uintptr_t) fork_holder;
-static atomic_uint fork_reentries;
-
-/* This thread's identity: the address of its TLS pointer, distinct among
- * live threads, and the forking thread's in a child (the address space is
- * copied).  initial-exec TLS: taking the address never allocates. */
-static uintptr_t fork_self(void) { return (uintptr_t)&cr_tls_current; }
-
-void cr_fork_prepare(void) {
-  uintptr_t self = fork_self();
-  if (cr_load_relaxed(&fork_holder) == self) { /* a signal handler's fork inside ours */
-    cr_store_relaxed(&fork_reentries, cr_load_relaxed(&fork_reentries) + 1);
-    return;
-  }
-  /* Another thread forking at the same time: glibc serialises its atfork
-   * handlers, so this wait is for C libraries that do not. */
-  for (uintptr_t none = 0; !atomic_compare_exchange_weak_explicit(&fork_holder, &none, self, memory_order_acquire,
-                                                                   memory_order_relaxed);
-       none = 0)
-    cr_os_yield();
-  cr_debug_fork_lock(true);
-  cr_pools_fork_lock(true); /* the user pools, each in the order below */
-  cr_pool_lock_all(&cr_default_pool, true);
-  cr_chunk_desc_fork_lock(true);
-  cr_lock(&meta_lock);
-  cr_backref_fork_lock(true);
-}
-
-void cr_fork_release(void) {
-  unsigned reentries = cr_load_relaxed(&fork_reentries);
-  if (reentries > 0) { /* the end of a nested fork: the outer one still holds */
-    cr_store_relaxed(&fork_reentries, reentries - 1);
-    return;
-  }
-  cr_backref_fork_lock(false);
-  cr_unlock(&meta_lock);
-  cr_chunk_desc_fork_lock(false);
-  cr_pool_lock_all(&cr_default_pool, false);
-  cr_pools_fork_lock(false);
-  cr_debug_fork_lock(false);
-  cr_store_release(&fork_holder, 0); /* after every unlock: see above */
 }
 
 /* ---- global pool of empty blocks ----------------------------------------- */

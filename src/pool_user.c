@@ -17,8 +17,9 @@
 #include <string.h>
 
 #include "corona.h"
-#include "internal/internal.h"
+#include "internal/fastpath.h"
 #include "internal/os.h"
+#include "internal/options.h"
 
 typedef struct cr_pool_ref_s {
   cr_pool_t *pool;

@@ -2,8 +2,9 @@
  * due inside malloc, or while its locks are held): fatal errors, warnings
  * and verbose-mode events.  Each line is built in a stack buffer and written
  * with one call, so lines from different threads do not interleave. */
-#include "internal/internal.h"
+#include "internal/report.h"
 #include "internal/os.h"
+#include "internal/options.h"
 
 void cr_line_str(cr_line_t *l, const char *s) {
   while (*s && l->n < sizeof l->buf - 1) l->buf[l->n++] = *s++;

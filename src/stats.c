@@ -7,14 +7,13 @@
 #include <string.h>
 
 #include "corona.h"
-#include "internal/internal.h"
+#include "internal/api.h"
 #include "internal/os.h"
+#include "internal/options.h"
 
 #if CORONA_STATS
 _Atomic(bool) cr_stats_on;
-static _Atomic(size_t) meta_mapped; /* page-map leaves, backref chunks, TLS chunks */
 
-void cr_stats_meta_mapped(size_t bytes) { atomic_fetch_add_explicit(&meta_mapped, bytes, memory_order_relaxed); }
 
 static inline void add_own(_Atomic(uint64_t) *c, uint64_t n) { cr_store_relaxed(c, cr_load_relaxed(c) + n); }
 static inline void add_shared(_Atomic(uint64_t) *c, uint64_t n) {
@@ -123,7 +122,7 @@ CORONA_API int corona_stats_get(corona_stats *out) {
   cr_init();
   int64_t alloc[CORONA_NUM_BINS] = {0}, freed[CORONA_NUM_BINS] = {0};
   pool_stats(&cr_default_pool, out, alloc, freed);
-  out->memory_mapped += cr_load_relaxed(&meta_mapped);
+  out->memory_mapped += cr_meta_mapped_bytes();
   out->counting = cr_load_relaxed(&cr_stats_on);
   for (unsigned bin = 0; bin < CORONA_NUM_BINS && out->counting; bin++) {
     corona_bin_stats *b = &out->bins[bin];

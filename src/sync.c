@@ -6,12 +6,12 @@
  * did) let oversubscribed threads -- 8 on 2 cores -- burn their slices
  * re-queueing behind a preempted holder: frag at 8 threads made 22 000
  * sched_yield calls and ran at 0.6 of the peers' speed. */
-#include "internal/os.h"
 #include "internal/sync.h"
+#include "internal/os.h"
 
 void cr_lock_slow(cr_lock_t *lock) {
   for (unsigned spins = 0; spins < 128; spins++) {
-    cr_cpu_relax();
+    cr_os_cpu_relax();
     if (cr_lock_try(lock)) return;
   }
   /* Taking the lock as 2 (not 1) is conservative: we cannot know whether

@@ -1,9 +1,9 @@
-/* tls.c — per-thread data: the thread's TLS pointer, the static empty TLS it
- * starts at, process initialisation, creating a thread's TLS on its first
- * call and tearing it down when the thread exits. */
+/* tls.c (layer: thread) — per-thread data: the thread's TLS pointer, the
+ * static empty TLS it starts at, creating a thread's TLS on its first call
+ * (after cr_init) and tearing it down when the thread exits. */
 #include <string.h>
 
-#include "internal/internal.h"
+#include "internal/thread.h"
 #include "internal/os.h"
 
 /* Exhausted and ownerless: every bin of a thread without a TLS points here,
@@ -31,7 +31,7 @@ void cr_tls_teardown(cr_tls_t *tls) {
   else cr_pool_tls_retire(tls->pool, tls); /* a late notice may still come */
 }
 
-static void tls_on_thread_exit(void *value) {
+void cr_tls_on_thread_exit(void *value) {
   cr_tls_teardown(value);
   /* A destructor running after ours that allocates gets a fresh TLS (and
    * the OS calls us again for it). */
@@ -39,36 +39,7 @@ static void tls_on_thread_exit(void *value) {
   cr_tls_inner = NULL;
 }
 
-enum { INIT_NONE, INIT_RUNNING, INIT_DONE };
-static atomic_int init_state;
-
-void cr_init(void) {
-  if (cr_likely(cr_load_acquire(&init_state) == INIT_DONE)) return;
-  int expected = INIT_NONE;
-  if (atomic_compare_exchange_strong_explicit(&init_state, &expected, INIT_RUNNING, memory_order_acquire,
-                                              memory_order_acquire)) {
-    cr_os_init();
-    cr_pagemap_init(); /* the machine's address width bounds the requests */
-    cr_options_init();
-    cr_debug_init(); /* decides checked mode, before the first object */
-    CR_STAT(cr_store_relaxed(&cr_stats_on, cr_option(CR_OPT_STATS) != 0));
-    if (!cr_os_thread_exit_init(0, tls_on_thread_exit) || !cr_os_thread_exit_init(1, cr_pools_on_thread_exit))
-      cr_os_write_err("corona: cannot register the thread-exit hook; exiting threads keep their blocks\n", 80);
-    cr_store_release(&init_state, INIT_DONE); /* pairs with the acquire loads above and below */
-    /* After DONE: registering may allocate, and that malloc must find the
-     * allocator ready rather than wait for this very initialisation. */
-    cr_os_atfork(cr_fork_prepare, cr_fork_release, cr_fork_release);
-    if (cr_option(CR_OPT_STATS) || cr_checked) {
-      cr_os_keep_stderr(); /* the report at exit must survive a program closing stderr */
-      cr_os_atexit(cr_at_exit);
-    }
-    return;
-  }
-  while (cr_load_acquire(&init_state) != INIT_DONE) cr_os_yield();
-}
-
 cr_tls_t *cr_tls_create(cr_pool_t *pool) {
-  cr_init();
   cr_tls_t *tls = cr_pool_tls_alloc(pool);
   if (tls == NULL) return NULL;
   cr_bins_init(tls);

@@ -24,7 +24,7 @@
 
 #include "childutil.h"
 #include "corona.h"
-#include "internal/internal.h"
+#include "internal/fastpath.h"
 #include "testutil.h"
 
 #define HOLD 4096

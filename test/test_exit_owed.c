@@ -11,7 +11,7 @@
 #include <time.h>
 
 #include "corona.h"
-#include "internal/internal.h"
+#include "internal/fastpath.h"
 #include "testutil.h"
 
 static void *obj, *keep;

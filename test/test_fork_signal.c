@@ -54,7 +54,7 @@
 #include <unistd.h>
 
 #include "corona.h"
-#include "internal/internal.h"
+#include "internal/fastpath.h"
 #include "testutil.h"
 
 enum { ROUNDS = 200, MAX_DEPTH = 3, KEEP = 48, CHILD_OBJS = 32, DEADLINE_S = 20, SKIP = 77 };

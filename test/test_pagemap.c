@@ -13,7 +13,7 @@
  *           x86-64 with 5-level paging), its granules are marked and looked
  *           up like any other; elsewhere (4-level x86-64) a visible skip. */
 #define _GNU_SOURCE
-#include "internal/internal.h"
+#include "internal/fastpath.h"
 #include "internal/os.h"
 
 #include <errno.h>

@@ -16,7 +16,7 @@
  *   every offset in a slab for every class (no header slot, no interior
  *   or misaligned address). */
 #define _POSIX_C_SOURCE 200809L
-#include "internal/internal.h"
+#include "internal/fastpath.h"
 
 #include "corona.h"
 #include "testutil.h"

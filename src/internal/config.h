@@ -3,6 +3,12 @@
 #ifndef CORONA_CONFIG_H
 #define CORONA_CONFIG_H
 
+/* Compiler helpers, used everywhere. */
+#define cr_likely(x) __builtin_expect(!!(x), 1)
+#define cr_unlikely(x) __builtin_expect(!!(x), 0)
+#define CR_NOINLINE __attribute__((noinline))
+#define CR_INLINE static inline __attribute__((always_inline))
+
 /* A slab block: the unit small objects are carved from.  A power of two, and
  * every block is aligned to it, so masking an object's address finds its
  * block header. */

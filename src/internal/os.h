@@ -91,6 +91,14 @@ void cr_os_atfork(void (*prepare)(void), void (*parent)(void), void (*child)(voi
 /* Registers a function to run at normal process exit (may allocate). */
 void cr_os_atexit(void (*fn)(void));
 
+/* Tells the CPU we are spinning (saves power, frees the sibling thread). */
+static inline void cr_os_cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#else
+  atomic_signal_fence(memory_order_seq_cst);
+#endif
+}
 /* Gives the CPU to another thread (back-off of waits without a wake-up). */
 void cr_os_yield(void);
 /* Sleeps while *addr holds expected, until cr_os_wake_one(addr) (may also

@@ -1,13 +1,24 @@
-/* sync.h — atomics named after their memory order, and the spin lock used
- * by slow paths.  Every shared access in corona goes through these, so the
- * ordering can be read at the call site. */
+/* sync.h (layer: support) — atomics named after their memory order, and the
+ * lock used by slow paths.  Every shared access in corona goes through
+ * these, so the ordering can be read at the call site.
+ *
+ * Every shared struct says, field by field, who may touch it:
+ *   owner   : read and written only by the thread that owns the struct
+ *             (a block's owner is the TLS in block->owner);
+ *   atomic  : shared, accessed only through the operations below, whose
+ *             memory order is named at the call site;
+ *   lock(X) : guarded by lock X.
+ * "Immutable while owned" fields are written before the block is published
+ * to other threads (by handing out an object) and not changed until the
+ * block is empty again. */
 #ifndef CORONA_SYNC_H
 #define CORONA_SYNC_H
 
 #include <stdatomic.h>
 #include <stdbool.h>
 
-#include "types.h"
+#include "config.h"
+#include "os.h"
 
 #define cr_load_relaxed(p) atomic_load_explicit((p), memory_order_relaxed)
 #define cr_load_acquire(p) atomic_load_explicit((p), memory_order_acquire)
@@ -22,17 +33,14 @@
 #define cr_cas_strong_acq_rel(p, expected, desired) \
   atomic_compare_exchange_strong_explicit((p), (expected), (desired), memory_order_acq_rel, memory_order_acquire)
 
+/* The lock of the slow paths: 0 free, 1 held, 2 held and maybe waited on
+ * by a thread asleep in the OS. */
+typedef struct cr_lock_s {
+  atomic_int locked;
+} cr_lock_t;
+
 void cr_lock_slow(cr_lock_t *lock); /* sync.c: spins, then sleeps */
 void cr_lock_wake(cr_lock_t *lock); /* sync.c: wakes one sleeper */
-
-/* Tells the CPU we are spinning (saves power, frees the sibling thread). */
-static inline void cr_cpu_relax(void) {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#else
-  atomic_signal_fence(memory_order_seq_cst);
-#endif
-}
 
 static inline void cr_lock_init(cr_lock_t *lock) { atomic_init(&lock->locked, 0); }
 

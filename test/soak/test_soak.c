@@ -52,7 +52,7 @@
 #include <sched.h>
 
 #include "corona.h"
-#include "internal/internal.h" /* the pool's in-use figure, see pool_in_use */
+#include "internal/fastpath.h" /* the pool's in-use figure, see pool_in_use */
 #include "procutil.h"
 #include "testutil.h"
 

@@ -1,0 +1,79 @@
+/* api.h (layer: api) — what the public entry points share: process
+ * initialisation, debug mode, user pools, statistics reports, and the slow
+ * paths the fast paths (fastpath.h) fall into. */
+#ifndef CORONA_API_H
+#define CORONA_API_H
+
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "policy.h"
+#include "thread.h"
+
+/* ---- process.c: initialisation, fork and exit ---------------------------- */
+/* One-time process initialisation; cheap to call again. */
+void cr_init(void);
+/* pthread_atfork handlers (pool.c): take every lock in rank order before a
+ * fork, release them in parent and child afterwards. */
+void cr_fork_prepare(void);
+void cr_fork_release(void);
+/* Switches counting of small-object calls on or off; the calling thread's
+ * counts are settled against its current lists, so they stay exact. */
+void cr_stats_switch(bool on);
+/* The exit report (MALLOC_STATS) and the debug quarantine's last check. */
+void cr_at_exit(void);
+
+/* ---- debug.c: debug mode and Valgrind client requests --------------------
+ * In "checked" mode (MALLOC_DEBUG, or running under Valgrind) every public
+ * call goes through debug.c, which wraps each object in a header and
+ * canaries and keeps freed objects in a quarantine.  Checked mode costs the
+ * fast paths nothing: the thread's fast-path TLS stays cr_tls_empty, so
+ * every call falls into a slow path, and only there is cr_checked tested.
+ * debug.c allocates underneath through the thread's real TLS
+ * (cr_tls_inner).  Set once by cr_init, before any object exists. */
+void cr_debug_init(void);
+void *cr_debug_alloc(size_t size, size_t alignment, bool zero); /* errno on failure */
+void cr_debug_free(void *p, const char *call);
+void *cr_debug_realloc(void *p, size_t size, size_t alignment);
+size_t cr_debug_usable_size(void *p);
+void cr_debug_flush(void); /* checks and releases the whole quarantine */
+void cr_debug_fork_lock(bool take); /* fork handlers: the quarantine's lock */
+
+/* ---- pool_user.c: user pools ---------------------------------------------- */
+/* The calling thread's TLS for user pool `pool` (created on first use);
+ * NULL when no memory can be had for it. */
+cr_tls_t *cr_pool_tls(cr_pool_t *pool);
+/* The same, or NULL when the thread has none (never creates one). */
+cr_tls_t *cr_pool_tls_peek(cr_pool_t *pool);
+/* The exit hook of the thread's table of user-pool TLS structs. */
+void cr_pools_on_thread_exit(void *table);
+/* Frees small object p of user pool `pool` (a corona_free of it). */
+void cr_pool_free_small(cr_pool_t *pool, void *p, unsigned kind);
+/* The pool owning p (page-map kind `kind`), NULL when p is not a live
+ * object; never faults. */
+cr_pool_t *cr_owner_pool(const void *p, unsigned kind);
+/* Fork handlers for the user pools (after / before the default pool's). */
+void cr_pools_fork_lock(bool take);
+/* Every lock of one pool, in rank order (fork). */
+void cr_pool_lock_all(cr_pool_t *pool, bool take);
+
+/* ---- frontend.c ------------------------------------------------------- */
+/* The allocation calls behind the public API, shared with override.c. */
+void *cr_aligned_alloc(size_t size, size_t alignment); /* alignment: power of two; errno on failure */
+void *cr_realloc(void *p, size_t size, size_t alignment); /* alignment 0: plain */
+size_t cr_usable_size(const void *p, unsigned kind); /* 0 when p is not ours */
+size_t cr_usable_size_raw(const void *p, unsigned kind); /* the same, never checked mode */
+/* free() of anything that is not a small object: NULL, large, invalid. */
+void cr_free_other(void *p, unsigned kind);
+/* free() of a pointer corona refuses: reports it and aborts.  Not marked
+ * noreturn, so that the fast path reaches it by a jump. */
+void cr_free_invalid(void *p);
+/* free's path when the freeing thread (TLS tls, maybe cr_tls_empty) does
+ * not own b: checked mode, statistics, then cr_free_remote. */
+void cr_free_foreign_block(cr_tls_t *tls, cr_block_t *b, void *p);
+/* A free of p found its mark: reports the double free and aborts. */
+_Noreturn void cr_free_double(void *p);
+
+#endif /* CORONA_API_H */

@@ -1,0 +1,118 @@
+/* backend.h (layer: backend) — memory from the OS (or a user pool's
+ * source) cut into slabs and page-granular large blocks, with coalescing,
+ * purging and time-based release.  It is told its budgets (dirty_max); it
+ * asks nothing of the layers above. */
+#ifndef CORONA_BACKEND_H
+#define CORONA_BACKEND_H
+
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "block.h"
+#include "config.h"
+#include "meta.h"
+#include "sync.h"
+
+/* ---- backend: regions ---------------------------------------------------
+ * All memory comes from OS regions (CORONA_REGION_SIZE for slabs,
+ * CORONA_LARGE_REGION_SIZE for large blocks), aligned to their size, except large objects of more than CORONA_LARGE_REGION_MAX, which get
+ * a mapping of their own.  A slab region is cut into 16 KB slabs; a large
+ * region into page-granular blocks tracked by bitmaps, so freed neighbours
+ * coalesce by construction (a free run of pages is one block) and a region
+ * whose pages are all free is unmapped.  Descriptors live in metadata memory,
+ * not in the region, so every page of a region can be purged. */
+#define CR_REGION_PAGES (CORONA_LARGE_REGION_SIZE / CORONA_PAGE_SIZE)
+#define CR_REGION_WORDS (CR_REGION_PAGES / 64)
+
+typedef struct cr_region_s cr_region_t;
+enum cr_region_kind_e { CR_REGION_SLAB, CR_REGION_LARGE };
+
+struct cr_region_s {   /* everything lock(backend->lock) */
+  char *base;
+  size_t size;          /* bytes; a user pool's regions may be smaller than the default */
+  cr_region_t *next, *prev; /* the backend's list of regions of this kind */
+  uint32_t kind;
+  uint32_t used;        /* slabs (slab region) or pages (large region) in use */
+  uint32_t carved;      /* slab region: slabs handed out at least once */
+  bool huge;            /* backed by huge pages: purge only whole huge pages */
+  bool user;            /* a user pool's memory: never purged, never zero (calloc clears) */
+  cr_block_t *free_slabs; /* slab region: slabs back from use, by next (dirty ones first) */
+  uint64_t dirty_since; /* oldest free-but-unpurged page (ms), 0 = none */
+  uint64_t free_map[CR_REGION_WORDS];  /* large region: 1 = page free */
+  uint64_t dirty_map[CR_REGION_WORDS]; /* 1 = free page that may hold data (slab region: its first
+                                          CORONA_REGION_SIZE / CORONA_PAGE_SIZE bits) */
+};
+
+/* A piece of memory a user pool's raw_alloc gave: returned to raw_free with
+ * exactly these ptr and bytes.  Regions are cut from [carve, end); an "own"
+ * chunk holds one big block. */
+typedef struct cr_chunk_s {
+  char *ptr;
+  size_t bytes;
+  char *carve, *end;   /* 16 KB aligned */
+  char *start;         /* the first carve position */
+  uint8_t kind_before; /* page-map kind of [start, end) before the pool took it */
+  bool own;            /* dedicated to one block */
+  bool own_free;       /* own, and its block is free (kept: keep_all_memory, or reset) */
+  struct cr_chunk_s *next;
+} cr_chunk_t;
+
+/* Where a user pool's memory comes from (the policy, and what it gave). */
+typedef struct cr_source_s {
+  void *(*raw_alloc)(intptr_t pool_id, size_t *bytes);
+  int (*raw_free)(intptr_t pool_id, void *ptr, size_t bytes);
+  intptr_t pool_id;
+  size_t granularity;
+  bool fixed, keep_all;
+  bool asked;         /* lock(backend->lock): raw_alloc was called (a fixed pool asks once) */
+  cr_chunk_t *chunks; /* lock(backend->lock) */
+} cr_source_t;
+
+typedef struct cr_backend_s {
+  cr_lock_t lock;
+  cr_source_t *source;        /* NULL: the OS (the default pool); else a user pool's policy */
+  cr_region_t *slab_regions;  /* lock */
+  cr_region_t *large_regions; /* lock */
+  cr_region_t *free_descs;    /* lock: recycled descriptors (by next) */
+  size_t dirty_bytes;         /* lock: free but unpurged bytes (large-region pages and slabs) */
+  _Atomic(size_t) slab_bytes; /* slabs in use (written under lock; read relaxed for the budget) */
+  _Atomic(size_t) mapped_bytes; /* bytes mapped from the OS (regions + own mappings) */
+} cr_backend_t;
+
+/* ---- backend.c: regions, slabs, large blocks ----------------------------- */
+/* Descriptors of user-pool chunks (metadata memory, recycled). */
+cr_chunk_t *cr_chunk_desc_alloc(void);
+void cr_chunk_desc_free(cr_chunk_t *c);
+void cr_chunk_desc_fork_lock(bool take); /* fork handlers */
+/* A 16 KB-aligned slab registered in the backref table; NULL when the OS
+ * refuses.  cr_backend_slab_free takes it back (pages to the OS at once). */
+cr_block_t *cr_backend_slab_alloc(cr_backend_t *be);
+void cr_backend_slab_free(cr_backend_t *be, cr_block_t *b);
+/* A page-granular block of bytes (<= CORONA_LARGE_REGION_MAX) from a large
+ * region; *zeroed tells whether it reads as zero.  NULL when the OS refuses. */
+char *cr_backend_block_alloc(cr_backend_t *be, size_t bytes, cr_region_t **region, bool *zeroed);
+char *cr_backend_block_alloc_aligned(cr_backend_t *be, size_t bytes, size_t align, cr_region_t **region, bool *zeroed);
+/* Frees the pages; they stay resident for reuse (until the decay time) while
+ * the backend's resident free bytes stay under dirty_max. */
+void cr_backend_block_free(cr_backend_t *be, cr_region_t *r, char *block, size_t bytes, size_t dirty_max);
+/* Shrinks, or grows into free following pages; false when it cannot grow. */
+bool cr_backend_block_resize(cr_backend_t *be, cr_region_t *r, char *block, size_t old_bytes, size_t new_bytes,
+                             size_t dirty_max);
+/* Purges free pages idle longer than decay_ms and unmaps wholly free large
+ * regions (everything free when force). */
+void cr_backend_decay(cr_backend_t *be, uint64_t now, uint64_t decay_ms, bool force);
+/* Unmaps the large regions with no block in use (the soft heap limit). */
+void cr_backend_release_empty(cr_backend_t *be);
+/* Mappings of their own for the biggest blocks (bytes: 16 KB multiple, or a
+ * huge-page multiple when huge).  align 0: the block is 16 KB aligned (huge:
+ * huge-page aligned); else (default heap only, a power of two above 16 KB)
+ * block + offset is a multiple of align. */
+char *cr_backend_own_map(cr_backend_t *be, size_t bytes, bool huge, size_t align, size_t offset);
+void cr_backend_own_unmap(cr_backend_t *be, char *p, size_t bytes);
+/* Resizes an own mapping without copying (in place, or by moving its pages);
+ * NULL with everything unchanged when it cannot. */
+char *cr_backend_own_remap(cr_backend_t *be, char *p, size_t old_bytes, size_t new_bytes, bool huge);
+
+#endif /* CORONA_BACKEND_H */

@@ -1,0 +1,180 @@
+/* block.h (layer: block) — one 16 KB slab block: its header and guards, the
+ * size classes that cut it, the free mark every free list carries, and the
+ * remote free onto its public list. */
+#ifndef CORONA_BLOCK_H
+#define CORONA_BLOCK_H
+
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "config.h"
+#include "meta.h"
+#include "report.h"
+#include "sync.h"
+
+typedef struct cr_block_s cr_block_t;
+typedef struct cr_tls_s cr_tls_t;   /* thread.h: a block's owner, opaque here */
+typedef struct cr_pool_s cr_pool_t; /* thread.h */
+
+/* Marker in a block's public free list: the block is orphaned (or being
+ * orphaned), so a remote free must not notify any mailbox.  It also ends
+ * the list, like NULL does. */
+#define CR_UNUSABLE ((void *)(uintptr_t)1)
+
+/* Which of its owner's lists a block is on (block->list). */
+enum cr_list_e {
+  CR_LIST_NONE = 0,  /* empty pool, global pool, orphan list, or free */
+  CR_LIST_ACTIVE,    /* tls->bins.block[CR_ROW(bin)] */
+  CR_LIST_PARTIAL,   /* tls->partial[bin]: has free objects */
+  CR_LIST_FULL,      /* tls->full[bin]: exhausted when it was last active */
+  CR_LIST_OWED       /* thread exit: a mailbox notice for it is still on its way */
+};
+
+/* ---- 16 KB slab block ---------------------------------------------------
+ * Layout: objects are carved downwards from the block end, so an object of
+ * class c is aligned to the largest power of two dividing c (the end is
+ * 16 KB aligned); the first object never overlaps the header
+ * (CORONA_BLOCK_HEADER bytes).
+ *
+ * Line 0 is the only line other threads write (public_free, mail_next);
+ * line 1 holds what the owner's fast paths touch, so a remote free never
+ * invalidates the owner's line (brief §2, note a).
+ *
+ * Object accounting: allocated = objects that left the block and have not
+ * come back, where "left" means moved to the owner's bin lists (tls->bins
+ * .free/.local) and "came back" means pushed on
+ * free_list by the owner or taken from public_free by the owner.  Objects in
+ * public_free or in the bin lists count as allocated.  So allocated == 0
+ * implies public_free is empty and the block is not in any mailbox, and a
+ * block whose free_list and bump area are empty while the bin list is empty
+ * has allocated == capacity.
+ *
+ * Mailbox protocol: the remote freer whose CAS turns public_free from NULL
+ * into a list is the one that pushes the block onto its owner's mailbox for
+ * this bin; while the block sits in a mailbox, public_free stays non-NULL
+ * (only the owner clears it, and only after taking the block out of the
+ * mailbox), so a block is in at most one mailbox at a time.  An orphaned
+ * block's list holds CR_UNUSABLE instead of NULL, so nobody notifies. */
+/* Guards: the second word of every 16-byte slot of the header holds the
+ * block's own address (cr_block_guard), from the moment the block serves a
+ * class.  The header lies in the slab beside the objects, so an address in
+ * it can pass free's active-block test (block bits equal, the class's
+ * alignment met); that word is what free reads as the free mark, so a free
+ * of any such address looks like a double free and goes to the slow path,
+ * which refuses it (cr_is_object_start) before anything is written.  Data
+ * thus sits in the first word of each slot only. */
+#define CR_GUARD(n) cr_block_t *guard##n
+struct cr_block_s {
+  /* line 0: written by other threads */
+  alignas(CORONA_CACHE_LINE) _Atomic(void *) public_free; /* atomic: remote frees (CAS push), owner takes all (exchange) */
+  CR_GUARD(0);
+  _Atomic(cr_block_t *) mail_next; /* atomic: mailbox link, written by the notifying freer */
+  CR_GUARD(1);
+  cr_pool_t *pool;                 /* immutable while owned */
+  CR_GUARD(2);
+  uint32_t bin;                    /* immutable while owned; remote notifiers read it */
+  uint32_t backref;                /* backref index (backref.c), set while the backend lends
+                                      the slab out; the table points back to this block */
+  CR_GUARD(3);
+
+  /* line 1: owner only, what the slow paths of malloc and free touch */
+  alignas(CORONA_CACHE_LINE) void *free_list; /* owner: local frees, linked through the objects' first word */
+  CR_GUARD(4);
+  char *bump;              /* owner: next object to carve (objects are carved downwards, a
+                              batch at a time, into the bin list); exhausted when below
+                              block + header */
+  CR_GUARD(5);
+  _Atomic(cr_tls_t *) owner; /* atomic: written by the owner (or the adopter of an orphan);
+                                other threads only compare it against their own TLS or, as
+                                mailbox notifier, read it with acquire */
+  CR_GUARD(6);
+  int32_t allocated;       /* owner: see accounting above */
+  int32_t threshold;       /* owner: a local free with allocated <= threshold after the
+                              decrement takes the slow path; -1 while active (never),
+                              0 on the partial list (empty), capacity*3/4 on the full list */
+  CR_GUARD(7);
+
+  /* line 2: owner only, block lists */
+  uint32_t object_size;    /* owner: immutable while owned */
+  uint16_t capacity;       /* owner: objects per block for this class */
+  uint8_t list;            /* owner: enum cr_list_e */
+  CR_GUARD(8);
+  cr_block_t *next;        /* owner (or lock of the list holding an unowned block) */
+  CR_GUARD(9);
+  cr_block_t *prev;        /* owner */
+  CR_GUARD(10);
+  uint64_t idle_since;     /* lock(pool->lock): when the block entered the pool's
+                              empty list (ms), for time-based release */
+  CR_GUARD(11);
+};
+
+_Static_assert(offsetof(cr_block_t, free_list) == CORONA_CACHE_LINE, "owner fields must start on line 1");
+_Static_assert(sizeof(cr_block_t) == CORONA_BLOCK_HEADER, "the header is exactly its 16-byte slots");
+#define CR_GUARD_AT(n) _Static_assert(offsetof(cr_block_t, guard##n) == 16 * (n) + 8, "guard " #n " misplaced");
+CR_GUARD_AT(0) CR_GUARD_AT(1) CR_GUARD_AT(2) CR_GUARD_AT(3) CR_GUARD_AT(4) CR_GUARD_AT(5)
+CR_GUARD_AT(6) CR_GUARD_AT(7) CR_GUARD_AT(8) CR_GUARD_AT(9) CR_GUARD_AT(10) CR_GUARD_AT(11)
+#undef CR_GUARD_AT
+#undef CR_GUARD
+
+/* ---- size classes (block.c) ------------------------------------------------ */
+/* The row in the bins (CR_ROW of the bin) of a small size s
+ * (0 <= s <= CORONA_MAX_SMALL) is cr_size_row[(s + 15) >> 4]: one table load
+ * for every small size, and malloc's fast path indexes the bins with it as
+ * it is. */
+#define CR_SIZE_BIN_ENTRIES ((CORONA_MAX_SMALL + 15) / 16 + 1)
+extern const uint8_t cr_size_row[CR_SIZE_BIN_ENTRIES];
+extern const uint32_t cr_bin_size[CORONA_NUM_BINS];
+extern const uint64_t cr_bin_magic[CORONA_NUM_BINS], cr_bin_limit[CORONA_NUM_BINS]; /* see bin.c */
+
+/* Whether a (an address in a live block of bin) is the start of one of its
+ * objects: past the header, and a whole number of objects below the block
+ * end.  Keeps an interior or misaligned pointer out of every free list. */
+CR_INLINE bool cr_is_object_start(uintptr_t a, unsigned bin) {
+  uint64_t below_end = CORONA_SLAB_SIZE - (a & (CORONA_SLAB_SIZE - 1)); /* 1 .. 16 KB */
+  return below_end * cr_bin_magic[bin] <= cr_bin_limit[bin];
+}
+
+CR_INLINE unsigned cr_row_index(size_t size) { return cr_size_row[(size + 15) >> 4]; }
+CR_INLINE unsigned cr_bin_index(size_t size) { return cr_row_index(size) - 1; }
+
+/* ---- block.c: one slab block ------------------------------------------ */
+/* Makes the empty block b ready to serve class bin for owner tls. */
+void cr_block_init(cr_block_t *b, cr_tls_t *tls, unsigned bin);
+/* Takes the whole public free list of b (owner only, after b left the
+ * mailbox or when adopting it); terminal is what public_free becomes (NULL,
+ * or CR_UNUSABLE when orphaning). Returns the number of objects reclaimed. */
+uint32_t cr_block_privatize(cr_block_t *b, void *terminal);
+/* A free of p into block b by a thread that does not own it. */
+void cr_free_remote(cr_block_t *b, void *p);
+
+/* ---- the free mark --------------------------------------------------------
+ * Every small object on a free list (a bin's, a block's, a public one) has
+ * its block's address in its second word; handing an object out clears it.
+ * The address of a block header is nothing a program stores in an object it
+ * owns, so a free that finds the mark already there is a double free
+ * (glibc's tcache does the same with a random key).  Every free tests the
+ * mark: the active-block fast path, the other-block and cross-thread paths;
+ * every list push sets it. */
+CR_INLINE bool cr_free_marked(const void *p, const cr_block_t *b) { return ((void *const *)p)[1] == (const void *)b; }
+CR_INLINE void cr_free_mark(void *p, cr_block_t *b) { ((void **)p)[1] = b; }
+CR_INLINE void cr_free_mark_clear(void *p) { ((void **)p)[1] = NULL; }
+
+/* The block holding small object (or any address in a slab) p. */
+CR_INLINE cr_block_t *cr_block_of(const void *p) {
+  return (cr_block_t *)((uintptr_t)p & ~(uintptr_t)(CORONA_SLAB_SIZE - 1));
+}
+
+/* p goes back on the free list of its block b, which the calling thread
+ * owns; true when b's fill level now asks for the slow path
+ * (cr_block_threshold_reached).  The one place an object returns to a block
+ * of its owner: free, and every list that goes home (bin.c). */
+CR_INLINE bool cr_block_put(cr_block_t *b, void *p) {
+  cr_free_mark(p, b);
+  *(void **)p = b->free_list;
+  b->free_list = p;
+  return --b->allocated <= b->threshold;
+}
+
+#endif /* CORONA_BLOCK_H */

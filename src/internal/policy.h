@@ -1,0 +1,22 @@
+/* policy.h (layer: policy) — process-wide decisions about memory: what the
+ * caches may keep (the dirty budget, the soft heap limit), when idle memory
+ * goes back (decay), and corona_collect. */
+#ifndef CORONA_POLICY_H
+#define CORONA_POLICY_H
+
+#include <stddef.h>
+#include "thread.h"
+
+/* How many free bytes the pool's backend may keep resident (unpurged) before
+ * the decay time: a base plus a share of the bytes in use, 0 past the soft
+ * heap limit (policy.c). */
+size_t cr_dirty_limit(cr_pool_t *pool);
+/* Everything the calling thread caches goes to the pool: its local
+ * large-object cache, its mailboxes' frees and its empty blocks. */
+void cr_tls_flush(cr_tls_t *tls);
+/* Time-based release, due at most every quarter decay; cheap when not due. */
+void cr_maybe_decay(cr_pool_t *pool);
+/* Everything cached that can go back to the OS goes (corona_collect). */
+void cr_collect(cr_pool_t *pool);
+
+#endif /* CORONA_POLICY_H */

@@ -1,0 +1,266 @@
+/* thread.h (layer: thread) — per-thread state and the heap it belongs to:
+ * the bins of small objects (bin.c), the per-thread struct and its life
+ * (tls.c), the heap's shared lists of empty and orphaned blocks (pool.c),
+ * large objects and their caches (large.c), and the statistics counters
+ * (counters.c). */
+#ifndef CORONA_THREAD_H
+#define CORONA_THREAD_H
+
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "backend.h"
+#include "block.h"
+#include "config.h"
+#include "meta.h"
+#include "sync.h"
+
+/* Doubly linked list of blocks (partial or full) of one bin. */
+typedef struct cr_blocklist_s {
+  cr_block_t *head;
+} cr_blocklist_t;
+
+/* One size class of one thread.  malloc's fast path pops `free`; free's
+ * fast path pushes objects of the active block on `local`; when `free` runs
+ * dry the two swap.  Both lists hold objects checked out of the active
+ * block (carved from its bump area or taken from its free_list), and keeping
+ * them here, not in the block header, means neither fast path touches a
+ * header: 16 KB-aligned headers all fall into the same L1 sets and would
+ * evict each other.  Two lists, not one, so malloc never pops the object a
+ * free has just written (that store-to-load round trip through the same
+ * word costs more than the whole fast path). */
+/* The block of the rows that serve no class: bits 4..13 of an object's block address, as the free
+ * fast path masks it, are zero; this value has bit 4 set. */
+#define CR_BLOCK_NEVER ((cr_block_t *)(uintptr_t)CORONA_MIN_ALIGN)
+
+
+/* The bins of one thread, a column per field (x86 reaches row k of each
+ * column with one scaled address, where an array of structs would need a
+ * shift and an add on both fast paths).  Rows that serve no class (0 and the
+ * two last) hold block CR_BLOCK_NEVER and mask 0: nothing matches them. */
+typedef struct cr_bins_s {
+  void *free[CR_ROWS];        /* owner: objects ready to hand out: of `block`, and up to
+                                 CORONA_HOT_OBJECTS a turn (hot, counted in tls->hot) just freed
+                                 from other blocks, this thread's or other threads' of the same pool */
+  void *local[CR_ROWS];       /* owner: objects of `block` freed by this thread */
+  cr_block_t *block[CR_ROWS]; /* owner: the active block; never NULL (cr_block_empty) */
+  uintptr_t mask[CR_ROWS];    /* immutable: what free's active-block test keeps of a pointer: the
+                                 bits above the block and those below the class's alignment (the
+                                 largest power of two dividing it), so that only pointers at that
+                                 alignment match: every interior pointer of a power-of-two class
+                                 fails the test and meets the full checks. */
+} cr_bins_t;
+
+/* ---- per-thread data ----------------------------------------------------
+ * One per (thread, pool).  Everything is owner-only except mailbox[] (atomic,
+ * pushed by remote freers) and the pool-list links (lock(pool->lock)).
+ * The fast paths read `bins` only: lines no other thread writes. */
+struct cr_tls_s {
+  cr_bins_t bins;
+  cr_pool_t *pool;                     /* immutable */
+  cr_blocklist_t partial[CORONA_NUM_BINS];
+  cr_blocklist_t full[CORONA_NUM_BINS];
+  uint32_t hot[CORONA_NUM_BINS];       /* owner: objects of other blocks put on bins.free by
+                                          frees since that list last ran dry */
+  cr_block_t *empty;                   /* owner: LIFO of empty blocks (linked by next) */
+  uint32_t empty_count;                /* owner */
+  uint32_t kept_empty;                 /* owner: empty blocks resting on partial lists */
+  _Atomic(bool) counting;              /* statistics count calls (a copy of cr_stats_on on a line
+                                          the slow paths touch anyway); written under pool->lock */
+  uint32_t loc_count;                  /* owner: local large-object cache: entries */
+  size_t loc_bytes;                    /* owner: and their block bytes */
+  struct cr_large_s *loc;              /* owner: most recent first */
+  cr_tls_t *pool_next, *pool_prev;     /* lock(pool->lock): the pool's thread list */
+#if CORONA_STATS
+  cr_stats_t stats;                    /* owner writes; summed under pool->lock */
+#endif
+
+  /* Remote freers push here: kept on lines of their own. */
+  alignas(CORONA_CACHE_LINE) _Atomic(cr_block_t *) mailbox[CORONA_NUM_BINS];
+  /* Set by a notifier after its push, cleared by the owner before a sweep
+   * of all mailboxes: a hint that lets the sweep be skipped when no mail
+   * came (the mailboxes themselves stay the truth). */
+  _Atomic(uint32_t) mail_pending;
+};
+
+/* ---- memory pool --------------------------------------------------------
+ * The default heap is one of these (cr_default_pool); user pools will be
+ * further instances of the same struct. */
+typedef struct cr_orphans_s {
+  alignas(CORONA_CACHE_LINE) cr_lock_t lock;
+  _Atomic(cr_block_t *) head; /* lock for changes; read relaxed without it to skip
+                                 taking the lock when the list is empty */
+} cr_orphans_t;
+
+/* Global large-object cache: free large blocks kept for reuse, binned by
+ * block size, with one list in age order for time-based release. */
+#define CR_LOC_BINS 352
+typedef struct cr_loc_s {
+  cr_lock_t lock;
+  struct cr_large_s *bins[CR_LOC_BINS]; /* lock: most recent first */
+  struct cr_large_s *oldest, *newest;   /* lock: age-ordered list */
+  size_t bytes;                         /* lock: block bytes cached */
+} cr_loc_t;
+
+struct cr_pool_s {
+  cr_lock_t lock;          /* guards threads, free_tls, empty, empty_count */
+  uint32_t id;             /* 0: the default pool; user pools 1..CORONA_MAX_POOLS-1 */
+  _Atomic(uint32_t) state; /* CR_POOL_LIVE, or CR_POOL_DEAD after destroy */
+  _Atomic(uint64_t) gen;   /* changes at destroy: per-thread entries of the old pool go stale */
+  cr_source_t source;      /* user pools */
+  cr_tls_t *threads;       /* lock: live per-thread structs */
+  cr_tls_t *free_tls;      /* lock: recycled per-thread structs (linked by pool_next) */
+  cr_block_t *empty;       /* lock: global pool of empty blocks (linked by next) */
+  size_t empty_count;      /* lock */
+  cr_orphans_t orphans[CORONA_NUM_BINS];
+  cr_loc_t loc;
+  _Atomic(size_t) large_in_use; /* block bytes of live large objects */
+  _Atomic(size_t) own_slack;    /* bytes of live objects' own mappings beyond their needs */
+  cr_backend_t backend;
+  _Atomic(uint64_t) next_decay; /* when the next time-based release is due (ms) */
+  cr_lock_t decay_lock;         /* one releasing thread at a time (try-lock) */
+  _Atomic(bool) over_soft_limit; /* mapped bytes were above the soft limit at the last check */
+#if CORONA_STATS
+  cr_stats_t stats;             /* exited threads, and events without a TLS */
+  _Atomic(size_t) small_in_use; /* bytes of slab blocks out of the backend (serving objects,
+                                   or empty in a thread's or the pool's cache) */
+  _Atomic(size_t) peak_in_use;  /* highest small_in_use + large_in_use seen */
+#endif
+};
+
+enum { CR_POOL_FREE = 0, CR_POOL_LIVE = 0x6c697665, CR_POOL_DEAD = 0x64656164 };
+
+/* ---- large objects ------------------------------------------------------
+ * The header sits in the CORONA_LARGE_HEADER bytes right below the user
+ * pointer; for alignment <= 64 it is also the start of the block.  A live
+ * object's header is registered in the backref table; a cached one has
+ * user == NULL, so freeing it again is caught.  While cached, the cache links
+ * live in the (unused) user memory: see cr_lnode_t in large.c. */
+typedef struct cr_large_s {
+  uint32_t backref;    /* backref index of this header */
+  uint32_t slack_pages; /* own mapping kept bigger than its object needs: those pages,
+                           counted in pool->own_slack (0 otherwise) */
+  char *block;         /* start of the block (page aligned) */
+  size_t block_size;   /* bytes from block to the block's end */
+  size_t size;         /* bytes requested */
+  _Atomic(void *) user; /* the user pointer, NULL while cached; atomic: the free that turns it
+                           NULL (CAS) is the one free of the object, racing double frees lose */
+  cr_pool_t *pool;
+  cr_region_t *region; /* large region it was cut from; NULL: own mapping */
+  uint64_t cached_at;  /* ms, while in a cache */
+} cr_large_t;
+
+_Static_assert(sizeof(cr_large_t) == CORONA_LARGE_HEADER, "large header size");
+
+/* ---- bin.c: the per-thread bins ------------------------------------------ */
+/* Gives every row of the bins of a new (or zeroed) TLS its block and mask. */
+void cr_bins_init(cr_tls_t *tls);
+
+/* Slow path of small malloc of size bytes (bin's class): the bin's free
+ * list is empty, or the thread has no TLS yet (or runs in checked mode).
+ * Returns NULL with errno ENOMEM on failure. */
+void *cr_malloc_small_slow(cr_tls_t *tls, size_t size); /* finds the bin again from size */
+
+/* A local free made block b reach its threshold (empty, or reusable; or
+ * any free while statistics count calls). */
+void cr_block_threshold_reached(cr_tls_t *tls, cr_block_t *b);
+/* Resets the thresholds of tls's non-active blocks after counting was
+ * switched on or off (owner only). */
+void cr_bins_set_thresholds(cr_tls_t *tls);
+/* Drains every mailbox of tls (remote frees become reusable). */
+void cr_bins_drain_all(cr_tls_t *tls);
+/* Drains the mailboxes, then hands the thread's empty blocks to the pool. */
+void cr_bins_flush_empty(cr_tls_t *tls);
+/* Thread exit: orphans or releases every block of tls.  false when some
+ * block is still owed a mailbox notice: tls must then never be reused. */
+bool cr_bins_release_all(cr_tls_t *tls);
+
+/* ---- tls.c: per-thread data ------------------------------------------- */
+/* The calling thread's TLS for the default pool; starts as cr_tls_empty, a
+ * static TLS whose bins all hold the static empty block, so the first malloc
+ * falls into the slow path without a separate "initialised?" test. */
+extern _Thread_local cr_tls_t *cr_tls_current __attribute__((tls_model("initial-exec")));
+extern cr_tls_t cr_tls_empty;
+extern cr_block_t cr_block_empty;
+/* Checked mode (debug.c): the thread's real TLS, NULL until created. */
+extern _Thread_local cr_tls_t *cr_tls_inner __attribute__((tls_model("initial-exec")));
+/* Creates (or recycles) the TLS of the calling thread for the default pool. */
+cr_tls_t *cr_tls_create(cr_pool_t *pool);
+/* Thread exit of one TLS: its caches and blocks go to its pool. */
+void cr_tls_teardown(cr_tls_t *tls);
+/* The OS's thread-exit hook of the default heap's TLS (slot 0). */
+void cr_tls_on_thread_exit(void *value);
+
+CR_INLINE cr_tls_t *cr_tls_get(void) { return cr_tls_current; }
+/* The calling thread's real TLS, also in checked mode; NULL if none yet. */
+CR_INLINE cr_tls_t *cr_tls_own(void) {
+  cr_tls_t *tls = cr_tls_current;
+  return tls != &cr_tls_empty ? tls : cr_tls_inner;
+}
+/* Checked mode (debug mode, or running under Valgrind; set once by cr_init
+ * before any object exists): every thread's fast-path TLS stays
+ * cr_tls_empty, so every call reaches a slow path, which hands it to the
+ * API layer's debug.c. */
+extern bool cr_checked;
+
+/* ---- counters.c: statistics kept per thread and per pool ------------------ */
+#if CORONA_STATS
+/* Whether tls counts calls (its own copy of cr_stats_on: no extra cache
+ * line on slow paths). */
+CR_INLINE bool cr_tls_counting(cr_tls_t *tls) { return cr_unlikely(cr_load_relaxed(&tls->counting)); }
+/* Adds n to event ev: the calling thread's counters when it has a TLS of
+ * pool, else the pool's shared ones. */
+void cr_stat_event(cr_pool_t *pool, unsigned ev, uint64_t n);
+/* Thread exit (pool->lock held): tls's counts go to the pool's. */
+void cr_stats_retire_locked(cr_pool_t *pool, cr_tls_t *tls);
+/* Slab bytes serving objects changed by delta; tracks the peak. */
+void cr_stats_small_in_use(cr_pool_t *pool, int64_t delta);
+/* Large bytes in use grew: tracks the peak. */
+void cr_stats_note_peak(cr_pool_t *pool);
+#else
+CR_INLINE bool cr_tls_counting(cr_tls_t *tls) { (void)tls; return false; }
+#endif
+
+/* ---- pool.c: memory pools (the default heap is one) --------------------- */
+extern cr_pool_t cr_default_pool;
+/* Cache-line aligned metadata (TLS structs, region descriptors) from OS
+ * chunks, never from malloc and never freed; NULL when the OS refuses. */
+/* Releases empty blocks of the global pool idle since before now - decay_ms
+ * (all of them when force) to the backend. */
+void cr_pool_decay_empty(cr_pool_t *pool, uint64_t now, uint64_t decay_ms, bool force);
+/* A zeroed TLS linked into pool's thread list (recycled or new); NULL if
+ * the OS refuses memory.  cr_pool_tls_free unlinks and recycles it. */
+cr_tls_t *cr_pool_tls_alloc(cr_pool_t *pool);
+void cr_pool_tls_free(cr_pool_t *pool, cr_tls_t *tls);
+/* Unlinks tls for good (never recycled: a notice may still arrive). */
+void cr_pool_tls_retire(cr_pool_t *pool, cr_tls_t *tls);
+/* Global pool of empty blocks (pool->lock). */
+cr_block_t *cr_pool_take_empty(cr_pool_t *pool);
+void cr_pool_put_empty(cr_pool_t *pool, cr_block_t *list, size_t count);
+/* Per-bin orphan lists. */
+void cr_pool_orphan(cr_pool_t *pool, cr_block_t *b);
+cr_block_t *cr_pool_adopt(cr_pool_t *pool, unsigned bin);
+/* Orphans whose objects have all been freed go to the empty pool. */
+void cr_pool_reclaim_orphans(cr_pool_t *pool);
+
+/* ---- large.c: objects above CORONA_MAX_SMALL ----------------------------- */
+/* alignment: 0 or a power of two; zero: the memory must read as zero.
+ * NULL with errno ENOMEM on failure. */
+void *cr_large_alloc(cr_pool_t *pool, size_t size, size_t alignment, bool zero);
+void cr_large_free(cr_large_t *h);
+/* The live large header of p (page-map kind `kind`), or NULL when p is not
+ * the user pointer of a live large object.  Never faults. */
+cr_large_t *cr_large_header(const void *p, unsigned kind);
+/* Resizes in place (or, for an own mapping, by moving its pages without a
+ * copy); returns the user pointer, or NULL when the object must be moved. */
+void *cr_large_resize(cr_large_t *h, size_t size);
+/* Bytes usable from the user pointer to the end of the block. */
+CR_INLINE size_t cr_large_usable(const cr_large_t *h) {
+  return (size_t)(h->block + h->block_size - (char *)cr_load_relaxed(&h->user));
+}
+/* The calling thread's local cache into the global one (thread exit). */
+void cr_large_flush_local(cr_tls_t *tls);
+
+#endif /* CORONA_THREAD_H */
