@@ -1,4 +1,4 @@
-/* bin.c — size classes and the per-thread bins: what a thread does when its
+/* bin.c (layer: thread) — the per-thread bins: what a thread does when its
  * active block for a class runs dry (mailbox, partial blocks, orphans, empty
  * blocks), where a block goes when objects come back to it, and how a
  * thread's blocks are handed on when it exits. */
@@ -9,58 +9,6 @@
 #include "internal/policy.h"
 #include "internal/api.h"
 
-/* ---- size classes --------------------------------------------------------
- * 31 classes, all multiples of 16 (so every pointer is 16-aligned):
- * 16..64 step 16, then four per doubling up to 1024 (as tbbmalloc), then
- * "fitting" classes ((16384 - CORONA_BLOCK_HEADER) / k) & ~63 for k = 12..2,
- * so a block holds exactly k of them with < 128 B of slack (64-aligned: an
- * alignment up to 64 is served from the bins). */
-#define CR_CLASSES(X, s)                                                                                 \
-  X(16, s) X(32, s) X(48, s) X(64, s) X(80, s) X(96, s) X(112, s) X(128, s) X(160, s) X(192, s) X(224, s) \
-  X(256, s) X(320, s) X(384, s) X(448, s) X(512, s) X(640, s) X(768, s) X(896, s) X(1024, s) X(1344, s)  \
-  X(1472, s) X(1600, s) X(1792, s) X(1984, s) X(2304, s) X(2688, s) X(3200, s) X(4032, s) X(5376, s)     \
-  X(8064, s)
-
-#define CR_CLASS_ENTRY(c, s) c,
-#define CR_CLASS_BELOW(c, s) +((c) < (s))
-
-const uint32_t cr_bin_size[CORONA_NUM_BINS] = {CR_CLASSES(CR_CLASS_ENTRY, 0)};
-
-/* Object starts by one multiply and one compare (cr_is_object_start): with
- * magic = ceil(2^64 / c), n * magic (mod 2^64) is q * e for a multiple
- * n = q * c (e = c * magic mod 2^64, 0 < e < c) and at least magic
- * otherwise, for every n < 2^32 (Lemire et al., "Faster remainder by direct
- * computation", 2019).  A power of two has e = 0, which would lose q, so it
- * takes magic + 1 (e = c; a non-multiple n = q * c + r then gives
- * r * 2^64 / c + n).  Either way "n * magic <= capacity * e" says that n is
- * a multiple of c and at most capacity objects' worth: one test for the
- * position and for the range. */
-#define CR_POW2(c) (((c) & ((c) - 1)) == 0)
-#define CR_MAGIC(c) (UINT64_MAX / (c) + 1 + CR_POW2(c))
-#define CR_CLASS_MAGIC(c, s) CR_MAGIC(c),
-#define CR_CLASS_LIMIT(c, s) (uint64_t)(c) * CR_MAGIC(c) * ((CORONA_SLAB_SIZE - CORONA_BLOCK_HEADER) / (c)),
-const uint64_t cr_bin_magic[CORONA_NUM_BINS] = {CR_CLASSES(CR_CLASS_MAGIC, 0)};
-const uint64_t cr_bin_limit[CORONA_NUM_BINS] = {CR_CLASSES(CR_CLASS_LIMIT, 0)};
-
-/* Entry i serves sizes ((i-1)*16, i*16]: the bin is the number of classes
- * smaller than i*16, i.e. the first class that holds i*16 bytes. */
-#define CR_BIN_AT(i) (0 CR_CLASSES(CR_CLASS_BELOW, (i) * 16))
-#define CR_ENTRY_ROW(i) (uint8_t)CR_ROW(CR_BIN_AT(i)),
-#define B1(E, i) E(i)
-#define B4(E, i) B1(E, i) B1(E, (i) + 1) B1(E, (i) + 2) B1(E, (i) + 3)
-#define B16(E, i) B4(E, i) B4(E, (i) + 4) B4(E, (i) + 8) B4(E, (i) + 12)
-#define B64(E, i) B16(E, i) B16(E, (i) + 16) B16(E, (i) + 32) B16(E, (i) + 48)
-#define B256(E, i) B64(E, i) B64(E, (i) + 64) B64(E, (i) + 128) B64(E, (i) + 192)
-#define CR_SIZE_TABLE(E)                                                                                   \
-  B256(E, 0) B64(E, 256) B64(E, 320) B64(E, 384) B16(E, 448) B16(E, 464) B16(E, 480) B4(E, 496) B4(E, 500) \
-  B1(E, 504)
-const uint8_t cr_size_row[CR_SIZE_BIN_ENTRIES] = {CR_SIZE_TABLE(CR_ENTRY_ROW)};
-
-/* cr_bins_t.mask of each class: see there.  c & -c is the largest power of
- * two dividing c, the alignment every object of the class has. */
-#define CR_CLASS_MASK(c, s) ~(uintptr_t)(CORONA_SLAB_SIZE - ((c) & -(c))),
-static const uintptr_t bin_mask[CORONA_NUM_BINS] = {CR_CLASSES(CR_CLASS_MASK, 0)};
-
 void cr_bins_init(cr_tls_t *tls) {
   for (unsigned row = 0; row < CR_ROWS; row++) {
     tls->bins.block[row] = CR_BLOCK_NEVER;
@@ -68,11 +16,10 @@ void cr_bins_init(cr_tls_t *tls) {
   }
   for (unsigned bin = 0; bin < CORONA_NUM_BINS; bin++) {
     tls->bins.block[CR_ROW(bin)] = &cr_block_empty;
-    tls->bins.mask[CR_ROW(bin)] = bin_mask[bin];
+    tls->bins.mask[CR_ROW(bin)] = cr_bin_mask[bin];
   }
 }
 
-_Static_assert(CR_SIZE_BIN_ENTRIES == 505, "the table literal above spells out entries 0..504");
 
 /* ---- block lists (owner only) -------------------------------------------- */
 
@@ -239,7 +186,7 @@ void cr_bins_set_thresholds(cr_tls_t *tls) {
  * is the same two steps inline (cr_block_put, cr_free_remote). */
 static void object_home(cr_tls_t *tls, void *p) {
   cr_block_t *b = cr_block_of(p);
-  if (cr_load_relaxed(&b->owner) != tls) { /* another thread's, or an orphan */
+  if (cr_load_relaxed(&b->owner) != &tls->inbox) { /* another thread's, or an orphan */
     cr_free_remote(b, p);
     return;
   }
@@ -282,7 +229,7 @@ static void bins_home(cr_tls_t *tls) {
  * its public list is emptied, a new remote free may push it on the mailbox
  * again and rewrite mail_next. */
 static cr_block_t *mailbox_take(cr_tls_t *tls, unsigned bin) {
-  return cr_exchange_acquire(&tls->mailbox[bin], NULL);
+  return cr_exchange_acquire(&tls->inbox.mailbox[bin], NULL);
 }
 
 /* Takes every block the mailbox of bin holds and reclaims its remote frees. */
@@ -318,9 +265,9 @@ void cr_bins_flush_empty(cr_tls_t *tls) {
 void cr_bins_drain_all(cr_tls_t *tls) {
   /* The relaxed look keeps the common case (no mail) to one load; the
    * acquire exchange pairs with the notifiers' release stores. */
-  if (cr_load_relaxed(&tls->mail_pending) == 0 || cr_exchange_acquire(&tls->mail_pending, 0) == 0) return;
+  if (cr_load_relaxed(&tls->inbox.mail_pending) == 0 || cr_exchange_acquire(&tls->inbox.mail_pending, 0) == 0) return;
   for (unsigned bin = 0; bin < CORONA_NUM_BINS; bin++)
-    if (cr_load_relaxed(&tls->mailbox[bin]) != NULL) drain_bin(tls, bin);
+    if (cr_load_relaxed(&tls->inbox.mailbox[bin]) != NULL) drain_bin(tls, bin);
 }
 
 static cr_block_t *take_partial(cr_tls_t *tls, unsigned bin) {
@@ -337,9 +284,9 @@ static cr_block_t *take_partial(cr_tls_t *tls, unsigned bin) {
 static cr_block_t *take_orphan(cr_tls_t *tls, unsigned bin) {
   cr_block_t *b;
   while ((b = cr_pool_adopt(tls->pool, bin)) != NULL) {
-    cr_store_relaxed(&b->owner, tls); /* published by the release in privatize */
+    cr_store_relaxed(&b->owner, &tls->inbox); /* published by the release in privatize */
     cr_block_privatize(b, NULL);
-    if (b->allocated == 0) cr_block_init(b, tls, bin); /* all freed: start fresh */
+    if (b->allocated == 0) cr_block_init(b, &tls->inbox, tls->pool, bin); /* all freed: start fresh */
     if (block_has_space(b)) {
       block_set_active(tls, bin, b);
       return b;
@@ -353,7 +300,7 @@ static cr_block_t *take_orphan(cr_tls_t *tls, unsigned bin) {
  * (remote frees may have come back to it). */
 static cr_block_t *bin_refill(cr_tls_t *tls, unsigned bin) {
   cr_block_t *act = tls->bins.block[CR_ROW(bin)];
-  if (cr_load_relaxed(&tls->mailbox[bin]) != NULL) drain_bin(tls, bin);
+  if (cr_load_relaxed(&tls->inbox.mailbox[bin]) != NULL) drain_bin(tls, bin);
   if (block_has_space(act)) return act;
   if (act != &cr_block_empty) {
     block_set_full(tls, bin, act);
@@ -388,7 +335,7 @@ static cr_block_t *bin_refill(cr_tls_t *tls, unsigned bin) {
     return NULL;
   }
 fresh:
-  cr_block_init(b, tls, bin);
+  cr_block_init(b, &tls->inbox, tls->pool, bin);
   block_set_active(tls, bin, b);
   return b;
 }

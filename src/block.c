@@ -1,17 +1,73 @@
-/* block.c — one 16 KB slab block: initialisation, the remote free (CAS onto
- * the public free list, then the mailbox notice) and privatisation of the
- * public list by the owner.  The invariants are stated above cr_block_s in
- * internal/types.h. */
+/* block.c (layer: block) — one 16 KB slab block: the size classes that cut
+ * it, initialisation, the remote free (CAS onto the public free list, then
+ * the mailbox notice) and privatisation of the public list by the owner.  The invariants are stated above cr_block_s in
+ * internal/block.h. */
 #include "internal/block.h"
-#include "internal/api.h"
 
-void cr_block_init(cr_block_t *b, cr_tls_t *tls, unsigned bin) {
+/* ---- size classes --------------------------------------------------------
+ * 31 classes, all multiples of 16 (so every pointer is 16-aligned):
+ * 16..64 step 16, then four per doubling up to 1024 (as tbbmalloc), then
+ * "fitting" classes ((16384 - CORONA_BLOCK_HEADER) / k) & ~63 for k = 12..2,
+ * so a block holds exactly k of them with < 128 B of slack (64-aligned: an
+ * alignment up to 64 is served from the bins). */
+#define CR_CLASSES(X, s)                                                                                 \
+  X(16, s) X(32, s) X(48, s) X(64, s) X(80, s) X(96, s) X(112, s) X(128, s) X(160, s) X(192, s) X(224, s) \
+  X(256, s) X(320, s) X(384, s) X(448, s) X(512, s) X(640, s) X(768, s) X(896, s) X(1024, s) X(1344, s)  \
+  X(1472, s) X(1600, s) X(1792, s) X(1984, s) X(2304, s) X(2688, s) X(3200, s) X(4032, s) X(5376, s)     \
+  X(8064, s)
+
+#define CR_CLASS_ENTRY(c, s) c,
+#define CR_CLASS_BELOW(c, s) +((c) < (s))
+
+const uint32_t cr_bin_size[CORONA_NUM_BINS] = {CR_CLASSES(CR_CLASS_ENTRY, 0)};
+
+/* Object starts by one multiply and one compare (cr_is_object_start): with
+ * magic = ceil(2^64 / c), n * magic (mod 2^64) is q * e for a multiple
+ * n = q * c (e = c * magic mod 2^64, 0 < e < c) and at least magic
+ * otherwise, for every n < 2^32 (Lemire et al., "Faster remainder by direct
+ * computation", 2019).  A power of two has e = 0, which would lose q, so it
+ * takes magic + 1 (e = c; a non-multiple n = q * c + r then gives
+ * r * 2^64 / c + n).  Either way "n * magic <= capacity * e" says that n is
+ * a multiple of c and at most capacity objects' worth: one test for the
+ * position and for the range. */
+#define CR_POW2(c) (((c) & ((c) - 1)) == 0)
+#define CR_MAGIC(c) (UINT64_MAX / (c) + 1 + CR_POW2(c))
+#define CR_CLASS_MAGIC(c, s) CR_MAGIC(c),
+#define CR_CLASS_LIMIT(c, s) (uint64_t)(c) * CR_MAGIC(c) * ((CORONA_SLAB_SIZE - CORONA_BLOCK_HEADER) / (c)),
+const uint64_t cr_bin_magic[CORONA_NUM_BINS] = {CR_CLASSES(CR_CLASS_MAGIC, 0)};
+const uint64_t cr_bin_limit[CORONA_NUM_BINS] = {CR_CLASSES(CR_CLASS_LIMIT, 0)};
+
+/* Entry i serves sizes ((i-1)*16, i*16]: the bin is the number of classes
+ * smaller than i*16, i.e. the first class that holds i*16 bytes. */
+#define CR_BIN_AT(i) (0 CR_CLASSES(CR_CLASS_BELOW, (i) * 16))
+#define CR_ENTRY_ROW(i) (uint8_t)CR_ROW(CR_BIN_AT(i)),
+#define B1(E, i) E(i)
+#define B4(E, i) B1(E, i) B1(E, (i) + 1) B1(E, (i) + 2) B1(E, (i) + 3)
+#define B16(E, i) B4(E, i) B4(E, (i) + 4) B4(E, (i) + 8) B4(E, (i) + 12)
+#define B64(E, i) B16(E, i) B16(E, (i) + 16) B16(E, (i) + 32) B16(E, (i) + 48)
+#define B256(E, i) B64(E, i) B64(E, (i) + 64) B64(E, (i) + 128) B64(E, (i) + 192)
+#define CR_SIZE_TABLE(E)                                                                                   \
+  B256(E, 0) B64(E, 256) B64(E, 320) B64(E, 384) B16(E, 448) B16(E, 464) B16(E, 480) B4(E, 496) B4(E, 500) \
+  B1(E, 504)
+const uint8_t cr_size_row[CR_SIZE_BIN_ENTRIES] = {CR_SIZE_TABLE(CR_ENTRY_ROW)};
+
+/* c & -c is the largest power of two dividing c, the alignment every
+ * object of the class has. */
+#define CR_CLASS_MASK(c, s) ~(uintptr_t)(CORONA_SLAB_SIZE - ((c) & -(c))),
+const uintptr_t cr_bin_mask[CORONA_NUM_BINS] = {CR_CLASSES(CR_CLASS_MASK, 0)};
+
+_Static_assert(CR_SIZE_BIN_ENTRIES == 505, "the table literal above spells out entries 0..504");
+
+
+/* ---- one block ------------------------------------------------------------ */
+
+void cr_block_init(cr_block_t *b, cr_inbox_t *owner, cr_pool_t *pool, unsigned bin) {
   uint32_t size = cr_bin_size[bin];
   /* Nobody else can reach an empty block: plain (relaxed) stores suffice,
    * and the objects handed out later carry them to other threads. */
   cr_store_relaxed(&b->public_free, NULL);
   cr_store_relaxed(&b->mail_next, NULL);
-  b->pool = tls->pool;
+  b->pool = pool;
   b->bin = bin;
   b->free_list = NULL;
   b->bump = (char *)b + CORONA_SLAB_SIZE - size;
@@ -21,7 +77,7 @@ void cr_block_init(cr_block_t *b, cr_tls_t *tls, unsigned bin) {
   b->capacity = (uint16_t)((CORONA_SLAB_SIZE - CORONA_BLOCK_HEADER) / size);
   b->list = CR_LIST_NONE;
   b->next = b->prev = NULL;
-  cr_store_relaxed(&b->owner, tls);
+  cr_store_relaxed(&b->owner, owner);
   /* The guards (types.h): the second word of each 16-byte slot. */
   for (size_t i = 1; i < CORONA_BLOCK_HEADER / sizeof(void *); i += 2) ((cr_block_t **)b)[i] = b;
   /* The slab's leaf exists (its region is mapped), so this cannot fail. */
@@ -61,7 +117,7 @@ void cr_free_remote(cr_block_t *b, void *p) {
    * The fence pairs with the release exchange of the owner (or adopter)
    * that last emptied the list, making its owner store visible. */
   atomic_thread_fence(memory_order_acquire);
-  cr_tls_t *owner = cr_load_relaxed(&b->owner);
+  cr_inbox_t *owner = cr_load_relaxed(&b->owner);
   if (cr_unlikely(owner == NULL)) cr_fatal("remote free into an unowned block (double free?) at", p);
   _Atomic(cr_block_t *) *box = &owner->mailbox[b->bin];
   cr_block_t *head = cr_load_relaxed(box);
@@ -73,42 +129,4 @@ void cr_free_remote(cr_block_t *b, void *p) {
    * the next sweep.  The owner may have exited meanwhile: its TLS memory is
    * never unmapped, and a stray hint only costs some thread one sweep. */
   cr_store_release(&owner->mail_pending, 1);
-}
-
-CR_NOINLINE void cr_free_foreign_block(cr_tls_t *tls, cr_block_t *b, void *p) {
-  /* An object of a user pool freed by corona_free (tls is the default
-   * heap's): free it into its pool as that pool's own free would.  Read
-   * before any check: b->pool is on the line the CAS below needs anyway. */
-  if (cr_unlikely(b->pool != tls->pool)) {
-    cr_pool_free_small(b->pool, p, b->bin + 1);
-    return;
-  }
-  if (cr_unlikely(tls == &cr_tls_empty)) {
-    /* Checked mode sends every free here (the fast-path TLS stays empty). */
-    if (cr_checked) {
-      cr_debug_free(p, "free");
-      return;
-    }
-    CR_STAT(if (cr_counting()) atomic_fetch_add_explicit(&b->pool->stats.bin_free[b->bin], 1, memory_order_relaxed));
-  } else if (cr_tls_counting(tls)) {
-    CR_STAT(cr_stat_own(&tls->stats.bin_free[b->bin], 1));
-  } else {
-    CR_STAT(cr_stat_event(b->pool, CR_STAT_REMOTE_FREE, 1));
-    /* Another thread's object of our pool: keep it for our own next
-     * allocation in its class (CORONA_HOT_OBJECTS), with no atomic at all.
-     * Its block keeps counting it as allocated: whoever frees it later
-     * sends it home as usual. */
-    void **list = &tls->bins.free[CR_ROW(b->bin)];
-    if (cr_likely(tls->hot[b->bin] < CORONA_HOT_OBJECTS)) {
-      tls->hot[b->bin]++;
-      cr_free_mark(p, b);
-      *(void **)p = *list;
-      *list = p;
-      return;
-    }
-    cr_free_remote(b, p);
-    return;
-  }
-  CR_STAT(cr_stat_event(b->pool, CR_STAT_REMOTE_FREE, 1));
-  cr_free_remote(b, p);
 }

@@ -17,6 +17,44 @@ CR_NOINLINE void cr_free_invalid(void *p) {
   cr_fatal("free(): invalid pointer", p);
 }
 
+CR_NOINLINE void cr_free_foreign_block(cr_tls_t *tls, cr_block_t *b, void *p) {
+  /* An object of a user pool freed by corona_free (tls is the default
+   * heap's): free it into its pool as that pool's own free would.  Read
+   * before any check: b->pool is on the line the CAS below needs anyway. */
+  if (cr_unlikely(b->pool != tls->pool)) {
+    cr_pool_free_small(b->pool, p, b->bin + 1);
+    return;
+  }
+  if (cr_unlikely(tls == &cr_tls_empty)) {
+    /* Checked mode sends every free here (the fast-path TLS stays empty). */
+    if (cr_checked) {
+      cr_debug_free(p, "free");
+      return;
+    }
+    CR_STAT(if (cr_counting()) atomic_fetch_add_explicit(&b->pool->stats.bin_free[b->bin], 1, memory_order_relaxed));
+  } else if (cr_tls_counting(tls)) {
+    CR_STAT(cr_stat_own(&tls->stats.bin_free[b->bin], 1));
+  } else {
+    CR_STAT(cr_stat_event(b->pool, CR_STAT_REMOTE_FREE, 1));
+    /* Another thread's object of our pool: keep it for our own next
+     * allocation in its class (CORONA_HOT_OBJECTS), with no atomic at all.
+     * Its block keeps counting it as allocated: whoever frees it later
+     * sends it home as usual. */
+    void **list = &tls->bins.free[CR_ROW(b->bin)];
+    if (cr_likely(tls->hot[b->bin] < CORONA_HOT_OBJECTS)) {
+      tls->hot[b->bin]++;
+      cr_free_mark(p, b);
+      *(void **)p = *list;
+      *list = p;
+      return;
+    }
+    cr_free_remote(b, p);
+    return;
+  }
+  CR_STAT(cr_stat_event(b->pool, CR_STAT_REMOTE_FREE, 1));
+  cr_free_remote(b, p);
+}
+
 _Noreturn CR_NOINLINE void cr_free_double(void *p) { cr_fatal("free(): double free detected, pointer", p); }
 
 CR_NOINLINE void cr_free_other(void *p, unsigned kind) {

@@ -6,7 +6,7 @@
 
 #include "internal/thread.h"
 #include "internal/os.h"
-#include "internal/api.h"
+
 
 /* All-zero is a valid empty pool: unlocked locks, empty lists. */
 cr_pool_t cr_default_pool;

@@ -290,7 +290,7 @@ static void forget_objects(cr_pool_t *pool) {
     memset(t, 0, offsetof(cr_tls_t, pool));
     memset((char *)t + offsetof(cr_tls_t, partial), 0, keep_from - offsetof(cr_tls_t, partial));
     cr_bins_init(t);
-    for (unsigned bin = 0; bin < CORONA_NUM_BINS; bin++) cr_store_relaxed(&t->mailbox[bin], NULL);
+    for (unsigned bin = 0; bin < CORONA_NUM_BINS; bin++) cr_store_relaxed(&t->inbox.mailbox[bin], NULL);
   }
   pool->empty = NULL;
   pool->empty_count = 0;

@@ -15,8 +15,19 @@
 #include "sync.h"
 
 typedef struct cr_block_s cr_block_t;
-typedef struct cr_tls_s cr_tls_t;   /* thread.h: a block's owner, opaque here */
-typedef struct cr_pool_s cr_pool_t; /* thread.h */
+typedef struct cr_pool_s cr_pool_t; /* thread.h: opaque here */
+
+/* The owner's side of the mailbox protocol (below): where remote freers
+ * notify a block's owner.  A thread's struct (cr_tls_t, thread.h) holds its
+ * inbox, and a block's owner is that inbox. */
+typedef struct cr_inbox_s {
+  /* Remote freers push blocks here, one list per bin: on lines of their own. */
+  alignas(CORONA_CACHE_LINE) _Atomic(cr_block_t *) mailbox[CORONA_NUM_BINS];
+  /* Set by a notifier after its push, cleared by the owner before a sweep
+   * of all mailboxes: a hint that lets the sweep be skipped when no mail
+   * came (the mailboxes themselves stay the truth). */
+  _Atomic(uint32_t) mail_pending;
+} cr_inbox_t;
 
 /* Marker in a block's public free list: the block is orphaned (or being
  * orphaned), so a remote free must not notify any mailbox.  It also ends
@@ -86,7 +97,7 @@ struct cr_block_s {
                               batch at a time, into the bin list); exhausted when below
                               block + header */
   CR_GUARD(5);
-  _Atomic(cr_tls_t *) owner; /* atomic: written by the owner (or the adopter of an orphan);
+  _Atomic(cr_inbox_t *) owner; /* atomic: written by the owner (or the adopter of an orphan);
                                 other threads only compare it against their own TLS or, as
                                 mailbox notifier, read it with acquire */
   CR_GUARD(6);
@@ -126,7 +137,10 @@ CR_GUARD_AT(6) CR_GUARD_AT(7) CR_GUARD_AT(8) CR_GUARD_AT(9) CR_GUARD_AT(10) CR_G
 #define CR_SIZE_BIN_ENTRIES ((CORONA_MAX_SMALL + 15) / 16 + 1)
 extern const uint8_t cr_size_row[CR_SIZE_BIN_ENTRIES];
 extern const uint32_t cr_bin_size[CORONA_NUM_BINS];
-extern const uint64_t cr_bin_magic[CORONA_NUM_BINS], cr_bin_limit[CORONA_NUM_BINS]; /* see bin.c */
+extern const uint64_t cr_bin_magic[CORONA_NUM_BINS], cr_bin_limit[CORONA_NUM_BINS]; /* see block.c */
+/* What free's active-block test keeps of a pointer in each class: see
+ * cr_bins_t.mask (thread.h). */
+extern const uintptr_t cr_bin_mask[CORONA_NUM_BINS];
 
 /* Whether a (an address in a live block of bin) is the start of one of its
  * objects: past the header, and a whole number of objects below the block
@@ -141,7 +155,7 @@ CR_INLINE unsigned cr_bin_index(size_t size) { return cr_row_index(size) - 1; }
 
 /* ---- block.c: one slab block ------------------------------------------ */
 /* Makes the empty block b ready to serve class bin for owner tls. */
-void cr_block_init(cr_block_t *b, cr_tls_t *tls, unsigned bin);
+void cr_block_init(cr_block_t *b, cr_inbox_t *owner, cr_pool_t *pool, unsigned bin);
 /* Takes the whole public free list of b (owner only, after b left the
  * mailbox or when adopting it); terminal is what public_free becomes (NULL,
  * or CR_UNUSABLE when orphaning). Returns the number of objects reclaimed. */

@@ -71,7 +71,7 @@ CR_INLINE void cr_free_small_block(void *p, unsigned kind, cr_tls_t *tls) {
   }
   if (cr_unlikely(cr_free_marked(p, b))) cr_free_double(p);
   /* Relaxed: only this thread can have stored its own TLS here. */
-  if (cr_likely(cr_load_relaxed(&b->owner) == tls)) {
+  if (cr_likely(cr_load_relaxed(&b->owner) == &tls->inbox)) {
     unsigned bin = kind - 1;
     if (cr_likely(tls->hot[bin] < CORONA_HOT_OBJECTS) && !cr_tls_counting(tls)) { /* see CORONA_HOT_OBJECTS */
       tls->hot[bin]++;

@@ -17,6 +17,8 @@
 #include "meta.h"
 #include "sync.h"
 
+typedef struct cr_tls_s cr_tls_t;
+
 /* Doubly linked list of blocks (partial or full) of one bin. */
 typedef struct cr_blocklist_s {
   cr_block_t *head;
@@ -54,11 +56,11 @@ typedef struct cr_bins_s {
 } cr_bins_t;
 
 /* ---- per-thread data ----------------------------------------------------
- * One per (thread, pool).  Everything is owner-only except mailbox[] (atomic,
+ * One per (thread, pool).  Everything is owner-only except the inbox (atomic,
  * pushed by remote freers) and the pool-list links (lock(pool->lock)).
  * The fast paths read `bins` only: lines no other thread writes. */
 struct cr_tls_s {
-  cr_bins_t bins;
+  cr_bins_t bins;   /* first: the fast paths reach its columns with the smallest offsets */
   cr_pool_t *pool;                     /* immutable */
   cr_blocklist_t partial[CORONA_NUM_BINS];
   cr_blocklist_t full[CORONA_NUM_BINS];
@@ -76,13 +78,8 @@ struct cr_tls_s {
 #if CORONA_STATS
   cr_stats_t stats;                    /* owner writes; summed under pool->lock */
 #endif
-
-  /* Remote freers push here: kept on lines of their own. */
-  alignas(CORONA_CACHE_LINE) _Atomic(cr_block_t *) mailbox[CORONA_NUM_BINS];
-  /* Set by a notifier after its push, cleared by the owner before a sweep
-   * of all mailboxes: a hint that lets the sweep be skipped when no mail
-   * came (the mailboxes themselves stay the truth). */
-  _Atomic(uint32_t) mail_pending;
+  cr_inbox_t inbox; /* a block's owner is its thread's inbox (block.h); atomic, pushed by
+                       remote freers, on lines of its own */
 };
 
 /* ---- memory pool --------------------------------------------------------
