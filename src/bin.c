@@ -6,8 +6,6 @@
 
 #include "internal/thread.h"
 #include "internal/os.h"
-#include "internal/policy.h"
-#include "internal/api.h"
 
 void cr_bins_init(cr_tls_t *tls) {
   for (unsigned row = 0; row < CR_ROWS; row++) {
@@ -312,7 +310,7 @@ static cr_block_t *bin_refill(cr_tls_t *tls, unsigned bin) {
 
   /* A new block is needed: first let remote frees empty what they can. */
   cr_bins_drain_all(tls);
-  cr_maybe_decay(tls->pool);
+  cr_policy_hooks.tick(tls->pool);
   if ((b = take_partial(tls, bin)) != NULL) return b;
   if ((b = tls->empty) != NULL) {
     tls->empty = b->next;
@@ -320,7 +318,7 @@ static cr_block_t *bin_refill(cr_tls_t *tls, unsigned bin) {
   } else if ((b = cr_pool_take_empty(tls->pool)) == NULL &&
              (b = cr_backend_slab_alloc(&tls->pool->backend)) == NULL) {
     /* The OS refuses: return what the caches hold to it and retry once. */
-    cr_collect(tls->pool);
+    cr_policy_hooks.reclaim(tls->pool);
     if ((b = take_partial(tls, bin)) != NULL) return b;
     if ((b = cr_backend_slab_alloc(&tls->pool->backend)) != NULL) goto fresh;
     /* Settle for a block that is not empty enough to be reused normally
@@ -372,15 +370,6 @@ static CR_NOINLINE void check_local(cr_block_t *block, unsigned bin, void *list)
 
 void *cr_malloc_small_slow(cr_tls_t *tls, size_t size) {
   unsigned bin = cr_bin_index(size);
-  if (cr_unlikely(tls == &cr_tls_empty)) { /* this thread's first call, or checked mode */
-    cr_init();
-    if (cr_checked) return cr_debug_alloc(size, 0, false);
-    tls = cr_tls_create(&cr_default_pool);
-    if (tls == NULL) {
-      errno = ENOMEM;
-      return NULL;
-    }
-  }
   unsigned row = CR_ROW(bin);
   tls->hot[bin] = 0; /* the list ran dry: a new turn */
   void *p = tls->bins.local[row];

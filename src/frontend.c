@@ -55,6 +55,19 @@ CR_NOINLINE void cr_free_foreign_block(cr_tls_t *tls, cr_block_t *b, void *p) {
   cr_free_remote(b, p);
 }
 
+CR_NOINLINE void *cr_malloc_miss(cr_tls_t *tls, size_t size) {
+  if (cr_unlikely(tls == &cr_tls_empty)) { /* this thread's first call, or checked mode */
+    cr_init();
+    if (cr_checked) return cr_debug_alloc(size, 0, false);
+    tls = cr_tls_create(&cr_default_pool);
+    if (tls == NULL) {
+      errno = ENOMEM;
+      return NULL;
+    }
+  }
+  return cr_malloc_small_slow(tls, size);
+}
+
 _Noreturn CR_NOINLINE void cr_free_double(void *p) { cr_fatal("free(): double free detected, pointer", p); }
 
 CR_NOINLINE void cr_free_other(void *p, unsigned kind) {

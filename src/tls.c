@@ -24,6 +24,7 @@ _Thread_local cr_tls_t *cr_tls_current __attribute__((tls_model("initial-exec"))
 /* Checked mode: the thread's real TLS, which only debug.c allocates from. */
 _Thread_local cr_tls_t *cr_tls_inner __attribute__((tls_model("initial-exec")));
 bool cr_checked;
+cr_policy_hooks_t cr_policy_hooks;
 
 void cr_tls_teardown(cr_tls_t *tls) {
   cr_large_flush_local(tls);

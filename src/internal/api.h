@@ -73,6 +73,9 @@ void cr_free_invalid(void *p);
 /* free's path when the freeing thread (TLS tls, maybe cr_tls_empty) does
  * not own b: checked mode, statistics, then cr_free_remote. */
 void cr_free_foreign_block(cr_tls_t *tls, cr_block_t *b, void *p);
+/* malloc's miss of size (small): the bin's list is empty, or the thread has
+ * no TLS yet (its first call, or checked mode). */
+void *cr_malloc_miss(cr_tls_t *tls, size_t size);
 /* A free of p found its mark: reports the double free and aborts. */
 _Noreturn void cr_free_double(void *p);
 

@@ -26,7 +26,7 @@ CR_INLINE void *cr_malloc_small_tls(cr_tls_t *tls, size_t size) {
     __builtin_prefetch(next);
     return p;
   }
-  return cr_malloc_small_slow(tls, size); /* not bin: the fast path need not keep it */
+  return cr_malloc_miss(tls, size); /* not the bin: the fast path need not keep it */
 }
 
 CR_INLINE void *cr_malloc_small(size_t size) { return cr_malloc_small_tls(cr_tls_get(), size); }

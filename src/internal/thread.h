@@ -155,9 +155,9 @@ _Static_assert(sizeof(cr_large_t) == CORONA_LARGE_HEADER, "large header size");
 /* Gives every row of the bins of a new (or zeroed) TLS its block and mask. */
 void cr_bins_init(cr_tls_t *tls);
 
-/* Slow path of small malloc of size bytes (bin's class): the bin's free
- * list is empty, or the thread has no TLS yet (or runs in checked mode).
- * Returns NULL with errno ENOMEM on failure. */
+/* Slow path of small malloc of size bytes (bin's class) for a thread with
+ * its TLS: the bin's free list is empty.  Returns NULL with errno ENOMEM on
+ * failure. */
 void *cr_malloc_small_slow(cr_tls_t *tls, size_t size); /* finds the bin again from size */
 
 /* A local free made block b reach its threshold (empty, or reusable; or
@@ -196,6 +196,18 @@ CR_INLINE cr_tls_t *cr_tls_own(void) {
   cr_tls_t *tls = cr_tls_current;
   return tls != &cr_tls_empty ? tls : cr_tls_inner;
 }
+/* What this layer asks of the policy layer above it, which fills these in
+ * at initialisation (cr_init), before the first object: a lower layer calls
+ * up only through them. */
+typedef struct cr_policy_hooks_s {
+  /* A thread is about to take a block from its heap's shared lists or the
+   * backend: time-based release may be due (cheap when it is not). */
+  void (*tick)(cr_pool_t *pool);
+  /* The OS refused memory: everything cached goes back before one retry. */
+  void (*reclaim)(cr_pool_t *pool);
+} cr_policy_hooks_t;
+extern cr_policy_hooks_t cr_policy_hooks; /* written once by cr_init, read after it */
+
 /* Checked mode (debug mode, or running under Valgrind; set once by cr_init
  * before any object exists): every thread's fast-path TLS stays
  * cr_tls_empty, so every call reaches a slow path, which hands it to the
