@@ -108,7 +108,7 @@ CR_NOINLINE void *cr_calloc_other(size_t count, size_t size) {
 }
 
 CORONA_API void *corona_malloc(size_t size) { return cr_malloc_inline(size); }
-CORONA_API void corona_free(void *ptr) { cr_free_inline(ptr); }
+CORONA_API void corona_free(void *ptr) { cr_free_inline(ptr, cr_free_other); }
 CORONA_API void *corona_calloc(size_t count, size_t size) { return cr_calloc_inline(count, size); }
 
 /* The block of small object p if p is a plausible object of a live block
@@ -193,7 +193,7 @@ static void *move_object(void *p, size_t have, size_t size, size_t alignment) {
   void *q = alignment ? cr_aligned_alloc(size, alignment) : cr_malloc_inline(size);
   if (q == NULL) return NULL; /* p stays valid, errno is ENOMEM */
   memcpy(q, p, have < size ? have : size);
-  cr_free_inline(p);
+  cr_free_inline(p, cr_free_other);
   return q;
 }
 
@@ -201,7 +201,7 @@ void *cr_realloc(void *p, size_t size, size_t alignment) {
   if (cr_unlikely(cr_checked)) return cr_debug_realloc(p, size, alignment);
   if (p == NULL) return alignment ? cr_aligned_alloc(size, alignment) : cr_malloc_inline(size);
   if (size == 0) { /* glibc: realloc(p, 0) frees p */
-    cr_free_inline(p);
+    cr_free_inline(p, cr_free_other);
     return NULL;
   }
   unsigned kind = cr_pagemap_kind((uintptr_t)p);

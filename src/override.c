@@ -29,26 +29,20 @@ __attribute__((constructor)) static void override_init(void) {
   *(void **)&libc.usable_size = cr_os_next_symbol("malloc_usable_size");
 }
 
-/* A pointer the page map does not know: the C library's, or garbage. */
-static void foreign_free(void *p) {
-  if (libc.free != NULL) libc.free(p);
-  /* Without the C library's free (fully static program) it is left alone:
-   * never taken into a corona list. */
+/* free of what is not a small object: NULL and large objects as corona_free
+ * frees them; a pointer the page map does not know is the C library's, or
+ * garbage. */
+static void free_other(void *p, unsigned kind) {
+  if (kind != CR_KIND_NONE || p == NULL) cr_free_other(p, kind);
+  else if (libc.free != NULL) libc.free(p);
+  /* Without the C library's free (fully static program) a foreign pointer
+   * is left alone: never taken into a corona list. */
 }
 
 CR_EXPORT void *malloc(size_t size) { return cr_malloc_inline(size); }
 CR_EXPORT void *calloc(size_t count, size_t size) { return cr_calloc_inline(count, size); }
 
-CR_EXPORT void free(void *p) {
-  /* Every kind goes through the active-block test, with the unchecked
-   * lookup (see cr_free_inline); a miss looks again, checked. */
-  cr_tls_t *tls = cr_tls_get();
-  if (cr_likely(cr_free_active(p, cr_pagemap_kind_masked((uintptr_t)p), tls))) return;
-  unsigned kind = cr_pagemap_kind((uintptr_t)p);
-  if (cr_likely(cr_kind_is_small(kind))) cr_free_small_block(p, kind, tls);
-  else if (kind != CR_KIND_NONE) cr_free_other(p, kind);
-  else if (p != NULL) foreign_free(p);
-}
+CR_EXPORT void free(void *p) { cr_free_inline(p, free_other); }
 
 CR_EXPORT void *realloc(void *p, size_t size) {
   if (p != NULL && cr_pagemap_kind((uintptr_t)p) == CR_KIND_NONE) {

@@ -181,7 +181,7 @@ CORONA_API void *corona_pool_aligned_malloc(corona_pool *h, size_t size, size_t 
 
 void cr_pool_free_small(cr_pool_t *pool, void *p, unsigned kind) {
   cr_tls_t *tls = cr_pool_tls(pool);
-  if (tls != NULL) cr_free_kind_tls(p, kind, tls);
+  if (tls != NULL) cr_free_kind_tls(p, kind, tls, cr_free_other);
   else cr_free_remote(cr_block_of(p), p);
 }
 

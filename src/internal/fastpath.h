@@ -8,6 +8,8 @@
 
 #include "api.h"
 
+/* ---- malloc ---------------------------------------------------------------- */
+
 /* malloc of size <= CORONA_MAX_SMALL: pop the bin's list, else the slow path
  * (which swaps in the local list or refills from the active block's bump
  * area or free list).  No lock, no atomic read-modify-write, no block
@@ -31,7 +33,34 @@ CR_INLINE void *cr_malloc_small_tls(cr_tls_t *tls, size_t size) {
 
 CR_INLINE void *cr_malloc_small(size_t size) { return cr_malloc_small_tls(cr_tls_get(), size); }
 
-/* free: one page-map load decides small (and its bin) / large / foreign.
+/* malloc and calloc, inlined into both corona_* and the standard names (a
+ * call between them would go through the PLT: corona_* are exported). */
+void *cr_large_entry(size_t size, size_t alignment, bool zero);
+void *cr_calloc_other(size_t count, size_t size); /* overflow, large, or the slow path */
+
+CR_INLINE void *cr_malloc_inline(size_t size) {
+  if (cr_likely(size <= CORONA_MAX_SMALL)) return cr_malloc_small(size);
+  return cr_large_entry(size, 0, false);
+}
+
+/* The small fast path pops and clears in line; anything else goes out. */
+CR_INLINE void *cr_calloc_inline(size_t count, size_t size) {
+  size_t total;
+  if (cr_likely(!__builtin_mul_overflow(count, size, &total) && total <= CORONA_MAX_SMALL)) {
+    void **list = &cr_tls_get()->bins.free[cr_row_index(total)];
+    void *p = *list;
+    if (cr_likely(p != NULL)) {
+      *list = *(void **)p;
+      cr_free_mark_clear(p); /* total may be under 16 bytes */
+      __builtin_memset(p, 0, total);
+      return p;
+    }
+  }
+  return cr_calloc_other(count, size);
+}
+
+/* ---- free ------------------------------------------------------------------
+ * One page-map load decides small (and its bin) / large / foreign.
  * An object of this thread's active block for that bin goes straight back on
  * the bin list (no block header touched: the bin's block being this one
  * proves we own it); an object of another block we own goes on that block's
@@ -86,49 +115,26 @@ CR_INLINE void cr_free_small_block(void *p, unsigned kind, cr_tls_t *tls) {
   cr_free_foreign_block(tls, b, p);
 }
 
-/* free of an object whose page-map kind is known: small here, the rest
- * (NULL, large, not ours) out of line. */
-CR_INLINE void cr_free_kind_tls(void *p, unsigned kind, cr_tls_t *tls) {
+/* free of an object whose page-map kind is known, by thread tls: small
+ * here, the rest (NULL, large, not ours) to other, out of line. */
+CR_INLINE void cr_free_kind_tls(void *p, unsigned kind, cr_tls_t *tls, void (*other)(void *p, unsigned kind)) {
   if (cr_likely(cr_free_active(p, kind, tls))) return;
   if (cr_likely(cr_kind_is_small(kind))) cr_free_small_block(p, kind, tls);
-  else cr_free_other(p, kind);
+  else other(p, kind);
 }
-
-CR_INLINE void cr_free_kind(void *p, unsigned kind) { cr_free_kind_tls(p, kind, cr_tls_get()); }
 
 /* free: the masked lookup is enough for the active-block test (a match
  * proves p lies in a real block, below the end of the address space); any
- * other case looks the kind up again, checked. */
-CR_INLINE void cr_free_inline(void *p) {
+ * other case looks the kind up again, checked.  other (a constant, so the
+ * call is direct) takes NULL, large objects and pointers corona does not
+ * know: corona_free refuses those (cr_free_other), free hands them to the
+ * C library (override.c). */
+CR_INLINE void cr_free_inline(void *p, void (*other)(void *p, unsigned kind)) {
   cr_tls_t *tls = cr_tls_get();
   if (cr_likely(cr_free_active(p, cr_pagemap_kind_masked((uintptr_t)p), tls))) return;
-  cr_free_kind_tls(p, cr_pagemap_kind((uintptr_t)p), tls);
-}
-
-/* malloc and calloc, inlined into both corona_* and the standard names (a
- * call between them would go through the PLT: corona_* are exported). */
-void *cr_large_entry(size_t size, size_t alignment, bool zero);
-void *cr_calloc_other(size_t count, size_t size); /* overflow, large, or the slow path */
-
-CR_INLINE void *cr_malloc_inline(size_t size) {
-  if (cr_likely(size <= CORONA_MAX_SMALL)) return cr_malloc_small(size);
-  return cr_large_entry(size, 0, false);
-}
-
-/* The small fast path pops and clears in line; anything else goes out. */
-CR_INLINE void *cr_calloc_inline(size_t count, size_t size) {
-  size_t total;
-  if (cr_likely(!__builtin_mul_overflow(count, size, &total) && total <= CORONA_MAX_SMALL)) {
-    void **list = &cr_tls_get()->bins.free[cr_row_index(total)];
-    void *p = *list;
-    if (cr_likely(p != NULL)) {
-      *list = *(void **)p;
-      cr_free_mark_clear(p); /* total may be under 16 bytes */
-      __builtin_memset(p, 0, total);
-      return p;
-    }
-  }
-  return cr_calloc_other(count, size);
+  unsigned kind = cr_pagemap_kind((uintptr_t)p);
+  if (cr_likely(cr_kind_is_small(kind))) cr_free_small_block(p, kind, tls);
+  else other(p, kind);
 }
 
 #endif /* CORONA_FASTPATH_H */
