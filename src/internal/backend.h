@@ -47,16 +47,19 @@ struct cr_region_s {   /* everything lock(backend->lock) */
 
 /* A piece of memory a user pool's raw_alloc gave: returned to raw_free with
  * exactly these ptr and bytes.  Regions are cut from [carve, end); an "own"
- * chunk holds one big block. */
+ * chunk holds one big block.  The descriptor comes from cr_chunk_desc_alloc
+ * (its own lock) and is then reached only through its pool's source->chunks,
+ * so every field is lock(backend->lock) of that pool; the immutable ones are
+ * written once, before the chunk is linked there. */
 typedef struct cr_chunk_s {
-  char *ptr;
-  size_t bytes;
-  char *carve, *end;   /* 16 KB aligned */
-  char *start;         /* the first carve position */
-  uint8_t kind_before; /* page-map kind of [start, end) before the pool took it */
-  bool own;            /* dedicated to one block */
-  bool own_free;       /* own, and its block is free (kept: keep_all_memory, or reset) */
-  struct cr_chunk_s *next;
+  char *ptr;           /* immutable */
+  size_t bytes;        /* immutable */
+  char *carve, *end;   /* lock: 16 KB aligned; carve moves up as regions are cut, end is immutable */
+  char *start;         /* immutable: the first carve position */
+  uint8_t kind_before; /* immutable: page-map kind of [start, end) before the pool took it */
+  bool own;            /* immutable: dedicated to one block */
+  bool own_free;       /* lock: own, and its block is free (kept: keep_all_memory, or reset) */
+  struct cr_chunk_s *next; /* lock: the source's list */
 } cr_chunk_t;
 
 /* Where a user pool's memory comes from (the policy, and what it gave). */

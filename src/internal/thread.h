@@ -134,19 +134,25 @@ enum { CR_POOL_FREE = 0, CR_POOL_LIVE = 0x6c697665, CR_POOL_DEAD = 0x64656164 };
  * pointer; for alignment <= 64 it is also the start of the block.  A live
  * object's header is registered in the backref table; a cached one has
  * user == NULL, so freeing it again is caught.  While cached, the cache links
- * live in the (unused) user memory: see cr_lnode_t in large.c. */
+ * live in the (unused) user memory: see cr_lnode_t in large.c.
+ * Who writes: while the object is live, the thread that holds it, in
+ * malloc, realloc or free (a program gives one object to one call at a
+ * time; the one race it may start, two frees, is settled on `user`); the
+ * pointer's handing-out publishes the fields to any thread it reaches.
+ * While cached, the cache that holds it: a thread's local cache (owner), or
+ * the pool's global one (lock(pool->loc.lock)). */
 typedef struct cr_large_s {
-  uint32_t backref;    /* backref index of this header */
-  uint32_t slack_pages; /* own mapping kept bigger than its object needs: those pages,
+  uint32_t backref;    /* immutable while live: backref index of this header */
+  uint32_t slack_pages; /* holder: own mapping kept bigger than its object needs: those pages,
                            counted in pool->own_slack (0 otherwise) */
-  char *block;         /* start of the block (page aligned) */
-  size_t block_size;   /* bytes from block to the block's end */
-  size_t size;         /* bytes requested */
+  char *block;         /* holder: start of the block (page aligned) */
+  size_t block_size;   /* holder: bytes from block to the block's end */
+  size_t size;         /* holder: bytes requested */
   _Atomic(void *) user; /* the user pointer, NULL while cached; atomic: the free that turns it
                            NULL (CAS) is the one free of the object, racing double frees lose */
-  cr_pool_t *pool;
-  cr_region_t *region; /* large region it was cut from; NULL: own mapping */
-  uint64_t cached_at;  /* ms, while in a cache */
+  cr_pool_t *pool;     /* immutable */
+  cr_region_t *region; /* holder: large region it was cut from; NULL: own mapping */
+  uint64_t cached_at;  /* the cache holding it: ms, while in a cache */
 } cr_large_t;
 
 _Static_assert(sizeof(cr_large_t) == CORONA_LARGE_HEADER, "large header size");
