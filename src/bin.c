@@ -221,19 +221,19 @@ static void bins_home(cr_tls_t *tls) {
   }
 }
 
-/* Takes the whole mailbox of bin (acquire: pairs with the notifiers'
- * release CAS, so their links are seen); the blocks are linked by
+/* Takes the whole mailbox of bin (cr_list_take: the notifiers' links are
+ * seen); the blocks are linked by
  * mail_next.  A caller reads a block's link before privatising it: once
  * its public list is emptied, a new remote free may push it on the mailbox
  * again and rewrite mail_next. */
 static cr_block_t *mailbox_take(cr_tls_t *tls, unsigned bin) {
-  return cr_exchange_acquire(&tls->inbox.mailbox[bin], NULL);
+  return cr_list_take(&tls->inbox.mailbox[bin], NULL);
 }
 
 /* Takes every block the mailbox of bin holds and reclaims its remote frees. */
 static void drain_bin(cr_tls_t *tls, unsigned bin) {
   for (cr_block_t *b = mailbox_take(tls, bin), *next; b != NULL; b = next) {
-    next = cr_load_relaxed(&b->mail_next);
+    next = (cr_block_t *)cr_load_relaxed(&b->mail_next);
     cr_block_privatize(b, NULL);
     block_rebalance(tls, b);
   }
@@ -449,7 +449,7 @@ bool cr_bins_release_all(cr_tls_t *tls) {
   for (unsigned spins = 0; received < expected && spins < CORONA_EXIT_NOTICE_WAIT; spins++) {
     for (unsigned bin = 0; bin < CORONA_NUM_BINS; bin++) {
       for (cr_block_t *m = mailbox_take(tls, bin), *next; m != NULL; m = next) {
-        next = cr_load_relaxed(&m->mail_next);
+        next = (cr_block_t *)cr_load_relaxed(&m->mail_next);
         cr_block_privatize(m, CR_UNUSABLE);
         m->list = CR_LIST_NONE;
         received++;

@@ -88,7 +88,7 @@ uint32_t cr_block_privatize(cr_block_t *b, void *terminal) {
   /* acq_rel: the acquire pairs with the freers' release CAS (their links and
    * object contents become visible); the release publishes b->owner to the
    * next freer that finds the list empty and must notify its owner. */
-  void *list = cr_exchange_acq_rel(&b->public_free, terminal);
+  void *list = cr_list_take(&b->public_free, terminal);
   if ((uintptr_t)list <= (uintptr_t)CR_UNUSABLE) return 0;
   uint32_t n = 1;
   void *tail = list;
@@ -107,10 +107,7 @@ void cr_free_remote(cr_block_t *b, void *p) {
   /* Release: the link stored in p, and the user's last writes to p, reach
    * the owner through its acquire exchange in cr_block_privatize. */
   cr_free_mark(p, b);
-  void *old = cr_load_relaxed(&b->public_free);
-  do {
-    *(void **)p = old;
-  } while (!cr_cas_weak_release(&b->public_free, &old, p));
+  void *old = cr_list_push(&b->public_free, p, (_Atomic(void *) *)p);
   if (old != NULL) return; /* already notified, or orphaned (CR_UNUSABLE) */
 
   /* We turned the list non-empty, so the owner learns of it through us.
@@ -119,11 +116,7 @@ void cr_free_remote(cr_block_t *b, void *p) {
   atomic_thread_fence(memory_order_acquire);
   cr_inbox_t *owner = cr_load_relaxed(&b->owner);
   if (cr_unlikely(owner == NULL)) cr_fatal("remote free into an unowned block (double free?) at", p);
-  _Atomic(cr_block_t *) *box = &owner->mailbox[b->bin];
-  cr_block_t *head = cr_load_relaxed(box);
-  do {
-    cr_store_relaxed(&b->mail_next, head);
-  } while (!cr_cas_weak_release(box, &head, b)); /* pairs with the owner's acquire exchange */
+  cr_list_push(&owner->mailbox[b->bin], b, &b->mail_next); /* pairs with the owner's take */
   /* After the push, and release: an owner whose exchange reads this hint
    * sees the push; one that cleared the hint before it leaves it set for
    * the next sweep.  The owner may have exited meanwhile: its TLS memory is

@@ -22,7 +22,7 @@ typedef struct cr_pool_s cr_pool_t; /* thread.h: opaque here */
  * inbox, and a block's owner is that inbox. */
 typedef struct cr_inbox_s {
   /* Remote freers push blocks here, one list per bin: on lines of their own. */
-  alignas(CORONA_CACHE_LINE) _Atomic(cr_block_t *) mailbox[CORONA_NUM_BINS];
+  alignas(CORONA_CACHE_LINE) _Atomic(void *) mailbox[CORONA_NUM_BINS]; /* blocks (cr_list_push) */
   /* Set by a notifier after its push, cleared by the owner before a sweep
    * of all mailboxes: a hint that lets the sweep be skipped when no mail
    * came (the mailboxes themselves stay the truth). */
@@ -81,7 +81,7 @@ struct cr_block_s {
   /* line 0: written by other threads */
   alignas(CORONA_CACHE_LINE) _Atomic(void *) public_free; /* atomic: remote frees (CAS push), owner takes all (exchange) */
   CR_GUARD(0);
-  _Atomic(cr_block_t *) mail_next; /* atomic: mailbox link, written by the notifying freer */
+  _Atomic(void *) mail_next;       /* atomic: mailbox link, written by the notifying freer */
   CR_GUARD(1);
   cr_pool_t *pool;                 /* immutable while owned */
   CR_GUARD(2);

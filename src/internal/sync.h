@@ -42,6 +42,26 @@ typedef struct cr_lock_s {
 void cr_lock_slow(cr_lock_t *lock); /* sync.c: spins, then sleeps */
 void cr_lock_wake(cr_lock_t *lock); /* sync.c: wakes one sleeper */
 
+/* ---- the lock-free list: pushed by any thread, taken whole by its owner ---
+ * The one primitive behind the blocks' public free lists and the threads'
+ * mailboxes.  push stores the old head in the node's link (a word the
+ * pusher owns until its CAS succeeds) and publishes the node with a release
+ * CAS, so whatever the pusher wrote before, the link included, is seen by
+ * the thread that takes the list.  It returns the head it replaced: the
+ * list's end value (NULL, or a marker the list uses) tells the pusher that
+ * it made the list non-empty.  take swaps in terminal (what the list holds
+ * from then on) and returns the whole list; acq_rel: it sees every push
+ * before it, and a pusher that later finds terminal sees what the taker
+ * wrote before taking. */
+static inline void *cr_list_push(_Atomic(void *) *head, void *node, _Atomic(void *) *link) {
+  void *old = cr_load_relaxed(head);
+  do {
+    cr_store_relaxed(link, old);
+  } while (!cr_cas_weak_release(head, &old, node));
+  return old;
+}
+static inline void *cr_list_take(_Atomic(void *) *head, void *terminal) { return cr_exchange_acq_rel(head, terminal); }
+
 static inline void cr_lock_init(cr_lock_t *lock) { atomic_init(&lock->locked, 0); }
 
 /* 0 -> 1 only: a held lock's 2 (waiters) must not be lost. */
