@@ -20,9 +20,9 @@
 #   cmake  a consumer's CMakeLists.txt, configured with
 #          -DCMAKE_PREFIX_PATH=$P, built, and FILE run.
 # `installed`: corona is first installed into a temporary prefix, which the
-# block sees as $P (as the README calls it).  `windows`: the example is for
-# the mingw-w64 cross build; it runs only with --windows, and the others
-# only without it.  A ```c block without a marker, or a marked block of
+# block sees as $P (as the README calls it).  `windows`: the commands are
+# for the mingw-w64 cross build; they run only with --windows, and the other
+# commands only without it.  The C programs run in both.  A ```c block without a marker, or a marked block of
 # another language, fails the test, so no example escapes it.
 #
 # Usage: readme_examples.sh --source DIR --libdir DIR [--cc CC] [--cmake CMAKE]
@@ -286,7 +286,8 @@ while IFS=$'\t' read -r name lang line attrs; do
     [[ -n $name ]] || continue
     is_windows=0
     attr "$attrs" windows >/dev/null && is_windows=1
-    if ((is_windows != windows)); then
+    # C programs are portable; command lines belong to one platform.
+    if [[ $lang != c ]] && ((is_windows != windows)); then
         if ((is_windows)); then
             echo "skip: example $name (${readme##*/}:$line) is for Windows: the Windows flavour runs it"
         else
