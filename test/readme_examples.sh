@@ -8,8 +8,9 @@
 #   <!-- example: NAME [app=OTHER] [installed] [windows] [run=FILE] -->
 #
 # and what is done with it depends on the fence's language:
-#   c      a whole program: compiled with -Werror against include/ and the
-#          built library, static (libcorona.a) and shared (libcorona.so), and
+#   c      a whole program: compiled against include/ and the built
+#          library, static (libcorona.a) and shared (libcorona.so; on
+#          Windows corona.dll), with -Werror except under mingw-w64, and
 #          each binary run, once as is and once with MALLOC_DEBUG=1, where
 #          corona must report nothing;
 #   sh     build commands for a user program, run with bash -eu in a fresh
@@ -22,8 +23,9 @@
 # `installed`: corona is first installed into a temporary prefix, which the
 # block sees as $P (as the README calls it).  `windows`: the commands are
 # for the mingw-w64 cross build; they run only with --windows, and the other
-# commands only without it.  The C programs run in both.  A ```c block without a marker, or a marked block of
-# another language, fails the test, so no example escapes it.
+# commands only without it.  The C programs run in both.  A ```c block
+# without a marker, or a marked block of another language, fails the test,
+# so no example escapes it.
 #
 # Usage: readme_examples.sh --source DIR --libdir DIR [--cc CC] [--cmake CMAKE]
 #          [--install-build DIR] [--cflags FLAGS] [--sanitizer] [--windows]
