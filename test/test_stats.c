@@ -82,7 +82,7 @@
 #define KB ((size_t)1 << 10)
 #define MB ((size_t)1 << 20)
 
-/* The size classes (README "Size classes"). */
+/* The size classes (docs/design.md, "Small objects"). */
 static const uint64_t class_size[NBINS] = {16,   32,   48,   64,   80,   96,   112,  128,  160,  192,  224,
                                            256,  320,  384,  448,  512,  640,  768,  896,  1024, 1344, 1472,
                                            1600, 1792, 1984, 2304, 2688, 3200, 4032, 5376, 8064};

@@ -18,6 +18,9 @@
 #                     (no reset of the peak RSS), huge_pages (no THP)
 #   pool_*            test_pool.c's five groups (misuse children re-executed)
 #   options, verbose  test_options.c: environment options, stderr line by line
+#   readme_examples   README.md's C programs (built with mingw-w64 against
+#                     libcorona.a and corona.dll) and its two Windows link
+#                     commands, run under Wine (readme_examples.sh --windows)
 #   windows           test_windows.c: what os_windows.c must get right
 #                     (refused VirtualAlloc, failing raw_alloc, thread exit,
 #                     purge, in-place remap, big alignments, large pages,
@@ -58,3 +61,12 @@ add_test(NAME verbose COMMAND test_options verbose)
 set_tests_properties(verbose PROPERTIES TIMEOUT ${CORONA_TEST_TIMEOUT})
 
 corona_add_test(test_windows test_windows.c corona_static)
+
+# The README's examples: a host script drives the cross compiler and runs
+# each program through the emulator (Wine), so only where there is one.
+if(CMAKE_CROSSCOMPILING_EMULATOR)
+  add_test(NAME readme_examples COMMAND bash "${CMAKE_CURRENT_SOURCE_DIR}/readme_examples.sh"
+    --source "${PROJECT_SOURCE_DIR}" --libdir "${CMAKE_BINARY_DIR}" --cc "${CMAKE_C_COMPILER}" --windows
+    --emulator ${CMAKE_CROSSCOMPILING_EMULATOR})
+  set_tests_properties(readme_examples PROPERTIES TIMEOUT ${CORONA_TEST_TIMEOUT})
+endif()
