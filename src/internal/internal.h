@@ -270,8 +270,8 @@ void cr_backend_slab_free(cr_backend_t *be, cr_block_t *b);
 char *cr_backend_block_alloc(cr_backend_t *be, size_t bytes, cr_region_t **region, bool *zeroed);
 char *cr_backend_block_alloc_aligned(cr_backend_t *be, size_t bytes, size_t align, cr_region_t **region, bool *zeroed);
 /* How many free bytes the pool's backend may keep resident (unpurged) before
- * the decay time: a base plus a share of the bytes in use, 0 past the soft
- * heap limit (large.c). */
+ * the decay time: a base plus a share of the bytes in use; past the soft
+ * heap limit the base is at most a share of the limit (large.c). */
 size_t cr_dirty_limit(cr_pool_t *pool);
 /* Frees the pages; they stay resident for reuse (until the decay time) while
  * the backend's resident free bytes stay under dirty_max. */
