@@ -471,8 +471,37 @@ static void purge_range_locked(cr_backend_t *be, cr_region_t *r, size_t start, s
   be->dirty_bytes -= (b - a) * CORONA_PAGE_SIZE;
 }
 
+/* Purges dirty runs, those of the regions with the oldest dirty pages
+ * first, until at most dirty_max bytes of free pages are resident (or
+ * nothing more can go: parts of huge pages stay).  For a budget that fell
+ * below what is resident: it follows the live heap, and without this a
+ * program that frees most of its heap kept the free pages resident that
+ * the budget of the big heap allowed, until the decay time. */
+static void dirty_trim_locked(cr_backend_t *be, size_t dirty_max) {
+  uint64_t done = 0; /* regions dirty since this time or earlier were trimmed */
+  while (be->dirty_bytes > dirty_max) {
+    uint64_t t = UINT64_MAX;
+    for (int large = 0; large < 2; large++)
+      for (cr_region_t *c = large ? be->large_regions : be->slab_regions; c != NULL; c = c->next)
+        if (!c->user && c->dirty_since > done && c->dirty_since < t) t = c->dirty_since;
+    if (t == UINT64_MAX) return;
+    for (int large = 0; large < 2; large++)
+      for (cr_region_t *c = large ? be->large_regions : be->slab_regions; c != NULL; c = c->next) {
+        if (c->user || c->dirty_since != t) continue;
+        for (size_t start = bit_find(c->dirty_map, 0, true); start < CR_REGION_PAGES;) {
+          if (be->dirty_bytes <= dirty_max) return;
+          size_t end = bit_find(c->dirty_map, start, false);
+          purge_range_locked(be, c, start, end);
+          start = bit_find(c->dirty_map, end, true);
+        }
+      }
+    done = t;
+  }
+}
+
 /* Frees pages; they stay resident for reuse until the decay time, unless
- * too much is resident already, then they are purged at once. */
+ * too much is resident already, then they are purged at once -- and, if
+ * that is not enough (the budget fell), other free pages too. */
 static void block_release_locked(cr_backend_t *be, cr_region_t *r, char *block, size_t bytes, uint64_t now,
                                  size_t dirty_max) {
   size_t at = (size_t)(block - r->base) / CORONA_PAGE_SIZE, n = bytes / CORONA_PAGE_SIZE;
@@ -485,7 +514,11 @@ static void block_release_locked(cr_backend_t *be, cr_region_t *r, char *block, 
   be->dirty_bytes += bytes;
   r->used -= (uint32_t)n;
   if (r->dirty_since == 0) r->dirty_since = now ? now : 1;
-  if (be->dirty_bytes > dirty_max) purge_range_locked(be, r, at, at + n); /* too much resident */
+  if (be->dirty_bytes <= dirty_max) return;
+  purge_range_locked(be, r, at, at + n); /* too much resident */
+  /* Rare while a program holds its heap steady (corona-soft-limit: a dozen
+   * trims in 300 000 frees): only a fall of the budget leaves it over. */
+  if (be->dirty_bytes > dirty_max) dirty_trim_locked(be, dirty_max);
 }
 
 void cr_backend_block_free(cr_backend_t *be, cr_region_t *r, char *block, size_t bytes, size_t dirty_max) {

@@ -100,12 +100,15 @@ static void slack_drop(cr_large_t *h) {
 
 /* ---- giving a block back ---------------------------------------------- */
 
+/* Over the soft limit only the fixed base shrinks (see
+ * CORONA_DIRTY_OVER_LIMIT_SHIFT): a limit big enough to hold it whole
+ * changes nothing here. */
 size_t cr_dirty_limit(cr_pool_t *pool) {
   size_t live = cr_load_relaxed(&pool->large_in_use) + cr_load_relaxed(&pool->backend.slab_bytes);
-  size_t budget = CORONA_DIRTY_BASE + (live >> CORONA_DIRTY_SHIFT);
-  size_t soft = (size_t)cr_option(CR_OPT_SOFT_LIMIT), over = soft - (soft >> CORONA_DIRTY_OVER_LIMIT_SHIFT);
-  if (soft != 0 && over < budget && cr_load_relaxed(&pool->backend.mapped_bytes) > soft) return over;
-  return budget;
+  size_t base = CORONA_DIRTY_BASE;
+  size_t soft = (size_t)cr_option(CR_OPT_SOFT_LIMIT), share = soft - (soft >> CORONA_DIRTY_OVER_LIMIT_SHIFT);
+  if (soft != 0 && share < base && cr_load_relaxed(&pool->backend.mapped_bytes) > soft) base = share;
+  return base + (live >> CORONA_DIRTY_SHIFT);
 }
 
 static void block_release(cr_large_t *h) {

@@ -121,16 +121,21 @@
 #define CORONA_GLOBAL_LOC_MAX_BYTES ((size_t)256 << 20)
 #define CORONA_DIRTY_BASE ((size_t)32 << 20)
 #define CORONA_DIRTY_SHIFT 2
-/* The same budget while the mapped bytes are above the soft heap limit:
- * the limit less 1/2^shift of it (room for the other caches), not nothing.
- * Purging every freed page at once made a program that lives above its
- * limit fault in every page it reused (corona-soft-limit, 2 threads
- * churning 64 KiB..2 MiB objects at twice the limit: 2.7x the time of no
- * limit; with half the limit 3x, with three quarters 2.0-2.2x, with all of
- * it 1.65x), and purging does not lower the mapped bytes the limit is
- * about, only the resident ones.  Three quarters keeps what stays resident
- * after a program frees everything within the limit (test_rss soft_limit:
- * 31 MiB at a 32 MiB limit; all of it: 39 MiB). */
+/* While the mapped bytes are above the soft heap limit, the base of that
+ * budget is at most the limit less 1/2^shift of it (room for the other
+ * caches); the share of the live bytes stays.  A program that lives above
+ * its limit churns through free pages in proportion to its live heap, as
+ * it does without a limit, and purging does not lower the mapped bytes the
+ * limit is about, only the resident ones.  Cutting the whole budget to
+ * three quarters of the limit made such a program purge and fault back in
+ * the pages it kept reusing: corona-soft-limit 2 20000 7 (2 threads
+ * churning 64 KiB..2 MiB objects at twice a 24 MiB limit) took a median
+ * 1.88x the time of no limit with 38 000 page faults a phase against
+ * 13 000; keeping the share of the live bytes, 1.37x with 17 600 (RSS at
+ * the end of a phase 40 MiB instead of 10; without a limit 70).  With
+ * nothing live the budget is the share of the limit alone, which keeps
+ * what stays resident after a program frees everything within the limit
+ * (test_rss soft_limit: 29.6 MiB at a 32 MiB limit). */
 #define CORONA_DIRTY_OVER_LIMIT_SHIFT 2
 /* Blocks this big or bigger are never cached (they go straight back). */
 #define CORONA_LOC_MAX_OBJECT ((size_t)1 << 30)

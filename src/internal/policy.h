@@ -8,8 +8,8 @@
 #include "thread.h"
 
 /* How many free bytes the pool's backend may keep resident (unpurged) before
- * the decay time: a base plus a share of the bytes in use, 0 past the soft
- * heap limit (policy.c). */
+ * the decay time: a base plus a share of the bytes in use; past the soft
+ * heap limit the base is at most a share of the limit (policy.c). */
 size_t cr_dirty_limit(cr_pool_t *pool);
 /* Everything the calling thread caches goes to the pool: its local
  * large-object cache, its mailboxes' frees and its empty blocks. */
