@@ -4,7 +4,7 @@
  *    a region still in use stays resident (dirty) and is handed out again
  *    before clean ones; dirty slabs are purged after the decay time, or at
  *    once when the backend holds more resident free bytes than the budget
- *    (cr_dirty_limit) -- then all of the region's, one call per run, since
+ *    (dirty_max, the budget the policy layer gives) -- then all of the region's, one call per run, since
  *    purging slab by slab cost a system call per 16 KB and a page fault per
  *    page when the slab came back into use.
  *  - Large regions (CORONA_LARGE_REGION_SIZE) hold page-granular blocks of up
@@ -29,8 +29,6 @@
 #include "internal/os.h"
 #include "internal/options.h"
 #include "internal/report.h"
-#include "internal/policy.h"
-#include "internal/thread.h"
 
 
 /* ---- bitmaps of large regions -------------------------------------------- */
@@ -317,19 +315,13 @@ static cr_region_t *region_of_locked(cr_backend_t *be, const char *p) {
   return NULL;
 }
 
-/* The pool a backend belongs to (statistics). */
-static inline cr_pool_t *pool_of(cr_backend_t *be) {
-  return (cr_pool_t *)(void *)((char *)be - offsetof(cr_pool_t, backend));
-}
-
 cr_block_t *cr_backend_slab_alloc(cr_backend_t *be) {
   if (be->source != NULL) {
     cr_block_t *b = user_slab_alloc(be);
     if (b != NULL && (b->backref = cr_backref_alloc(b)) == 0) {
-      cr_backend_slab_free(be, b);
+      cr_backend_slab_free(be, b, 0);
       return NULL;
     }
-    CR_STAT(if (b != NULL) cr_stats_small_in_use(pool_of(be), (int64_t)CORONA_SLAB_SIZE));
     return b;
   }
   cr_lock(&be->lock);
@@ -355,15 +347,13 @@ cr_block_t *cr_backend_slab_alloc(cr_backend_t *be) {
   cr_unlock(&be->lock);
   b->backref = cr_backref_alloc(b);
   if (b->backref == 0) { /* no memory for the table: give the slab back */
-    cr_backend_slab_free(be, b);
+    cr_backend_slab_free(be, b, 0);
     return NULL;
   }
-  CR_STAT(cr_stats_small_in_use(pool_of(be), (int64_t)CORONA_SLAB_SIZE));
   return b;
 }
 
-void cr_backend_slab_free(cr_backend_t *be, cr_block_t *b) {
-  CR_STAT(if (b->backref != 0) cr_stats_small_in_use(pool_of(be), -(int64_t)CORONA_SLAB_SIZE));
+void cr_backend_slab_free(cr_backend_t *be, cr_block_t *b, size_t dirty_max) {
   cr_backref_free(b->backref);
   b->backref = 0;
   if (be->source != NULL) { /* back to its region's free pages (never purged) */
@@ -374,7 +364,6 @@ void cr_backend_slab_free(cr_backend_t *be, cr_block_t *b) {
     return;
   }
   cr_pagemap_set((uintptr_t)b, CORONA_SLAB_SIZE, CR_KIND_SLAB_FREE);
-  size_t dirty_max = cr_dirty_limit(pool_of(be));
   uint64_t now = cr_os_now_ms();
   cr_region_t *r;
   cr_lock(&be->lock);

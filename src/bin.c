@@ -294,6 +294,13 @@ static cr_block_t *take_orphan(cr_tls_t *tls, unsigned bin) {
   return NULL;
 }
 
+/* A new slab from the backend, counted in the heap's small bytes. */
+static cr_block_t *slab_new(cr_pool_t *pool) {
+  cr_block_t *b = cr_backend_slab_alloc(&pool->backend);
+  CR_STAT(if (b != NULL) cr_stats_small_in_use(pool, (int64_t)CORONA_SLAB_SIZE));
+  return b;
+}
+
 /* The bin lists are empty: find a block with space, the active one first
  * (remote frees may have come back to it). */
 static cr_block_t *bin_refill(cr_tls_t *tls, unsigned bin) {
@@ -315,12 +322,11 @@ static cr_block_t *bin_refill(cr_tls_t *tls, unsigned bin) {
   if ((b = tls->empty) != NULL) {
     tls->empty = b->next;
     tls->empty_count--;
-  } else if ((b = cr_pool_take_empty(tls->pool)) == NULL &&
-             (b = cr_backend_slab_alloc(&tls->pool->backend)) == NULL) {
+  } else if ((b = cr_pool_take_empty(tls->pool)) == NULL && (b = slab_new(tls->pool)) == NULL) {
     /* The OS refuses: return what the caches hold to it and retry once. */
-    cr_policy_hooks.reclaim(tls->pool);
+    cr_policy_hooks.reclaim(tls->pool, tls);
     if ((b = take_partial(tls, bin)) != NULL) return b;
-    if ((b = cr_backend_slab_alloc(&tls->pool->backend)) != NULL) goto fresh;
+    if ((b = slab_new(tls->pool)) != NULL) goto fresh;
     /* Settle for a block that is not empty enough to be reused normally
      * but has a free object or two. */
     for (b = tls->full[bin].head; b != NULL; b = b->next) {

@@ -91,7 +91,7 @@ static cr_tls_t *inner_tls(void) {
 }
 
 static void *inner_alloc(size_t bytes) {
-  if (bytes > CORONA_MAX_SMALL) return cr_large_alloc(&cr_default_pool, bytes, 0, false);
+  if (bytes > CORONA_MAX_SMALL) return cr_large_alloc(&cr_default_pool, cr_tls_own(), bytes, 0, false);
   cr_tls_t *t = inner_tls();
   if (t == NULL) {
     errno = ENOMEM;

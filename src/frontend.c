@@ -90,7 +90,7 @@ static inline bool is_pow2(size_t x) { return x != 0 && (x & (x - 1)) == 0; }
 CR_NOINLINE void *cr_large_entry(size_t size, size_t alignment, bool zero) {
   cr_init();
   if (cr_unlikely(cr_checked)) return cr_debug_alloc(size, alignment, zero);
-  return cr_large_alloc(&cr_default_pool, size, alignment, zero);
+  return cr_large_alloc(&cr_default_pool, cr_tls_own(), size, alignment, zero);
 }
 
 CR_NOINLINE void *cr_calloc_other(size_t count, size_t size) {
@@ -229,7 +229,7 @@ CORONA_API void *corona_realloc(void *ptr, size_t size) { return cr_realloc(ptr,
 CORONA_API void corona_collect(void) {
   cr_init();
   if (cr_checked) cr_debug_flush();
-  cr_collect(&cr_default_pool);
+  cr_collect(&cr_default_pool, cr_tls_own());
 }
 
 CORONA_API int corona_allocation_mode(int mode, intptr_t value) {
@@ -246,7 +246,7 @@ CORONA_API int corona_allocation_mode(int mode, intptr_t value) {
     case CORONA_SET_SOFT_HEAP_LIMIT:
       if (!cr_option_set(CR_OPT_SOFT_LIMIT, value)) return EINVAL;
       if (value != 0 && cr_load_relaxed(&cr_default_pool.backend.mapped_bytes) > (size_t)value)
-        cr_collect(&cr_default_pool); /* trim now, as tbbmalloc does */
+        cr_collect(&cr_default_pool, cr_tls_own()); /* trim now, as tbbmalloc does */
       return 0;
     case CORONA_SET_HUGE_SIZE_THRESHOLD:
       return cr_option_set(CR_OPT_HUGE_THRESHOLD, value) ? 0 : EINVAL;

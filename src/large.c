@@ -1,7 +1,7 @@
-/* large.c — objects above CORONA_MAX_SMALL: the per-thread and the global
- * large-object caches (LOC), allocation from the backend on a miss, in-place
- * resizing, validation of large pointers, and the time-based release of
- * everything the caches hold.
+/* large.c (layer: thread) — objects above CORONA_MAX_SMALL: the per-thread
+ * and the global large-object caches (LOC), allocation from the backend on a
+ * miss, in-place resizing and validation of large pointers.  What the caches
+ * may keep and when it goes back is the policy layer's (cr_policy_hooks).
  *
  * Layout: [block ... [cr_large_t][user memory ...] ... block end].  For
  * alignment <= 64 the header is the first 64 bytes of the block; only such
@@ -14,8 +14,6 @@
 #include "internal/os.h"
 #include "internal/options.h"
 #include "internal/report.h"
-#include "internal/policy.h"
-#include "internal/api.h"
 
 typedef struct cr_lnode_s {
   cr_large_t *next, *prev;   /* bin list (global) or the local list (next only) */
@@ -83,7 +81,7 @@ static void zero_object(cr_pool_t *pool, cr_region_t *region, char *user, size_t
  * the budget, 148k faults.  The slack is given up when the object is freed
  * or resized. */
 static bool slack_take(cr_pool_t *pool, size_t waste) {
-  size_t limit = cr_dirty_limit(pool);
+  size_t limit = cr_policy_hooks.dirty_budget(pool);
   size_t cur = cr_load_relaxed(&pool->own_slack);
   do {
     if (cur + waste > limit) return false;
@@ -100,21 +98,10 @@ static void slack_drop(cr_large_t *h) {
 
 /* ---- giving a block back ---------------------------------------------- */
 
-/* Over the soft limit only the fixed base shrinks (see
- * CORONA_DIRTY_OVER_LIMIT_SHIFT): a limit big enough to hold it whole
- * changes nothing here. */
-size_t cr_dirty_limit(cr_pool_t *pool) {
-  size_t live = cr_load_relaxed(&pool->large_in_use) + cr_load_relaxed(&pool->backend.slab_bytes);
-  size_t base = CORONA_DIRTY_BASE;
-  size_t soft = (size_t)cr_option(CR_OPT_SOFT_LIMIT), share = soft - (soft >> CORONA_DIRTY_OVER_LIMIT_SHIFT);
-  if (soft != 0 && share < base && cr_load_relaxed(&pool->backend.mapped_bytes) > soft) base = share;
-  return base + (live >> CORONA_DIRTY_SHIFT);
-}
-
 static void block_release(cr_large_t *h) {
   cr_backend_t *be = &h->pool->backend;
   cr_backref_free(h->backref);
-  if (h->region != NULL) cr_backend_block_free(be, h->region, h->block, h->block_size, cr_dirty_limit(h->pool));
+  if (h->region != NULL) cr_backend_block_free(be, h->region, h->block, h->block_size, cr_policy_hooks.dirty_budget(h->pool));
   else cr_backend_own_unmap(be, h->block, h->block_size);
 }
 
@@ -159,22 +146,10 @@ static cr_large_t *gloc_evict(cr_loc_t *loc, uint64_t older_than, size_t max_byt
   return chain;
 }
 
-static size_t gloc_limit(cr_pool_t *pool) {
-  size_t limit = CORONA_GLOBAL_LOC_BASE + (cr_load_relaxed(&pool->large_in_use) >> CORONA_GLOBAL_LOC_SHIFT);
-  if (limit > CORONA_GLOBAL_LOC_MAX_BYTES) limit = CORONA_GLOBAL_LOC_MAX_BYTES;
-  size_t soft = (size_t)cr_option(CR_OPT_SOFT_LIMIT);
-  if (soft != 0) {
-    size_t mapped = cr_load_relaxed(&pool->backend.mapped_bytes);
-    size_t room = mapped < soft ? soft - mapped : 0; /* cached bytes count in mapped */
-    if (room < limit) limit = room;
-  }
-  return limit;
-}
-
 /* Puts a chain (linked by next) of cached headers into the global cache. */
 static void gloc_put(cr_pool_t *pool, cr_large_t *chain) {
   cr_loc_t *loc = &pool->loc;
-  size_t limit = gloc_limit(pool);
+  size_t limit = cr_policy_hooks.loc_budget(pool);
   cr_lock(&loc->lock);
   while (chain != NULL) {
     cr_large_t *h = chain;
@@ -270,6 +245,13 @@ void cr_tls_flush(cr_tls_t *tls) {
   cr_bins_flush_empty(tls);
 }
 
+void cr_large_cache_evict(cr_pool_t *pool, uint64_t older_than, size_t max_bytes) {
+  cr_lock(&pool->loc.lock);
+  cr_large_t *evicted = gloc_evict(&pool->loc, older_than, max_bytes);
+  cr_unlock(&pool->loc.lock);
+  release_chain(evicted);
+}
+
 void cr_large_flush_local(cr_tls_t *tls) {
   cr_large_t *chain = tls->loc;
   tls->loc = NULL;
@@ -278,76 +260,7 @@ void cr_large_flush_local(cr_tls_t *tls) {
   if (chain != NULL) gloc_put(tls->pool, chain);
 }
 
-/* ---- time-based release --------------------------------------------------- */
-
-static void decay_run(cr_pool_t *pool, uint64_t now, bool force) {
-  uint64_t decay = (uint64_t)cr_option(CR_OPT_DECAY_MS);
-  uint64_t older_than = force ? UINT64_MAX : (now > decay ? now - decay : 0);
-  cr_lock(&pool->loc.lock);
-  cr_large_t *evicted = gloc_evict(&pool->loc, older_than, force ? 0 : gloc_limit(pool));
-  cr_unlock(&pool->loc.lock);
-  release_chain(evicted);
-  cr_pool_decay_empty(pool, now, decay, force);
-  cr_backend_decay(&pool->backend, now, decay, force);
-}
-
-void cr_maybe_decay(cr_pool_t *pool) {
-  uint64_t now = cr_os_now_ms();
-  if (now < cr_load_relaxed(&pool->next_decay)) return;
-  if (!cr_lock_try(&pool->decay_lock)) return; /* someone else is at it */
-  uint64_t decay = (uint64_t)cr_option(CR_OPT_DECAY_MS);
-  cr_store_relaxed(&pool->next_decay, now + (decay >= 4 ? decay / 4 : 1));
-  decay_run(pool, now, false);
-  cr_unlock(&pool->decay_lock);
-}
-
-void cr_collect(cr_pool_t *pool) {
-  cr_tls_t *tls = pool == &cr_default_pool ? cr_tls_own() : cr_pool_tls_peek(pool);
-  if (tls != NULL && tls->pool == pool) cr_tls_flush(tls);
-  cr_pool_reclaim_orphans(pool);
-  cr_lock(&pool->decay_lock);
-  decay_run(pool, cr_os_now_ms(), true);
-  cr_unlock(&pool->decay_lock);
-}
-
 /* ---- allocation and free ----------------------------------------------- */
-
-/* Over the soft heap limit the caches shrink to their share of the limit
- * (the global large-object cache to gloc_limit, free pages to
- * cr_dirty_limit), the pool's empty slabs go back, and large regions left
- * with no block in use are unmapped: what lowers the mapped bytes, without
- * emptying the caches a program living above its limit keeps reusing.  One
- * thread at a time, without waiting (a try-lock): this used to be a full
- * collect, under a blocking lock, on every cache miss of every thread.
- * Verbose mode says so once each time the mapped bytes cross the limit. */
-static void soft_limit_check(cr_pool_t *pool) {
-  size_t soft = (size_t)cr_option(CR_OPT_SOFT_LIMIT);
-  if (soft == 0 || pool->backend.source != NULL) return; /* the default heap's limit */
-  size_t mapped = cr_load_relaxed(&pool->backend.mapped_bytes);
-  if (mapped <= soft) {
-    if (cr_load_relaxed(&pool->over_soft_limit)) cr_store_relaxed(&pool->over_soft_limit, false);
-    return;
-  }
-  if (!cr_load_relaxed(&pool->over_soft_limit) && !atomic_exchange_explicit(&pool->over_soft_limit, true, memory_order_relaxed) &&
-      cr_verbose()) {
-    cr_line_t l = CR_LINE_INIT;
-    cr_line_str(&l, "soft heap limit reached (mapped ");
-    cr_line_u64(&l, mapped);
-    cr_line_str(&l, " bytes, limit ");
-    cr_line_u64(&l, soft);
-    cr_line_str(&l, " bytes): caches trimmed");
-    cr_line_emit(&l);
-  }
-  if (!cr_lock_try(&pool->decay_lock)) return; /* another thread is trimming */
-  cr_lock(&pool->loc.lock);
-  cr_large_t *evicted = gloc_evict(&pool->loc, 0, gloc_limit(pool));
-  cr_unlock(&pool->loc.lock);
-  release_chain(evicted);
-  if (pool->empty_count != 0) /* a racy hint: a miss only delays the release */
-    cr_pool_decay_empty(pool, cr_os_now_ms(), 0, true);
-  cr_backend_release_empty(&pool->backend);
-  cr_unlock(&pool->decay_lock);
-}
 
 /* A block of *bytes from a large region, else from a mapping of its own
  * (*bytes is rounded for it); NULL when the OS refuses both.  os_align: 0,
@@ -375,8 +288,7 @@ static char *backend_alloc(cr_pool_t *pool, size_t *bytes, size_t alignment, siz
   return block;
 }
 
-void *cr_large_alloc(cr_pool_t *pool, size_t size, size_t alignment, bool zero) {
-  cr_init();
+void *cr_large_alloc(cr_pool_t *pool, cr_tls_t *own, size_t size, size_t alignment, bool zero) {
   if (size > cr_max_request || alignment > cr_max_request || alignment > CORONA_MAX_ALIGNMENT) goto oom;
   cr_tls_t *tls = cr_tls_get();
   size_t offset = alignment > CORONA_LARGE_HEADER ? alignment : CORONA_LARGE_HEADER;
@@ -434,10 +346,10 @@ void *cr_large_alloc(cr_pool_t *pool, size_t size, size_t alignment, bool zero) 
       bytes = round_up(offset + body, alignment > CORONA_PAGE_SIZE ? CORONA_SLAB_SIZE : CORONA_PAGE_SIZE);
     }
   }
-  cr_maybe_decay(pool);
+  cr_policy_hooks.tick(pool);
   block = backend_alloc(pool, &bytes, alignment, os_align, &region, &zeroed);
   if (block == NULL) { /* the OS refuses: give back what the caches hold, retry */
-    cr_collect(pool);
+    cr_policy_hooks.reclaim(pool, own);
     block = backend_alloc(pool, &bytes, alignment, os_align, &region, &zeroed);
   }
   if (block == NULL) goto oom;
@@ -457,7 +369,7 @@ void *cr_large_alloc(cr_pool_t *pool, size_t size, size_t alignment, bool zero) 
   h->cached_at = 0;
   h->backref = cr_backref_alloc(h);
   if (h->backref == 0) {
-    if (region != NULL) cr_backend_block_free(&pool->backend, region, block, bytes, cr_dirty_limit(pool));
+    if (region != NULL) cr_backend_block_free(&pool->backend, region, block, bytes, cr_policy_hooks.dirty_budget(pool));
     else cr_backend_own_unmap(&pool->backend, block, bytes);
     goto oom;
   }
@@ -466,7 +378,7 @@ void *cr_large_alloc(cr_pool_t *pool, size_t size, size_t alignment, bool zero) 
   CR_STAT(cr_stat_event(pool, CR_STAT_CACHE_MISS, 1));
   CR_STAT(cr_stats_note_peak(pool));
   if (zero && !zeroed) zero_object(pool, region, user, size);
-  soft_limit_check(pool);
+  cr_policy_hooks.grew(pool);
   return user;
 oom:
   errno = ENOMEM;
@@ -497,7 +409,7 @@ void cr_large_free(cr_large_t *h) {
       gloc_put(pool, h);
     }
   }
-  cr_maybe_decay(pool);
+  cr_policy_hooks.tick(pool);
 }
 
 cr_large_t *cr_large_header(const void *p, unsigned kind) {
@@ -528,7 +440,7 @@ void *cr_large_resize(cr_large_t *h, size_t size) {
       h->size = size; /* fits, and not worth a trim */
       return cr_load_relaxed(&h->user);
     }
-    if (!cr_backend_block_resize(be, h->region, h->block, h->block_size, bytes, cr_dirty_limit(h->pool))) return NULL;
+    if (!cr_backend_block_resize(be, h->region, h->block, h->block_size, bytes, cr_policy_hooks.dirty_budget(h->pool))) return NULL;
     in_use_adjust(h->pool, h->block_size, bytes);
     h->block_size = bytes;
     h->size = size;

@@ -79,6 +79,12 @@ void cr_pool_lock_all(cr_pool_t *pool, bool take) {
   }
 }
 
+/* An empty block's slab goes back to the backend. */
+static void slab_return(cr_pool_t *pool, cr_block_t *b) {
+  CR_STAT(cr_stats_small_in_use(pool, -(int64_t)CORONA_SLAB_SIZE));
+  cr_backend_slab_free(&pool->backend, b, cr_policy_hooks.dirty_budget(pool));
+}
+
 /* ---- global pool of empty blocks ----------------------------------------- */
 
 cr_block_t *cr_pool_take_empty(cr_pool_t *pool) {
@@ -117,7 +123,7 @@ void cr_pool_put_empty(cr_pool_t *pool, cr_block_t *list, size_t count) {
   cr_unlock(&pool->lock);
   for (cr_block_t *b = excess, *next; b != NULL; b = next) {
     next = b->next;
-    cr_backend_slab_free(&pool->backend, b);
+    slab_return(pool, b);
   }
 }
 
@@ -138,7 +144,7 @@ void cr_pool_decay_empty(cr_pool_t *pool, uint64_t now, uint64_t decay_ms, bool 
   cr_unlock(&pool->lock);
   for (cr_block_t *b = stale, *next; b != NULL; b = next) {
     next = b->next;
-    cr_backend_slab_free(&pool->backend, b);
+    slab_return(pool, b);
   }
 }
 

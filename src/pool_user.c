@@ -132,9 +132,9 @@ static void *pool_alloc(cr_pool_t *pool, size_t size, size_t alignment, bool zer
   if (alignment > CORONA_MIN_ALIGN) {
     /* As cr_aligned_alloc: classes that are multiples of the alignment. */
     if (size <= 1024 && alignment <= 1024) size = ((size ? size : 1) + alignment - 1) & ~(alignment - 1);
-    else if (!(size <= CORONA_MAX_SMALL && alignment <= 64)) return cr_large_alloc(pool, size, alignment, zero);
+    else if (!(size <= CORONA_MAX_SMALL && alignment <= 64)) return cr_large_alloc(pool, cr_pool_tls_peek(pool), size, alignment, zero);
   }
-  if (size > CORONA_MAX_SMALL) return cr_large_alloc(pool, size, 0, zero);
+  if (size > CORONA_MAX_SMALL) return cr_large_alloc(pool, cr_pool_tls_peek(pool), size, 0, zero);
   cr_tls_t *tls = cr_pool_tls(pool);
   if (tls == NULL) {
     errno = ENOMEM;

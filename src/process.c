@@ -17,7 +17,7 @@ void cr_init(void) {
     cr_pagemap_init(); /* the machine's address width bounds the requests */
     cr_options_init();
     cr_debug_init(); /* decides checked mode, before the first object */
-    cr_policy_hooks = (cr_policy_hooks_t){.tick = cr_maybe_decay, .reclaim = cr_collect};
+    cr_policy_init();
     CR_STAT(cr_store_relaxed(&cr_stats_on, cr_option(CR_OPT_STATS) != 0));
     if (!cr_os_thread_exit_init(0, cr_tls_on_thread_exit) || !cr_os_thread_exit_init(1, cr_pools_on_thread_exit))
       cr_os_write_err("corona: cannot register the thread-exit hook; exiting threads keep their blocks\n", 80);

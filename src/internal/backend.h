@@ -90,9 +90,10 @@ cr_chunk_t *cr_chunk_desc_alloc(void);
 void cr_chunk_desc_free(cr_chunk_t *c);
 void cr_chunk_desc_fork_lock(bool take); /* fork handlers */
 /* A 16 KB-aligned slab registered in the backref table; NULL when the OS
- * refuses.  cr_backend_slab_free takes it back (pages to the OS at once). */
+ * refuses.  cr_backend_slab_free takes it back; its pages stay resident
+ * while the backend's free resident bytes stay under dirty_max. */
 cr_block_t *cr_backend_slab_alloc(cr_backend_t *be);
-void cr_backend_slab_free(cr_backend_t *be, cr_block_t *b);
+void cr_backend_slab_free(cr_backend_t *be, cr_block_t *b, size_t dirty_max);
 /* A page-granular block of bytes (<= CORONA_LARGE_REGION_MAX) from a large
  * region; *zeroed tells whether it reads as zero.  NULL when the OS refuses. */
 char *cr_backend_block_alloc(cr_backend_t *be, size_t bytes, cr_region_t **region, bool *zeroed);

@@ -11,12 +11,11 @@
  * the decay time: a base plus a share of the bytes in use; past the soft
  * heap limit the base is at most a share of the limit (policy.c). */
 size_t cr_dirty_limit(cr_pool_t *pool);
-/* Everything the calling thread caches goes to the pool: its local
- * large-object cache, its mailboxes' frees and its empty blocks. */
-void cr_tls_flush(cr_tls_t *tls);
 /* Time-based release, due at most every quarter decay; cheap when not due. */
 void cr_maybe_decay(cr_pool_t *pool);
 /* Everything cached that can go back to the OS goes (corona_collect). */
-void cr_collect(cr_pool_t *pool);
+void cr_collect(cr_pool_t *pool, cr_tls_t *tls); /* tls: the calling thread's for pool, or NULL */
+/* Fills in cr_policy_hooks (cr_init, before the first object). */
+void cr_policy_init(void);
 
 #endif /* CORONA_POLICY_H */

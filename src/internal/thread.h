@@ -209,8 +209,16 @@ typedef struct cr_policy_hooks_s {
   /* A thread is about to take a block from its heap's shared lists or the
    * backend: time-based release may be due (cheap when it is not). */
   void (*tick)(cr_pool_t *pool);
-  /* The OS refused memory: everything cached goes back before one retry. */
-  void (*reclaim)(cr_pool_t *pool);
+  /* The OS refused memory: everything cached goes back before one retry
+   * (tls: the calling thread's for pool, or NULL). */
+  void (*reclaim)(cr_pool_t *pool, cr_tls_t *tls);
+  /* How many free bytes pool's backend may keep resident before the decay
+   * time (its dirty_max), and the slack of live own mappings. */
+  size_t (*dirty_budget)(cr_pool_t *pool);
+  /* How many block bytes pool's global large-object cache may hold. */
+  size_t (*loc_budget)(cr_pool_t *pool);
+  /* A large allocation took new memory from the backend. */
+  void (*grew)(cr_pool_t *pool);
 } cr_policy_hooks_t;
 extern cr_policy_hooks_t cr_policy_hooks; /* written once by cr_init, read after it */
 
@@ -261,9 +269,11 @@ cr_block_t *cr_pool_adopt(cr_pool_t *pool, unsigned bin);
 void cr_pool_reclaim_orphans(cr_pool_t *pool);
 
 /* ---- large.c: objects above CORONA_MAX_SMALL ----------------------------- */
-/* alignment: 0 or a power of two; zero: the memory must read as zero.
+/* own: the calling thread's TLS for pool, or NULL (what a reclaim before
+ * the retry may flush); alignment: 0 or a power of two; zero: the memory
+ * must read as zero.
  * NULL with errno ENOMEM on failure. */
-void *cr_large_alloc(cr_pool_t *pool, size_t size, size_t alignment, bool zero);
+void *cr_large_alloc(cr_pool_t *pool, cr_tls_t *own, size_t size, size_t alignment, bool zero);
 void cr_large_free(cr_large_t *h);
 /* The live large header of p (page-map kind `kind`), or NULL when p is not
  * the user pointer of a live large object.  Never faults. */
@@ -277,5 +287,11 @@ CR_INLINE size_t cr_large_usable(const cr_large_t *h) {
 }
 /* The calling thread's local cache into the global one (thread exit). */
 void cr_large_flush_local(cr_tls_t *tls);
+/* Releases the global cache's blocks cached before older_than (ms), and the
+ * oldest others while it holds more than max_bytes. */
+void cr_large_cache_evict(cr_pool_t *pool, uint64_t older_than, size_t max_bytes);
+/* Everything the calling thread caches goes to the pool: its local
+ * large-object cache, its mailboxes' frees and its empty blocks. */
+void cr_tls_flush(cr_tls_t *tls);
 
 #endif /* CORONA_THREAD_H */

@@ -407,7 +407,7 @@ static size_t heap_in_use(void) {
 static size_t pool_in_use(void) {
 #if CORONA_STATS
   cr_pool_t *p = (cr_pool_t *)(void *)pool;
-  cr_collect(p);
+  cr_collect(p, cr_pool_tls_peek(p));
   return atomic_load(&p->small_in_use) + atomic_load(&p->large_in_use);
 #else
   return 0;

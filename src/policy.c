@@ -1,0 +1,109 @@
+/* policy.c (layer: policy) — process-wide decisions about memory, which the
+ * layers below ask for through cr_policy_hooks (thread.h): how many free
+ * bytes the caches may keep (the dirty budget, the global large-object
+ * cache's budget), the soft heap limit, the time-based release of what
+ * stays idle (decay), and corona_collect. */
+#include "internal/policy.h"
+#include "internal/options.h"
+#include "internal/os.h"
+#include "internal/report.h"
+
+/* ---- budgets ----------------------------------------------------------- */
+
+/* Over the soft limit only the fixed base shrinks (see
+ * CORONA_DIRTY_OVER_LIMIT_SHIFT): a limit big enough to hold it whole
+ * changes nothing here. */
+size_t cr_dirty_limit(cr_pool_t *pool) {
+  size_t live = cr_load_relaxed(&pool->large_in_use) + cr_load_relaxed(&pool->backend.slab_bytes);
+  size_t base = CORONA_DIRTY_BASE;
+  size_t soft = (size_t)cr_option(CR_OPT_SOFT_LIMIT), share = soft - (soft >> CORONA_DIRTY_OVER_LIMIT_SHIFT);
+  if (soft != 0 && share < base && cr_load_relaxed(&pool->backend.mapped_bytes) > soft) base = share;
+  return base + (live >> CORONA_DIRTY_SHIFT);
+}
+
+/* How many block bytes the pool's global large-object cache may hold: a
+ * base plus a share of the large bytes in use, capped, and within the room
+ * the soft heap limit leaves. */
+static size_t loc_budget(cr_pool_t *pool) {
+  size_t limit = CORONA_GLOBAL_LOC_BASE + (cr_load_relaxed(&pool->large_in_use) >> CORONA_GLOBAL_LOC_SHIFT);
+  if (limit > CORONA_GLOBAL_LOC_MAX_BYTES) limit = CORONA_GLOBAL_LOC_MAX_BYTES;
+  size_t soft = (size_t)cr_option(CR_OPT_SOFT_LIMIT);
+  if (soft != 0) {
+    size_t mapped = cr_load_relaxed(&pool->backend.mapped_bytes);
+    size_t room = mapped < soft ? soft - mapped : 0; /* cached bytes count in mapped */
+    if (room < limit) limit = room;
+  }
+  return limit;
+}
+
+/* ---- time-based release --------------------------------------------------- */
+
+static void decay_run(cr_pool_t *pool, uint64_t now, bool force) {
+  uint64_t decay = (uint64_t)cr_option(CR_OPT_DECAY_MS);
+  uint64_t older_than = force ? UINT64_MAX : (now > decay ? now - decay : 0);
+  cr_large_cache_evict(pool, older_than, force ? 0 : loc_budget(pool));
+  cr_pool_decay_empty(pool, now, decay, force);
+  cr_backend_decay(&pool->backend, now, decay, force);
+}
+
+void cr_maybe_decay(cr_pool_t *pool) {
+  uint64_t now = cr_os_now_ms();
+  if (now < cr_load_relaxed(&pool->next_decay)) return;
+  if (!cr_lock_try(&pool->decay_lock)) return; /* someone else is at it */
+  uint64_t decay = (uint64_t)cr_option(CR_OPT_DECAY_MS);
+  cr_store_relaxed(&pool->next_decay, now + (decay >= 4 ? decay / 4 : 1));
+  decay_run(pool, now, false);
+  cr_unlock(&pool->decay_lock);
+}
+
+void cr_collect(cr_pool_t *pool, cr_tls_t *tls) {
+  if (tls != NULL && tls->pool == pool) cr_tls_flush(tls);
+  cr_pool_reclaim_orphans(pool);
+  cr_lock(&pool->decay_lock);
+  decay_run(pool, cr_os_now_ms(), true);
+  cr_unlock(&pool->decay_lock);
+}
+
+/* Over the soft heap limit the caches shrink to their share of the limit
+ * (the global large-object cache to loc_budget, free pages to
+ * cr_dirty_limit), the pool's empty slabs go back, and large regions left
+ * with no block in use are unmapped: what lowers the mapped bytes, without
+ * emptying the caches a program living above its limit keeps reusing.  One
+ * thread at a time, without waiting (a try-lock): this used to be a full
+ * collect, under a blocking lock, on every cache miss of every thread.
+ * Verbose mode says so once each time the mapped bytes cross the limit. */
+static void soft_limit_check(cr_pool_t *pool) {
+  size_t soft = (size_t)cr_option(CR_OPT_SOFT_LIMIT);
+  if (soft == 0 || pool->backend.source != NULL) return; /* the default heap's limit */
+  size_t mapped = cr_load_relaxed(&pool->backend.mapped_bytes);
+  if (mapped <= soft) {
+    if (cr_load_relaxed(&pool->over_soft_limit)) cr_store_relaxed(&pool->over_soft_limit, false);
+    return;
+  }
+  if (!cr_load_relaxed(&pool->over_soft_limit) && !atomic_exchange_explicit(&pool->over_soft_limit, true, memory_order_relaxed) &&
+      cr_verbose()) {
+    cr_line_t l = CR_LINE_INIT;
+    cr_line_str(&l, "soft heap limit reached (mapped ");
+    cr_line_u64(&l, mapped);
+    cr_line_str(&l, " bytes, limit ");
+    cr_line_u64(&l, soft);
+    cr_line_str(&l, " bytes): caches trimmed");
+    cr_line_emit(&l);
+  }
+  if (!cr_lock_try(&pool->decay_lock)) return; /* another thread is trimming */
+  cr_large_cache_evict(pool, 0, loc_budget(pool));
+  if (pool->empty_count != 0) /* a racy hint: a miss only delays the release */
+    cr_pool_decay_empty(pool, cr_os_now_ms(), 0, true);
+  cr_backend_release_empty(&pool->backend);
+  cr_unlock(&pool->decay_lock);
+}
+
+void cr_policy_init(void) {
+  cr_policy_hooks = (cr_policy_hooks_t){
+      .tick = cr_maybe_decay,
+      .reclaim = cr_collect,
+      .dirty_budget = cr_dirty_limit,
+      .loc_budget = loc_budget,
+      .grew = soft_limit_check,
+  };
+}
