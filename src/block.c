@@ -78,7 +78,7 @@ void cr_block_init(cr_block_t *b, cr_inbox_t *owner, cr_pool_t *pool, unsigned b
   b->list = CR_LIST_NONE;
   b->next = b->prev = NULL;
   cr_store_relaxed(&b->owner, owner);
-  /* The guards (types.h): the second word of each 16-byte slot. */
+  /* The guards (block.h): the second word of each 16-byte slot. */
   for (size_t i = 1; i < CORONA_BLOCK_HEADER / sizeof(void *); i += 2) ((cr_block_t **)b)[i] = b;
   /* The slab's leaf exists (its region is mapped), so this cannot fail. */
   cr_pagemap_set((uintptr_t)b, CORONA_SLAB_SIZE, (uint8_t)(bin + 1));

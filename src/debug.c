@@ -1,6 +1,6 @@
 /* debug.c — checked mode: debug mode (MALLOC_DEBUG=1) and Valgrind support.
  *
- * In checked mode every public call lands here (see internal.h), and each
+ * In checked mode every public call lands here (see thread.h, cr_checked), and each
  * object is wrapped:
  *
  *   inner ........ [pad] [header 32 B] [user: size bytes] [canary ...... end]
@@ -107,7 +107,7 @@ static void inner_free(void *inner) {
     return;
   }
   /* The free reads and writes the object's first two words (the list link
-   * and the free mark, internal.h): they are corona's from here on, so
+   * and the free mark, block.h): they are corona's from here on, so
    * memcheck must not see a test of "uninitialised" user bytes. */
   CR_VG(VALGRIND_MAKE_MEM_DEFINED(inner, 2 * sizeof(void *)));
   cr_tls_t *t = inner_tls();

@@ -6,6 +6,9 @@
 #include "internal/os.h"
 
 static _Atomic(size_t) meta_mapped;
+#if CORONA_STATS
+_Atomic(bool) cr_stats_on;
+#endif
 
 void cr_meta_mapped(size_t bytes) { atomic_fetch_add_explicit(&meta_mapped, bytes, memory_order_relaxed); }
 size_t cr_meta_mapped_bytes(void) { return cr_load_relaxed(&meta_mapped); }

@@ -19,7 +19,7 @@
 
 #define CR_EXPORT __attribute__((visibility("default")))
 
-// From internal/os.h and internal/internal.h (C headers, not C++-clean).
+// From internal/os.h and internal/report.h (C headers, not C++-clean).
 extern "C" void *cr_os_next_symbol(const char *name);
 extern "C" [[noreturn]] void cr_fatal(const char *what, const void *addr);
 

@@ -1,7 +1,7 @@
 /* pagemap.c — the map from address to "what corona keeps there".
  * Root: one entry per 4 GB of the addresses below 2^CORONA_MAP_BITS (512 KB
  * of zero BSS for 48 bits, touched only where corona maps memory), holding the
- * leaf's offset from the static zero leaf (see internal.h).  The map's width
+ * leaf's offset from the static zero leaf (see meta.h).  The map's width
  * is fixed at compile time, so that a lookup is a shift and a mask, the same
  * instructions whatever the machine; the machine's own width, read at
  * initialisation, only bounds the requests (cr_max_request).

@@ -1,8 +1,8 @@
-/* stats.c — statistics: counted per thread (slow paths only: see
- * internal.h), summed on demand under the pool lock, and printed as a
- * table; the exit report for MALLOC_STATS=1, which also gives debug mode
- * its last quarantine check.  With CORONA_STATS at 0 the counters compile
- * away and only the API stays. */
+/* stats.c (layer: api) — statistics: the counters of counters.c summed on
+ * demand under the pool lock and printed as a table; switching call
+ * counting on and off; the exit report for MALLOC_STATS=1, which also gives
+ * debug mode its last quarantine check.  With CORONA_STATS at 0 the
+ * counters compile away and only the API stays. */
 #include <errno.h>
 #include <string.h>
 
@@ -12,43 +12,6 @@
 #include "internal/options.h"
 
 #if CORONA_STATS
-_Atomic(bool) cr_stats_on;
-
-
-static inline void add_own(_Atomic(uint64_t) *c, uint64_t n) { cr_store_relaxed(c, cr_load_relaxed(c) + n); }
-static inline void add_shared(_Atomic(uint64_t) *c, uint64_t n) {
-  atomic_fetch_add_explicit(c, n, memory_order_relaxed);
-}
-
-void cr_stat_event(cr_pool_t *pool, unsigned ev, uint64_t n) {
-  cr_tls_t *tls = cr_tls_own();
-  if (tls != NULL && tls->pool == pool) add_own(&tls->stats.event[ev], n);
-  else add_shared(&pool->stats.event[ev], n);
-}
-
-void cr_stats_retire_locked(cr_pool_t *pool, cr_tls_t *tls) {
-  for (unsigned bin = 0; bin < CORONA_NUM_BINS; bin++) {
-    add_shared(&pool->stats.bin_alloc[bin], cr_load_relaxed(&tls->stats.bin_alloc[bin]));
-    add_shared(&pool->stats.bin_free[bin], cr_load_relaxed(&tls->stats.bin_free[bin]));
-  }
-  for (unsigned ev = 0; ev < CR_STAT_EVENTS; ev++) add_shared(&pool->stats.event[ev], cr_load_relaxed(&tls->stats.event[ev]));
-  memset(&tls->stats, 0, sizeof tls->stats); /* the TLS may be recycled */
-}
-
-void cr_stats_note_peak(cr_pool_t *pool) {
-  size_t now = cr_load_relaxed(&pool->small_in_use) + cr_load_relaxed(&pool->large_in_use);
-  size_t peak = cr_load_relaxed(&pool->peak_in_use);
-  while (now > peak && !atomic_compare_exchange_weak_explicit(&pool->peak_in_use, &peak, now, memory_order_relaxed,
-                                                              memory_order_relaxed)) {
-  }
-}
-
-void cr_stats_small_in_use(cr_pool_t *pool, int64_t delta) {
-  /* Wraps correctly for a negative delta (modular arithmetic). */
-  atomic_fetch_add_explicit(&pool->small_in_use, (size_t)delta, memory_order_relaxed);
-  if (delta > 0) cr_stats_note_peak(pool);
-}
-
 /* Per-class sums are signed: counting switched on mid-run can hand back
  * objects it never saw handed out. */
 static void sum_into(corona_stats *out, int64_t *alloc, int64_t *freed, cr_stats_t *s) {

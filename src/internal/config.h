@@ -19,7 +19,7 @@
  * header and shift every "fitting" class (brief, note b); 64 is x86's line. */
 #define CORONA_CACHE_LINE 64
 /* Block header: line 0 written by other threads, lines 1 and 2 owner-only;
- * every other word is a guard (types.h, above cr_block_s). */
+ * every other word is a guard (block.h, above cr_block_s). */
 #define CORONA_BLOCK_HEADER (3 * CORONA_CACHE_LINE)
 
 /* Small objects: 31 bins, the largest class 8064 B (two per slab). */
