@@ -147,7 +147,7 @@ static inline char *align_up(char *p, size_t to) { return (char *)(((uintptr_t)p
 static inline char *align_down(char *p, size_t to) { return (char *)((uintptr_t)p & ~(uintptr_t)(to - 1)); }
 
 /* Chunk descriptors: metadata memory, recycled. */
-static cr_lock_t chunk_desc_lock;
+static cr_lock_t chunk_desc_lock = CR_LOCK_INIT(CR_RANK_CHUNK_DESC);
 static cr_chunk_t *chunk_desc_free; /* lock(chunk_desc_lock) */
 
 cr_chunk_t *cr_chunk_desc_alloc(void) {

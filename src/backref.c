@@ -12,7 +12,7 @@
 #define TOP_ENTRIES ((size_t)1 << 16)
 
 static _Atomic(_Atomic(uintptr_t) *) top[TOP_ENTRIES];
-static cr_lock_t backref_lock;
+static cr_lock_t backref_lock = CR_LOCK_INIT(CR_RANK_BACKREF);
 static _Atomic(uint32_t) next_unused = 1; /* index 0 is never handed out */
 static uint32_t free_head;                /* lock(backref_lock): 0 = none */
 

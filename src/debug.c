@@ -245,7 +245,7 @@ void *cr_debug_alloc(size_t size, size_t alignment, bool zero) {
 /* ---- the quarantine ---------------------------------------------------------
  * A FIFO ring of freed user pointers under one lock; the lock covers only
  * the ring, never an allocator call. */
-static cr_lock_t q_lock;
+static cr_lock_t q_lock = CR_LOCK_INIT(CR_RANK_DEBUG);
 static void *q_ring[CORONA_DEBUG_QUARANTINE]; /* lock(q_lock) */
 static size_t q_head, q_count, q_bytes;       /* lock(q_lock) */
 

@@ -15,7 +15,7 @@ size_t cr_meta_mapped_bytes(void) { return cr_load_relaxed(&meta_mapped); }
 
 /* ---- metadata: TLS structs come from OS chunks, never from malloc ------- */
 #define META_CHUNK ((size_t)64 << 10)
-static cr_lock_t meta_lock;
+static cr_lock_t meta_lock = CR_LOCK_INIT(CR_RANK_META);
 static char *meta_cur, *meta_end; /* lock(meta_lock) */
 
 void cr_meta_fork_lock(bool take) {

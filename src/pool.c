@@ -53,16 +53,20 @@ void cr_pool_tls_retire(cr_pool_t *pool, cr_tls_t *tls) {
   cr_unlock(&pool->lock);
 }
 
+void cr_pool_set_ranks(cr_pool_t *pool, bool user) {
+  int shift = user ? 0 : CR_RANK_DECAY - CR_RANK_USER_DECAY;
+  cr_lock_rank(&pool->decay_lock, (cr_rank_t)(CR_RANK_USER_DECAY + shift));
+  cr_lock_rank(&pool->lock, (cr_rank_t)(CR_RANK_USER_POOL + shift));
+  for (unsigned bin = 0; bin < CORONA_NUM_BINS; bin++)
+    cr_lock_rank(&pool->orphans[bin].lock, (cr_rank_t)(CR_RANK_USER_ORPHANS + shift));
+  cr_lock_rank(&pool->loc.lock, (cr_rank_t)(CR_RANK_USER_LOC + shift));
+  cr_lock_rank(&pool->backend.lock, (cr_rank_t)(CR_RANK_USER_BACKEND + shift));
+}
+
 /* ---- fork ----------------------------------------------------------------
- * Lock ranks, outermost first, as the slow paths nest them: the debug
- * quarantine (held alone, but taken first so no allocator lock waits on
- * it); the user-pool registry and every user pool's locks (a user pool's
- * raw_alloc runs under its backend lock and may malloc from the default
- * heap); then the default pool's decay, pool, orphans, large-object cache
- * and backend locks; user-pool chunk descriptors; metadata; the backref
- * table.  Taking
- * them all before fork() means no lock is held mid-update by a thread that
- * does not exist in the child. */
+ * Every lock of one pool, in rank order (cr_rank_t in sync.h): the fork
+ * handlers (process.c) take all of them before fork(), so no lock is held
+ * mid-update by a thread that does not exist in the child. */
 void cr_pool_lock_all(cr_pool_t *pool, bool take) {
   if (take) {
     cr_lock(&pool->decay_lock);

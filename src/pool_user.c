@@ -27,7 +27,7 @@ typedef struct cr_pool_ref_s {
   cr_tls_t *tls;
 } cr_pool_ref_t;
 
-static cr_lock_t pools_lock;                    /* the registry, slots and free tables */
+static cr_lock_t pools_lock = CR_LOCK_INIT(CR_RANK_POOLS);                    /* the registry, slots and free tables */
 static cr_pool_t *registry[CORONA_MAX_POOLS];   /* lock: live pools by id (0: the default heap's) */
 static cr_pool_t *slots[CORONA_MAX_POOLS];      /* lock: the struct each id uses */
 static cr_pool_ref_t *free_tables;              /* lock: tables of exited threads (linked by [0].tls) */
@@ -265,6 +265,7 @@ CORONA_API int corona_pool_create(const corona_pool_policy *policy, corona_pool 
                                .fixed = policy->fixed,
                                .keep_all = policy->keep_all_memory};
   pool->backend.source = &pool->source;
+  cr_pool_set_ranks(pool, true);
   cr_store_relaxed(&pool->state, CR_POOL_LIVE);
   registry[id] = pool;
   cr_unlock(&pools_lock);

@@ -13,6 +13,7 @@ void cr_init(void) {
   int expected = INIT_NONE;
   if (atomic_compare_exchange_strong_explicit(&init_state, &expected, INIT_RUNNING, memory_order_acquire,
                                               memory_order_acquire)) {
+    cr_pool_set_ranks(&cr_default_pool, false); /* before its first lock */
     cr_os_init();
     cr_pagemap_init(); /* the machine's address width bounds the requests */
     cr_options_init();
@@ -72,6 +73,8 @@ static atomic_uint fork_reentries;
  * copied).  initial-exec TLS: taking the address never allocates. */
 static uintptr_t fork_self(void) { return (uintptr_t)&cr_tls_current; }
 
+/* Takes every lock in rank order (cr_rank_t, sync.h): checked in
+ * CORONA_LOCK_CHECK builds like any other wait. */
 void cr_fork_prepare(void) {
   uintptr_t self = fork_self();
   if (cr_load_relaxed(&fork_holder) == self) { /* a signal handler's fork inside ours */

@@ -178,6 +178,12 @@
 /* Statistics counters (the design's COLLECT_STATS).  The CMake option
  * CORONA_STATS (default ON) sets it; at 0 every counter compiles away and
  * corona_stats_get answers ENOTSUP. */
+/* Lock ranks checked at run time (sync.h); the build turns it on for Debug
+ * and sanitizer builds. */
+#ifndef CORONA_LOCK_CHECK
+#define CORONA_LOCK_CHECK 0
+#endif
+
 #ifndef CORONA_STATS
 #define CORONA_STATS 1
 #endif

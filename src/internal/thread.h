@@ -259,6 +259,9 @@ cr_tls_t *cr_pool_tls_alloc(cr_pool_t *pool);
 void cr_pool_tls_free(cr_pool_t *pool, cr_tls_t *tls);
 /* Unlinks tls for good (never recycled: a notice may still arrive). */
 void cr_pool_tls_retire(cr_pool_t *pool, cr_tls_t *tls);
+/* Gives the pool's locks their ranks (sync.h): a user pool's, or the
+ * default heap's; before the locks are first used. */
+void cr_pool_set_ranks(cr_pool_t *pool, bool user);
 /* Global pool of empty blocks (pool->lock). */
 cr_block_t *cr_pool_take_empty(cr_pool_t *pool);
 void cr_pool_put_empty(cr_pool_t *pool, cr_block_t *list, size_t count);
