@@ -147,17 +147,33 @@ void *cr_aligned_alloc(size_t size, size_t alignment) {
    * finds checked mode and wraps the object without its alignment. */
   cr_init();
   if (cr_unlikely(cr_checked)) return cr_debug_alloc(size, alignment, false);
+  size_t small = cr_aligned_small_size(size, alignment);
+  if (small != 0) return cr_malloc_small(small);
+  return cr_large_entry(size, alignment, false);
+}
+
+size_t cr_aligned_small_size(size_t size, size_t alignment) {
   /* A class that is a multiple of the alignment is aligned to it: objects
    * sit at the 16 KB-aligned block end minus whole objects, and up to 1024
    * every multiple of a power of two maps to a class that is a multiple of
    * it (the classes between 2^k and 2^(k+1) step by 2^(k-2)). */
-  if (size <= 1024 && alignment <= 1024) {
-    size_t rounded = ((size ? size : 1) + alignment - 1) & ~(alignment - 1);
-    return cr_malloc_small(rounded);
-  }
+  if (size <= 1024 && alignment <= 1024) return ((size ? size : 1) + alignment - 1) & ~(alignment - 1);
   /* The fitting classes above 1024 are multiples of 64. */
-  if (size <= CORONA_MAX_SMALL && alignment <= 64) return cr_malloc_small(size);
-  return cr_large_entry(size, alignment, false);
+  if (size <= CORONA_MAX_SMALL && alignment <= 64) return size ? size : 1;
+  return 0;
+}
+
+void *cr_resize_in_place(void *p, unsigned kind, size_t have, size_t size, size_t alignment) {
+  if (((uintptr_t)p & (alignment ? alignment - 1 : 0)) != 0) return NULL;
+  if (cr_kind_is_small(kind)) {
+    /* Stay in place when the new size fits without wasting more than half
+     * of the object (the smallest class always counts as a fit). */
+    if (size <= have && (size >= have / 2 || have <= cr_bin_size[0])) return p;
+  } else if (size > CORONA_MAX_SMALL) {
+    /* Large to large: in place, or by moving pages; never a copy if not needed. */
+    return cr_large_resize(cr_large_header(p, kind), size);
+  }
+  return NULL;
 }
 
 CORONA_API void *corona_aligned_malloc(size_t size, size_t alignment) {
@@ -211,17 +227,8 @@ void *cr_realloc(void *p, size_t size, size_t alignment) {
     errno = ENOMEM;
     return NULL;
   }
-  bool aligned = ((uintptr_t)p & (alignment ? alignment - 1 : 0)) == 0;
-  if (cr_kind_is_small(kind)) {
-    /* Stay in place when the new size fits without wasting more than half
-     * of the object (the smallest class always counts as a fit). */
-    if (aligned && size <= have && (size >= have / 2 || have <= cr_bin_size[0])) return p;
-  } else if (aligned && size > CORONA_MAX_SMALL) {
-    /* Large to large: in place, or by moving pages; never a copy if not needed. */
-    void *q = cr_large_resize(cr_large_header(p, kind), size);
-    if (q != NULL) return q;
-  }
-  return move_object(p, have, size, alignment);
+  void *q = cr_resize_in_place(p, kind, have, size, alignment);
+  return q != NULL ? q : move_object(p, have, size, alignment);
 }
 
 CORONA_API void *corona_realloc(void *ptr, size_t size) { return cr_realloc(ptr, size, 0); }

@@ -130,9 +130,9 @@ cr_pool_t *cr_owner_pool(const void *p, unsigned kind) {
 
 static void *pool_alloc(cr_pool_t *pool, size_t size, size_t alignment, bool zero) {
   if (alignment > CORONA_MIN_ALIGN) {
-    /* As cr_aligned_alloc: classes that are multiples of the alignment. */
-    if (size <= 1024 && alignment <= 1024) size = ((size ? size : 1) + alignment - 1) & ~(alignment - 1);
-    else if (!(size <= CORONA_MAX_SMALL && alignment <= 64)) return cr_large_alloc(pool, cr_pool_tls_peek(pool), size, alignment, zero);
+    size_t small = cr_aligned_small_size(size, alignment);
+    if (small == 0) return cr_large_alloc(pool, cr_pool_tls_peek(pool), size, alignment, zero);
+    size = small;
   }
   if (size > CORONA_MAX_SMALL) return cr_large_alloc(pool, cr_pool_tls_peek(pool), size, 0, zero);
   cr_tls_t *tls = cr_pool_tls(pool);
@@ -212,13 +212,9 @@ CORONA_API void *corona_pool_realloc(corona_pool *h, void *p, size_t size) {
     return NULL;
   }
   size_t have = cr_usable_size_raw(p, kind);
-  if (cr_kind_is_small(kind)) {
-    if (size <= have && (size >= have / 2 || have <= cr_bin_size[0])) return p;
-  } else if (size > CORONA_MAX_SMALL) {
-    void *q = cr_large_resize(cr_large_header(p, kind), size);
-    if (q != NULL) return q;
-  }
-  void *q = pool_alloc(pool, size, 0, false);
+  void *q = cr_resize_in_place(p, kind, have, size, 0);
+  if (q != NULL) return q;
+  q = pool_alloc(pool, size, 0, false);
   if (q == NULL) return NULL; /* p stays valid */
   memcpy(q, p, have < size ? have : size);
   corona_pool_free(h, p);

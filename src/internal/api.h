@@ -73,6 +73,14 @@ void cr_free_invalid(void *p);
 /* free's path when the freeing thread (TLS tls, maybe cr_tls_empty) does
  * not own b: checked mode, statistics, then cr_free_remote. */
 void cr_free_foreign_block(cr_tls_t *tls, cr_block_t *b, void *p);
+/* The size to ask the bins for, to serve size bytes at alignment (a power
+ * of two above 16): a class that is a multiple of the alignment; 0 when
+ * only a large object serves it.  corona_aligned_malloc and the pools'. */
+size_t cr_aligned_small_size(size_t size, size_t alignment);
+/* realloc's answer without a move (corona_realloc and the pools'): p when
+ * size fits it well, the resized large object, or NULL when the object must
+ * move.  alignment: 0, or what p must keep. */
+void *cr_resize_in_place(void *p, unsigned kind, size_t have, size_t size, size_t alignment);
 /* malloc's miss of size (small): the bin's list is empty, or the thread has
  * no TLS yet (its first call, or checked mode). */
 void *cr_malloc_miss(cr_tls_t *tls, size_t size);
