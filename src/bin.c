@@ -105,13 +105,13 @@ static void block_set_full(cr_tls_t *tls, unsigned bin, cr_block_t *b) {
  * hands all but the most recent LOW_MARK - 1 blocks to the global pool. */
 static void tls_pool_push(cr_tls_t *tls, cr_block_t *b) {
   b->list = CR_LIST_NONE;
-  if (tls->empty_count >= CORONA_BLOCK_POOL_HIGH_MARK) {
+  if (tls->empty_count >= CORONA_EMPTY_CACHE_HIGH) {
     cr_block_t *keep = tls->empty;
-    for (int i = 1; i < CORONA_BLOCK_POOL_LOW_MARK - 1; i++) keep = keep->next;
+    for (int i = 1; i < CORONA_EMPTY_CACHE_LOW - 1; i++) keep = keep->next;
     cr_block_t *cold = keep->next;
     keep->next = NULL;
-    cr_pool_put_empty(tls->pool, cold, tls->empty_count - (CORONA_BLOCK_POOL_LOW_MARK - 1));
-    tls->empty_count = CORONA_BLOCK_POOL_LOW_MARK - 1;
+    cr_pool_put_empty(tls->pool, cold, tls->empty_count - (CORONA_EMPTY_CACHE_LOW - 1));
+    tls->empty_count = CORONA_EMPTY_CACHE_LOW - 1;
   }
   b->next = tls->empty;
   tls->empty = b;
@@ -125,7 +125,7 @@ static void tls_pool_push(cr_tls_t *tls, cr_block_t *b) {
  * resting and pooled empty blocks together stay within the pool's high
  * mark. */
 static bool keep_empty(cr_tls_t *tls, cr_block_t *b) {
-  if (tls->kept_empty + tls->empty_count >= CORONA_BLOCK_POOL_HIGH_MARK) return false;
+  if (tls->kept_empty + tls->empty_count >= CORONA_EMPTY_CACHE_HIGH) return false;
   tls->kept_empty++;
   b->threshold = -1; /* nothing left to free into it */
   return true;
@@ -180,12 +180,12 @@ void cr_bins_set_thresholds(cr_tls_t *tls) {
  * The one way an object leaves a thread's hands for its block: onto the
  * block's free list when this thread owns the block (which then moves to the
  * list its fill level asks for), else onto the block's public list, whose
- * owner learns of it through its mailbox (cr_free_remote).  free's own path
- * is the same two steps inline (cr_block_put, cr_free_remote). */
+ * owner learns of it through its mailbox (cr_block_free_remote).  free's own path
+ * is the same two steps inline (cr_block_put, cr_block_free_remote). */
 static void object_home(cr_tls_t *tls, void *p) {
   cr_block_t *b = cr_block_of(p);
   if (cr_load_relaxed(&b->owner) != &tls->inbox) { /* another thread's, or an orphan */
-    cr_free_remote(b, p);
+    cr_block_free_remote(b, p);
     return;
   }
   cr_block_put(b, p);

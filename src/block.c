@@ -103,7 +103,7 @@ uint32_t cr_block_privatize(cr_block_t *b, void *terminal) {
   return n;
 }
 
-void cr_free_remote(cr_block_t *b, void *p) {
+void cr_block_free_remote(cr_block_t *b, void *p) {
   /* Release: the link stored in p, and the user's last writes to p, reach
    * the owner through its acquire exchange in cr_block_privatize. */
   cr_free_mark(p, b);

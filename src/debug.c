@@ -111,8 +111,8 @@ static void inner_free(void *inner) {
    * memcheck must not see a test of "uninitialised" user bytes. */
   CR_VG(VALGRIND_MAKE_MEM_DEFINED(inner, 2 * sizeof(void *)));
   cr_tls_t *t = inner_tls();
-  if (t != NULL) cr_free_kind_tls(inner, kind, t, cr_free_other);
-  else cr_free_remote(cr_block_of(inner), inner);
+  if (t != NULL) cr_free_known_kind(inner, kind, t, cr_free_not_small);
+  else cr_block_free_remote(cr_block_of(inner), inner);
 }
 
 /* ---- reports -------------------------------------------------------------- */

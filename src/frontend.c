@@ -9,7 +9,7 @@
 #include "internal/os.h"
 #include "internal/options.h"
 
-CR_NOINLINE void cr_free_invalid(void *p) {
+CR_NOINLINE void cr_free_refused(void *p) {
   if (cr_checked) {
     cr_debug_free(p, "free");
     return;
@@ -17,7 +17,7 @@ CR_NOINLINE void cr_free_invalid(void *p) {
   cr_fatal("free(): invalid pointer", p);
 }
 
-CR_NOINLINE void cr_free_foreign_block(cr_tls_t *tls, cr_block_t *b, void *p) {
+CR_NOINLINE void cr_free_not_owned(cr_tls_t *tls, cr_block_t *b, void *p) {
   /* An object of a user pool freed by corona_free (tls is the default
    * heap's): free it into its pool as that pool's own free would.  Read
    * before any check: b->pool is on the line the CAS below needs anyway. */
@@ -48,11 +48,11 @@ CR_NOINLINE void cr_free_foreign_block(cr_tls_t *tls, cr_block_t *b, void *p) {
       *list = p;
       return;
     }
-    cr_free_remote(b, p);
+    cr_block_free_remote(b, p);
     return;
   }
   CR_STAT(cr_stat_event(b->pool, CR_STAT_REMOTE_FREE, 1));
-  cr_free_remote(b, p);
+  cr_block_free_remote(b, p);
 }
 
 CR_NOINLINE void *cr_malloc_miss(cr_tls_t *tls, size_t size) {
@@ -68,9 +68,9 @@ CR_NOINLINE void *cr_malloc_miss(cr_tls_t *tls, size_t size) {
   return cr_malloc_small_slow(tls, size);
 }
 
-_Noreturn CR_NOINLINE void cr_free_double(void *p) { cr_fatal("free(): double free detected, pointer", p); }
+_Noreturn CR_NOINLINE void cr_report_double_free(void *p) { cr_fatal("free(): double free detected, pointer", p); }
 
-CR_NOINLINE void cr_free_other(void *p, unsigned kind) {
+CR_NOINLINE void cr_free_not_small(void *p, unsigned kind) {
   if (p == NULL) return;
   if (cr_unlikely(cr_checked)) {
     cr_large_t *h = cr_large_header(p, kind);
@@ -108,7 +108,7 @@ CR_NOINLINE void *cr_calloc_other(size_t count, size_t size) {
 }
 
 CORONA_API void *corona_malloc(size_t size) { return cr_malloc_inline(size); }
-CORONA_API void corona_free(void *ptr) { cr_free_inline(ptr, cr_free_other); }
+CORONA_API void corona_free(void *ptr) { cr_free_fast(ptr, cr_free_not_small); }
 CORONA_API void *corona_calloc(size_t count, size_t size) { return cr_calloc_inline(count, size); }
 
 /* The block of small object p if p is a plausible object of a live block
@@ -209,7 +209,7 @@ static void *move_object(void *p, size_t have, size_t size, size_t alignment) {
   void *q = alignment ? cr_aligned_alloc(size, alignment) : cr_malloc_inline(size);
   if (q == NULL) return NULL; /* p stays valid, errno is ENOMEM */
   memcpy(q, p, have < size ? have : size);
-  cr_free_inline(p, cr_free_other);
+  cr_free_fast(p, cr_free_not_small);
   return q;
 }
 
@@ -217,7 +217,7 @@ void *cr_realloc(void *p, size_t size, size_t alignment) {
   if (cr_unlikely(cr_checked)) return cr_debug_realloc(p, size, alignment);
   if (p == NULL) return alignment ? cr_aligned_alloc(size, alignment) : cr_malloc_inline(size);
   if (size == 0) { /* glibc: realloc(p, 0) frees p */
-    cr_free_inline(p, cr_free_other);
+    cr_free_fast(p, cr_free_not_small);
     return NULL;
   }
   unsigned kind = cr_pagemap_kind((uintptr_t)p);

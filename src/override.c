@@ -33,7 +33,7 @@ __attribute__((constructor)) static void override_init(void) {
  * frees them; a pointer the page map does not know is the C library's, or
  * garbage. */
 static void free_other(void *p, unsigned kind) {
-  if (kind != CR_KIND_NONE || p == NULL) cr_free_other(p, kind);
+  if (kind != CR_KIND_NONE || p == NULL) cr_free_not_small(p, kind);
   else if (libc.free != NULL) libc.free(p);
   /* Without the C library's free (fully static program) a foreign pointer
    * is left alone: never taken into a corona list. */
@@ -42,7 +42,7 @@ static void free_other(void *p, unsigned kind) {
 CR_EXPORT void *malloc(size_t size) { return cr_malloc_inline(size); }
 CR_EXPORT void *calloc(size_t count, size_t size) { return cr_calloc_inline(count, size); }
 
-CR_EXPORT void free(void *p) { cr_free_inline(p, free_other); }
+CR_EXPORT void free(void *p) { cr_free_fast(p, free_other); }
 
 CR_EXPORT void *realloc(void *p, size_t size) {
   if (p != NULL && cr_pagemap_kind((uintptr_t)p) == CR_KIND_NONE) {

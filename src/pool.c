@@ -1,12 +1,12 @@
-/* pool.c — memory pools.  The default heap is cr_default_pool; user pools
- * will be further instances.  A pool owns the pool-wide structures its
- * threads share: the list of their TLS structs, the global pool of empty
- * blocks, the per-bin orphan lists, and its backend. */
+/* pool.c (layer: thread) — a pool is a heap: the default heap is
+ * cr_default_pool, and each user pool is another.  It owns what its threads
+ * share: the list of their TLS structs, its list of empty blocks, the
+ * per-bin orphan lists, and its backend.  ("Pool" means nothing else in
+ * corona: a thread's own empty blocks are its empty cache.) */
 #include <string.h>
 
 #include "internal/thread.h"
 #include "internal/os.h"
-
 
 /* All-zero is a valid empty pool: unlocked locks, empty lists. */
 cr_pool_t cr_default_pool;
@@ -89,7 +89,7 @@ static void slab_return(cr_pool_t *pool, cr_block_t *b) {
   cr_backend_slab_free(&pool->backend, b, cr_policy_hooks.dirty_budget(pool));
 }
 
-/* ---- global pool of empty blocks ----------------------------------------- */
+/* ---- the pool's list of empty blocks --------------------------------------- */
 
 cr_block_t *cr_pool_take_empty(cr_pool_t *pool) {
   cr_lock(&pool->lock);
@@ -117,12 +117,12 @@ void cr_pool_put_empty(cr_pool_t *pool, cr_block_t *list, size_t count) {
   pool->empty = list; /* newest first: the list is ordered by idle_since */
   pool->empty_count += count;
   /* Past the bound, the oldest go back to the backend (and pages to the OS). */
-  if (pool->empty_count > CORONA_GLOBAL_BLOCK_POOL_MAX) {
+  if (pool->empty_count > CORONA_POOL_EMPTY_MAX) {
     cr_block_t *keep = pool->empty;
-    for (size_t i = 1; i < CORONA_GLOBAL_BLOCK_POOL_MAX; i++) keep = keep->next;
+    for (size_t i = 1; i < CORONA_POOL_EMPTY_MAX; i++) keep = keep->next;
     excess = keep->next;
     keep->next = NULL;
-    pool->empty_count = CORONA_GLOBAL_BLOCK_POOL_MAX;
+    pool->empty_count = CORONA_POOL_EMPTY_MAX;
   }
   cr_unlock(&pool->lock);
   for (cr_block_t *b = excess, *next; b != NULL; b = next) {

@@ -181,8 +181,8 @@ CORONA_API void *corona_pool_aligned_malloc(corona_pool *h, size_t size, size_t 
 
 void cr_pool_free_small(cr_pool_t *pool, void *p, unsigned kind) {
   cr_tls_t *tls = cr_pool_tls(pool);
-  if (tls != NULL) cr_free_kind_tls(p, kind, tls, cr_free_other);
-  else cr_free_remote(cr_block_of(p), p);
+  if (tls != NULL) cr_free_known_kind(p, kind, tls, cr_free_not_small);
+  else cr_block_free_remote(cr_block_of(p), p);
 }
 
 CORONA_API void corona_pool_free(corona_pool *h, void *p) {

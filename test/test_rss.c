@@ -405,7 +405,7 @@ static void test_small(void) {
   if (ASSERT_RSS) {
     /* The resident budget of free slabs is 32 MiB + a quarter of the bytes
      * in use, which were all of it when the frees began; besides: the
-     * global pool of empty blocks (16 MiB), the survivors' slabs (about one
+     * pool's list of empty blocks (16 MiB), the survivors' slabs (about one
      * in eight) and 12 MiB for the touched part of the pointer array and
      * metadata. */
     size_t bound = 32 * MB + held / 4 + 16 * MB + held / 8 + 12 * MB;

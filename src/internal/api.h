@@ -66,13 +66,13 @@ void *cr_realloc(void *p, size_t size, size_t alignment); /* alignment 0: plain 
 size_t cr_usable_size(const void *p, unsigned kind); /* 0 when p is not ours */
 size_t cr_usable_size_raw(const void *p, unsigned kind); /* the same, never checked mode */
 /* free() of anything that is not a small object: NULL, large, invalid. */
-void cr_free_other(void *p, unsigned kind);
+void cr_free_not_small(void *p, unsigned kind);
 /* free() of a pointer corona refuses: reports it and aborts.  Not marked
  * noreturn, so that the fast path reaches it by a jump. */
-void cr_free_invalid(void *p);
+void cr_free_refused(void *p);
 /* free's path when the freeing thread (TLS tls, maybe cr_tls_empty) does
- * not own b: checked mode, statistics, then cr_free_remote. */
-void cr_free_foreign_block(cr_tls_t *tls, cr_block_t *b, void *p);
+ * not own b: checked mode, statistics, then cr_block_free_remote. */
+void cr_free_not_owned(cr_tls_t *tls, cr_block_t *b, void *p);
 /* The size to ask the bins for, to serve size bytes at alignment (a power
  * of two above 16): a class that is a multiple of the alignment; 0 when
  * only a large object serves it.  corona_aligned_malloc and the pools'. */
@@ -85,6 +85,6 @@ void *cr_resize_in_place(void *p, unsigned kind, size_t have, size_t size, size_
  * no TLS yet (its first call, or checked mode). */
 void *cr_malloc_miss(cr_tls_t *tls, size_t size);
 /* A free of p found its mark: reports the double free and aborts. */
-_Noreturn void cr_free_double(void *p);
+_Noreturn void cr_report_double_free(void *p);
 
 #endif /* CORONA_API_H */

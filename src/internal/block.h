@@ -36,7 +36,7 @@ typedef struct cr_inbox_s {
 
 /* Which of its owner's lists a block is on (block->list). */
 enum cr_list_e {
-  CR_LIST_NONE = 0,  /* empty pool, global pool, orphan list, or free */
+  CR_LIST_NONE = 0,  /* a thread's empty cache, the pool's empty list, an orphan list, or free */
   CR_LIST_ACTIVE,    /* tls->bins.block[CR_ROW(bin)] */
   CR_LIST_PARTIAL,   /* tls->partial[bin]: has free objects */
   CR_LIST_FULL,      /* tls->full[bin]: exhausted when it was last active */
@@ -161,7 +161,7 @@ void cr_block_init(cr_block_t *b, cr_inbox_t *owner, cr_pool_t *pool, unsigned b
  * or CR_UNUSABLE when orphaning). Returns the number of objects reclaimed. */
 uint32_t cr_block_privatize(cr_block_t *b, void *terminal);
 /* A free of p into block b by a thread that does not own it. */
-void cr_free_remote(cr_block_t *b, void *p);
+void cr_block_free_remote(cr_block_t *b, void *p);
 
 /* ---- the free mark --------------------------------------------------------
  * Every small object on a free list (a bin's, a block's, a public one) has

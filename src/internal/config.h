@@ -28,19 +28,19 @@
 /* Every pointer corona returns is aligned to at least this. */
 #define CORONA_MIN_ALIGN 16
 
-/* Per-thread pool of empty slab blocks: when a push would exceed the high
- * mark, all but the low mark's most recent blocks go to the global pool.
+/* Per-thread cache of empty slab blocks: when a push would exceed the high
+ * mark, all but the low mark's most recent blocks go to the pool's list.
  * The mark also bounds the empty blocks resting on the thread's partial
  * lists (bin.c, keep_empty).  128 blocks (2 MB a thread): at 32, a burst of
  * a few thousand objects freed at once turned most of its blocks over
- * through the global pool on every round. */
-#define CORONA_BLOCK_POOL_HIGH_MARK 128
-#define CORONA_BLOCK_POOL_LOW_MARK 8
-/* Empty blocks the pool-wide (global) list keeps before it hands further
+ * through the pool's list on every round. */
+#define CORONA_EMPTY_CACHE_HIGH 128
+#define CORONA_EMPTY_CACHE_LOW 8
+/* Empty blocks a pool's list keeps before it hands further
  * ones back to the backend, which returns their pages to the OS.  Too small
  * a bound makes a program that frees and reallocates a burst of objects pay
  * a purge and page faults every round. */
-#define CORONA_GLOBAL_BLOCK_POOL_MAX 1024 /* 16 MB */
+#define CORONA_POOL_EMPTY_MAX 1024 /* 16 MB */
 
 /* The slow path carves this many bytes' worth of objects (at least one) from
  * a block's bump area into the thread's bin list at a time: one page, so

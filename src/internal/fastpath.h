@@ -70,12 +70,12 @@ CR_INLINE void *cr_calloc_inline(size_t count, size_t size) {
  * The bin's mask keeps the bits below the class's alignment: a pointer not
  * at that alignment never equals the active block (nor the
  * CR_BLOCK_NEVER), so a misaligned pointer, and any interior pointer of a
- * power-of-two class, is left to the checks of cr_free_small_block, and so
+ * power-of-two class, is left to the checks of cr_free_to_other_block, and so
  * is an object that already carries the free mark (a double free).  The
  * interior pointers that do match (classes that are not powers of two) are
  * caught before anything is handed out from the local list
  * (cr_malloc_small_slow). */
-CR_INLINE bool cr_free_active(void *p, unsigned kind, cr_tls_t *tls) {
+CR_INLINE bool cr_free_to_active_block(void *p, unsigned kind, cr_tls_t *tls) {
   /* The row is the kind itself, for every kind the page map holds: no test
    * of the kind, nor kind - 1 and its zero-extension. */
   cr_block_t *b = (cr_block_t *)((uintptr_t)p & tls->bins.mask[kind]);
@@ -91,14 +91,14 @@ CR_INLINE bool cr_free_active(void *p, unsigned kind, cr_tls_t *tls) {
 /* A small object (kind 1..CORONA_NUM_BINS) not of the active block: kept
  * hot on the bin's free list while the turn has room (CORONA_HOT_OBJECTS),
  * else onto its block's free list if this thread owns the block; another
- * thread's goes to cr_free_foreign_block (which may keep it hot too). */
-CR_INLINE void cr_free_small_block(void *p, unsigned kind, cr_tls_t *tls) {
+ * thread's goes to cr_free_not_owned (which may keep it hot too). */
+CR_INLINE void cr_free_to_other_block(void *p, unsigned kind, cr_tls_t *tls) {
   cr_block_t *b = cr_block_of(p);
   if (cr_unlikely(!cr_is_object_start((uintptr_t)p, kind - 1))) {
-    cr_free_invalid(p);
+    cr_free_refused(p);
     return;
   }
-  if (cr_unlikely(cr_free_marked(p, b))) cr_free_double(p);
+  if (cr_unlikely(cr_free_marked(p, b))) cr_report_double_free(p);
   /* Relaxed: only this thread can have stored its own TLS here. */
   if (cr_likely(cr_load_relaxed(&b->owner) == &tls->inbox)) {
     unsigned bin = kind - 1;
@@ -112,14 +112,14 @@ CR_INLINE void cr_free_small_block(void *p, unsigned kind, cr_tls_t *tls) {
     if (cr_unlikely(cr_block_put(b, p))) cr_block_threshold_reached(tls, b);
     return;
   }
-  cr_free_foreign_block(tls, b, p);
+  cr_free_not_owned(tls, b, p);
 }
 
 /* free of an object whose page-map kind is known, by thread tls: small
  * here, the rest (NULL, large, not ours) to other, out of line. */
-CR_INLINE void cr_free_kind_tls(void *p, unsigned kind, cr_tls_t *tls, void (*other)(void *p, unsigned kind)) {
-  if (cr_likely(cr_free_active(p, kind, tls))) return;
-  if (cr_likely(cr_kind_is_small(kind))) cr_free_small_block(p, kind, tls);
+CR_INLINE void cr_free_known_kind(void *p, unsigned kind, cr_tls_t *tls, void (*other)(void *p, unsigned kind)) {
+  if (cr_likely(cr_free_to_active_block(p, kind, tls))) return;
+  if (cr_likely(cr_kind_is_small(kind))) cr_free_to_other_block(p, kind, tls);
   else other(p, kind);
 }
 
@@ -127,13 +127,13 @@ CR_INLINE void cr_free_kind_tls(void *p, unsigned kind, cr_tls_t *tls, void (*ot
  * proves p lies in a real block, below the end of the address space); any
  * other case looks the kind up again, checked.  other (a constant, so the
  * call is direct) takes NULL, large objects and pointers corona does not
- * know: corona_free refuses those (cr_free_other), free hands them to the
+ * know: corona_free refuses those (cr_free_not_small), free hands them to the
  * C library (override.c). */
-CR_INLINE void cr_free_inline(void *p, void (*other)(void *p, unsigned kind)) {
+CR_INLINE void cr_free_fast(void *p, void (*other)(void *p, unsigned kind)) {
   cr_tls_t *tls = cr_tls_get();
-  if (cr_likely(cr_free_active(p, cr_pagemap_kind_masked((uintptr_t)p), tls))) return;
+  if (cr_likely(cr_free_to_active_block(p, cr_pagemap_kind_masked((uintptr_t)p), tls))) return;
   unsigned kind = cr_pagemap_kind((uintptr_t)p);
-  if (cr_likely(cr_kind_is_small(kind))) cr_free_small_block(p, kind, tls);
+  if (cr_likely(cr_kind_is_small(kind))) cr_free_to_other_block(p, kind, tls);
   else other(p, kind);
 }
 

@@ -109,7 +109,7 @@ struct cr_pool_s {
   cr_source_t source;      /* user pools */
   cr_tls_t *threads;       /* lock: live per-thread structs */
   cr_tls_t *free_tls;      /* lock: recycled per-thread structs (linked by pool_next) */
-  cr_block_t *empty;       /* lock: global pool of empty blocks (linked by next) */
+  cr_block_t *empty;       /* lock: pool's list of empty blocks (linked by next) */
   size_t empty_count;      /* lock */
   cr_orphans_t orphans[CORONA_NUM_BINS];
   cr_loc_t loc;
@@ -262,13 +262,13 @@ void cr_pool_tls_retire(cr_pool_t *pool, cr_tls_t *tls);
 /* Gives the pool's locks their ranks (sync.h): a user pool's, or the
  * default heap's; before the locks are first used. */
 void cr_pool_set_ranks(cr_pool_t *pool, bool user);
-/* Global pool of empty blocks (pool->lock). */
+/* The pool's list of empty blocks (pool->lock). */
 cr_block_t *cr_pool_take_empty(cr_pool_t *pool);
 void cr_pool_put_empty(cr_pool_t *pool, cr_block_t *list, size_t count);
 /* Per-bin orphan lists. */
 void cr_pool_orphan(cr_pool_t *pool, cr_block_t *b);
 cr_block_t *cr_pool_adopt(cr_pool_t *pool, unsigned bin);
-/* Orphans whose objects have all been freed go to the empty pool. */
+/* Orphans whose objects have all been freed go to the pool's empty list. */
 void cr_pool_reclaim_orphans(cr_pool_t *pool);
 
 /* ---- large.c: objects above CORONA_MAX_SMALL ----------------------------- */
