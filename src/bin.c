@@ -374,19 +374,11 @@ static CR_NOINLINE void check_local(cr_block_t *block, unsigned bin, void *list)
   }
 }
 
-void *cr_malloc_small_slow(cr_tls_t *tls, size_t size) {
-  unsigned bin = cr_bin_index(size);
+/* The bin's lists are both empty: objects from a block (the active one, or
+ * another), checked out into the free list, and the first handed out. */
+static CR_NOINLINE void *refill_alloc(cr_tls_t *tls, unsigned bin) {
   unsigned row = CR_ROW(bin);
-  tls->hot[bin] = 0; /* the list ran dry: a new turn */
-  void *p = tls->bins.local[row];
-  if (p != NULL) { /* objects this thread freed: allocate them next */
-    if ((cr_bin_size[bin] & (cr_bin_size[bin] - 1)) != 0) check_local(tls->bins.block[row], bin, p);
-    CR_STAT(if (cr_tls_counting(tls)) count_swap(tls, bin, p));
-    tls->bins.local[row] = NULL;
-    tls->bins.free[row] = *(void **)p;
-    cr_free_mark_clear(p);
-    return p;
-  }
+  void *p;
   cr_block_t *b = bin_refill(tls, bin);
   if (b == NULL) {
     errno = ENOMEM;
@@ -399,6 +391,38 @@ void *cr_malloc_small_slow(cr_tls_t *tls, size_t size) {
   tls->bins.free[row] = *(void **)p;
   cr_free_mark_clear(p);
   return p;
+}
+
+/* The local list p (non-empty) becomes the free list; its first object is
+ * handed out. */
+CR_INLINE void *swap_local(cr_tls_t *tls, unsigned row, void *p) {
+  tls->bins.local[row] = NULL;
+  tls->bins.free[row] = *(void **)p;
+  cr_free_mark_clear(p);
+  return p;
+}
+
+/* The swap in a class that is not a power of two, or while counting: the
+ * list is checked (check_local) or counted first. */
+static CR_NOINLINE void *swap_local_checked(cr_tls_t *tls, unsigned bin, void *p) {
+  if ((cr_bin_size[bin] & (cr_bin_size[bin] - 1)) != 0) check_local(tls->bins.block[CR_ROW(bin)], bin, p);
+  CR_STAT(if (cr_tls_counting(tls)) count_swap(tls, bin, p));
+  return swap_local(tls, CR_ROW(bin), p);
+}
+
+/* The common case, a swap of the local list of a power-of-two class into
+ * the free list, touches no block and calls nothing, so it saves no
+ * registers; the rest leaves by a tail call. */
+void *cr_malloc_small_slow(cr_tls_t *tls, size_t size) {
+  unsigned bin = cr_bin_index(size);
+  unsigned row = CR_ROW(bin);
+  tls->hot[bin] = 0; /* the list ran dry: a new turn */
+  void *p = tls->bins.local[row];
+  if (cr_unlikely(p == NULL)) return refill_alloc(tls, bin);
+  /* objects this thread freed: allocate them next */
+  if (cr_unlikely((cr_bin_size[bin] & (cr_bin_size[bin] - 1)) != 0 || cr_tls_counting(tls)))
+    return swap_local_checked(tls, bin, p);
+  return swap_local(tls, row, p);
 }
 
 /* ---- thread exit ------------------------------------------------------- */
