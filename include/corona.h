@@ -113,7 +113,7 @@ typedef struct corona_stats {
   uint64_t total_allocations;  /* small + large */
   uint64_t total_frees;
   uint64_t active_allocations; /* total_allocations - total_frees */
-  uint64_t small_allocations;  /* objects of at most 8128 bytes */
+  uint64_t small_allocations;  /* objects of at most 8064 bytes */
   uint64_t small_frees;
   uint64_t small_objects;      /* live small objects */
   uint64_t large_allocations;

@@ -88,7 +88,7 @@ static int case_double_free_small(bool bug) {
 }
 
 static int case_double_free_large(bool bug) {
-  char *p = corona_malloc(100 * KB); /* large (> 8128 B), kept in the quarantine */
+  char *p = corona_malloc(100 * KB); /* large (> 8064 B), kept in the quarantine */
   fill_bytes(p, 100 * KB, 1);
   say_addr(p);
   corona_free(p);
