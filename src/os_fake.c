@@ -37,6 +37,7 @@ typedef struct {
   uintptr_t start;
   size_t size;
   unsigned flags; /* CR_OS_* it was mapped with, or FAKE_LOST */
+  size_t serial;  /* fake_stats.maps once it was made */
 } fake_map_t;
 
 typedef struct {
@@ -162,11 +163,11 @@ static uintptr_t area_fit(const fake_area_t *a, size_t size, size_t align, size_
   return 0;
 }
 
-static void area_insert(fake_area_t *a, uintptr_t start, size_t size, unsigned flags) {
+static void area_insert(fake_area_t *a, uintptr_t start, size_t size, unsigned flags, size_t serial) {
   if (a->n == FAKE_MAX_MAPS) fake_fatal("has no room for another mapping at", start, size);
   size_t i = area_index(a, start);
   memmove(&a->maps[i + 1], &a->maps[i], (a->n - i) * sizeof a->maps[0]);
-  a->maps[i] = (fake_map_t){start, size, flags};
+  a->maps[i] = (fake_map_t){start, size, flags, serial};
   a->n++;
 }
 
@@ -218,9 +219,9 @@ void *cr_os_map(size_t size, size_t alignment, size_t offset, unsigned flags) {
   if (start == 0) goto out; /* the area is full: out of memory, as an OS can be */
   if (mprotect((void *)start, size, PROT_READ | PROT_WRITE) != 0) goto out;
   if (flags & (CR_OS_HUGE | CR_OS_HUGE_ONLY)) madvise((void *)start, size, MADV_HUGEPAGE);
-  area_insert(a, start, size, flags & (CR_OS_META | CR_OS_HUGE | CR_OS_HUGE_ONLY));
-  account(flags, size, true);
   fake_stats.maps++;
+  area_insert(a, start, size, flags & (CR_OS_META | CR_OS_HUGE | CR_OS_HUGE_ONLY), fake_stats.maps);
+  account(flags, size, true);
   p = (void *)start;
 out:
   fake_leave();
@@ -334,7 +335,7 @@ bool fakeos_mapping(const void *addr, fakeos_mapping_t *out) {
   fake_enter();
   fake_map_t *m = fake_find((uintptr_t)addr);
   bool found = m != NULL && !(m->flags & FAKE_LOST);
-  if (found) *out = (fakeos_mapping_t){(void *)m->start, m->size, m->flags};
+  if (found) *out = (fakeos_mapping_t){(void *)m->start, m->size, m->flags, m->serial};
   fake_leave();
   return found;
 }

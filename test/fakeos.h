@@ -67,6 +67,7 @@ typedef struct {
   void *start;
   size_t size;
   unsigned flags; /* FAKEOS_IS_META, FAKEOS_THP, FAKEOS_RESERVED_HUGE */
+  size_t serial;  /* which mapping it was: fakeos_stats_t.maps just after it was made */
 } fakeos_mapping_t;
 /* The live mapping holding addr: true and *out filled in, or false. */
 bool fakeos_mapping(const void *addr, fakeos_mapping_t *out);

@@ -691,36 +691,67 @@ static obj_t huge_objs[N_HUGE_OBJS];
 /* Allocates and touches region-sized work (512 KB objects) and own-mapping
  * work (8 MB objects: above the huge-page threshold); checks what the OS was
  * asked for each object's mapping (fakeos_mapping): transparent huge pages,
- * or reserved huge pages.  expect: whether huge pages are expected.  strict:
- * every mapping (expect) or none (!expect) must have them; otherwise, after a
- * run-time switch that only affects new regions, at least one must (expect)
- * and none is required not to.  Returns how many of the 512 KB objects lie in
- * reserved huge pages. */
-static size_t check_huge(int expect, int strict, const char *label) {
+ * or reserved huge pages.  expect: whether huge pages are expected.  Every
+ * mapping made here must follow it; strict: also those from before (regions
+ * that kept a live object through corona_collect), where the mode has not
+ * changed since they were made. */
+static void check_huge(int expect, int strict, const char *label) {
+  fakeos_stats_t st;
+  fakeos_stats(&st);
   for (size_t i = 0; i < N_HUGE_OBJS; i++) new_obj(&huge_objs[i], i % 8 == 7 ? 8 * MB : 512 * KB, label);
   for (size_t i = 0; i < N_HUGE_OBJS; i++) check_obj(&huge_objs[i], label);
-  size_t advised = 0, mapped = 0, reserved = 0;
+  size_t advised = 0, mapped = 0, fresh = 0, wrong = 0;
   for (size_t i = 0; i < N_HUGE_OBJS; i++) {
     fakeos_mapping_t m;
     if (huge_objs[i].p == NULL) continue;
     if (!CHECKF(fakeos_mapping(huge_objs[i].p, &m), "%s: object %p lies in no mapping of the OS", label, huge_objs[i].p))
       continue;
+    bool huge = (m.flags & (FAKEOS_THP | FAKEOS_RESERVED_HUGE)) != 0, made_here = m.serial > st.maps;
     mapped++;
-    if (m.flags & (FAKEOS_THP | FAKEOS_RESERVED_HUGE)) advised++;
-    if ((m.flags & FAKEOS_RESERVED_HUGE) && huge_objs[i].size <= MB) reserved++;
+    advised += huge;
+    fresh += made_here;
+    if ((made_here || strict) && huge != (expect != 0)) wrong++;
   }
-  printf("    %s: huge pages %s; %zu of %zu objects' mappings asked for huge pages, %zu in reserved ones\n", label,
-         expect ? "on" : "off", advised, mapped, reserved);
+  printf("    %s: huge pages %s; %zu of %zu objects in mappings with huge pages, %zu in mappings made now\n", label,
+         expect ? "on" : "off", advised, mapped, fresh);
   CHECKF(mapped == N_HUGE_OBJS, "%s: %zu of %d objects in a mapping", label, mapped, N_HUGE_OBJS);
-  if (expect && strict)
-    CHECKF(advised == mapped, "%s: only %zu of %zu objects' mappings asked for huge pages", label, advised, mapped);
-  else if (expect)
-    CHECKF(advised > 0, "%s: none of %zu objects' mappings asked for huge pages", label, mapped);
-  else if (strict)
-    CHECKF(advised == 0, "%s: %zu objects' mappings asked for huge pages though they are off", label, advised);
+  CHECKF(fresh > 0, "%s: no object in a mapping made now", label);
+  CHECKF(wrong == 0, "%s: %zu objects in mappings %s huge pages", label, wrong, expect ? "without" : "with");
   for (size_t i = 0; i < N_HUGE_OBJS; i++) free_obj(&huge_objs[i], label);
   corona_collect();
-  return reserved;
+}
+
+/* Reserved huge pages for one region: new regions take them while they
+ * last, then fall back to the THP advice; the collect gives them back. */
+#define N_RESERVED_OBJS 128
+static obj_t reserved_objs[N_RESERVED_OBJS];
+
+static void check_reserved_huge(int env) {
+  fakeos_stats_t st;
+  fakeos_stats(&st);
+  fakeos_huge_pages(CORONA_LARGE_REGION_BYTES);
+  CHECK(corona_allocation_mode(CORONA_USE_HUGE_PAGES, 1) == 0);
+  size_t n = 0, reserved = 0, thp = 0, plain = 0;
+  for (; n < N_RESERVED_OBJS && thp == 0; n++) { /* until a region falls back */
+    fakeos_mapping_t m;
+    if (!new_obj(&reserved_objs[n], 512 * KB, "reserved huge pages")) break;
+    if (!CHECK(fakeos_mapping(reserved_objs[n].p, &m)) || m.serial <= st.maps) continue;
+    if (m.flags & FAKEOS_RESERVED_HUGE) reserved++;
+    else if (m.flags & FAKEOS_THP) thp++;
+    else plain++;
+  }
+  printf("    reserved huge pages for one region: of %zu objects of 512 KB, %zu in reserved huge pages, then %zu with"
+         " the THP advice in new regions\n", n, reserved, thp);
+  CHECKF(reserved > 0 && thp > 0 && plain == 0,
+         "reserved huge pages: %zu objects in new regions of reserved huge pages, %zu with THP advice, %zu with neither",
+         reserved, thp, plain);
+  for (size_t i = 0; i < n; i++) free_obj(&reserved_objs[i], "reserved huge pages");
+  corona_collect();
+  fakeos_stats(&st);
+  CHECKF(st.huge_left == CORONA_LARGE_REGION_BYTES, "%zu of %zu bytes of reserved huge pages free after the collect",
+         st.huge_left, CORONA_LARGE_REGION_BYTES);
+  fakeos_huge_pages(0);
+  CHECK(corona_allocation_mode(CORONA_USE_HUGE_PAGES, env) == 0);
 }
 #else
 /* Allocates and touches region-sized work (512 KB objects) and own-mapping
@@ -731,7 +762,7 @@ static size_t check_huge(int expect, int strict, const char *label) {
  * carry it; otherwise, after a run-time switch that only affects new
  * regions, at least one must (expect) and none is required not to.  Without
  * THP (or, for the growth of AnonHugePages, in mode never) a skip. */
-static size_t check_huge(int expect, int strict, const char *label) {
+static void check_huge(int expect, int strict, const char *label) {
   const char *thp = pu_thp_mode();
   long ahp0 = pu_anon_huge_bytes();
   for (size_t i = 0; i < N_HUGE_OBJS; i++) new_obj(&huge_objs[i], i % 8 == 7 ? 8 * MB : 512 * KB, label);
@@ -767,7 +798,6 @@ static size_t check_huge(int expect, int strict, const char *label) {
   }
   for (size_t i = 0; i < N_HUGE_OBJS; i++) free_obj(&huge_objs[i], label);
   corona_collect();
-  return 0;
 }
 #endif
 
@@ -781,19 +811,7 @@ static void test_huge_pages(void) {
   CHECK(corona_allocation_mode(CORONA_USE_HUGE_PAGES, 0) == 0);
   check_huge(0, 0, "CORONA_USE_HUGE_PAGES mode 0");
 #if CORONA_FAKEOS
-  /* Reserved huge pages for one region: new regions take them while they
-   * last, then fall back to the advice; the collect gives them back. */
-  fakeos_huge_pages(CORONA_LARGE_REGION_BYTES);
-  CHECK(corona_allocation_mode(CORONA_USE_HUGE_PAGES, 1) == 0);
-  size_t reserved = check_huge(1, 1, "reserved huge pages for one region");
-  CHECKF(reserved > 0 && reserved < N_HUGE_OBJS - N_HUGE_OBJS / 8,
-         "%zu of %d objects of 512 KB in reserved huge pages: want some, not all", reserved, N_HUGE_OBJS - N_HUGE_OBJS / 8);
-  fakeos_stats_t st;
-  fakeos_stats(&st);
-  CHECKF(st.huge_left == CORONA_LARGE_REGION_BYTES, "%zu of %zu bytes of reserved huge pages free after the collect",
-         st.huge_left, CORONA_LARGE_REGION_BYTES);
-  fakeos_huge_pages(0);
-  CHECK(corona_allocation_mode(CORONA_USE_HUGE_PAGES, env) == 0);
+  check_reserved_huge(env);
 #endif
 }
 
