@@ -2,8 +2,9 @@
  * VirtualAlloc/VirtualFree for memory (reserve+commit, decommit, release),
  * large pages where the process may lock memory, fiber-local storage
  * callbacks for thread exit, the process environment block, WriteFile to
- * the standard error handle.  With os_linux.c, the only file of the core
- * that includes OS headers.
+ * the standard error handle.  All of the contract in one file; with the
+ * Linux files (os_linux.c, os_linux_map.c, and os_fake.c for tests), the
+ * only ones of the core that include OS headers.
  *
  * Nothing here calls corona: the C runtime's malloc stays the C runtime's
  * on Windows (corona does not replace it), so whatever the CRT or the
