@@ -6,7 +6,10 @@
  * aligned to 4 GiB (one page-map leaf covers it), metadata from an area of
  * its own after it, so that metadata never moves the objects.  Each area is
  * handed out first fit from its lowest address, aligned as asked: the same
- * requests give the same offsets from the base on every run.  Unmapped and
+ * requests give the same offsets from the base on every run (of one binary:
+ * another compiler may make other requests first).  Nothing is charged
+ * against the commit limit (the reservation is MAP_NORESERVE), so the only
+ * refusals are the ones a test asks for, or a full area.  Unmapped and
  * purged memory reads back as zero; unmapped memory faults when touched.  It
  * checks the contract (whole mappings only for unmap and remap, purges inside
  * one mapping, page multiples) and ends the process with a "fake OS:" line
