@@ -241,17 +241,10 @@ static cr_region_t *region_new(cr_backend_t *be, unsigned kind, size_t need) {
   bool reserved = false;
   char *base = NULL;
   if (huge) {
-    base = cr_os_map_huge(size);
-    if (base != NULL && ((uintptr_t)base & (size - 1)) != 0) {
-      cr_os_unmap(base, size);
-      base = NULL;
-    }
+    base = cr_os_map(size, size, 0, CR_OS_HUGE_ONLY);
     reserved = base != NULL;
   }
-  if (base == NULL) {
-    base = cr_os_map(size, size, 0);
-    if (base != NULL && huge) cr_os_advise_huge(base, size);
-  }
+  if (base == NULL) base = cr_os_map(size, size, 0, huge ? CR_OS_HUGE : 0);
   uint8_t mark = kind == CR_REGION_SLAB ? CR_KIND_SLAB_FREE : CR_KIND_LARGE;
   if (base == NULL || !cr_pagemap_set((uintptr_t)base, size, mark)) {
     if (base) cr_os_unmap(base, size);
@@ -628,9 +621,8 @@ static void user_own_unmap(cr_backend_t *be, char *p, size_t bytes) {
 char *cr_backend_own_map(cr_backend_t *be, size_t bytes, bool huge, size_t align, size_t offset) {
   if (be->source != NULL) return user_own_map(be, bytes);
   if (align == 0) align = huge ? CORONA_HUGE_SPAN : CORONA_SLAB_SIZE;
-  char *p = cr_os_map(bytes, align, offset);
+  char *p = cr_os_map(bytes, align, offset, huge ? CR_OS_HUGE : 0);
   if (p == NULL) return NULL;
-  if (huge) cr_os_advise_huge(p, bytes);
   /* Every granule is marked, so a header lookup below any pointer of the
    * object stays inside the mapping; and only the mapping's granules: an
    * alignment's slack went back to the OS in cr_os_map, unmarked. */

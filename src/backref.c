@@ -30,7 +30,7 @@ uint32_t cr_backref_alloc(void *header) {
     idx = cr_load_relaxed(&next_unused);
     if ((idx >> CHUNK_BITS) >= TOP_ENTRIES) goto fail;
     if (cr_load_relaxed(&top[idx >> CHUNK_BITS]) == NULL) {
-      _Atomic(uintptr_t) *chunk = cr_os_map_meta(CHUNK_ENTRIES * sizeof(uintptr_t));
+      _Atomic(uintptr_t) *chunk = cr_os_map(CHUNK_ENTRIES * sizeof(uintptr_t), 0, 0, CR_OS_META);
       if (chunk == NULL) goto fail;
       CR_STAT(cr_meta_mapped(CHUNK_ENTRIES * sizeof(uintptr_t)));
       cr_store_release(&top[idx >> CHUNK_BITS], chunk); /* pairs with slot()'s acquire */

@@ -27,7 +27,7 @@ void *cr_meta_alloc(size_t size) {
   size = (size + CORONA_CACHE_LINE - 1) & ~(size_t)(CORONA_CACHE_LINE - 1);
   cr_lock(&meta_lock);
   if ((size_t)(meta_end - meta_cur) < size) {
-    char *chunk = cr_os_map_meta(META_CHUNK);
+    char *chunk = cr_os_map(META_CHUNK, 0, 0, CR_OS_META);
     if (chunk == NULL) {
       cr_unlock(&meta_lock);
       return NULL;

@@ -92,14 +92,36 @@ static void warn_value(const char *prefix, const char *name, const char *value, 
   cr_line_emit(&l);
 }
 
-/* Looks up PREFIX+NAME in the environment. */
+/* Writes "PREFIX+NAME=" to var (64 bytes): the prefix that finds the
+ * variable's entries in the environment. */
+static void option_var(char *var, const char *prefix, const char *name) {
+  size_t n = 0;
+  for (const char *c = prefix; *c && n < 62; c++) var[n++] = *c;
+  for (const char *c = name; *c && n < 62; c++) var[n++] = *c;
+  var[n++] = '=';
+  var[n] = 0;
+}
+
+/* The value of PREFIX+NAME in the environment (its first entry), or NULL. */
 static const char *option_env(const char *prefix, const char *name) {
   char var[64];
-  size_t n = 0;
-  for (const char *c = prefix; *c && n < sizeof var - 1; c++) var[n++] = *c;
-  for (const char *c = name; *c && n < sizeof var - 1; c++) var[n++] = *c;
-  var[n] = 0;
-  return cr_os_getenv(var);
+  option_var(var, prefix, name);
+  const char *e = cr_os_env(var, 0);
+  if (e == NULL) return NULL;
+  while (*e++ != '=') { /* names hold no '=': the value follows the first */
+  }
+  return e;
+}
+
+/* Whether entry e of the environment is one of PREFIX+NAME's (the platform
+ * decides, as it did for option_env: Windows ignores case). */
+static bool option_entry(const char *e, const char *prefix, const char *name) {
+  char var[64];
+  option_var(var, prefix, name);
+  const char *f;
+  for (size_t i = 0; (f = cr_os_env(var, i)) != NULL; i++)
+    if (f == e) return true;
+  return false;
 }
 
 /* Warns about CORONA_ variables that name no option (a typo would
@@ -107,17 +129,9 @@ static const char *option_env(const char *prefix, const char *name) {
 static void check_unknown(void) {
   static const char prefix[] = "CORONA_";
   const char *e;
-  for (size_t i = 0; (e = cr_os_env_entry(i)) != NULL; i++) {
-    size_t k = 0;
-    while (prefix[k] && e[k] == prefix[k]) k++;
-    if (prefix[k] != 0) continue;
-    const char *name = e + k;
+  for (size_t i = 0; (e = cr_os_env(prefix, i)) != NULL; i++) {
     bool known = false;
-    for (int o = 0; o < CR_OPT_COUNT && !known; o++) {
-      const char *a = options[o].name, *b = name;
-      while (*a && *a == *b) a++, b++;
-      known = *a == 0 && (*b == '=' || *b == 0);
-    }
+    for (int o = 0; o < CR_OPT_COUNT && !known; o++) known = option_entry(e, prefix, options[o].name);
     if (known) continue;
     cr_line_t l = CR_LINE_INIT;
     cr_line_str(&l, "unknown variable ");

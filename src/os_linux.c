@@ -1,6 +1,9 @@
-/* os_linux.c — the Linux side of the platform contract (internal/os.h):
- * mmap/munmap/madvise, pthread keys for thread exit, sched_yield, write(2).
- * The only file of the core that includes OS headers. */
+/* os_linux.c — the Linux side of the platform contract (internal/os.h),
+ * all but the memory group: the facts (sysconf, /proc/meminfo, the initial
+ * stack), the clock, environ, pthread keys for thread exit, fork and exit
+ * handlers, dlsym, futexes and sched_yield, write(2).  The memory group is
+ * os_linux_map.c, or os_fake.c in the test library corona_fakeos: both link
+ * with this file. */
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -11,15 +14,15 @@
 #include <stdlib.h>
 #include <linux/futex.h>
 #include <sys/auxv.h>
-#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include "internal/os.h"
 
+/* ---- facts ------------------------------------------------------------------ */
 static size_t os_page_size = 4096;
 static size_t os_huge_page_size;
-static pthread_key_t os_thread_key[CR_OS_THREAD_SLOTS];
+static unsigned os_address_bits = 47;
 
 /* Reads "Hugepagesize:  2048 kB" from /proc/meminfo without allocating. */
 static size_t read_huge_page_size(void) {
@@ -58,8 +61,6 @@ static unsigned read_address_bits(void) {
   return (unsigned)(64 - __builtin_clzll((unsigned long long)top));
 }
 
-static unsigned os_address_bits = 47;
-
 void cr_os_init(void) {
   long ps = sysconf(_SC_PAGESIZE);
   if (ps > 0) os_page_size = (size_t)ps;
@@ -67,36 +68,11 @@ void cr_os_init(void) {
   os_address_bits = read_address_bits();
 }
 
+size_t cr_os_page_size(void) { return os_page_size; }
+size_t cr_os_huge_page_size(void) { return os_huge_page_size; }
 unsigned cr_os_address_bits(void) { return os_address_bits; }
 
-size_t cr_os_huge_page_size(void) { return os_huge_page_size; }
-
-#if defined(__SANITIZE_THREAD__)
-#define OS_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define OS_TSAN 1
-#endif
-#endif
-
-void *cr_os_remap(void *addr, size_t old_size, size_t new_size, void *target) {
-#ifdef OS_TSAN
-  /* TSan does not intercept mremap: a range that pages were moved out of
-   * keeps its old shadow, and growing another mapping into it in place
-   * reports races that are not there.  Under TSan, only move. */
-  if (target == NULL && new_size > old_size) return NULL;
-#endif
-  void *p = target == NULL ? mremap(addr, old_size, new_size, 0)
-                           : mremap(addr, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, target);
-  return p == MAP_FAILED ? NULL : p;
-}
-
-void cr_os_advise_huge(void *addr, size_t size) { madvise(addr, size, MADV_HUGEPAGE); }
-
-void *cr_os_map_huge(size_t size) {
-  void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
-  return p == MAP_FAILED ? NULL : p;
-}
+/* ---- time and environment ------------------------------------------------------ */
 
 uint64_t cr_os_now_ms(void) {
   struct timespec ts;
@@ -104,49 +80,21 @@ uint64_t cr_os_now_ms(void) {
   return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-const char *cr_os_getenv(const char *name) { return getenv(name); }
-
+/* environ itself, as getenv reads it: names compare with case. */
 extern char **environ;
-const char *cr_os_env_entry(size_t i) {
-  if (environ == NULL) return NULL;
-  for (size_t k = 0; k < i; k++)
-    if (environ[k] == NULL) return NULL;
-  return environ[i];
+const char *cr_os_env(const char *prefix, size_t i) {
+  char **env = environ;
+  if (env == NULL) return NULL;
+  for (; *env != NULL; env++) {
+    const char *e = *env, *p = prefix;
+    while (*p != '\0' && *e == *p) e++, p++;
+    if (*p == '\0' && i-- == 0) return *env;
+  }
+  return NULL;
 }
 
-size_t cr_os_page_size(void) { return os_page_size; }
-
-static void *os_mmap(size_t size, int flags) {
-  void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | flags, -1, 0);
-  return p == MAP_FAILED ? NULL : p;
-}
-
-void *cr_os_map(size_t size, size_t alignment, size_t offset) {
-  void *p = os_mmap(size, 0);
-  if (p == NULL || alignment <= os_page_size || (((uintptr_t)p + offset) & (alignment - 1)) == 0) return p;
-  /* Misaligned: over-map by the alignment and trim both ends.  Mappings of
-   * the same size then tend to land aligned next to this one, so for
-   * regions the retry is rare in practice.  The over-mapping is charged in
-   * full for a moment, as glibc's memalign charges it: an alignment the
-   * system could not back fails here as it fails there. */
-  munmap(p, size);
-  size_t over = size + alignment - os_page_size;
-  if (over < size) return NULL;
-  char *q = os_mmap(over, 0);
-  if (q == NULL) return NULL;
-  uintptr_t start = (((uintptr_t)q + offset + alignment - 1) & ~(uintptr_t)(alignment - 1)) - offset;
-  size_t head = start - (uintptr_t)q; /* < alignment: start + size stays inside */
-  size_t tail = over - head - size;
-  if (head) munmap(q, head);
-  if (tail) munmap((char *)start + size, tail);
-  return (void *)start;
-}
-
-void *cr_os_map_meta(size_t size) { return os_mmap(size, MAP_NORESERVE); }
-
-void cr_os_unmap(void *addr, size_t size) { munmap(addr, size); }
-
-void cr_os_purge(void *addr, size_t size) { madvise(addr, size, MADV_DONTNEED); }
+/* ---- threads and the process ------------------------------------------------- */
+static pthread_key_t os_thread_key[CR_OS_THREAD_SLOTS];
 
 bool cr_os_thread_exit_init(unsigned slot, void (*on_exit)(void *value)) {
   return pthread_key_create(&os_thread_key[slot], on_exit) == 0;
@@ -156,12 +104,22 @@ void cr_os_thread_set(unsigned slot, void *value) { pthread_setspecific(os_threa
 
 void *cr_os_next_symbol(const char *name) { return dlsym(RTLD_NEXT, name); }
 
-void cr_os_atfork(void (*prepare)(void), void (*parent)(void), void (*child)(void)) {
-  pthread_atfork(prepare, parent, child);
+/* A copy of stderr taken at start-up (cr_os_process_hooks), for reports due
+ * after the program has closed its own (coreutils close it at exit). */
+static int kept_err_fd = -1;
+
+static void os_keep_stderr(void) {
+  if (kept_err_fd < 0) kept_err_fd = fcntl(2, F_DUPFD_CLOEXEC, 3);
 }
 
-void cr_os_atexit(void (*fn)(void)) { atexit(fn); }
+void cr_os_process_hooks(void (*prepare)(void), void (*parent)(void), void (*child)(void), void (*at_exit)(void)) {
+  pthread_atfork(prepare, parent, child);
+  if (at_exit == NULL) return;
+  os_keep_stderr();
+  atexit(at_exit);
+}
 
+/* ---- waiting ------------------------------------------------------------------- */
 void cr_os_yield(void) { sched_yield(); }
 
 /* Private futexes: the lock words are never shared between processes. */
@@ -171,14 +129,7 @@ void cr_os_wait(atomic_int *addr, int expected) {
 
 void cr_os_wake_one(atomic_int *addr) { syscall(SYS_futex, (int *)addr, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0); }
 
-/* A copy of stderr taken at start-up (cr_os_keep_stderr), for reports due
- * after the program has closed its own (coreutils close it at exit). */
-static int kept_err_fd = -1;
-
-void cr_os_keep_stderr(void) {
-  if (kept_err_fd < 0) kept_err_fd = fcntl(2, F_DUPFD_CLOEXEC, 3);
-}
-
+/* ---- error output -------------------------------------------------------------- */
 void cr_os_write_err(const char *msg, size_t len) {
   int fd = 2;
   while (len > 0) {

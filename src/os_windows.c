@@ -2,8 +2,9 @@
  * VirtualAlloc/VirtualFree for memory (reserve+commit, decommit, release),
  * large pages where the process may lock memory, fiber-local storage
  * callbacks for thread exit, the process environment block, WriteFile to
- * the standard error handle.  With os_linux.c, the only file of the core
- * that includes OS headers.
+ * the standard error handle.  All of the contract in one file; with the
+ * Linux files (os_linux.c, os_linux_map.c, and os_fake.c for tests), the
+ * only ones of the core that include OS headers.
  *
  * Nothing here calls corona: the C runtime's malloc stays the C runtime's
  * on Windows (corona does not replace it), so whatever the CRT or the
@@ -58,25 +59,38 @@ static void *os_alloc(void *at, size_t size) {
   return VirtualAlloc(at, size, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE);
 }
 
-void *cr_os_map(size_t size, size_t alignment, size_t offset) {
+/* Where a mapping of size bytes whose start + offset is a multiple of
+ * alignment would fit now: reserves (not commits) size + alignment to find
+ * an aligned hole and releases it at once.  Another thread may take the hole
+ * before the caller does: callers try again.  0 when no hole was found. */
+static uintptr_t os_aligned_hole(size_t size, size_t alignment, size_t offset) {
+  size_t over = size + alignment + os_granularity;
+  if (over < size) return 0;
+  void *hole = VirtualAlloc(NULL, over, MEM_RESERVE, PAGE_NOACCESS);
+  if (hole == NULL) return 0;
+  uintptr_t start = (((uintptr_t)hole + offset + alignment - 1) & ~(uintptr_t)(alignment - 1)) - offset;
+  VirtualFree(hole, 0, MEM_RELEASE);
+  return start;
+}
+
+static void *os_map_large_pages(size_t size, size_t alignment, size_t offset);
+
+void *cr_os_map(size_t size, size_t alignment, size_t offset, unsigned flags) {
   if (size == 0) return NULL;
+  if (flags & CR_OS_HUGE_ONLY) return os_map_large_pages(size, alignment, offset);
+  /* CR_OS_META is charged all the same (Windows commits or refuses), and
+   * CR_OS_HUGE has no transparent huge pages to ask for. */
   void *p = os_alloc(NULL, size);
   if (p == NULL || alignment <= os_page_size || (((uintptr_t)p + offset) & (alignment - 1)) == 0) return p;
   /* Misaligned.  A part of a reservation cannot be given back, so the
-   * Linux trick of over-mapping and trimming does not work: reserve (not
-   * commit) size + alignment to find an aligned hole, release it, and
-   * reserve from the granule holding the aligned address, committing only
-   * size bytes from there.  Another thread may take the hole in between; a
-   * few attempts make that harmless. */
+   * Linux trick of over-mapping and trimming does not work: find an aligned
+   * hole and reserve from the granule holding the aligned address,
+   * committing only size bytes from there. */
   VirtualFree(p, 0, MEM_RELEASE);
-  size_t over = size + alignment + os_granularity;
-  if (over < size) return NULL;
   for (int attempt = 0; attempt < 16; attempt++) {
-    void *hole = VirtualAlloc(NULL, over, MEM_RESERVE, PAGE_NOACCESS);
-    if (hole == NULL) return NULL;
-    uintptr_t start = (((uintptr_t)hole + offset + alignment - 1) & ~(uintptr_t)(alignment - 1)) - offset;
-    uintptr_t base = start & ~(uintptr_t)(os_granularity - 1); /* >= hole, which is granule-aligned */
-    VirtualFree(hole, 0, MEM_RELEASE);
+    uintptr_t start = os_aligned_hole(size, alignment, offset);
+    if (start == 0) return NULL;
+    uintptr_t base = start & ~(uintptr_t)(os_granularity - 1); /* >= the hole, which is granule-aligned */
     if (base == start) {
       p = os_alloc((void *)start, size);
       if (p != NULL) return p;
@@ -90,8 +104,6 @@ void *cr_os_map(size_t size, size_t alignment, size_t offset) {
   }
   return NULL;
 }
-
-void *cr_os_map_meta(size_t size) { return size == 0 ? NULL : os_alloc(NULL, size); }
 
 void cr_os_unmap(void *addr, size_t size) {
   if (VirtualFree(addr, 0, MEM_RELEASE)) return;
@@ -151,12 +163,6 @@ void *cr_os_remap(void *addr, size_t old_size, size_t new_size, void *target) {
   return addr;
 }
 
-/* Windows has no transparent huge pages to ask for. */
-void cr_os_advise_huge(void *addr, size_t size) {
-  (void)addr;
-  (void)size;
-}
-
 /* Large pages need SeLockMemoryPrivilege held and enabled in the token.
  * Enabling it is tried once; the answer is kept. */
 enum { LP_UNKNOWN, LP_YES, LP_NO };
@@ -175,16 +181,28 @@ static bool os_enable_lock_memory(void) {
   return ok;
 }
 
-void *cr_os_map_huge(size_t size) {
-  if (os_large_page_size == 0 || size == 0 || size % os_large_page_size != 0) return NULL;
+/* Large pages are committed and locked at once, in a reservation of
+ * their own: an aligned one takes an aligned hole (the contract makes size,
+ * alignment and offset large-page multiples, so the hole starts on a
+ * granule). */
+static void *os_map_large_pages(size_t size, size_t alignment, size_t offset) {
+  if (os_large_page_size == 0 || size % os_large_page_size != 0) return NULL;
   int state = atomic_load_explicit(&os_large_pages, memory_order_relaxed);
   if (state == LP_UNKNOWN) {
     state = os_enable_lock_memory() ? LP_YES : LP_NO;
     atomic_store_explicit(&os_large_pages, state, memory_order_relaxed);
   }
   if (state != LP_YES) return NULL;
-  /* Large pages are committed and locked at once, aligned to their size. */
-  return VirtualAlloc(NULL, size, MEM_RESERVE | MEM_COMMIT | MEM_LARGE_PAGES, PAGE_READWRITE);
+  const DWORD type = MEM_RESERVE | MEM_COMMIT | MEM_LARGE_PAGES;
+  void *p = VirtualAlloc(NULL, size, type, PAGE_READWRITE);
+  if (p == NULL || alignment <= os_large_page_size || (((uintptr_t)p + offset) & (alignment - 1)) == 0) return p;
+  VirtualFree(p, 0, MEM_RELEASE);
+  for (int attempt = 0; attempt < 16; attempt++) {
+    uintptr_t start = os_aligned_hole(size, alignment, offset);
+    if (start == 0) return NULL;
+    if ((p = VirtualAlloc((void *)start, size, type, PAGE_READWRITE)) != NULL) return p;
+  }
+  return NULL;
 }
 
 uint64_t cr_os_now_ms(void) { return GetTickCount64(); }
@@ -209,24 +227,16 @@ static const char *os_env(void) {
   return env;
 }
 
-const char *cr_os_env_entry(size_t i) {
+static char os_upper(char c) { return c >= 'a' && c <= 'z' ? (char)(c - 'a' + 'A') : c; }
+
+const char *cr_os_env(const char *prefix, size_t i) {
   const char *e = os_env();
   if (e == NULL) return NULL;
   for (; *e != '\0'; e += strlen(e) + 1) {
     if (*e == '=') continue; /* the hidden "=C:=C:\dir" entries of the shell */
-    if (i-- == 0) return e;
-  }
-  return NULL;
-}
-
-static char os_upper(char c) { return c >= 'a' && c <= 'z' ? (char)(c - 'a' + 'A') : c; }
-
-const char *cr_os_getenv(const char *name) {
-  const char *e;
-  for (size_t i = 0; (e = cr_os_env_entry(i)) != NULL; i++) {
     size_t k = 0;
-    while (name[k] != '\0' && os_upper(e[k]) == os_upper(name[k])) k++;
-    if (name[k] == '\0' && e[k] == '=') return e + k + 1;
+    while (prefix[k] != '\0' && os_upper(e[k]) == os_upper(prefix[k])) k++;
+    if (prefix[k] == '\0' && i-- == 0) return e;
   }
   return NULL;
 }
@@ -279,14 +289,17 @@ void *cr_os_next_symbol(const char *name) {
   return NULL;
 }
 
-/* No fork on Windows. */
-void cr_os_atfork(void (*prepare)(void), void (*parent)(void), void (*child)(void)) {
+static void os_keep_stderr(void);
+
+/* No fork on Windows: only the exit hook. */
+void cr_os_process_hooks(void (*prepare)(void), void (*parent)(void), void (*child)(void), void (*at_exit)(void)) {
   (void)prepare;
   (void)parent;
   (void)child;
+  if (at_exit == NULL) return;
+  os_keep_stderr();
+  atexit(at_exit);
 }
-
-void cr_os_atexit(void (*fn)(void)) { atexit(fn); }
 
 void cr_os_yield(void) { SwitchToThread(); }
 
@@ -316,11 +329,11 @@ void cr_os_wake_one(atomic_int *addr) {
 }
 
 /* ---- standard error ---------------------------------------------------------- */
-/* A duplicate of the standard error handle (cr_os_keep_stderr), for reports
+/* A duplicate of the standard error handle (cr_os_process_hooks), for reports
  * due after the program has closed or replaced its own. */
 static HANDLE kept_err = NULL;
 
-void cr_os_keep_stderr(void) {
+static void os_keep_stderr(void) {
   HANDLE err = GetStdHandle(STD_ERROR_HANDLE), dup;
   if (kept_err != NULL || err == NULL || err == INVALID_HANDLE_VALUE) return;
   if (DuplicateHandle(GetCurrentProcess(), err, GetCurrentProcess(), &dup, 0, FALSE, DUPLICATE_SAME_ACCESS))

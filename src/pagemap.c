@@ -22,7 +22,7 @@ static _Atomic(uint8_t) *pagemap_leaf(uintptr_t granule) {
   size_t i = granule >> CR_PAGEMAP_LEAF_BITS;
   uintptr_t off = cr_load_acquire(&cr_pagemap_root[i]);
   if (off != 0) return (_Atomic(uint8_t) *)((uintptr_t)cr_pagemap_zero + off);
-  _Atomic(uint8_t) *fresh = cr_os_map_meta(LEAF_ENTRIES);
+  _Atomic(uint8_t) *fresh = cr_os_map(LEAF_ENTRIES, 0, 0, CR_OS_META);
   if (fresh == NULL) return NULL;
   uintptr_t fresh_off = (uintptr_t)fresh - (uintptr_t)cr_pagemap_zero; /* never 0: distinct objects */
   /* acq_rel: publishes the (zeroed) leaf; on failure observes the winner's. */

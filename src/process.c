@@ -24,12 +24,11 @@ void cr_init(void) {
       cr_os_write_err("corona: cannot register the thread-exit hook; exiting threads keep their blocks\n", 80);
     cr_store_release(&init_state, INIT_DONE); /* pairs with the acquire loads above and below */
     /* After DONE: registering may allocate, and that malloc must find the
-     * allocator ready rather than wait for this very initialisation. */
-    cr_os_atfork(cr_fork_prepare, cr_fork_release, cr_fork_release);
-    if (cr_option(CR_OPT_STATS) || cr_checked) {
-      cr_os_keep_stderr(); /* the report at exit must survive a program closing stderr */
-      cr_os_atexit(cr_at_exit);
-    }
+     * allocator ready rather than wait for this very initialisation.  The
+     * report at exit (statistics, the quarantine's last check) gets a copy
+     * of stderr that survives a program closing its own. */
+    bool report_at_exit = cr_option(CR_OPT_STATS) || cr_checked;
+    cr_os_process_hooks(cr_fork_prepare, cr_fork_release, cr_fork_release, report_at_exit ? cr_at_exit : NULL);
     return;
   }
   while (cr_load_acquire(&init_state) != INIT_DONE) cr_os_yield();

@@ -15,9 +15,17 @@
  *   corona_collect / corona_allocation_mode / corona_allocation_command
  *   return values and effects;
  *   huge pages: with CORONA_USE_HUGE_PAGES / MALLOC_USE_HUGE_PAGES in the
- *   environment (CORONA_ wins) regions carry the THP advice (VmFlags hg)
- *   where the kernel has THP, and AnonHugePages grows.  What cannot be checked
- *   here (no THP, fork or clear_refs) is a skip: exit 77 (tu_skip). */
+ *   environment (CORONA_ wins) regions carry the THP advice;
+ *   os_failures: what corona does when the OS refuses (see below).
+ * On Linux the test links the fake OS (corona_fakeos, test/fakeos.h): the
+ * same layout on every run, so neighbours are checked on the first try; the
+ * OS's own record of what each mapping was asked for (THP advice, reserved
+ * huge pages) and of remaps checks huge pages and no-copy growth; and it
+ * refuses requests when told, for the os_failures part.  Nothing is skipped
+ * there.  On Windows (the real OS, no fork) the parts that cannot check
+ * everything are a skip: exit 77 (tu_skip): huge pages (VmFlags hg and
+ * AnonHugePages in /proc), realloc_no_copy (the peak RSS), bad_pointers
+ * (children need fork). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
@@ -27,8 +35,15 @@
 #include "corona.h"
 #include "procutil.h"
 #include "testutil.h"
+#ifndef CORONA_FAKEOS
+#define CORONA_FAKEOS 0
+#endif
+#if CORONA_FAKEOS
+#include "fakeos.h"
+#endif
 
 #define MAX_SMALL 8128
+#define CORONA_LARGE_REGION_BYTES ((size_t)16 << 20) /* a large region (config.h) */
 #define KB ((size_t)1024)
 #define MB ((size_t)1 << 20)
 
@@ -230,15 +245,19 @@ static void *grow_check(void *x, size_t old, uint64_t seed, size_t size, const c
   return y;
 }
 
+/* Pairs a layout may take to put a probe right after an object: one where
+ * the layout is the fake OS's, the same every run. */
+#define ADJACENT_TRIES (CORONA_FAKEOS ? 1 : 8)
+
 static void test_realloc_in_place(void) {
   corona_collect();
-  /* Trial 1: X and a probe P right after it, arranged: a pair that is not
-   * back to back stays allocated (it fills the hole it took) until the end
-   * of trial 2, and another is asked for.  P is freed and flushed to the
-   * backend, so the space after X is free for certain. */
-  void *misfit[16], *x = NULL, *p = NULL;
+  /* Trial 1: X and a probe P right after it (arranged on the real OS: a
+   * pair that is not back to back stays allocated, filling the hole it
+   * took, until the end of trial 2, and another is asked for).  P is freed
+   * and flushed to the backend, so the space after X is free for certain. */
+  void *misfit[2 * ADJACENT_TRIES], *x = NULL, *p = NULL;
   size_t n_misfit = 0, gap = 0;
-  while (n_misfit < 16) {
+  while (n_misfit < 2 * ADJACENT_TRIES) {
     x = corona_malloc(100 * KB), p = corona_malloc(100 * KB);
     gap = (uintptr_t)p - (uintptr_t)x;
     if (x != NULL && p != NULL && (uintptr_t)p > (uintptr_t)x && gap - corona_usable_size(x) <= 32 * KB) break;
@@ -345,14 +364,42 @@ static void test_realloc_contents(void) {
   corona_free(p);
 }
 
-/* Growing a big touched object must not copy it: with mremap (or a free
- * neighbour) no second copy of the pages ever becomes resident. */
+/* Growing a big touched object must not copy it: its pages grow in place or
+ * move (mremap), so no second copy of them ever becomes resident.  On the
+ * fake OS: the realloc made exactly one remap; elsewhere: the peak RSS. */
 static void test_realloc_no_copy(void) {
   const size_t from = 64 * MB, to = 128 * MB;
   corona_collect();
   char *x = corona_malloc(from);
   if (!CHECK(x != NULL)) return;
   pu_touch(x, from, 0x3C);
+#if CORONA_FAKEOS
+  fakeos_stats_t s0, s1, s2;
+  fakeos_stats(&s0);
+  char *y = corona_realloc(x, to);
+  fakeos_stats(&s1);
+  if (!CHECK(y != NULL)) {
+    corona_free(x);
+    return;
+  }
+  CHECKF(pu_touched_ok(y, from, 0x3C) == (size_t)-1, "64 MB -> 128 MB lost a page at offset %zu",
+         pu_touched_ok(y, from, 0x3C));
+  size_t grown = s1.grows - s0.grows, moved = s1.moves - s0.moves;
+  printf("    realloc 64 MB -> 128 MB: %p -> %p, %zu grown in place, %zu moved by the OS\n", (void *)x, (void *)y, grown,
+         moved);
+  CHECKF(grown + moved == 1, "growing a touched 64 MB object: %zu grown in place, %zu moved: it was copied", grown,
+         moved);
+  /* And back down: in place, by the OS, keeping what is needed. */
+  char *z = corona_realloc(y, from / 2);
+  fakeos_stats(&s2);
+  if (CHECK(z != NULL)) {
+    CHECK(z == y);
+    CHECKF(s2.shrinks == s1.shrinks + 1, "shrinking 128 MB -> 32 MB: %zu shrinks by the OS", s2.shrinks - s1.shrinks);
+    CHECK(pu_pages_ok(z, from / 2, 0x3C) == (size_t)-1);
+    y = z;
+  }
+  corona_free(y);
+#else
   if (!pu_reset_peak_rss()) {
     tu_skip("realloc_no_copy: the peak RSS cannot be reset here (/proc/self/clear_refs); no-copy check not made");
     corona_free(x);
@@ -379,6 +426,7 @@ static void test_realloc_no_copy(void) {
     y = z;
   }
   corona_free(y);
+#endif
 }
 
 /* ---- validation of bad pointers ---------------------------------------------------- */
@@ -639,6 +687,73 @@ static int env_huge_pages(void) {
 #define N_HUGE_OBJS 48
 static obj_t huge_objs[N_HUGE_OBJS];
 
+#if CORONA_FAKEOS
+/* Allocates and touches region-sized work (512 KB objects) and own-mapping
+ * work (8 MB objects: above the huge-page threshold); checks what the OS was
+ * asked for each object's mapping (fakeos_mapping): transparent huge pages,
+ * or reserved huge pages.  expect: whether huge pages are expected.  Every
+ * mapping made here must follow it; strict: also those from before (regions
+ * that kept a live object through corona_collect), where the mode has not
+ * changed since they were made. */
+static void check_huge(int expect, int strict, const char *label) {
+  fakeos_stats_t st;
+  fakeos_stats(&st);
+  for (size_t i = 0; i < N_HUGE_OBJS; i++) new_obj(&huge_objs[i], i % 8 == 7 ? 8 * MB : 512 * KB, label);
+  for (size_t i = 0; i < N_HUGE_OBJS; i++) check_obj(&huge_objs[i], label);
+  size_t advised = 0, mapped = 0, fresh = 0, wrong = 0;
+  for (size_t i = 0; i < N_HUGE_OBJS; i++) {
+    fakeos_mapping_t m;
+    if (huge_objs[i].p == NULL) continue;
+    if (!CHECKF(fakeos_mapping(huge_objs[i].p, &m), "%s: object %p lies in no mapping of the OS", label, huge_objs[i].p))
+      continue;
+    bool huge = (m.flags & (FAKEOS_THP | FAKEOS_RESERVED_HUGE)) != 0, made_here = m.serial > st.maps;
+    mapped++;
+    advised += huge;
+    fresh += made_here;
+    if ((made_here || strict) && huge != (expect != 0)) wrong++;
+  }
+  printf("    %s: huge pages %s; %zu of %zu objects in mappings with huge pages, %zu in mappings made now\n", label,
+         expect ? "on" : "off", advised, mapped, fresh);
+  CHECKF(mapped == N_HUGE_OBJS, "%s: %zu of %d objects in a mapping", label, mapped, N_HUGE_OBJS);
+  CHECKF(fresh > 0, "%s: no object in a mapping made now", label);
+  CHECKF(wrong == 0, "%s: %zu objects in mappings %s huge pages", label, wrong, expect ? "without" : "with");
+  for (size_t i = 0; i < N_HUGE_OBJS; i++) free_obj(&huge_objs[i], label);
+  corona_collect();
+}
+
+/* Reserved huge pages for one region: new regions take them while they
+ * last, then fall back to the THP advice; the collect gives them back. */
+#define N_RESERVED_OBJS 128
+static obj_t reserved_objs[N_RESERVED_OBJS];
+
+static void check_reserved_huge(int env) {
+  fakeos_stats_t st;
+  fakeos_stats(&st);
+  fakeos_huge_pages(CORONA_LARGE_REGION_BYTES);
+  CHECK(corona_allocation_mode(CORONA_USE_HUGE_PAGES, 1) == 0);
+  size_t n = 0, reserved = 0, thp = 0, plain = 0;
+  for (; n < N_RESERVED_OBJS && thp == 0; n++) { /* until a region falls back */
+    fakeos_mapping_t m;
+    if (!new_obj(&reserved_objs[n], 512 * KB, "reserved huge pages")) break;
+    if (!CHECK(fakeos_mapping(reserved_objs[n].p, &m)) || m.serial <= st.maps) continue;
+    if (m.flags & FAKEOS_RESERVED_HUGE) reserved++;
+    else if (m.flags & FAKEOS_THP) thp++;
+    else plain++;
+  }
+  printf("    reserved huge pages for one region: of %zu objects of 512 KB, %zu in reserved huge pages, then %zu with"
+         " the THP advice in new regions\n", n, reserved, thp);
+  CHECKF(reserved > 0 && thp > 0 && plain == 0,
+         "reserved huge pages: %zu objects in new regions of reserved huge pages, %zu with THP advice, %zu with neither",
+         reserved, thp, plain);
+  for (size_t i = 0; i < n; i++) free_obj(&reserved_objs[i], "reserved huge pages");
+  corona_collect();
+  fakeos_stats(&st);
+  CHECKF(st.huge_left == CORONA_LARGE_REGION_BYTES, "%zu of %zu bytes of reserved huge pages free after the collect",
+         st.huge_left, CORONA_LARGE_REGION_BYTES);
+  fakeos_huge_pages(0);
+  CHECK(corona_allocation_mode(CORONA_USE_HUGE_PAGES, env) == 0);
+}
+#else
 /* Allocates and touches region-sized work (512 KB objects) and own-mapping
  * work (8 MB objects); checks the THP advice (VmFlags hg) on the regions'
  * mappings wherever the kernel has THP: MADV_HUGEPAGE sets the flag in every
@@ -684,6 +799,7 @@ static void check_huge(int expect, int strict, const char *label) {
   for (size_t i = 0; i < N_HUGE_OBJS; i++) free_obj(&huge_objs[i], label);
   corona_collect();
 }
+#endif
 
 static void test_huge_pages(void) {
   corona_collect(); /* new objects come from new regions */
@@ -694,7 +810,194 @@ static void test_huge_pages(void) {
   check_huge(1, 0, "CORONA_USE_HUGE_PAGES mode 1");
   CHECK(corona_allocation_mode(CORONA_USE_HUGE_PAGES, 0) == 0);
   check_huge(0, 0, "CORONA_USE_HUGE_PAGES mode 0");
+#if CORONA_FAKEOS
+  check_reserved_huge(env);
+#endif
 }
+
+/* ---- when the OS refuses (the fake OS only) ---------------------------------------------
+ * Paths that RLIMIT_AS (test_oom) cannot pick out, because it refuses every
+ * mapping at once, corona's and the C library's alike:
+ *   retry: a refused own mapping is asked for again after corona_collect;
+ *     refused twice, malloc is NULL with ENOMEM, and works again after;
+ *   regions: with regions (16 MB) refused and smaller mappings granted, an
+ *     object a full region cannot hold gets a mapping of its own; with
+ *     everything refused, NULL and ENOMEM while small objects still work;
+ *   realloc: an own mapping whose growth in place is refused moves (the OS
+ *     moves its pages); with the move refused as well, the backend undoes
+ *     its half-done move (page-map marks, the target mapping) and realloc
+ *     copies instead, leaving an object that frees cleanly; with everything
+ *     refused, NULL and ENOMEM with the object intact, and shrinking works;
+ *   metadata: with metadata mappings refused, objects come until the
+ *     backref table (or the region descriptors) needs more: then NULL and
+ *     ENOMEM, every earlier object intact, and all works after.
+ * After each, every object is freed and the OS's mapped bytes are back. */
+#if CORONA_FAKEOS
+static size_t refusals(void) {
+  fakeos_stats_t st;
+  fakeos_stats(&st);
+  return st.refused;
+}
+
+static size_t mapped_now(void) {
+  fakeos_stats_t st;
+  fakeos_stats(&st);
+  return st.mapped;
+}
+
+static void fail_none(void) {
+  fakeos_fail_next(0, 0);
+  fakeos_fail_above(0, SIZE_MAX);
+}
+
+/* malloc(size) expected to fail with ENOMEM. */
+static void expect_refused(size_t size, const char *what) {
+  errno = 0;
+  void *p = corona_malloc(size);
+  int err = errno;
+  CHECKF(p == NULL && err == ENOMEM, "%s: malloc(%zu) = %p, errno %d; want NULL, ENOMEM", what, size, p, err);
+  if (p != NULL) corona_free(p);
+}
+
+static void failures_retry(void) {
+  corona_collect();
+  size_t r0 = refusals(), m0 = mapped_now();
+  fakeos_fail_next(FAKEOS_MAP, 1);
+  obj_t o;
+  if (new_obj(&o, 20 * MB, "retry: refused once")) free_obj(&o, "retry");
+  CHECKF(refusals() == r0 + 1, "retry: %zu refusals, want 1", refusals() - r0);
+  corona_collect();
+  fakeos_fail_next(FAKEOS_MAP, 2);
+  expect_refused(20 * MB, "retry: refused twice");
+  CHECKF(refusals() == r0 + 3, "retry: %zu refusals, want 3", refusals() - r0);
+  fail_none();
+  if (new_obj(&o, 20 * MB, "retry: after")) free_obj(&o, "retry");
+  corona_collect();
+  CHECKF(mapped_now() == m0, "retry: %zu bytes mapped after, %zu before", mapped_now(), m0);
+}
+
+#define N_FILL 256
+static obj_t fill[N_FILL];
+
+static void failures_regions(void) {
+  corona_collect();
+  size_t r0 = refusals(), m0 = mapped_now();
+  fakeos_fail_above(FAKEOS_MAP, CORONA_LARGE_REGION_BYTES / 2);
+  /* Objects of 1 MB until one is not in a region: its own mapping. */
+  size_t n = 0, own = N_FILL;
+  for (; n < N_FILL && own == N_FILL; n++) {
+    fakeos_mapping_t m;
+    if (!new_obj(&fill[n], MB, "regions: refused")) break;
+    if (CHECK(fakeos_mapping(fill[n].p, &m)) && m.size < CORONA_LARGE_REGION_BYTES) own = n;
+  }
+  CHECKF(own < N_FILL && refusals() > r0, "regions: no 1 MB object in a mapping of its own after %zu (%zu refusals)",
+         n, refusals() - r0);
+  printf("    regions refused: object %zu of 1 MB got its own mapping (%zu refusals)\n", own, refusals() - r0);
+  fakeos_fail_above(FAKEOS_ALL, 0);
+  expect_refused(MB, "regions: everything refused");
+  obj_t small;
+  if (new_obj(&small, 100, "regions: a small object with everything refused")) free_obj(&small, "regions");
+  fail_none();
+  if (n < N_FILL && new_obj(&fill[n], MB, "regions: after")) n++;
+  for (size_t i = 0; i < n; i++) free_obj(&fill[i], "regions");
+  corona_collect();
+  CHECKF(mapped_now() == m0, "regions: %zu bytes mapped after, %zu before", mapped_now(), m0);
+}
+
+static void failures_realloc(void) {
+  corona_collect();
+  size_t m0 = mapped_now();
+  obj_t o;
+  if (!new_obj(&o, 8 * MB, "realloc")) return;
+  fakeos_stats_t s0, s1;
+  /* Growth in place refused: the pages move. */
+  fakeos_fail_above(FAKEOS_GROW, 0);
+  fakeos_stats(&s0);
+  void *p = corona_realloc(o.p, 64 * MB);
+  fakeos_stats(&s1);
+  if (!CHECKF(p != NULL, "realloc: 8 -> 64 MB with growth in place refused failed")) {
+    fail_none();
+    free_obj(&o, "realloc");
+    return;
+  }
+  CHECK_PATTERN(p, o.size, o.seed);
+  CHECKF(s1.moves == s0.moves + 1, "realloc: 8 -> 64 MB with growth in place refused: %zu moves by the OS, want 1",
+         s1.moves - s0.moves);
+  o.p = p;
+  /* The move refused too: the backend undoes it, realloc copies. */
+  fakeos_fail_above(FAKEOS_GROW | FAKEOS_MOVE, 0);
+  fakeos_stats(&s0);
+  p = corona_realloc(o.p, 96 * MB);
+  fakeos_stats(&s1);
+  fail_none();
+  if (CHECKF(p != NULL, "realloc: 64 -> 96 MB with grow and move refused failed")) {
+    CHECK_PATTERN(p, o.size, o.seed);
+    CHECKF(s1.moves == s0.moves && s1.refused >= s0.refused + 2 && p != o.p,
+           "realloc: 64 -> 96 MB with grow and move refused: %zu moves, %zu refusals, %p -> %p", s1.moves - s0.moves,
+           s1.refused - s0.refused, o.p, p);
+    o.p = p;
+    o.size = corona_usable_size(p);
+    o.seed = tu_seed(p, o.size);
+    tu_fill(p, o.size, o.seed);
+  }
+  /* Everything refused: NULL, ENOMEM, the object intact; shrinking works. */
+  fakeos_fail_above(FAKEOS_ALL, 0);
+  errno = 0;
+  p = corona_realloc(o.p, 256 * MB);
+  int err = errno;
+  CHECKF(p == NULL && err == ENOMEM, "realloc: 96 -> 256 MB with everything refused = %p, errno %d", p, err);
+  if (p != NULL) o.p = p, o.size = 0;
+  CHECK_PATTERN(o.p, o.size, o.seed);
+  CHECK(corona_usable_size(o.p) >= o.size);
+  p = corona_realloc(o.p, 40 * MB);
+  if (CHECKF(p == o.p, "realloc: shrinking 96 -> 40 MB with everything refused gave %p (was %p)", p, o.p)) {
+    CHECK_PATTERN(p, 40 * MB, o.seed);
+    o.size = 40 * MB;
+  }
+  fail_none();
+  free_obj(&o, "realloc");
+  corona_collect();
+  CHECKF(mapped_now() == m0, "realloc: %zu bytes mapped after, %zu before", mapped_now(), m0);
+}
+
+#define N_META 40000
+static void *meta_objs[N_META];
+
+static void failures_metadata(void) {
+  corona_collect();
+  size_t r0 = refusals(), m0 = mapped_now(), n = 0;
+  fakeos_fail_above(FAKEOS_META, 0);
+  int err = 0;
+  for (; n < N_META; n++) {
+    errno = 0;
+    meta_objs[n] = corona_malloc(9000);
+    err = errno;
+    if (meta_objs[n] == NULL) break;
+    *(size_t *)meta_objs[n] = n;
+  }
+  fail_none();
+  printf("    metadata refused: %zu objects of 9000 B, then %s (%zu refusals)\n", n, n < N_META ? "NULL" : "none failed",
+         refusals() - r0);
+  CHECKF(n < N_META && err == ENOMEM && refusals() > r0,
+         "metadata refused: %zu objects, errno %d, %zu refusals; want NULL with ENOMEM", n, err, refusals() - r0);
+  for (size_t i = 0; i < n; i++)
+    if (!CHECKF(*(size_t *)meta_objs[i] == i, "metadata refused: object %zu at %p lost its mark", i, meta_objs[i]))
+      break;
+  void *p = corona_malloc(9000);
+  CHECKF(p != NULL, "metadata: malloc(9000) after the refusals failed");
+  corona_free(p);
+  for (size_t i = 0; i < n; i++) corona_free(meta_objs[i]);
+  corona_collect();
+  CHECKF(mapped_now() == m0, "metadata: %zu bytes mapped after, %zu before", mapped_now(), m0);
+}
+
+static void test_os_failures(void) {
+  failures_retry();
+  failures_regions();
+  failures_realloc();
+  failures_metadata();
+}
+#endif
 
 /* ---- a second thread: caches of a thread that exits, frees across threads ---------- */
 static obj_t handed[16];
@@ -747,6 +1050,9 @@ int main(int argc, char **argv) {
       {"threads", test_threads},
       {"huge_pages", test_huge_pages},
       {"modes", test_modes},
+#if CORONA_FAKEOS
+      {"os_failures", test_os_failures},
+#endif
   };
   tu_run_parts(argc, argv, tests, sizeof tests / sizeof tests[0], 18);
   return tu_finish("test_large", t0);
