@@ -1,7 +1,7 @@
 /* demo_corona.c — the workloads of demo.c on corona alone, for comparing
  * two builds of corona (scripts/bench-stats-overhead: with and without the
- * statistics counters).  demo.c is compiled in whole (its main renamed), so
- * the workload code is the very same; only the driver differs: no system
+ * statistics counters).  It runs demo_workloads.c, like demo.c, so the
+ * workload code is the very same; only the driver differs: no system
  * malloc runs, and each run is timed by wall clock and by the process's CPU
  * time, which leaves out the time the process spends descheduled on a
  * shared machine.  After one warm-up run of every workload, --runs N rounds
@@ -11,10 +11,19 @@
  *
  * Usage: corona-demo-corona [--runs N] [--quick]
  * Built by scripts/bench-stats-overhead against each build's libcorona.a
- * (cc -I include -I bench bench/demo_corona.c libcorona.a -lpthread -lm -ldl). */
-#define main corona_demo_main
-#include "demo.c"
-#undef main
+ * (cc -I include -I bench bench/demo_corona.c bench/demo_workloads.c libcorona.a
+ *  -lpthread -lm -ldl). */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "corona.h"
+#include "demo.h"
 
 static double cpu_seconds(void)
 {

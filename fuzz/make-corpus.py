@@ -43,7 +43,7 @@ def align(a):
 
 
 # ---- operations ----------------------------------------------------------------
-# The first code of each operation in fuzz_api.c's op_of_code table (code % 32).
+# The first code of each operation in ops.c's op_of_code table (code % 32).
 MALLOC, CALLOC, REALLOC, ALIGNED_MALLOC, ALIGNED_REALLOC, POSIX_MEMALIGN = 0, 6, 8, 13, 15, 17
 FREE, USABLE, VERIFY, IMPOSSIBLE, SHRINK0, BURST = 19, 26, 27, 28, 29, 30
 

@@ -1,0 +1,50 @@
+"""bench_workloads.py — what the benchmark runner (runner.py) knows of: the
+workloads of bench/suite with their programs and descriptions, and the
+allocators it can compare (corona, glibc and the peers, with the library and
+the Debian package of each peer)."""
+import os
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SUITE_SRC = os.path.join(ROOT, "bench", "suite")
+
+# name, soname searched, Debian package that installs it (scripts/bench)
+PEERS = [
+    ("mimalloc", "libmimalloc.so.2", "libmimalloc2.0"),
+    ("jemalloc", "libjemalloc.so.2", "libjemalloc2"),
+    ("tcmalloc", "libtcmalloc_minimal.so.4", "libtcmalloc-minimal4"),
+    ("tbbmalloc", "libtbbmalloc_proxy.so.2", "libtbbmalloc2"),
+]
+ALL_ALLOCS = ["corona", "glibc"] + [p[0] for p in PEERS]
+
+# Workloads: name, program and its fixed arguments, threaded?, description.
+# Program "python" / "sqlite" are the real programs.
+WORKLOADS = [
+    ("small-fixed", ["suite-small", "fixed"], True,
+     "malloc+free at once, 64 B, 20 M pairs (small.c)"),
+    ("small-random", ["suite-small", "random"], True,
+     "malloc+free at once, 8..512 B uniform, 20 M pairs (small.c)"),
+    ("bursts", ["suite-bursts"], True,
+     "400 rounds of 5000 live objects, 16..1024 B (1 in 16 up to 8128 B), freed in shuffled order (bursts.c)"),
+    ("realloc", ["suite-realloc"], True,
+     "200 rounds of 32 strings grown by exact-length appends to 16 B..16 KB and 8 vectors doubling to 128 B..2 MB (realloc.c)"),
+    ("xmalloc", ["suite-xmalloc"], True,
+     "producer/consumer ring: 6 M objects of 16..256 B allocated by one thread, freed by the next (xmalloc.c)"),
+    ("larson", ["suite-larson"], True,
+     "server simulation: 128 sessions of 256 live objects (16..1024 B), 4 M requests, sessions handed between threads (larson.c)"),
+    ("scratch", ["suite-scratch"], True,
+     "false sharing: 40 000 objects of 8 B, each written 8000 times; the first per thread allocated by the main thread (scratch.c)"),
+    ("large-churn", ["suite-large", "churn"], True,
+     "16 live per thread, 10 000 replacements of 8 KB..4 MB, every page written (large.c)"),
+    ("big-buffers", ["suite-large", "big"], True,
+     "100 buffers of 8..48 MB, at most 2 live per thread, every page written and read (large.c)"),
+    ("thread-churn", ["suite-threads"], True,
+     "3000 short-lived threads in waves, 200 objects each, half left to the next wave (threads.c)"),
+    ("frag", ["suite-frag"], True,
+     "128 MB of 16..256 B objects, 90 % freed at random, then as many bytes of 257..4096 B; peak RSS vs live (frag.c)"),
+    ("python", ["python"], False,
+     "python3 (Debian) with PYTHONMALLOC=malloc: strings, dicts, objects, JSON, sorting (pywork.py)"),
+    ("sqlite", ["sqlite"], False,
+     "sqlite3 (Debian) CLI, in-memory database: 100 000 rows, indexes, group by, joins, updates, deletes (sqlwork.py)"),
+]
+
+# Environment variables that tune an allocator: removed, so every allocator
