@@ -469,7 +469,7 @@ static size_t first_not(const void *p, size_t n, unsigned char v) {
   return (size_t)-1;
 }
 
-static const size_t fill_sizes[] = {1, 13, 16, 24, 100, 1000, 4000, 8128, 8129, 20000, 100 * KB, MB, 5 * MB};
+static const size_t fill_sizes[] = {1, 13, 16, 24, 100, 1000, 4000, 8064, 8065, 20000, 100 * KB, MB, 5 * MB};
 #define N_FILL (sizeof fill_sizes / sizeof fill_sizes[0])
 
 static void test_fills(void) {
@@ -524,7 +524,7 @@ static void test_calloc(void) {
 }
 
 static void test_realloc(void) {
-  static const size_t chain[] = {10, 100, 5000, 8128, 9000, 300 * KB, 6 * MB, 3 * MB, 20000, 1000, 13, 1};
+  static const size_t chain[] = {10, 100, 5000, 8064, 9000, 300 * KB, 6 * MB, 3 * MB, 20000, 1000, 13, 1};
   size_t have = 0;
   unsigned char *p = NULL;
   uint64_t seed = 0x1234567;
@@ -621,7 +621,7 @@ static void *producer(void *arg) {
   tu_rng_t r;
   tu_rng_seed(&r, (uint64_t)(uintptr_t)arg + 1);
   for (size_t i = 0; i < pc_per_producer; i++) {
-    size_t n = tu_below(&r, 16) == 0 ? tu_range(&r, 8129, 70000) : tu_log_range(&r, 1, 8128);
+    size_t n = tu_below(&r, 16) == 0 ? tu_range(&r, 8065, 70000) : tu_log_range(&r, 1, 8064);
     void *p = tu_below(&r, 8) == 0 ? corona_aligned_malloc(n, 64) : corona_malloc(n);
     if (!CHECKF(p != NULL, "producer: malloc(%zu) failed", n)) break;
     CHECKF(corona_usable_size(p) == n, "producer: usable_size = %zu, want %zu", corona_usable_size(p), n);

@@ -1,6 +1,6 @@
-/* test_large.c — black-box test of corona's large objects (> 8128 B), their
+/* test_large.c — black-box test of corona's large objects (> 8064 B), their
  * caches and backend, pointer validation and the mode/command API:
- *   sizes around every boundary (8128, 16 KB granules, 1 MB, 2 MB, 4 MB:
+ *   sizes around every boundary (8064, 16 KB granules, 1 MB, 2 MB, 4 MB:
  *   where regions stop and own mappings begin) live together, disjoint, contents intact,
  *   three rounds (fresh, thread-cache reuse, after CLEAN_THREAD_BUFFERS);
  *   calloc returns zeroes on reused cached memory; same-size churn;
@@ -42,7 +42,7 @@
 #include "fakeos.h"
 #endif
 
-#define MAX_SMALL 8128
+#define MAX_SMALL 8064
 #define CORONA_LARGE_REGION_BYTES ((size_t)16 << 20) /* a large region (config.h) */
 #define KB ((size_t)1024)
 #define MB ((size_t)1 << 20)

@@ -25,7 +25,7 @@
 #define MAX_THREADS 16
 #define LIVE 6
 #define INBOX_CAP 16
-#define MIN_LARGE 8129
+#define MIN_LARGE 8065
 #define MAX_LARGE ((size_t)4 << 20)
 #define MAX_HUGE ((size_t)12 << 20)
 
@@ -95,7 +95,7 @@ static void realloc_object(tu_rng_t *r, obj_t *o, int tid) {
   verify(o, "before realloc", tid);
   size_t ns = tu_below(r, 2) ? random_size(r)
                              : o->size + tu_range(r, 0, 64 * 1024) - (o->size > 70000 ? 32 * 1024 : 0);
-  if (tu_below(r, 16) == 0) ns = tu_range(r, 1, 8128); /* large -> small */
+  if (tu_below(r, 16) == 0) ns = tu_range(r, 1, 8064); /* large -> small */
   void *q = corona_realloc(o->p, ns);
   if (!CHECKF(q != NULL, "thread %d: realloc(%p, %zu) failed", tid, o->p, ns)) return;
   size_t keep = o->size < ns ? o->size : ns;
