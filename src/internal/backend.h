@@ -85,6 +85,16 @@ typedef struct cr_backend_s {
 } cr_backend_t;
 
 /* ---- backend.c: regions, slabs, large blocks ----------------------------- */
+/* ---- backend_user.c: a user pool's memory (be->source set) ---------------
+ * Memory for a user region of at least need bytes (be->lock held): the rest
+ * of a chunk, up to the largest region, else a new chunk; *size gets the
+ * region's size.  NULL when raw_alloc refuses (or a fixed pool has asked). */
+char *cr_user_region_memory(cr_backend_t *be, size_t need, size_t *size);
+/* A block too big for a region: a chunk of its own (a free one kept from
+ * before if big enough), marked in the page map; NULL when refused.
+ * cr_user_own_unmap gives it back (to raw_free unless the pool keeps all). */
+char *cr_user_own_map(cr_backend_t *be, size_t bytes);
+void cr_user_own_unmap(cr_backend_t *be, char *p, size_t bytes);
 /* Descriptors of user-pool chunks (metadata memory, recycled). */
 cr_chunk_t *cr_chunk_desc_alloc(void);
 void cr_chunk_desc_free(cr_chunk_t *c);
