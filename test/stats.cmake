@@ -5,7 +5,9 @@
 #                   small calls counted only while counting is on (and
 #                   exactly from the moment it is switched on), memory in
 #                   use / peak / mapped, corona_stats_print, and the
-#                   MALLOC_STATS=1 report at exit of a child process; with
+#                   MALLOC_STATS=1 report at exit of a child process, its
+#                   label (program and pid), STATS_FILE, a pipeline of 40
+#                   processes, corona_stats_print_json; with
 #                   CORONA_STATS=OFF it checks ENOTSUP and skips the rest
 #   stats_preload   python3 (else perl), which knows nothing of corona, run
 #                   with LD_PRELOAD=libcorona.so MALLOC_STATS=1 prints the

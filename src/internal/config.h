@@ -175,6 +175,10 @@
 #define CORONA_MAX_POOLS 256
 #define CORONA_POOL_GRANULARITY ((size_t)4 << 20)
 
+/* Bytes a text option (STATS_FILE) may hold, its final NUL included; the
+ * value is copied at initialisation, since the environment may change. */
+#define CORONA_OPTION_TEXT_MAX 1024
+
 /* Statistics counters (the design's COLLECT_STATS).  The CMake option
  * CORONA_STATS (default ON) sets it; at 0 every counter compiles away and
  * corona_stats_get answers ENOTSUP. */
