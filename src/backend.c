@@ -8,7 +8,7 @@
  *    purging slab by slab cost a system call per 16 KB and a page fault per
  *    page when the slab came back into use.
  *  - Large regions (CORONA_LARGE_REGION_SIZE) hold page-granular blocks of up
- *    to CORONA_LARGE_REGION_MAX,
+ *    to the MMAP_THRESHOLD option (CORONA_LARGE_REGION_MAX by default),
  *    found first-fit in a free-page bitmap.  Freed pages are free at once
  *    (neighbours coalesce: a run of free pages is one block) but purged only
  *    after the decay time; a wholly free region is unmapped then too.

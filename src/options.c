@@ -87,6 +87,14 @@ static const cr_option_t options[CR_OPT_COUNT] = {
                          "idle milliseconds before cached free memory goes back to the OS"},
     [CR_OPT_SOFT_LIMIT] = {"SOFT_HEAP_LIMIT", 0, parse_bytes, 0, INT64_MAX,
                            "bytes mapped above which caches are trimmed (0: none)"},
+    [CR_OPT_TRIM_THRESHOLD] = {"TRIM_THRESHOLD", (int64_t)CORONA_DIRTY_BASE, parse_bytes, 0, INT64_MAX,
+                               "free bytes kept resident beyond a quarter of the live heap before freed memory "
+                               "goes back at once (glibc's M_TRIM_THRESHOLD)"},
+    [CR_OPT_TOP_PAD] = {"TOP_PAD", 0, parse_bytes, 0, INT64_MAX,
+                        "free bytes kept resident on top of TRIM_THRESHOLD (glibc's M_TOP_PAD)"},
+    [CR_OPT_MMAP_THRESHOLD] = {"MMAP_THRESHOLD", (int64_t)CORONA_LARGE_REGION_MAX, parse_bytes, 0, INT64_MAX,
+                               "large blocks above this many bytes (at most 16M) get a mapping of their own "
+                               "(glibc's M_MMAP_THRESHOLD)"},
     [CR_OPT_VERBOSE] = {"VERBOSE", 0, parse_flag, 0, 1, "options at start-up and OS events on stderr"},
     [CR_OPT_STATS] = {"STATS", 0, parse_flag, 0, 1, "statistics report on stderr at exit"},
     [CR_OPT_STATS_FILE] = {"STATS_FILE", 0, NULL, 0, 1,

@@ -158,10 +158,11 @@ static bool glob(const char *pat, const char *s) {
 /* ---- the option lines ------------------------------------------------------------ */
 /* DEBUG last (check_lines reads it).  A text option (STATS_FILE) shows its
  * value in quotes; here it counts as 1 when set, 0 when empty. */
-#define N_OPTIONS 8
-static const char *const option_names[N_OPTIONS] = {"USE_HUGE_PAGES", "HUGE_PAGE_THRESHOLD", "DECAY_MS",
-                                                    "SOFT_HEAP_LIMIT", "VERBOSE", "STATS", "STATS_FILE", "DEBUG"};
-static const uint64_t option_defaults[N_OPTIONS] = {0, 2 * MB, 1000, 0, 0, 0, 0, TEST_DEBUG_DEFAULT};
+#define N_OPTIONS 11
+static const char *const option_names[N_OPTIONS] = {
+    "USE_HUGE_PAGES", "HUGE_PAGE_THRESHOLD", "DECAY_MS", "SOFT_HEAP_LIMIT", "TRIM_THRESHOLD", "TOP_PAD",
+    "MMAP_THRESHOLD", "VERBOSE",        "STATS",         "STATS_FILE",      "DEBUG"};
+static const uint64_t option_defaults[N_OPTIONS] = {0, 2 * MB, 1000, 0, 32 * MB, 0, 4 * MB, 0, 0, 0, TEST_DEBUG_DEFAULT};
 
 /* Parses "corona: option NAME = VALUE (SOURCE)" with an optional ": ..."
  * after it; the option's index, or -1. */
@@ -367,6 +368,9 @@ static void test_options(void) {
       &(expect_t){"suffixes 64k, 2g; plain 250", NULL, true,
                   "HUGE_PAGE_THRESHOLD=65536,SOFT_HEAP_LIMIT=2147483648,DECAY_MS=250,VERBOSE=1", false},
       VARS("MALLOC_HUGE_PAGE_THRESHOLD=64k", "CORONA_SOFT_HEAP_LIMIT=2g", "MALLOC_DECAY_MS=250", "MALLOC_VERBOSE=1"));
+  work_case(&(expect_t){"glibc's tunables: TRIM_THRESHOLD, TOP_PAD, MMAP_THRESHOLD", NULL, true,
+                        "TRIM_THRESHOLD=131072,TOP_PAD=0,MMAP_THRESHOLD=1048576,VERBOSE=1", false},
+            VARS("MALLOC_TRIM_THRESHOLD=128K", "CORONA_TOP_PAD=0", "MALLOC_MMAP_THRESHOLD=1M", "MALLOC_VERBOSE=1"));
   work_case(&(expect_t){"suffix 1K, bytes 123456", NULL, true,
                         "HUGE_PAGE_THRESHOLD=123456,SOFT_HEAP_LIMIT=1024,VERBOSE=1", false},
             VARS("CORONA_HUGE_PAGE_THRESHOLD=123456", "CORONA_SOFT_HEAP_LIMIT=1K", "MALLOC_VERBOSE=1"));

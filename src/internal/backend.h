@@ -17,7 +17,8 @@
 
 /* ---- backend: regions ---------------------------------------------------
  * All memory comes from OS regions (CORONA_REGION_SIZE for slabs,
- * CORONA_LARGE_REGION_SIZE for large blocks), aligned to their size, except large objects of more than CORONA_LARGE_REGION_MAX, which get
+ * CORONA_LARGE_REGION_SIZE for large blocks), aligned to their size, except large objects above the
+ * MMAP_THRESHOLD option (CORONA_LARGE_REGION_MAX by default), which get
  * a mapping of their own.  A slab region is cut into 16 KB slabs; a large
  * region into page-granular blocks tracked by bitmaps, so freed neighbours
  * coalesce by construction (a free run of pages is one block) and a region
@@ -104,7 +105,7 @@ void cr_chunk_desc_fork_lock(bool take); /* fork handlers */
  * while the backend's free resident bytes stay under dirty_max. */
 cr_block_t *cr_backend_slab_alloc(cr_backend_t *be);
 void cr_backend_slab_free(cr_backend_t *be, cr_block_t *b, size_t dirty_max);
-/* A page-granular block of bytes (<= CORONA_LARGE_REGION_MAX) from a large
+/* A page-granular block of bytes (<= CORONA_LARGE_REGION_SIZE) from a large
  * region; *zeroed tells whether it reads as zero.  NULL when the OS refuses. */
 char *cr_backend_block_alloc(cr_backend_t *be, size_t bytes, cr_region_t **region, bool *zeroed);
 char *cr_backend_block_alloc_aligned(cr_backend_t *be, size_t bytes, size_t align, cr_region_t **region, bool *zeroed);

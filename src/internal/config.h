@@ -78,6 +78,8 @@
  * without page faults; bigger ones get a mapping of their own (which realloc
  * can grow with mremap). */
 #define CORONA_LARGE_REGION_SIZE ((size_t)16 << 20)
+/* (The default of the option MMAP_THRESHOLD, glibc's M_MMAP_THRESHOLD,
+ * which moves the bound up to CORONA_LARGE_REGION_SIZE or down to 0.) */
 #define CORONA_LARGE_REGION_MAX ((size_t)4 << 20)
 /* Large objects aligned to more than 16 KB: up to this alignment the slack
  * in front of the object stays inside its own mapping, untouched (fewer
@@ -119,6 +121,8 @@
 #define CORONA_GLOBAL_LOC_BASE ((size_t)1 << 20)
 #define CORONA_GLOBAL_LOC_SHIFT 4
 #define CORONA_GLOBAL_LOC_MAX_BYTES ((size_t)256 << 20)
+/* CORONA_DIRTY_BASE is the default of the option TRIM_THRESHOLD (glibc's
+ * M_TRIM_THRESHOLD), to which TOP_PAD adds. */
 #define CORONA_DIRTY_BASE ((size_t)32 << 20)
 #define CORONA_DIRTY_SHIFT 2
 /* While the mapped bytes are above the soft heap limit, the base of that
