@@ -136,6 +136,11 @@ static void gloc_unlink(cr_loc_t *loc, cr_large_t *h) {
   if (n->newer) node(n->newer)->older = n->older;
   else loc->newest = n->older;
   loc->bytes -= h->block_size;
+  loc->count--;
+  if (h->region == NULL) {
+    loc->own_count--;
+    loc->own_bytes -= h->block_size;
+  }
 }
 
 /* Takes the oldest entries out while they are older than older_than or the
@@ -176,6 +181,11 @@ static void gloc_put(cr_pool_t *pool, cr_large_t *chain) {
     else loc->oldest = h;
     loc->newest = h;
     loc->bytes += h->block_size;
+    loc->count++;
+    if (h->region == NULL) {
+      loc->own_count++;
+      loc->own_bytes += h->block_size;
+    }
   }
   cr_large_t *evicted = gloc_evict(loc, 0, limit);
   cr_unlock(&loc->lock);

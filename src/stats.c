@@ -110,6 +110,47 @@ CORONA_API int corona_stats_get(corona_stats *out) {
 #endif
 }
 
+void cr_heap_figures(cr_heap_figures_t *f) {
+  cr_init();
+  cr_pool_t *pool = &cr_default_pool;
+  memset(f, 0, sizeof *f);
+  cr_lock(&pool->lock);
+  size_t empty = pool->empty_count;
+  cr_unlock(&pool->lock);
+  cr_lock(&pool->loc.lock);
+  size_t loc_bytes = pool->loc.bytes, loc_count = pool->loc.count;
+  size_t loc_own = pool->loc.own_count, loc_own_bytes = pool->loc.own_bytes;
+  cr_unlock(&pool->loc.lock);
+  size_t dirty = cr_backend_dirty_bytes(&pool->backend);
+  cr_tls_t *self = cr_tls_own(); /* the calling thread's caches are its own to read */
+  if (self != NULL && self->pool == pool) {
+    empty += self->empty_count + self->kept_empty; /* pooled, and resting on its partial lists */
+    loc_bytes += self->loc_bytes;
+    loc_count += self->loc_count;
+  }
+  size_t slabs = cr_load_relaxed(&pool->backend.slab_bytes), empty_bytes = empty * CORONA_SLAB_SIZE;
+  /* Read at different moments while other threads run: never below 0. */
+  f->in_use = (slabs > empty_bytes ? slabs - empty_bytes : 0) + cr_load_relaxed(&pool->large_in_use);
+  f->cached = dirty + loc_bytes + empty_bytes;
+  f->cached_blocks = loc_count + empty;
+  size_t meta = cr_meta_mapped_bytes(); /* only grows: the heap's peak plus today's metadata */
+  f->mapped = cr_load_relaxed(&pool->backend.mapped_bytes) + meta;
+  f->peak_mapped = cr_load_relaxed(&pool->backend.peak_mapped) + meta;
+  if (f->peak_mapped < f->mapped) f->peak_mapped = f->mapped;
+  /* Own mappings cached for reuse count as cached, not as live. */
+  size_t own = cr_load_relaxed(&pool->backend.own_count), own_bytes = cr_load_relaxed(&pool->backend.own_bytes);
+  f->own_count = own > loc_own ? own - loc_own : 0;
+  f->own_bytes = own_bytes > loc_own_bytes ? own_bytes - loc_own_bytes : 0;
+  if (f->own_bytes > f->in_use) f->own_bytes = f->in_use;
+  if (f->own_bytes > f->mapped) f->own_bytes = f->mapped;
+  f->released = cr_load_relaxed(&pool->backend.released);
+  f->peak_in_use = f->in_use;
+#if CORONA_STATS
+  size_t peak = cr_load_relaxed(&pool->peak_in_use);
+  if (peak > f->peak_in_use) f->peak_in_use = peak;
+#endif
+}
+
 /* Appends to a buffer without allocating, cut at its end (reports can be
  * due at exit, however the process ends). */
 typedef struct out_s {
