@@ -132,8 +132,15 @@ typedef struct corona_stats {
 /* Fills *out.  Returns 0, EINVAL for NULL, or ENOTSUP when corona was built
  * without statistics (CORONA_STATS=OFF; *out is then zeroed). */
 CORONA_API int corona_stats_get(corona_stats *out);
-/* Prints the statistics as a readable table to out (stderr when NULL). */
+/* Prints the statistics as a readable table to out (stderr when NULL).  Its
+ * first line names the program and its process id. */
 CORONA_API void corona_stats_print(FILE *out);
+/* The same figures as one JSON object on one line, for tools: "program",
+ * "pid", "available" (false when built without statistics, and then
+ * nothing more), "counting", each field of corona_stats by its name above,
+ * and "bins", an array of the 31 classes' figures ("object_size",
+ * "allocations", "frees", "active"). */
+CORONA_API void corona_stats_print_json(FILE *out);
 
 /* ---- memory pools -----------------------------------------------------------
  * A pool is a heap of its own whose memory comes from the caller's raw_alloc

@@ -8,7 +8,7 @@
  *    purging slab by slab cost a system call per 16 KB and a page fault per
  *    page when the slab came back into use.
  *  - Large regions (CORONA_LARGE_REGION_SIZE) hold page-granular blocks of up
- *    to CORONA_LARGE_REGION_MAX,
+ *    to the MMAP_THRESHOLD option (CORONA_LARGE_REGION_MAX by default),
  *    found first-fit in a free-page bitmap.  Freed pages are free at once
  *    (neighbours coalesce: a run of free pages is one block) but purged only
  *    after the decay time; a wholly free region is unmapped then too.
@@ -141,6 +141,19 @@ static inline size_t region_size(unsigned kind) {
 
 static inline size_t region_pages(const cr_region_t *r) { return r->size / CORONA_PAGE_SIZE; }
 
+/* The mapped bytes grew by n: keeps their peak. */
+static void mapped_add(cr_backend_t *be, size_t n) {
+  size_t now = atomic_fetch_add_explicit(&be->mapped_bytes, n, memory_order_relaxed) + n;
+  size_t peak = cr_load_relaxed(&be->peak_mapped);
+  while (now > peak && !atomic_compare_exchange_weak_explicit(&be->peak_mapped, &peak, now, memory_order_relaxed,
+                                                              memory_order_relaxed)) {
+  }
+}
+
+static inline void released_add(cr_backend_t *be, size_t n) {
+  atomic_fetch_add_explicit(&be->released, n, memory_order_relaxed);
+}
+
 static cr_region_t *region_new(cr_backend_t *be, unsigned kind, size_t need) {
   cr_region_t *r = desc_alloc(be);
   if (r == NULL) return NULL;
@@ -176,7 +189,7 @@ static cr_region_t *region_new(cr_backend_t *be, unsigned kind, size_t need) {
   r->huge = huge;
   if (kind == CR_REGION_LARGE) memset(r->free_map, 0xff, sizeof r->free_map);
   list_add(kind == CR_REGION_SLAB ? &be->slab_regions : &be->large_regions, r);
-  atomic_fetch_add_explicit(&be->mapped_bytes, size, memory_order_relaxed);
+  mapped_add(be, size);
   if (cr_verbose()) {
     static const char *const what[2][3] = {
         {"mapped slab region", "mapped slab region (transparent huge pages)", "mapped slab region (reserved huge pages)"},
@@ -194,6 +207,7 @@ static void region_release(cr_backend_t *be, cr_region_t *r) {
   cr_pagemap_set((uintptr_t)r->base, r->size, CR_KIND_NONE);
   cr_os_unmap(r->base, r->size);
   atomic_fetch_sub_explicit(&be->mapped_bytes, r->size, memory_order_relaxed);
+  released_add(be, r->size);
   if (cr_verbose())
     cr_verbose_event(r->kind == CR_REGION_SLAB ? "returned slab region" : "returned large region", r->base, r->size);
   r->next = be->free_descs;
@@ -371,6 +385,7 @@ static void purge_range_locked(cr_backend_t *be, cr_region_t *r, size_t start, s
   cr_os_purge(r->base + a * CORONA_PAGE_SIZE, (b - a) * CORONA_PAGE_SIZE);
   bits_set(r->dirty_map, a, b - a, false);
   be->dirty_bytes -= (b - a) * CORONA_PAGE_SIZE;
+  released_add(be, (b - a) * CORONA_PAGE_SIZE);
 }
 
 /* Purges dirty runs, those of the regions with the oldest dirty pages
@@ -496,6 +511,13 @@ void cr_backend_release_empty(cr_backend_t *be) {
   cr_unlock(&be->lock);
 }
 
+size_t cr_backend_dirty_bytes(cr_backend_t *be) {
+  cr_lock(&be->lock);
+  size_t dirty = be->dirty_bytes;
+  cr_unlock(&be->lock);
+  return dirty;
+}
+
 /* ---- own mappings for the biggest blocks ---------------------------------- */
 
 char *cr_backend_own_map(cr_backend_t *be, size_t bytes, bool huge, size_t align, size_t offset) {
@@ -510,7 +532,9 @@ char *cr_backend_own_map(cr_backend_t *be, size_t bytes, bool huge, size_t align
     cr_os_unmap(p, bytes);
     return NULL;
   }
-  atomic_fetch_add_explicit(&be->mapped_bytes, bytes, memory_order_relaxed);
+  mapped_add(be, bytes);
+  atomic_fetch_add_explicit(&be->own_count, 1, memory_order_relaxed);
+  atomic_fetch_add_explicit(&be->own_bytes, bytes, memory_order_relaxed);
   if (cr_verbose()) cr_verbose_event(huge ? "mapped own mapping (huge pages advised)" : "mapped own mapping", p, bytes);
   return p;
 }
@@ -523,6 +547,9 @@ void cr_backend_own_unmap(cr_backend_t *be, char *p, size_t bytes) {
   cr_pagemap_set((uintptr_t)p, bytes, CR_KIND_NONE);
   cr_os_unmap(p, bytes);
   atomic_fetch_sub_explicit(&be->mapped_bytes, bytes, memory_order_relaxed);
+  atomic_fetch_sub_explicit(&be->own_count, 1, memory_order_relaxed);
+  atomic_fetch_sub_explicit(&be->own_bytes, bytes, memory_order_relaxed);
+  released_add(be, bytes);
   if (cr_verbose()) cr_verbose_event("unmapped own mapping", p, bytes);
 }
 
@@ -538,11 +565,14 @@ char *cr_backend_own_remap(cr_backend_t *be, char *p, size_t old_bytes, size_t n
       return p;
     }
     atomic_fetch_sub_explicit(&be->mapped_bytes, old_bytes - new_bytes, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&be->own_bytes, old_bytes - new_bytes, memory_order_relaxed);
+    released_add(be, old_bytes - new_bytes);
     return p;
   }
   if (cr_os_remap(p, old_bytes, new_bytes, NULL) != NULL) { /* grew in place */
     if (cr_pagemap_set((uintptr_t)p + old_bytes, new_bytes - old_bytes, CR_KIND_LARGE)) {
-      atomic_fetch_add_explicit(&be->mapped_bytes, new_bytes - old_bytes, memory_order_relaxed);
+      mapped_add(be, new_bytes - old_bytes);
+      atomic_fetch_add_explicit(&be->own_bytes, new_bytes - old_bytes, memory_order_relaxed);
       return p;
     }
     cr_os_remap(p, new_bytes, old_bytes, NULL); /* no page-map leaf: undo */
@@ -557,5 +587,7 @@ char *cr_backend_own_remap(cr_backend_t *be, char *p, size_t old_bytes, size_t n
     return NULL;
   }
   atomic_fetch_sub_explicit(&be->mapped_bytes, old_bytes, memory_order_relaxed);
+  atomic_fetch_sub_explicit(&be->own_count, 1, memory_order_relaxed); /* its pages live on in q */
+  atomic_fetch_sub_explicit(&be->own_bytes, old_bytes, memory_order_relaxed);
   return q;
 }

@@ -27,10 +27,20 @@ static bool huge_for(size_t bytes) {
   return cr_option(CR_OPT_USE_HUGE_PAGES) && bytes >= (size_t)cr_option(CR_OPT_HUGE_THRESHOLD);
 }
 
+/* The default heap's blocks above this many bytes get a mapping of their
+ * own: the option MMAP_THRESHOLD (glibc's M_MMAP_THRESHOLD; by default
+ * CORONA_LARGE_REGION_MAX), at most a large region.  Read at each
+ * decision: mallopt may move it while blocks of either kind live, and every
+ * path below tells the kinds apart by h->region, not by size. */
+static size_t own_above(void) {
+  uint64_t t = (uint64_t)cr_option(CR_OPT_MMAP_THRESHOLD);
+  return t < CORONA_LARGE_REGION_SIZE ? (size_t)t : CORONA_LARGE_REGION_SIZE;
+}
+
 /* Block bytes a fresh allocation of size (alignment <= 64) gets. */
 static size_t block_bytes_for(size_t size) {
   size_t b = round_up(size + CORONA_LARGE_HEADER, CORONA_PAGE_SIZE);
-  if (b <= CORONA_LARGE_REGION_MAX) return b;
+  if (b <= own_above()) return b;
   return round_up(b, huge_for(b) ? CORONA_HUGE_SPAN : CORONA_SLAB_SIZE);
 }
 
@@ -126,6 +136,11 @@ static void gloc_unlink(cr_loc_t *loc, cr_large_t *h) {
   if (n->newer) node(n->newer)->older = n->older;
   else loc->newest = n->older;
   loc->bytes -= h->block_size;
+  loc->count--;
+  if (h->region == NULL) {
+    loc->own_count--;
+    loc->own_bytes -= h->block_size;
+  }
 }
 
 /* Takes the oldest entries out while they are older than older_than or the
@@ -166,6 +181,11 @@ static void gloc_put(cr_pool_t *pool, cr_large_t *chain) {
     else loc->oldest = h;
     loc->newest = h;
     loc->bytes += h->block_size;
+    loc->count++;
+    if (h->region == NULL) {
+      loc->own_count++;
+      loc->own_bytes += h->block_size;
+    }
   }
   cr_large_t *evicted = gloc_evict(loc, 0, limit);
   cr_unlock(&loc->lock);
@@ -271,7 +291,7 @@ static char *backend_alloc(cr_pool_t *pool, size_t *bytes, size_t alignment, siz
   char *block = NULL;
   *region = NULL;
   /* A user pool's regions are its memory: anything that fits one goes there. */
-  size_t region_max = pool->backend.source != NULL ? CORONA_LARGE_REGION_SIZE : CORONA_LARGE_REGION_MAX;
+  size_t region_max = pool->backend.source != NULL ? CORONA_LARGE_REGION_SIZE : own_above();
   if (*bytes <= region_max && alignment <= CORONA_PAGE_SIZE)
     block = cr_backend_block_alloc(&pool->backend, *bytes, region, zeroed);
   else if (*bytes <= region_max && pool->backend.source != NULL) /* regions are 16 KB aligned */
@@ -302,7 +322,7 @@ void *cr_large_alloc(cr_pool_t *pool, cr_tls_t *own, size_t size, size_t alignme
   if (offset == CORONA_LARGE_HEADER) {
     bytes = block_bytes_for(size);
     if (tls != &cr_tls_empty && tls->pool == pool) h = lloc_get(tls, bytes);
-    bool own = bytes > CORONA_LARGE_REGION_MAX;
+    bool own = bytes > own_above();
     if (h == NULL && bytes <= CORONA_LOC_MAX_OBJECT) h = gloc_get(pool, bytes, own && !zero);
     size_t slack = 0;
     if (h != NULL && own && h->region == NULL && h->block_size > bytes && h->block_size - bytes > bytes / 4 &&
@@ -435,7 +455,7 @@ void *cr_large_resize(cr_large_t *h, size_t size) {
   cr_backend_t *be = &h->pool->backend;
   size_t bytes = block_bytes_for(size);
   if (h->region != NULL) {
-    if (bytes > (h->pool->backend.source != NULL ? CORONA_LARGE_REGION_SIZE : CORONA_LARGE_REGION_MAX)) return NULL;
+    if (bytes > (h->pool->backend.source != NULL ? CORONA_LARGE_REGION_SIZE : own_above())) return NULL;
     if (bytes == h->block_size || (bytes < h->block_size && bytes >= h->block_size / 2)) {
       h->size = size; /* fits, and not worth a trim */
       return cr_load_relaxed(&h->user);
@@ -446,7 +466,7 @@ void *cr_large_resize(cr_large_t *h, size_t size) {
     h->size = size;
     return cr_load_relaxed(&h->user);
   }
-  if (bytes <= CORONA_LARGE_REGION_MAX) bytes = round_up(bytes, CORONA_SLAB_SIZE); /* stays an own mapping */
+  if (bytes <= own_above()) bytes = round_up(bytes, CORONA_SLAB_SIZE); /* stays an own mapping */
   slack_drop(h); /* the block is resized to the need (or needed whole) */
   if (bytes == h->block_size) {
     h->size = size;

@@ -15,7 +15,7 @@ typedef bool (*cr_parser_t)(const char *s, int64_t *out);
 typedef struct cr_option_s {
   const char *name;   /* after the CORONA_ / MALLOC_ prefix */
   int64_t fallback;   /* the default */
-  cr_parser_t parse;
+  cr_parser_t parse;  /* NULL: a text option (option_text) */
   int64_t min, max;
   const char *description;
 } cr_option_t;
@@ -62,6 +62,19 @@ static bool parse_flag(const char *s, int64_t *out) {
   return true;
 }
 
+/* The values of the text options, copied from the environment. */
+static char stats_file[CORONA_OPTION_TEXT_MAX];
+static char *const option_text[CR_OPT_COUNT] = {[CR_OPT_STATS_FILE] = stats_file};
+
+/* A text option: any value that is not empty and fits its buffer. */
+static bool take_text(int id, const char *s) {
+  size_t n = 0;
+  while (s[n] != 0 && n < CORONA_OPTION_TEXT_MAX) n++;
+  if (n == 0 || n == CORONA_OPTION_TEXT_MAX) return false;
+  for (size_t i = 0; i <= n; i++) option_text[id][i] = s[i];
+  return true;
+}
+
 #ifndef CORONA_DEBUG_DEFAULT
 #define CORONA_DEBUG_DEFAULT 0
 #endif
@@ -74,8 +87,18 @@ static const cr_option_t options[CR_OPT_COUNT] = {
                          "idle milliseconds before cached free memory goes back to the OS"},
     [CR_OPT_SOFT_LIMIT] = {"SOFT_HEAP_LIMIT", 0, parse_bytes, 0, INT64_MAX,
                            "bytes mapped above which caches are trimmed (0: none)"},
+    [CR_OPT_TRIM_THRESHOLD] = {"TRIM_THRESHOLD", (int64_t)CORONA_DIRTY_BASE, parse_bytes, 0, INT64_MAX,
+                               "free bytes kept resident beyond a quarter of the live heap before freed memory "
+                               "goes back at once (glibc's M_TRIM_THRESHOLD)"},
+    [CR_OPT_TOP_PAD] = {"TOP_PAD", 0, parse_bytes, 0, INT64_MAX,
+                        "free bytes kept resident on top of TRIM_THRESHOLD (glibc's M_TOP_PAD)"},
+    [CR_OPT_MMAP_THRESHOLD] = {"MMAP_THRESHOLD", (int64_t)CORONA_LARGE_REGION_MAX, parse_bytes, 0, INT64_MAX,
+                               "large blocks above this many bytes (at most 16M) get a mapping of their own "
+                               "(glibc's M_MMAP_THRESHOLD)"},
     [CR_OPT_VERBOSE] = {"VERBOSE", 0, parse_flag, 0, 1, "options at start-up and OS events on stderr"},
     [CR_OPT_STATS] = {"STATS", 0, parse_flag, 0, 1, "statistics report on stderr at exit"},
+    [CR_OPT_STATS_FILE] = {"STATS_FILE", 0, NULL, 0, 1,
+                           "the statistics report at exit goes to this file (%p: the process id), appended"},
     [CR_OPT_DEBUG] = {"DEBUG", CORONA_DEBUG_DEFAULT, parse_flag, 0, 1,
                       "check every free: double frees, bad pointers, overruns, writes to freed memory"},
 };
@@ -154,7 +177,14 @@ void cr_options_init(void) {
     source[i] = "default";
     if (s != NULL) {
       int64_t parsed;
-      if (!o->parse(s, &parsed)) warn_value(prefix, o->name, s, ": not a valid value");
+      if (o->parse == NULL) {
+        if (take_text(i, s)) {
+          v = 1;
+          source[i] = "environment";
+        } else {
+          warn_value(prefix, o->name, s, ": empty or too long");
+        }
+      } else if (!o->parse(s, &parsed)) warn_value(prefix, o->name, s, ": not a valid value");
       else if (parsed < o->min || parsed > o->max) warn_value(prefix, o->name, s, ": out of range");
       else {
         v = parsed;
@@ -171,7 +201,13 @@ void cr_options_init(void) {
     cr_line_str(&l, "option ");
     cr_line_str(&l, options[i].name);
     cr_line_str(&l, " = ");
-    cr_line_u64(&l, (uint64_t)cr_option((cr_option_id_t)i));
+    if (options[i].parse == NULL) { /* text, quoted */
+      cr_line_str(&l, "\"");
+      cr_line_str(&l, cr_option((cr_option_id_t)i) ? option_text[i] : "");
+      cr_line_str(&l, "\"");
+    } else {
+      cr_line_u64(&l, (uint64_t)cr_option((cr_option_id_t)i));
+    }
     cr_line_str(&l, " (");
     cr_line_str(&l, source[i]);
     cr_line_str(&l, "): ");
@@ -188,7 +224,9 @@ void cr_options_init(void) {
 int64_t cr_option(cr_option_id_t id) { return cr_load_relaxed(&option_values[id]); }
 
 bool cr_option_set(cr_option_id_t id, int64_t value) {
-  if (value < options[id].min || value > options[id].max) return false;
+  if (options[id].parse == NULL || value < options[id].min || value > options[id].max) return false;
   cr_store_relaxed(&option_values[id], value);
   return true;
 }
+
+const char *cr_option_text(cr_option_id_t id) { return cr_option(id) ? option_text[id] : NULL; }

@@ -145,4 +145,31 @@ void cr_os_write_err(const char *msg, size_t len) {
   }
 }
 
+bool cr_os_append_file(const char *path, const char *data, size_t len) {
+  int fd;
+  do fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0666);
+  while (fd < 0 && errno == EINTR);
+  if (fd < 0) return false;
+  bool ok = true;
+  while (len > 0 && ok) {
+    ssize_t n = write(fd, data, len);
+    if (n < 0 && errno == EINTR) continue;
+    ok = n > 0;
+    if (ok) data += n, len -= (size_t)n;
+  }
+  close(fd);
+  return ok;
+}
+
+/* program_invocation_short_name (errno.h, _GNU_SOURCE): glibc's and musl's
+ * argv[0] without its directory, set before main, also in a fully static
+ * program. */
+uint64_t cr_os_process_id(char *name, size_t cap) {
+  const char *from = program_invocation_short_name;
+  size_t n = 0;
+  for (; cap > 0 && from != NULL && from[n] != '\0' && n < cap - 1; n++) name[n] = from[n];
+  if (cap > 0) name[n] = '\0';
+  return (uint64_t)getpid();
+}
+
 _Noreturn void cr_os_abort(void) { abort(); }

@@ -355,6 +355,29 @@ void cr_os_write_err(const char *msg, size_t len) {
   if (!os_write_all(GetStdHandle(STD_ERROR_HANDLE), msg, len) && kept_err != NULL) os_write_all(kept_err, msg, len);
 }
 
+bool cr_os_append_file(const char *path, const char *data, size_t len) {
+  HANDLE h = CreateFileA(path, FILE_APPEND_DATA, FILE_SHARE_READ | FILE_SHARE_WRITE, NULL, OPEN_ALWAYS,
+                         FILE_ATTRIBUTE_NORMAL, NULL);
+  if (h == INVALID_HANDLE_VALUE) return false;
+  bool ok = os_write_all(h, data, len);
+  CloseHandle(h);
+  return ok;
+}
+
+uint64_t cr_os_process_id(char *name, size_t cap) {
+  char path[MAX_PATH + 1];
+  DWORD len = GetModuleFileNameA(NULL, path, MAX_PATH);
+  if (len == 0 || len >= MAX_PATH) len = 0;
+  path[len] = '\0';
+  const char *from = path;
+  for (const char *c = path; *c != '\0'; c++)
+    if (*c == '\\' || *c == '/') from = c + 1;
+  size_t n = 0;
+  for (; cap > 0 && from[n] != '\0' && n < cap - 1; n++) name[n] = from[n];
+  if (cap > 0) name[n] = '\0';
+  return (uint64_t)GetCurrentProcessId();
+}
+
 _Noreturn void cr_os_abort(void) {
   /* As abort() does, a SIGABRT handler of the program runs first; the
    * C runtime's default ends the process with status 3 (and, unlike its

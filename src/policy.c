@@ -13,9 +13,16 @@
 /* Over the soft limit only the fixed base shrinks (see
  * CORONA_DIRTY_OVER_LIMIT_SHIFT): a limit big enough to hold it whole
  * changes nothing here. */
+/* The fixed base: TRIM_THRESHOLD + TOP_PAD (glibc's M_TRIM_THRESHOLD and
+ * M_TOP_PAD, mallopt's or the environment's), at most INT64_MAX. */
+static size_t dirty_base(void) {
+  uint64_t base = (uint64_t)cr_option(CR_OPT_TRIM_THRESHOLD) + (uint64_t)cr_option(CR_OPT_TOP_PAD);
+  return base < (uint64_t)INT64_MAX ? (size_t)base : (size_t)INT64_MAX;
+}
+
 size_t cr_dirty_limit(cr_pool_t *pool) {
   size_t live = cr_load_relaxed(&pool->large_in_use) + cr_load_relaxed(&pool->backend.slab_bytes);
-  size_t base = CORONA_DIRTY_BASE;
+  size_t base = dirty_base();
   size_t soft = (size_t)cr_option(CR_OPT_SOFT_LIMIT), share = soft - (soft >> CORONA_DIRTY_OVER_LIMIT_SHIFT);
   if (soft != 0 && share < base && cr_load_relaxed(&pool->backend.mapped_bytes) > soft) base = share;
   return base + (live >> CORONA_DIRTY_SHIFT);

@@ -19,7 +19,8 @@ void cr_init(void) {
     cr_options_init();
     cr_debug_init(); /* decides checked mode, before the first object */
     cr_policy_init();
-    CR_STAT(cr_store_relaxed(&cr_stats_on, cr_option(CR_OPT_STATS) != 0));
+    bool report = cr_option(CR_OPT_STATS) || cr_option(CR_OPT_STATS_FILE); /* at exit */
+    CR_STAT(cr_store_relaxed(&cr_stats_on, report));
     if (!cr_os_thread_exit_init(0, cr_tls_on_thread_exit) || !cr_os_thread_exit_init(1, cr_pools_on_thread_exit))
       cr_os_write_err("corona: cannot register the thread-exit hook; exiting threads keep their blocks\n", 80);
     cr_store_release(&init_state, INIT_DONE); /* pairs with the acquire loads above and below */
@@ -27,7 +28,7 @@ void cr_init(void) {
      * allocator ready rather than wait for this very initialisation.  The
      * report at exit (statistics, the quarantine's last check) gets a copy
      * of stderr that survives a program closing its own. */
-    bool report_at_exit = cr_option(CR_OPT_STATS) || cr_checked;
+    bool report_at_exit = report || cr_checked;
     cr_os_process_hooks(cr_fork_prepare, cr_fork_release, cr_fork_release, report_at_exit ? cr_at_exit : NULL);
     return;
   }

@@ -1,7 +1,8 @@
 /* stats.c (layer: api) — statistics: the counters of counters.c summed on
- * demand under the pool lock and printed as a table; switching call
- * counting on and off; the exit report for MALLOC_STATS=1, which also gives
- * debug mode its last quarantine check.  With CORONA_STATS at 0 the
+ * demand under the pool lock and printed as a table or as JSON; switching
+ * call counting on and off; the exit report for MALLOC_STATS=1 (on stderr,
+ * or appended to STATS_FILE), which also gives debug mode its last
+ * quarantine check.  With CORONA_STATS at 0 the
  * counters compile away and only the API stays. */
 #include <errno.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 #include "internal/api.h"
 #include "internal/os.h"
 #include "internal/options.h"
+#include "internal/report.h"
 
 #if CORONA_STATS
 /* Per-class sums are signed: counting switched on mid-run can hand back
@@ -108,22 +110,81 @@ CORONA_API int corona_stats_get(corona_stats *out) {
 #endif
 }
 
-/* Formats the report into buf (no allocation, so that the exit report can be
- * written with one system call however the process ends). */
-static size_t format_report(char *buf, size_t cap, const corona_stats *s, int status) {
-  size_t n = 0;
-#define OUT(...)                                                       \
-  do {                                                                 \
-    int k = snprintf(buf + n, cap - n, __VA_ARGS__);                   \
-    if (k > 0) n += (size_t)k < cap - n ? (size_t)k : cap - n - 1;     \
+void cr_heap_figures(cr_heap_figures_t *f) {
+  cr_init();
+  cr_pool_t *pool = &cr_default_pool;
+  memset(f, 0, sizeof *f);
+  cr_lock(&pool->lock);
+  size_t empty = pool->empty_count;
+  cr_unlock(&pool->lock);
+  cr_lock(&pool->loc.lock);
+  size_t loc_bytes = pool->loc.bytes, loc_count = pool->loc.count;
+  size_t loc_own = pool->loc.own_count, loc_own_bytes = pool->loc.own_bytes;
+  cr_unlock(&pool->loc.lock);
+  size_t dirty = cr_backend_dirty_bytes(&pool->backend);
+  cr_tls_t *self = cr_tls_own(); /* the calling thread's caches are its own to read */
+  if (self != NULL && self->pool == pool) {
+    empty += self->empty_count + self->kept_empty; /* pooled, and resting on its partial lists */
+    loc_bytes += self->loc_bytes;
+    loc_count += self->loc_count;
+  }
+  size_t slabs = cr_load_relaxed(&pool->backend.slab_bytes), empty_bytes = empty * CORONA_SLAB_SIZE;
+  /* Read at different moments while other threads run: never below 0. */
+  f->in_use = (slabs > empty_bytes ? slabs - empty_bytes : 0) + cr_load_relaxed(&pool->large_in_use);
+  f->cached = dirty + loc_bytes + empty_bytes;
+  f->cached_blocks = loc_count + empty;
+  size_t meta = cr_meta_mapped_bytes(); /* only grows: the heap's peak plus today's metadata */
+  f->mapped = cr_load_relaxed(&pool->backend.mapped_bytes) + meta;
+  f->peak_mapped = cr_load_relaxed(&pool->backend.peak_mapped) + meta;
+  if (f->peak_mapped < f->mapped) f->peak_mapped = f->mapped;
+  /* Own mappings cached for reuse count as cached, not as live. */
+  size_t own = cr_load_relaxed(&pool->backend.own_count), own_bytes = cr_load_relaxed(&pool->backend.own_bytes);
+  f->own_count = own > loc_own ? own - loc_own : 0;
+  f->own_bytes = own_bytes > loc_own_bytes ? own_bytes - loc_own_bytes : 0;
+  if (f->own_bytes > f->in_use) f->own_bytes = f->in_use;
+  if (f->own_bytes > f->mapped) f->own_bytes = f->mapped;
+  f->released = cr_load_relaxed(&pool->backend.released);
+  f->peak_in_use = f->in_use;
+#if CORONA_STATS
+  size_t peak = cr_load_relaxed(&pool->peak_in_use);
+  if (peak > f->peak_in_use) f->peak_in_use = peak;
+#endif
+}
+
+/* Appends to a buffer without allocating, cut at its end (reports can be
+ * due at exit, however the process ends). */
+typedef struct out_s {
+  char *buf;
+  size_t cap, n;
+} out_t;
+
+#define OUT(o, ...)                                                          \
+  do {                                                                       \
+    int k_ = snprintf((o)->buf + (o)->n, (o)->cap - (o)->n, __VA_ARGS__);    \
+    if (k_ > 0) (o)->n += (size_t)k_ < (o)->cap - (o)->n ? (size_t)k_ : (o)->cap - (o)->n - 1; \
   } while (0)
-  OUT("corona statistics\n");
+
+/* The process's id, and its program's name into name ("?" when unknown;
+ * cut at cap - 1 bytes), for the first line of a report. */
+static uint64_t process_id(char *name, size_t cap) {
+  uint64_t pid = cr_os_process_id(name, cap);
+  if (name[0] == '\0') snprintf(name, cap, "?");
+  return pid;
+}
+
+/* The table, under a first line that names the program and its process,
+ * so that the reports of many processes (a pipeline, a build) can be told
+ * apart. */
+static void format_report(out_t *o, const corona_stats *s, int status) {
+  char name[256];
+  uint64_t pid = process_id(name, sizeof name);
+  OUT(o, "corona statistics: %s (pid %llu)\n", name, (unsigned long long)pid);
   if (status != 0) {
-    OUT("  (not available: corona was built with CORONA_STATS=OFF)\n");
-    return n;
+    OUT(o, "  (not available: corona was built with CORONA_STATS=OFF)\n");
+    return;
   }
   if (!s->counting)
-    OUT("  (small objects not counted: MALLOC_STATS=1 or corona_allocation_mode(CORONA_COUNT_CALLS, 1) counts them)\n");
+    OUT(o, "  (small objects not counted: MALLOC_STATS=1 or corona_allocation_mode(CORONA_COUNT_CALLS, 1) counts them)\n");
   const struct {
     const char *label;
     uint64_t value;
@@ -137,32 +198,111 @@ static size_t format_report(char *buf, size_t cap, const corona_stats *s, int st
       {"memory mapped (bytes)", s->memory_mapped}, {"memory in use (bytes)", s->memory_in_use},
       {"peak memory in use (bytes)", s->peak_memory_in_use},
   };
-  for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) OUT("  %-28s %20llu\n", rows[i].label, (unsigned long long)rows[i].value);
-  OUT("  %3s %6s %14s %14s %12s\n", "bin", "size", "allocations", "frees", "active");
+  for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
+    OUT(o, "  %-28s %20llu\n", rows[i].label, (unsigned long long)rows[i].value);
+  OUT(o, "  %3s %6s %14s %14s %12s\n", "bin", "size", "allocations", "frees", "active");
   for (unsigned bin = 0; bin < CORONA_STATS_BINS; bin++) {
     const corona_bin_stats *b = &s->bins[bin];
     if (b->allocations == 0 && b->frees == 0) continue;
-    OUT("  %3u %6llu %14llu %14llu %12llu\n", bin, (unsigned long long)b->object_size,
+    OUT(o, "  %3u %6llu %14llu %14llu %12llu\n", bin, (unsigned long long)b->object_size,
         (unsigned long long)b->allocations, (unsigned long long)b->frees, (unsigned long long)b->active);
   }
-#undef OUT
-  return n;
 }
 
 CORONA_API void corona_stats_print(FILE *out) {
   corona_stats s;
   int status = corona_stats_get(&s);
   char buf[4096];
-  size_t n = format_report(buf, sizeof buf, &s, status);
-  fwrite(buf, 1, n, out != NULL ? out : stderr);
+  out_t o = {buf, sizeof buf, 0};
+  format_report(&o, &s, status);
+  fwrite(buf, 1, o.n, out != NULL ? out : stderr); /* after the figures: fwrite may allocate */
+}
+
+/* s as a JSON string (without the quotes): ", \ and control characters
+ * escaped, other bytes as they are (UTF-8 stays UTF-8). */
+static void json_string(out_t *o, const char *s) {
+  for (; *s != '\0'; s++) {
+    unsigned char c = (unsigned char)*s;
+    if (c == '"' || c == '\\') OUT(o, "\\%c", c);
+    else if (c < 0x20) OUT(o, "\\u%04x", c);
+    else OUT(o, "%c", c);
+  }
+}
+
+CORONA_API void corona_stats_print_json(FILE *out) {
+  corona_stats s;
+  int status = corona_stats_get(&s);
+  char buf[8192], name[256];
+  out_t o = {buf, sizeof buf, 0};
+  uint64_t pid = process_id(name, sizeof name);
+  OUT(&o, "{\"program\":\"");
+  json_string(&o, name);
+  OUT(&o, "\",\"pid\":%llu,\"available\":%s", (unsigned long long)pid, status == 0 ? "true" : "false");
+  if (status == 0) {
+    OUT(&o, ",\"counting\":%s", s.counting ? "true" : "false");
+    const struct {
+      const char *key;
+      uint64_t value;
+    } fields[] = {
+        {"total_allocations", s.total_allocations}, {"total_frees", s.total_frees},
+        {"active_allocations", s.active_allocations}, {"small_allocations", s.small_allocations},
+        {"small_frees", s.small_frees}, {"small_objects", s.small_objects},
+        {"large_allocations", s.large_allocations}, {"large_frees", s.large_frees},
+        {"large_objects", s.large_objects}, {"cache_hits", s.cache_hits}, {"cache_misses", s.cache_misses},
+        {"cross_thread_frees", s.cross_thread_frees}, {"memory_mapped", s.memory_mapped},
+        {"memory_in_use", s.memory_in_use}, {"peak_memory_in_use", s.peak_memory_in_use},
+    };
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
+      OUT(&o, ",\"%s\":%llu", fields[i].key, (unsigned long long)fields[i].value);
+    OUT(&o, ",\"bins\":[");
+    for (unsigned bin = 0; bin < CORONA_STATS_BINS; bin++) {
+      const corona_bin_stats *b = &s.bins[bin];
+      OUT(&o, "%s{\"object_size\":%llu,\"allocations\":%llu,\"frees\":%llu,\"active\":%llu}", bin ? "," : "",
+          (unsigned long long)b->object_size, (unsigned long long)b->allocations, (unsigned long long)b->frees,
+          (unsigned long long)b->active);
+    }
+    OUT(&o, "]");
+  }
+  OUT(&o, "}\n");
+  fwrite(buf, 1, o.n, out != NULL ? out : stderr);
+}
+
+/* STATS_FILE's path with each %p replaced by the process id and %% by %;
+ * false when it does not fit. */
+static bool stats_path(char *path, size_t cap, const char *pattern) {
+  out_t o = {path, cap, 0};
+  for (const char *c = pattern; *c != '\0'; c++) {
+    if (c[0] == '%' && c[1] == 'p') {
+      char name[8];
+      OUT(&o, "%llu", (unsigned long long)cr_os_process_id(name, sizeof name));
+      c++;
+    } else if (c[0] == '%' && c[1] == '%') {
+      OUT(&o, "%%");
+      c++;
+    } else {
+      OUT(&o, "%c", *c);
+    }
+  }
+  return o.n < cap - 1;
 }
 
 void cr_at_exit(void) {
   if (cr_checked) cr_debug_flush(); /* the quarantine's last check */
-  if (!cr_option(CR_OPT_STATS)) return;
+  const char *file = cr_option_text(CR_OPT_STATS_FILE);
+  if (!cr_option(CR_OPT_STATS) && file == NULL) return;
   corona_stats s;
   int status = corona_stats_get(&s);
   char buf[4096];
-  size_t n = format_report(buf, sizeof buf, &s, status);
-  cr_os_write_err(buf, n);
+  out_t o = {buf, sizeof buf, 0};
+  format_report(&o, &s, status);
+  if (file != NULL) {
+    char path[CORONA_OPTION_TEXT_MAX + 64];
+    if (stats_path(path, sizeof path, file) && cr_os_append_file(path, buf, o.n)) return;
+    cr_line_t l = CR_LINE_INIT; /* never lose the report: stderr instead */
+    cr_line_str(&l, "cannot write the statistics to ");
+    cr_line_str(&l, file);
+    cr_line_str(&l, " (STATS_FILE); they follow here");
+    cr_line_emit(&l);
+  }
+  cr_os_write_err(buf, o.n);
 }

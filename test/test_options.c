@@ -156,10 +156,13 @@ static bool glob(const char *pat, const char *s) {
 }
 
 /* ---- the option lines ------------------------------------------------------------ */
-#define N_OPTIONS 7
+/* DEBUG last (check_lines reads it).  A text option (STATS_FILE) shows its
+ * value in quotes; here it counts as 1 when set, 0 when empty. */
+#define N_OPTIONS 11
 static const char *const option_names[N_OPTIONS] = {
-    "USE_HUGE_PAGES", "HUGE_PAGE_THRESHOLD", "DECAY_MS", "SOFT_HEAP_LIMIT", "VERBOSE", "STATS", "DEBUG"};
-static const uint64_t option_defaults[N_OPTIONS] = {0, 2 * MB, 1000, 0, 0, 0, TEST_DEBUG_DEFAULT};
+    "USE_HUGE_PAGES", "HUGE_PAGE_THRESHOLD", "DECAY_MS", "SOFT_HEAP_LIMIT", "TRIM_THRESHOLD", "TOP_PAD",
+    "MMAP_THRESHOLD", "VERBOSE",        "STATS",         "STATS_FILE",      "DEBUG"};
+static const uint64_t option_defaults[N_OPTIONS] = {0, 2 * MB, 1000, 0, 32 * MB, 0, 4 * MB, 0, 0, 0, TEST_DEBUG_DEFAULT};
 
 /* Parses "corona: option NAME = VALUE (SOURCE)" with an optional ": ..."
  * after it; the option's index, or -1. */
@@ -170,9 +173,16 @@ static int parse_option_line(const char *line, uint64_t *value, char *source, si
     size_t n = strlen(option_names[i]);
     if (strncmp(s, option_names[i], n) != 0 || strncmp(s + n, " = ", 3) != 0) continue;
     const char *v = s + n + 3;
-    if (*v < '0' || *v > '9') return -1;
     char *end;
-    *value = strtoull(v, &end, 10);
+    if (*v == '"') { /* text */
+      end = strchr(v + 1, '"');
+      if (end == NULL) return -1;
+      *value = end > v + 1;
+      end++;
+    } else {
+      if (*v < '0' || *v > '9') return -1;
+      *value = strtoull(v, &end, 10);
+    }
     if (strncmp(end, " (", 2) != 0) return -1;
     const char *src = end + 2, *close = strchr(src, ')');
     if (close == NULL || (close[1] != '\0' && close[1] != ':') || (size_t)(close - src) >= cap) return -1;
@@ -332,6 +342,10 @@ static void test_options(void) {
   bad_value("CORONA_SOFT_HEAP_LIMIT=99999999999G", "SOFT_HEAP_LIMIT");
   bad_value("MALLOC_STATS=maybe", "STATS");
   bad_value("MALLOC_VERBOSE=maybe", "VERBOSE");
+  bad_value("MALLOC_STATS_FILE=", "STATS_FILE");
+  /* A text option: the report at exit goes to the file (here /dev/null). */
+  work_case(&(expect_t){"CORONA_STATS_FILE=/dev/null", NULL, true, "STATS_FILE=1,VERBOSE=1", false},
+            VARS("CORONA_STATS_FILE=/dev/null", "MALLOC_VERBOSE=1"));
   work_case(&(expect_t){"out of range MALLOC_DECAY_MS=99999999999999",
                         WARN("corona: MALLOC_DECAY_MS=99999999999999: out of range; using the default"), true,
                         "VERBOSE=1", false},
@@ -354,6 +368,9 @@ static void test_options(void) {
       &(expect_t){"suffixes 64k, 2g; plain 250", NULL, true,
                   "HUGE_PAGE_THRESHOLD=65536,SOFT_HEAP_LIMIT=2147483648,DECAY_MS=250,VERBOSE=1", false},
       VARS("MALLOC_HUGE_PAGE_THRESHOLD=64k", "CORONA_SOFT_HEAP_LIMIT=2g", "MALLOC_DECAY_MS=250", "MALLOC_VERBOSE=1"));
+  work_case(&(expect_t){"glibc's tunables: TRIM_THRESHOLD, TOP_PAD, MMAP_THRESHOLD", NULL, true,
+                        "TRIM_THRESHOLD=131072,TOP_PAD=0,MMAP_THRESHOLD=1048576,VERBOSE=1", false},
+            VARS("MALLOC_TRIM_THRESHOLD=128K", "CORONA_TOP_PAD=0", "MALLOC_MMAP_THRESHOLD=1M", "MALLOC_VERBOSE=1"));
   work_case(&(expect_t){"suffix 1K, bytes 123456", NULL, true,
                         "HUGE_PAGE_THRESHOLD=123456,SOFT_HEAP_LIMIT=1024,VERBOSE=1", false},
             VARS("CORONA_HUGE_PAGE_THRESHOLD=123456", "CORONA_SOFT_HEAP_LIMIT=1K", "MALLOC_VERBOSE=1"));

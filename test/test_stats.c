@@ -37,13 +37,27 @@
  *                joins, and again after the main thread frees what they left
  *   print        corona_stats_print to a file and to stderr (NULL): every
  *                row, and every bin row, holds the value corona_stats_get
- *                gives; corona_stats_get(NULL) is EINVAL
+ *                gives; corona_stats_get(NULL) is EINVAL; the first line is
+ *                "corona statistics: test_stats (pid N)" with this pid
+ *   json         corona_stats_print_json: one line, valid JSON (a strict
+ *                parser), program and pid, every field and all 31 bins
+ *                equal to corona_stats_get's
  *   report       a child (fork + exec of this program) run with
  *                MALLOC_STATS=1 or CORONA_STATS=1 counts small calls and
  *                prints the same table on stderr at exit, with the figures
  *                the child saw last; no report (and no small-call counting)
  *                without the variable, with MALLOC_STATS=0, or with
- *                CORONA_STATS=0 beside MALLOC_STATS=1 (CORONA_ wins)
+ *                CORONA_STATS=0 beside MALLOC_STATS=1 (CORONA_ wins); the
+ *                table names the child and its pid
+ *   stats_file   STATS_FILE: with %p the child's own file holds its table
+ *                and stderr nothing; CORONA_STATS_FILE alone turns the
+ *                report and counting on, %% is a %; without %p two
+ *                children's tables are appended in order; an unwritable
+ *                path gives a line saying so and the table on stderr; an
+ *                empty value a warning and no report
+ *   pipeline     sh -c "test_stats child-pipe | ... " (40 stages) with
+ *                MALLOC_STATS=1: 40 whole tables, 40 different pids, on
+ *                stderr, and again appended to one STATS_FILE
  * Every check of a delta ends with the identities between the fields
  * (total = small + large, active = allocations - frees, ...).
  *
@@ -58,6 +72,7 @@
  *          LD_PRELOAD=LIBCORONA MALLOC_STATS=1 prints the report at exit
  *          with non-zero allocations (exit status 77: no such program)
  *        test_stats child-report        (internal: the child of "report")
+ *        test_stats child-pipe          (internal: a stage of "pipeline")
  * Exit status 0 pass, 1 fail.
  *
  * In a build with the malloc override, the C library's own calls land in
@@ -65,6 +80,8 @@
  * between two snapshots (thread creation allocates its DTV, about 300 B),
  * and only the sizes of this test's own objects are compared exactly. */
 #define _POSIX_C_SOURCE 200809L
+#include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -754,9 +771,23 @@ static int count_of(const char *hay, const char *needle) {
   return n;
 }
 
+/* Whether text starts with the first line of a report of program `name`
+ * (NULL: any) in process `pid` (-1: any): "corona statistics: NAME (pid N)". */
+static bool has_label(const char *text, const char *name, long long pid) {
+  static const char head[] = "corona statistics: ";
+  if (strncmp(text, head, sizeof head - 1) != 0) return false;
+  const char *p = text + sizeof head - 1, *open = strstr(p, " (pid "), *eol = strchr(p, '\n');
+  if (open == NULL || eol == NULL || open > eol) return false;
+  if (name != NULL && ((size_t)(open - p) != strlen(name) || strncmp(p, name, strlen(name)) != 0)) return false;
+  char *end;
+  long long got = strtoll(open + 6, &end, 10);
+  return got > 0 && strncmp(end, ")\n", 2) == 0 && (pid < 0 || got == pid);
+}
+
 /* Checks that report holds every figure of s. */
 static void check_report(const char *report, const corona_stats *s, const char *what) {
-  CHECKF(strncmp(report, "corona statistics\n", 18) == 0, "%s: does not start with \"corona statistics\"", what);
+  CHECKF(has_label(report, "test_stats", (long long)getpid()),
+         "%s: does not start with \"corona statistics: test_stats (pid %d)\":\n%s", what, (int)getpid(), report);
   CHECKF(count_of(report, "corona statistics") == 1, "%s: %d tables", what, count_of(report, "corona statistics"));
   const struct {
     const char *label;
@@ -845,6 +876,164 @@ static void test_print(void) {
   for (int i = 0; i < 4; i++) corona_free(p[i]);
 }
 
+/* ---- json: the same figures as one JSON object ----------------------------- */
+/* A strict JSON check of one value at *p (RFC 8259, no extensions). */
+static bool json_value(const char **p);
+static void json_ws(const char **p) {
+  while (**p == ' ' || **p == '\t' || **p == '\n' || **p == '\r') (*p)++;
+}
+static bool json_string(const char **p) {
+  if (**p != '"') return false;
+  for ((*p)++; **p != '"'; (*p)++) {
+    if ((unsigned char)**p < 0x20) return false;
+    if (**p == '\\') {
+      (*p)++;
+      if (**p == 'u') {
+        for (int i = 1; i <= 4; i++)
+          if (!isxdigit((unsigned char)(*p)[i])) return false;
+        *p += 4;
+      } else if (strchr("\"\\/bfnrt", **p) == NULL || **p == '\0') {
+        return false;
+      }
+    }
+  }
+  (*p)++;
+  return true;
+}
+static bool json_number(const char **p) {
+  const char *s = *p;
+  if (*s == '-') s++;
+  if (*s == '0') s++;
+  else if (*s >= '1' && *s <= '9') while (isdigit((unsigned char)*s)) s++;
+  else return false;
+  if (*s == '.') {
+    if (!isdigit((unsigned char)*++s)) return false;
+    while (isdigit((unsigned char)*s)) s++;
+  }
+  if (*s == 'e' || *s == 'E') {
+    s++;
+    if (*s == '+' || *s == '-') s++;
+    if (!isdigit((unsigned char)*s)) return false;
+    while (isdigit((unsigned char)*s)) s++;
+  }
+  *p = s;
+  return true;
+}
+static bool json_items(const char **p, char close, bool object) {
+  (*p)++;
+  json_ws(p);
+  if (**p == close) return (*p)++, true;
+  for (;;) {
+    if (object) {
+      if (!json_string(p)) return false;
+      json_ws(p);
+      if (*(*p)++ != ':') return false;
+    }
+    if (!json_value(p)) return false;
+    json_ws(p);
+    if (**p == close) return (*p)++, true;
+    if (*(*p)++ != ',') return false;
+    json_ws(p);
+  }
+}
+static bool json_value(const char **p) {
+  json_ws(p);
+  bool ok;
+  if (**p == '{') ok = json_items(p, '}', true);
+  else if (**p == '[') ok = json_items(p, ']', false);
+  else if (**p == '"') ok = json_string(p);
+  else if (strncmp(*p, "true", 4) == 0) ok = (*p += 4, true);
+  else if (strncmp(*p, "false", 5) == 0) ok = (*p += 5, true);
+  else if (strncmp(*p, "null", 4) == 0) ok = (*p += 4, true);
+  else ok = json_number(p);
+  json_ws(p);
+  return ok;
+}
+/* Whether text is exactly one JSON object on one line, ended by a newline. */
+static bool json_one_line_object(const char *text) {
+  const char *p = text;
+  size_t n = strlen(text);
+  if (n < 3 || text[0] != '{' || text[n - 1] != '\n' || strchr(text, '\n') != text + n - 1) return false;
+  return json_value(&p) && *p == '\0';
+}
+
+/* The number after "key": in text (the first such key), or -1. */
+static long long json_number_of(const char *text, const char *key) {
+  char k[64];
+  snprintf(k, sizeof k, "\"%s\":", key);
+  const char *p = strstr(text, k);
+  if (p == NULL || !isdigit((unsigned char)p[strlen(k)])) return -1;
+  return strtoll(p + strlen(k), NULL, 10);
+}
+
+static void check_json(const char *text, const corona_stats *s, const char *what) {
+  if (!CHECKF(json_one_line_object(text), "%s: not one JSON object on one line:\n%s", what, text)) return;
+  char head[64];
+  snprintf(head, sizeof head, "{\"program\":\"test_stats\",\"pid\":%d,\"available\":true,", (int)getpid());
+  CHECKF(strncmp(text, head, strlen(head)) == 0, "%s: does not start with %s:\n%s", what, head, text);
+  CHECKF(strstr(text, s->counting ? "\"counting\":true," : "\"counting\":false,") != NULL, "%s: counting:\n%s", what,
+         text);
+  const struct {
+    const char *key;
+    uint64_t value;
+  } fields[] = {
+      {"total_allocations", s->total_allocations}, {"total_frees", s->total_frees},
+      {"active_allocations", s->active_allocations}, {"small_allocations", s->small_allocations},
+      {"small_frees", s->small_frees}, {"small_objects", s->small_objects},
+      {"large_allocations", s->large_allocations}, {"large_frees", s->large_frees},
+      {"large_objects", s->large_objects}, {"cache_hits", s->cache_hits}, {"cache_misses", s->cache_misses},
+      {"cross_thread_frees", s->cross_thread_frees}, {"memory_mapped", s->memory_mapped},
+      {"memory_in_use", s->memory_in_use}, {"peak_memory_in_use", s->peak_memory_in_use},
+  };
+  for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
+    CHECKF(json_number_of(text, fields[i].key) == (long long)fields[i].value, "%s: \"%s\" is %lld, expected %llu",
+           what, fields[i].key, json_number_of(text, fields[i].key), (unsigned long long)fields[i].value);
+  /* "bins": the 31 classes in order, each with its four figures. */
+  const char *b = strstr(text, ",\"bins\":[");
+  if (!CHECKF(b != NULL, "%s: no bins array", what)) return;
+  b += strlen(",\"bins\":[");
+  for (unsigned k = 0; k < NBINS; k++) {
+    unsigned long long sz, al, fr, ac;
+    int used = 0;
+    if (!CHECKF(sscanf(b, "{\"object_size\":%llu,\"allocations\":%llu,\"frees\":%llu,\"active\":%llu}%n", &sz, &al, &fr,
+                       &ac, &used) == 4 && used > 0,
+                "%s: bin %u is not {object_size, allocations, frees, active}: %.80s", what, k, b))
+      return;
+    const corona_bin_stats *x = &s->bins[k];
+    CHECKF(sz == x->object_size && al == x->allocations && fr == x->frees && ac == x->active,
+           "%s: bin %u: %llu %llu %llu %llu, expected %llu %llu %llu %llu", what, k, sz, al, fr, ac,
+           (unsigned long long)x->object_size, (unsigned long long)x->allocations, (unsigned long long)x->frees,
+           (unsigned long long)x->active);
+    b += used;
+    CHECKF(*b == (k + 1 < NBINS ? ',' : ']'), "%s: after bin %u: %.20s", what, k, b);
+    b++;
+  }
+  CHECKF(strcmp(b, "}\n") == 0, "%s: after the bins: %s", what, b);
+}
+
+static void test_json(void) {
+  void *p[4] = {corona_malloc(48), corona_malloc(48), corona_malloc(3000), corona_malloc(50000)};
+  corona_free(p[1]);
+  static char fbuf[16384];
+  FILE *f = tmpfile();
+  if (!CHECK(f != NULL)) return;
+  setvbuf(f, fbuf, _IOFBF, sizeof fbuf); /* no allocation from here on */
+  corona_stats s;
+  if (!snap(&s)) return;
+  corona_stats_print_json(f);
+  slurp(f);
+  fclose(f);
+  check_json(text, &s, "corona_stats_print_json(file)");
+  CHECKF(s.bins[bin_of(48)].frees >= 1 && s.bins[bin_of(3000)].active >= 1 && s.large_objects >= 1,
+         "json: this test's objects are not in the figures");
+  /* The quoting: a JSON string holds no raw quote, backslash or control byte. */
+  const char *tricky = "{\"a\":\"x\\\"y\\\\z\\u0001\",\"b\":[1,-2.5e3,true,null]}\n";
+  CHECK(json_one_line_object(tricky) && !json_one_line_object("{\"a\":1,}\n") &&
+        !json_one_line_object("{\"a\":\"x\ty\"}\n") && !json_one_line_object("{\"a\":1}"));
+  for (int i = 0; i < 4; i++)
+    if (i != 1) corona_free(p[i]);
+}
+
 /* ---- counting off: small calls not counted, the rest still is ------------- */
 #define OFF_SMALL 50
 #define OFF_SIZE 300
@@ -906,7 +1095,7 @@ static void test_counting_off(void) {
   corona_stats_print(f);
   slurp(f);
   fclose(f);
-  CHECKF(strstr(text, "corona statistics\n") == text && strstr(text, "not counted") != NULL &&
+  CHECKF(has_label(text, "test_stats", (long long)getpid()) && strstr(text, "not counted") != NULL &&
              row_value(text, "total allocations") == 0 && row_value(text, "large allocations") == (long long)b.large_allocations,
          "counting_off: the table:\n%s", text);
   for (int i = 20; i < OFF_SMALL; i++) corona_free(off_objs[i]);
@@ -957,9 +1146,9 @@ static int child_report(void) {
   int rc = corona_stats_get(&s);
   char line[512];
   int n = snprintf(line, sizeof line,
-                   "child rc=%d counting=%llu total=%llu frees=%llu small=%llu large=%llu hits=%llu misses=%llu inuse=%llu "
-                   "mapped=%llu peak=%llu bin112=%llu\n",
-                   rc, (unsigned long long)s.counting, (unsigned long long)s.total_allocations, (unsigned long long)s.total_frees,
+                   "child rc=%d pid=%d counting=%llu total=%llu frees=%llu small=%llu large=%llu hits=%llu misses=%llu "
+                   "inuse=%llu mapped=%llu peak=%llu bin112=%llu\n",
+                   rc, (int)getpid(), (unsigned long long)s.counting, (unsigned long long)s.total_allocations, (unsigned long long)s.total_frees,
                    (unsigned long long)s.small_allocations, (unsigned long long)s.large_allocations,
                    (unsigned long long)s.cache_hits, (unsigned long long)s.cache_misses,
                    (unsigned long long)s.memory_in_use, (unsigned long long)s.memory_mapped,
@@ -968,7 +1157,7 @@ static int child_report(void) {
   return 0; /* exit: the report */
 }
 
-static char out_buf[65536], err_buf[65536];
+static char out_buf[65536], err_buf[262144];
 
 /* Runs argv with the environment changed by `env` ("NAME=value" sets,
  * "NAME" unsets; NULL-terminated), stdout and stderr into out_buf and
@@ -1051,9 +1240,38 @@ static long long child_value(const char *key) {
 
 static char self_path[4096];
 
+/* Checks that table (one report) shows the figures child-report printed on
+ * its stdout (out_buf), under the child's own label. */
+static void check_child_table(const char *table, const char *what) {
+  CHECKF(has_label(table, "test_stats", child_value("pid")),
+         "report %s: the table does not start with \"corona statistics: test_stats (pid %lld)\":\n%s", what,
+         child_value("pid"), table);
+  const struct {
+    const char *key, *label;
+  } map[] = {{"total", "total allocations"},        {"frees", "total frees"},
+             {"small", "small allocations"},        {"large", "large allocations"},
+             {"hits", "large cache hits"},          {"misses", "large cache misses"},
+             {"inuse", "memory in use (bytes)"},    {"mapped", "memory mapped (bytes)"},
+             {"peak", "peak memory in use (bytes)"}};
+  for (size_t i = 0; i < sizeof map / sizeof map[0]; i++) {
+    long long want = child_value(map[i].key), got = row_value(table, map[i].label);
+    CHECKF(want >= 0 && got == want, "report %s: \"%s\" is %lld, the child saw %lld", what, map[i].label, got, want);
+  }
+  CHECKF(child_value("total") >= CHILD_SMALL + CHILD_LARGE && child_value("large") >= CHILD_LARGE &&
+             child_value("bin112") >= CHILD_SMALL,
+         "report %s: the child's own objects are missing: %s", what, out_buf);
+  CHECKF(row_value(table, "active allocations") >= CHILD_SMALL - CHILD_FREED + CHILD_LARGE,
+         "report %s: active allocations %lld", what, row_value(table, "active allocations"));
+  /* The bin of 100 B (112) has its row with at least the child's objects. */
+  const char *row = strstr(table, "\n    6    112 ");
+  CHECKF(row != NULL && strtoll(row + 14, NULL, 10) == child_value("bin112"), "report %s: bin 6 row wrong or missing:\n%s",
+         what, table);
+}
+
 static void test_report(void) {
   char *argv[] = {self_path, "child-report", NULL};
-  const char *clean[] = {"MALLOC_STATS", "CORONA_STATS", "MALLOC_DEBUG", "CORONA_DEBUG", NULL};
+  const char *clean[] = {"MALLOC_STATS",   "CORONA_STATS",      "MALLOC_DEBUG",      "CORONA_DEBUG",
+                         "MALLOC_STATS_FILE", "CORONA_STATS_FILE", NULL};
   struct {
     const char *what;
     const char *env[3];
@@ -1067,7 +1285,7 @@ static void test_report(void) {
       {"MALLOC_STATS=1 CORONA_STATS=0", {"MALLOC_STATS=1", "CORONA_STATS=0", NULL}, false},
   };
   for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
-    const char *env[8];
+    const char *env[12];
     int n = 0;
     for (int i = 0; clean[i]; i++) env[n++] = clean[i];
     for (int i = 0; cases[c].env[i]; i++) env[n++] = cases[c].env[i];
@@ -1088,32 +1306,196 @@ static void test_report(void) {
     if (!CHECKF(tables == 1, "report %s: %d tables on stderr, expected 1:\n%s", cases[c].what, tables, err_buf))
       continue;
     if (!stats_supported) {
+      CHECKF(has_label(err_buf, "test_stats", child_value("pid")), "report %s (no statistics): label:\n%s",
+             cases[c].what, err_buf);
       CHECKF(strstr(err_buf, "not available") != NULL, "report %s (no statistics): says:\n%s", cases[c].what,
              err_buf);
       continue;
     }
-    const struct {
-      const char *key, *label;
-    } map[] = {{"total", "total allocations"},        {"frees", "total frees"},
-               {"small", "small allocations"},        {"large", "large allocations"},
-               {"hits", "large cache hits"},          {"misses", "large cache misses"},
-               {"inuse", "memory in use (bytes)"},    {"mapped", "memory mapped (bytes)"},
-               {"peak", "peak memory in use (bytes)"}};
-    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++) {
-      long long want = child_value(map[i].key), got = row_value(err_buf, map[i].label);
-      CHECKF(want >= 0 && got == want, "report %s: \"%s\" is %lld, the child saw %lld", cases[c].what, map[i].label,
-             got, want);
-    }
-    CHECKF(child_value("total") >= CHILD_SMALL + CHILD_LARGE && child_value("large") >= CHILD_LARGE &&
-               child_value("bin112") >= CHILD_SMALL,
-           "report %s: the child's own objects are missing: %s", cases[c].what, out_buf);
-    CHECKF(row_value(err_buf, "active allocations") >= CHILD_SMALL - CHILD_FREED + CHILD_LARGE,
-           "report %s: active allocations %lld", cases[c].what, row_value(err_buf, "active allocations"));
-    /* The bin of 100 B (112) has its row with at least the child's objects. */
-    const char *row = strstr(err_buf, "\n    6    112 ");
-    CHECKF(row != NULL && strtoll(row + 14, NULL, 10) == child_value("bin112"),
-           "report %s: bin 6 row wrong or missing:\n%s", cases[c].what, err_buf);
+    check_child_table(err_buf, cases[c].what);
   }
+}
+
+/* ---- stats_file: the report at exit into a file ---------------------------- */
+static char tmp_dir[64];
+static char file_buf[262144];
+
+/* Reads path into file_buf; false when it cannot be read. */
+static bool read_file(const char *path) {
+  int fd = open(path, O_RDONLY);
+  if (fd < 0) return false;
+  size_t n = 0;
+  ssize_t r;
+  while (n < sizeof file_buf - 1 && (r = read(fd, file_buf + n, sizeof file_buf - 1 - n)) > 0) n += (size_t)r;
+  close(fd);
+  file_buf[n] = '\0';
+  return true;
+}
+
+/* Runs child-report (or argv) with the clean environment plus `extra`
+ * (NULL-terminated); false when it does not exit 0. */
+static bool run_with(char *const argv[], const char *const extra[], const char *what) {
+  const char *env[16] = {"MALLOC_STATS", "CORONA_STATS", "MALLOC_DEBUG", "CORONA_DEBUG", "MALLOC_STATS_FILE",
+                         "CORONA_STATS_FILE"};
+  int n = 6;
+  for (int i = 0; extra[i] != NULL && n < 15; i++) env[n++] = extra[i];
+  env[n] = NULL;
+  return exited_ok(run_child(argv, env), what);
+}
+
+/* The tables of a text that holds only reports: each must start with a
+ * label of test_stats, name a process no other table names, and hold its
+ * rows once (tables from processes writing at once do not interleave).
+ * Returns how many; the pids go to pids[] (up to cap). */
+static int split_tables(const char *text, long long *pids, int cap, const char *what) {
+  int n = 0;
+  const char *t = text;
+  static char one[16384];
+  while (*t != '\0') {
+    const char *next = strstr(t + 1, "corona statistics: ");
+    size_t len = next ? (size_t)(next - t) : strlen(t);
+    if (!CHECKF(len < sizeof one && has_label(t, "test_stats", -1), "%s: table %d does not start with a label:\n%.300s",
+                what, n, t))
+      return -1;
+    memcpy(one, t, len);
+    one[len] = '\0';
+    long long pid = strtoll(strstr(one, " (pid ") + 6, NULL, 10);
+    for (int k = 0; k < n && k < cap; k++)
+      CHECKF(pids[k] != pid, "%s: tables %d and %d both name pid %lld", what, k, n, pid);
+    if (n < cap) pids[n] = pid;
+    CHECKF(row_value(one, "total allocations") > 0 && row_value(one, "memory mapped (bytes)") > 0 &&
+               count_of(one, "total allocations") == 1 && strstr(one, "  bin   size") != NULL,
+           "%s: table %d (pid %lld) is not whole:\n%s", what, n, pid, one);
+    n++;
+    t += len;
+  }
+  return n;
+}
+
+static void test_stats_file(void) {
+  snprintf(tmp_dir, sizeof tmp_dir, "/tmp/corona-stats-XXXXXX");
+  if (!CHECK(mkdtemp(tmp_dir) != NULL)) return;
+  char *argv[] = {self_path, "child-report", NULL};
+  static char var[512], path[512];
+
+  /* %p: a file of the child's own, with its table; nothing on stderr. */
+  snprintf(var, sizeof var, "MALLOC_STATS_FILE=%s/stats.%%p.txt", tmp_dir);
+  if (run_with(argv, (const char *[]){"MALLOC_STATS=1", var, NULL}, "STATS_FILE with %p")) {
+    snprintf(path, sizeof path, "%s/stats.%lld.txt", tmp_dir, child_value("pid"));
+    if (CHECKF(read_file(path), "STATS_FILE: no file %s", path)) {
+      CHECKF(count_of(file_buf, "corona statistics") == 1, "STATS_FILE: %d tables in %s", count_of(file_buf, "corona statistics"), path);
+      check_child_table(file_buf, "STATS_FILE with %p");
+    }
+    CHECKF(count_of(err_buf, "corona statistics") == 0 && err_buf[0] == '\0', "STATS_FILE: stderr holds:\n%s", err_buf);
+    unlink(path);
+  }
+  /* CORONA_STATS_FILE alone turns the report (and counting) on; %% is a %. */
+  snprintf(var, sizeof var, "CORONA_STATS_FILE=%s/pct.%%%%p.%%p", tmp_dir);
+  if (run_with(argv, (const char *[]){var, NULL}, "CORONA_STATS_FILE alone")) {
+    snprintf(path, sizeof path, "%s/pct.%%p.%lld", tmp_dir, child_value("pid"));
+    CHECKF(child_value("counting") == 1, "CORONA_STATS_FILE alone: counting is %lld", child_value("counting"));
+    if (CHECKF(read_file(path), "CORONA_STATS_FILE alone: no file %s", path)) check_child_table(file_buf, "CORONA_STATS_FILE alone");
+    CHECKF(err_buf[0] == '\0', "CORONA_STATS_FILE alone: stderr holds:\n%s", err_buf);
+    unlink(path);
+  }
+  /* Without %p, reports are appended: two children, two tables. */
+  snprintf(var, sizeof var, "MALLOC_STATS_FILE=%s/both.txt", tmp_dir);
+  snprintf(path, sizeof path, "%s/both.txt", tmp_dir);
+  long long pids[2] = {0, 0};
+  for (int i = 0; i < 2; i++)
+    if (run_with(argv, (const char *[]){"MALLOC_STATS=1", var, NULL}, "STATS_FILE appended")) pids[i] = child_value("pid");
+  if (CHECKF(read_file(path), "STATS_FILE appended: no file %s", path)) {
+    long long seen[2] = {0, 0};
+    CHECKF(split_tables(file_buf, seen, 2, "STATS_FILE appended") == 2 && seen[0] == pids[0] && seen[1] == pids[1],
+           "STATS_FILE appended: want the tables of pids %lld and %lld in that order:\n%s", pids[0], pids[1], file_buf);
+  }
+  unlink(path);
+  /* A file that cannot be written: a line saying so, then the table on stderr. */
+  snprintf(var, sizeof var, "MALLOC_STATS_FILE=%s/no/such/dir/x", tmp_dir);
+  if (run_with(argv, (const char *[]){"MALLOC_STATS=1", var, NULL}, "STATS_FILE unwritable")) {
+    char want[600];
+    snprintf(want, sizeof want, "corona: cannot write the statistics to %s/no/such/dir/x (STATS_FILE); they follow here\n",
+             tmp_dir);
+    CHECKF(strncmp(err_buf, want, strlen(want)) == 0, "STATS_FILE unwritable: stderr starts:\n%.200s", err_buf);
+    if (strncmp(err_buf, want, strlen(want)) == 0) check_child_table(err_buf + strlen(want), "STATS_FILE unwritable");
+  }
+  /* An empty value: a warning, no report. */
+  if (run_with(argv, (const char *[]){"MALLOC_STATS_FILE=", NULL}, "STATS_FILE empty")) {
+    CHECKF(strcmp(err_buf, "corona: MALLOC_STATS_FILE=: empty or too long; using the default\n") == 0,
+           "STATS_FILE empty: stderr:\n%s", err_buf);
+    CHECKF(child_value("counting") == 0, "STATS_FILE empty: counting is %lld", child_value("counting"));
+  }
+  DIR *d = opendir(tmp_dir);
+  int left = 0;
+  for (struct dirent *e; d != NULL && (e = readdir(d)) != NULL;) left += e->d_name[0] != '.';
+  if (d != NULL) closedir(d);
+  CHECKF(left == 0, "STATS_FILE: %d unexpected files left in %s", left, tmp_dir);
+  rmdir(tmp_dir);
+}
+
+/* ---- pipeline: 40 processes, 40 labelled tables ----------------------------- */
+#define PIPE_PROCS 40
+
+/* A stage of the pipeline: reads its input to the end, keeps a 64-byte copy
+ * of each line, writes them and one line more. */
+static int child_pipe(void) {
+  static char in[65536];
+  size_t n = 0;
+  ssize_t r;
+  while (n < sizeof in && (r = read(0, in + n, sizeof in - n)) != 0)
+    if (r > 0) n += (size_t)r;
+    else if (errno != EINTR) return 3;
+  static char *lines[PIPE_PROCS + 1];
+  size_t k = 0;
+  for (size_t i = 0; i < n && k < PIPE_PROCS; i++)
+    if (in[i] == '\n') {
+      if ((lines[k] = corona_malloc(64)) == NULL) return 4;
+      snprintf(lines[k++], 64, "line\n");
+    }
+  if ((lines[k] = corona_malloc(64)) == NULL) return 4;
+  snprintf(lines[k++], 64, "line\n");
+  for (size_t i = 0; i < k; i++) {
+    if (write(1, lines[i], 5) != 5) return 5;
+    corona_free(lines[i]);
+  }
+  return 0;
+}
+
+static int line_count(const char *text) {
+  int n = 0;
+  for (; *text; text++) n += *text == '\n';
+  return n;
+}
+
+static void run_pipeline(const char *file_var, const char *what) {
+  static char cmd[PIPE_PROCS * 4200 + 64];
+  size_t n = (size_t)snprintf(cmd, sizeof cmd, "exec </dev/null; ");
+  for (int i = 0; i < PIPE_PROCS; i++)
+    n += (size_t)snprintf(cmd + n, sizeof cmd - n, "%s'%s' child-pipe", i ? " | " : "", self_path);
+  char *argv[] = {"/bin/sh", "-c", cmd, NULL};
+  if (!run_with(argv, (const char *[]){"MALLOC_STATS=1", file_var, NULL}, what)) return;
+  CHECKF(line_count(out_buf) == PIPE_PROCS, "%s: the pipeline wrote %d lines, expected %d", what, line_count(out_buf),
+         PIPE_PROCS);
+  const char *text = err_buf;
+  if (file_var != NULL) {
+    CHECKF(err_buf[0] == '\0', "%s: stderr holds:\n%.300s", what, err_buf);
+    if (!CHECKF(read_file(strchr(file_var, '=') + 1), "%s: no file", what)) return;
+    text = file_buf;
+  }
+  long long pids[PIPE_PROCS];
+  int tables = split_tables(text, pids, PIPE_PROCS, what);
+  CHECKF(tables == PIPE_PROCS, "%s: %d tables, expected %d:\n%.2000s", what, tables, PIPE_PROCS, text);
+}
+
+static void test_pipeline(void) {
+  run_pipeline(NULL, "pipeline on stderr");
+  snprintf(tmp_dir, sizeof tmp_dir, "/tmp/corona-stats-XXXXXX");
+  if (!CHECK(mkdtemp(tmp_dir) != NULL)) return;
+  static char var[512];
+  snprintf(var, sizeof var, "MALLOC_STATS_FILE=%s/pipeline.txt", tmp_dir);
+  run_pipeline(var, "pipeline into one STATS_FILE");
+  unlink(strchr(var, '=') + 1);
+  rmdir(tmp_dir);
 }
 
 /* ---- preload: a program that knows nothing of corona ----------------------- */
@@ -1194,6 +1576,7 @@ static void test_unsupported(const corona_stats *s) {
 
 int main(int argc, char **argv) {
   if (argc >= 2 && strcmp(argv[1], "child-report") == 0) return child_report();
+  if (argc >= 2 && strcmp(argv[1], "child-pipe") == 0) return child_pipe();
   double t0 = tu_now();
   setvbuf(stdout, NULL, _IOLBF, 0);
   if (argc == 3 && strcmp(argv[1], "preload") == 0) return test_preload(argv[2]);
@@ -1225,6 +1608,8 @@ int main(int argc, char **argv) {
   } tests[] = {
       /* report and the isolated parts fork: before any thread exists. */
       {"report", test_report, false},
+      {"stats_file", test_stats_file, false},
+      {"pipeline", test_pipeline, false},
       {"counting_off", test_counting_off, true},
       {"switch_on", test_switch_on, true},
       {"classes", test_classes, false},
@@ -1235,6 +1620,7 @@ int main(int argc, char **argv) {
       {"cross_thread", test_cross_thread, false},
       {"threads", test_threads, false},
       {"print", test_print, false},
+      {"json", test_json, false},
   };
   for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++) {
     bool wanted = argc < 2;

@@ -24,6 +24,26 @@ void cr_fork_release(void);
 void cr_stats_switch(bool on);
 /* The exit report (MALLOC_STATS) and the debug quarantine's last check. */
 void cr_at_exit(void);
+/* The default heap's memory in glibc's terms, for the introspection calls
+ * (introspect.c: mallinfo, malloc_info, malloc_trim).  Read without
+ * allocating, each figure under its own lock, one lock at a time. */
+typedef struct cr_heap_figures_s {
+  size_t mapped, peak_mapped; /* bytes from the OS: regions, own mappings, metadata */
+  size_t in_use;              /* slab blocks holding objects (not the cached empty ones below) and
+                                 live large objects */
+  size_t peak_in_use;         /* corona_stats' peak (in_use without statistics) */
+  size_t cached;              /* free memory kept resident for reuse: free pages of the regions, the
+                                 large-object caches, empty slab blocks in the heap's list, and the
+                                 calling thread's own caches and empty blocks (other threads' count
+                                 as in use, as do the free slots of blocks that hold objects) */
+  size_t cached_blocks;       /* the blocks among them: large blocks in the caches and empty slab
+                                 blocks (free pages of the regions count in bytes only) */
+  size_t own_count, own_bytes; /* live objects with mappings of their own (blocks above
+                                  MMAP_THRESHOLD): a part of mapped and of in_use (cached ones count
+                                  in cached) */
+  uint64_t released;          /* bytes given back to the OS so far (purged or unmapped) */
+} cr_heap_figures_t;
+void cr_heap_figures(cr_heap_figures_t *f);
 
 /* ---- debug.c: debug mode and Valgrind client requests --------------------
  * In "checked" mode (MALLOC_DEBUG, or running under Valgrind) every public

@@ -17,7 +17,8 @@
 
 /* ---- backend: regions ---------------------------------------------------
  * All memory comes from OS regions (CORONA_REGION_SIZE for slabs,
- * CORONA_LARGE_REGION_SIZE for large blocks), aligned to their size, except large objects of more than CORONA_LARGE_REGION_MAX, which get
+ * CORONA_LARGE_REGION_SIZE for large blocks), aligned to their size, except large objects above the
+ * MMAP_THRESHOLD option (CORONA_LARGE_REGION_MAX by default), which get
  * a mapping of their own.  A slab region is cut into 16 KB slabs; a large
  * region into page-granular blocks tracked by bitmaps, so freed neighbours
  * coalesce by construction (a free run of pages is one block) and a region
@@ -82,6 +83,10 @@ typedef struct cr_backend_s {
   size_t dirty_bytes;         /* lock: free but unpurged bytes (large-region pages and slabs) */
   _Atomic(size_t) slab_bytes; /* slabs in use (written under lock; read relaxed for the budget) */
   _Atomic(size_t) mapped_bytes; /* bytes mapped from the OS (regions + own mappings) */
+  _Atomic(size_t) peak_mapped;  /* the highest mapped_bytes so far */
+  _Atomic(size_t) own_count;    /* own mappings of the biggest blocks (the OS's heap only) */
+  _Atomic(size_t) own_bytes;    /* and their bytes (a part of mapped_bytes) */
+  _Atomic(uint64_t) released;   /* bytes given back to the OS so far: purged or unmapped */
 } cr_backend_t;
 
 /* ---- backend.c: regions, slabs, large blocks ----------------------------- */
@@ -104,7 +109,7 @@ void cr_chunk_desc_fork_lock(bool take); /* fork handlers */
  * while the backend's free resident bytes stay under dirty_max. */
 cr_block_t *cr_backend_slab_alloc(cr_backend_t *be);
 void cr_backend_slab_free(cr_backend_t *be, cr_block_t *b, size_t dirty_max);
-/* A page-granular block of bytes (<= CORONA_LARGE_REGION_MAX) from a large
+/* A page-granular block of bytes (<= CORONA_LARGE_REGION_SIZE) from a large
  * region; *zeroed tells whether it reads as zero.  NULL when the OS refuses. */
 char *cr_backend_block_alloc(cr_backend_t *be, size_t bytes, cr_region_t **region, bool *zeroed);
 char *cr_backend_block_alloc_aligned(cr_backend_t *be, size_t bytes, size_t align, cr_region_t **region, bool *zeroed);
@@ -119,6 +124,9 @@ bool cr_backend_block_resize(cr_backend_t *be, cr_region_t *r, char *block, size
 void cr_backend_decay(cr_backend_t *be, uint64_t now, uint64_t decay_ms, bool force);
 /* Unmaps the large regions with no block in use (the soft heap limit). */
 void cr_backend_release_empty(cr_backend_t *be);
+/* Free pages resident in the regions (purged at the decay time), read under
+ * the lock: what the introspection calls report as cached. */
+size_t cr_backend_dirty_bytes(cr_backend_t *be);
 /* Mappings of their own for the biggest blocks (bytes: 16 KB multiple, or a
  * huge-page multiple when huge).  align 0: the block is 16 KB aligned (huge:
  * huge-page aligned); else (default heap only, a power of two above 16 KB)

@@ -78,6 +78,8 @@
  * without page faults; bigger ones get a mapping of their own (which realloc
  * can grow with mremap). */
 #define CORONA_LARGE_REGION_SIZE ((size_t)16 << 20)
+/* (The default of the option MMAP_THRESHOLD, glibc's M_MMAP_THRESHOLD,
+ * which moves the bound up to CORONA_LARGE_REGION_SIZE or down to 0.) */
 #define CORONA_LARGE_REGION_MAX ((size_t)4 << 20)
 /* Large objects aligned to more than 16 KB: up to this alignment the slack
  * in front of the object stays inside its own mapping, untouched (fewer
@@ -119,6 +121,8 @@
 #define CORONA_GLOBAL_LOC_BASE ((size_t)1 << 20)
 #define CORONA_GLOBAL_LOC_SHIFT 4
 #define CORONA_GLOBAL_LOC_MAX_BYTES ((size_t)256 << 20)
+/* CORONA_DIRTY_BASE is the default of the option TRIM_THRESHOLD (glibc's
+ * M_TRIM_THRESHOLD), to which TOP_PAD adds. */
 #define CORONA_DIRTY_BASE ((size_t)32 << 20)
 #define CORONA_DIRTY_SHIFT 2
 /* While the mapped bytes are above the soft heap limit, the base of that
@@ -174,6 +178,10 @@
  * growing pool asks its raw_alloc for at a time. */
 #define CORONA_MAX_POOLS 256
 #define CORONA_POOL_GRANULARITY ((size_t)4 << 20)
+
+/* Bytes a text option (STATS_FILE) may hold, its final NUL included; the
+ * value is copied at initialisation, since the environment may change. */
+#define CORONA_OPTION_TEXT_MAX 1024
 
 /* Statistics counters (the design's COLLECT_STATS).  The CMake option
  * CORONA_STATS (default ON) sets it; at 0 every counter compiles away and

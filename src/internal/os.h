@@ -36,7 +36,10 @@
  *   - cr_os_next_symbol is the override's way to the C library it replaces;
  *     error output is a write and an abort, kept apart because a report is
  *     not always fatal and the abort must be _Noreturn.
- * Twenty in all (from twenty-six). */
+ *   - a statistics report names its process, and may go to a file instead
+ *     of stderr (STATS_FILE): cr_os_process_id gives the id and the
+ *     program's name in one call, cr_os_append_file is the file's write.
+ * Twenty-two in all (from twenty-six). */
 #ifndef CORONA_OS_H
 #define CORONA_OS_H
 
@@ -139,6 +142,10 @@ void cr_os_thread_set(unsigned slot, void *value);
  * program has closed its own).  May allocate: call once, after
  * initialisation.  Failures go unreported (the hooks then do not run). */
 void cr_os_process_hooks(void (*prepare)(void), void (*parent)(void), void (*child)(void), void (*at_exit)(void));
+/* The process's id (after a fork, the child's own); the program's file
+ * name, without its directory, into name (NUL-terminated, cut to cap - 1
+ * bytes; "" when unknown).  Never allocates. */
+uint64_t cr_os_process_id(char *name, size_t cap);
 /* The next definition of a C function after this library's own (the one
  * the allocator replaces), or NULL (none, or no such lookup on this
  * platform).  May allocate: call at initialisation, never from free. */
@@ -167,6 +174,11 @@ void cr_os_wake_one(atomic_int *addr);
 /* Writes a message to the standard error stream (or the copy kept by
  * cr_os_process_hooks) without allocating; a failed write is dropped. */
 void cr_os_write_err(const char *msg, size_t len);
+/* Appends len bytes to the file at path, created if missing, with one write
+ * where the OS allows (so that reports of several processes appending to
+ * one file do not interleave).  false when it cannot be opened or written.
+ * Never allocates. */
+bool cr_os_append_file(const char *path, const char *data, size_t len);
 /* Ends the process at once after a fatal error. */
 _Noreturn void cr_os_abort(void);
 

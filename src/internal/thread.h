@@ -99,6 +99,8 @@ typedef struct cr_loc_s {
   struct cr_large_s *bins[CR_LOC_BINS]; /* lock: most recent first */
   struct cr_large_s *oldest, *newest;   /* lock: age-ordered list */
   size_t bytes;                         /* lock: block bytes cached */
+  size_t count;                         /* lock: blocks cached */
+  size_t own_count, own_bytes;          /* lock: of them, mappings of their own (region NULL) */
 } cr_loc_t;
 
 struct cr_pool_s {
