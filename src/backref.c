@@ -1,4 +1,4 @@
-/* backref.c — the backref table: index -> registered header.
+/* backref.c (layer: meta) — the backref table: index -> registered header.
  * Two levels: a static top array of chunk pointers (512 KB of BSS, touched
  * only as far as it is used) and chunks of 16384 entries mapped on demand,
  * so the table grows with the heap up to 2^30 entries (16 TB of slabs).

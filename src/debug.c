@@ -1,4 +1,4 @@
-/* debug.c — checked mode: debug mode (MALLOC_DEBUG=1) and Valgrind support.
+/* debug.c (layer: api) — checked mode: debug mode (MALLOC_DEBUG=1) and Valgrind support.
  *
  * In checked mode every public call lands here (see thread.h, cr_checked), and each
  * object is wrapped:

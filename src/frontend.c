@@ -1,4 +1,4 @@
-/* frontend.c — the public corona_* API: argument checks, C/POSIX
+/* frontend.c (layer: api) — the public corona_* API: argument checks, C/POSIX
  * semantics (errno, zero sizes, overflow, alignment rules) and routing to the
  * small-object fast path or the large-object path. */
 #include <errno.h>

@@ -1,4 +1,4 @@
-/* options.c — the run-time options, all in one table (name, default,
+/* options.c (layer: support) — the run-time options, all in one table (name, default,
  * parser, range, description).  Each is read once at initialisation from the
  * environment, CORONA_<NAME> winning over MALLOC_<NAME>, without allocating.
  * A value that does not parse or is out of range, and a CORONA_ variable

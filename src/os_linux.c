@@ -1,4 +1,4 @@
-/* os_linux.c — the Linux side of the platform contract (internal/os.h),
+/* os_linux.c (layer: os) — the Linux side of the platform contract (internal/os.h),
  * all but the memory group: the facts (sysconf, /proc/meminfo, the initial
  * stack), the clock, environ, pthread keys for thread exit, fork and exit
  * handlers, dlsym, futexes and sched_yield, write(2).  The memory group is

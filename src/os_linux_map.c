@@ -1,4 +1,4 @@
-/* os_linux_map.c — the memory group of the platform contract on Linux
+/* os_linux_map.c (layer: os) — the memory group of the platform contract on Linux
  * (internal/os.h): mmap, munmap, mremap, madvise.  The rest of the Linux
  * side is os_linux.c; the test library corona_fakeos links os_fake.c in
  * this file's place. */

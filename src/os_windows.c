@@ -1,4 +1,4 @@
-/* os_windows.c — the Windows side of the platform contract (internal/os.h):
+/* os_windows.c (layer: os) — the Windows side of the platform contract (internal/os.h):
  * VirtualAlloc/VirtualFree for memory (reserve+commit, decommit, release),
  * large pages where the process may lock memory, fiber-local storage
  * callbacks for thread exit, the process environment block, WriteFile to

@@ -1,4 +1,4 @@
-/* override.c — the standard allocation names, so that linking libcorona.a or
+/* override.c (layer: api) — the standard allocation names, so that linking libcorona.a or
  * preloading libcorona.so replaces the C library's allocator for the whole
  * process.  The semantics live in frontend.c; this file only forwards, and
  * sends pointers corona never handed out (allocated before the preload took

@@ -1,4 +1,4 @@
-// override_new.cpp — every C++ operator new and delete, on corona.
+// override_new.cpp (layer: api) — every C++ operator new and delete, on corona.
 //
 // Built without exceptions and linked without libstdc++: a dependency on it
 // cost every C program that preloads corona 1.3 MB of resident memory

@@ -1,4 +1,4 @@
-/* pagemap.c — the map from address to "what corona keeps there".
+/* pagemap.c (layer: meta) — the map from address to "what corona keeps there".
  * Root: one entry per 4 GB of the addresses below 2^CORONA_MAP_BITS (512 KB
  * of zero BSS for 48 bits, touched only where corona maps memory), holding the
  * leaf's offset from the static zero leaf (see meta.h).  The map's width

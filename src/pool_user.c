@@ -1,4 +1,4 @@
-/* pool_user.c — user pools: the corona_pool_* API, the registry of live
+/* pool_user.c (layer: api) — user pools: the corona_pool_* API, the registry of live
  * pools, each thread's table of its TLS structs in them, and reset and
  * destroy.
  *

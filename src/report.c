@@ -1,4 +1,4 @@
-/* report.c — lines on stderr, formatted without allocating (a report may be
+/* report.c (layer: support) — lines on stderr, formatted without allocating (a report may be
  * due inside malloc, or while its locks are held): fatal errors, warnings
  * and verbose-mode events.  Each line is built in a stack buffer and written
  * with one call, so lines from different threads do not interleave. */

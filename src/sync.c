@@ -1,4 +1,4 @@
-/* sync.c — the contended side of the slow paths' lock (internal/sync.h).
+/* sync.c (layer: support) — the contended side of the slow paths' lock (internal/sync.h).
  *
  * A short spin first: the holder is usually on another core and about to
  * let go.  Then the waiter marks the lock 2 and sleeps in the OS until an

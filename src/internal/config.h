@@ -1,4 +1,4 @@
-/* config.h — every compile-time constant of corona, in one place.
+/* config.h (layer: os) — every compile-time constant of corona, in one place.
  * Derived values are computed here too, so no other file hard-codes a size. */
 #ifndef CORONA_CONFIG_H
 #define CORONA_CONFIG_H

@@ -1,4 +1,4 @@
-/* os.h — the platform contract: everything corona asks of the operating
+/* os.h (layer: os) — the platform contract: everything corona asks of the operating
  * system and the CPU, and the only way the layers above reach either.  The
  * files behind it (src/README.md, layer os) are the only ones that include
  * OS headers or test for an OS or a CPU:
