@@ -377,9 +377,14 @@ char *cr_backend_block_alloc(cr_backend_t *be, size_t bytes, cr_region_t **regio
 }
 
 /* Purges the dirty pages of r in [start, end), trimmed to whole huge pages
- * in a huge-page region (purging part of one would split it). */
+ * in a huge-page region (purging part of one would split it), and to whole
+ * OS pages where they are bigger than the 4 KB granule (arm64 with 16 KB or
+ * 64 KB pages): the OS purges only whole pages, and what it cannot purge
+ * stays dirty, and counted, until its neighbours are free too. */
 static void purge_range_locked(cr_backend_t *be, cr_region_t *r, size_t start, size_t end) {
+  size_t os_page = cr_os_page_size();
   size_t span = r->huge ? CORONA_HUGE_SPAN / CORONA_PAGE_SIZE : 1;
+  if (os_page / CORONA_PAGE_SIZE > span) span = os_page / CORONA_PAGE_SIZE;
   size_t a = (start + span - 1) / span * span, b = end / span * span;
   if (a >= b) return;
   cr_os_purge(r->base + a * CORONA_PAGE_SIZE, (b - a) * CORONA_PAGE_SIZE);
@@ -473,7 +478,7 @@ static void region_purge_locked(cr_backend_t *be, cr_region_t *r) {
   }
   r->dirty_since = 0;
   for (size_t w = 0; w < CR_REGION_WORDS; w++)
-    if (r->dirty_map[w]) r->dirty_since = 1; /* left-over partial huge spans: retry later */
+    if (r->dirty_map[w]) r->dirty_since = 1; /* left-over parts of huge or OS pages: retry later */
 }
 
 void cr_backend_decay(cr_backend_t *be, uint64_t now, uint64_t decay_ms, bool force) {

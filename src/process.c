@@ -8,6 +8,20 @@
 enum { INIT_NONE, INIT_RUNNING, INIT_DONE };
 static atomic_int init_state;
 
+/* A 16 KB slab is one OS page at most: it is mapped, aligned, purged and
+ * given back in whole pages (as are the 16 KB granules of big objects'
+ * own mappings).  With bigger pages (64 KB, some arm64 kernels) the OS
+ * would round those ranges out over the neighbours, so corona refuses to
+ * start, at the first allocation, with one line that says why, instead of
+ * losing memory or objects later.  Pages of 4 and 16 KB work. */
+static _Noreturn CR_NOINLINE void page_size_unsupported(void) {
+  cr_line_t l = CR_LINE_INIT;
+  cr_line_str(&l, "the OS page size is ");
+  cr_line_u64(&l, cr_os_page_size() >> 10);
+  cr_line_str(&l, " KiB; corona needs pages of at most 16 KiB (its slab size) and cannot run here");
+  cr_fatal_line(&l);
+}
+
 void cr_init(void) {
   if (cr_likely(cr_load_acquire(&init_state) == INIT_DONE)) return;
   int expected = INIT_NONE;
@@ -15,6 +29,7 @@ void cr_init(void) {
                                               memory_order_acquire)) {
     cr_pool_set_ranks(&cr_default_pool, false); /* before its first lock */
     cr_os_init();
+    if (cr_os_page_size() > CORONA_SLAB_SIZE) page_size_unsupported();
     cr_pagemap_init(); /* the machine's address width bounds the requests */
     cr_options_init();
     cr_debug_init(); /* decides checked mode, before the first object */

@@ -245,8 +245,67 @@ static inline void cu_write(int fd, const char *buf, size_t n) {
 #define CU_PRINTF_FORMAT gnu_printf
 
 #else /* POSIX */
-/* This program's own path (to run itself as a child). */
-static inline const char *cu_self_exe(void) { return "/proc/self/exe"; }
+/* This program's own path (to run itself as a child): the file itself, not
+ * /proc/self/exe, which names the emulator under qemu-user (see cu_execve). */
+static inline const char *cu_self_exe(void) {
+  static char path[4096];
+  if (path[0] == '\0') {
+    ssize_t n = readlink("/proc/self/exe", path, sizeof path - 1);
+    if (n <= 0 || (size_t)n >= sizeof path - 1) snprintf(path, sizeof path, "/proc/self/exe");
+    else path[n] = '\0';
+  }
+  return path;
+}
+
+/* The emulator that runs this build's programs, from CRTEST_EMULATOR
+ * ("/usr/bin/qemu-aarch64-static -L /usr/aarch64-linux-gnu": words split at
+ * spaces), or NULL for a native build.  The cross toolchains set it for
+ * every test (cmake/aarch64-linux-gnu.cmake); without binfmt_misc the host
+ * kernel cannot start a program of this build itself. */
+static inline const char *cu_emulator(void) {
+  const char *e = getenv("CRTEST_EMULATOR");
+  return e != NULL && e[0] != '\0' ? e : NULL;
+}
+
+/* qemu-user adds a line of its own to the stderr of a program that a
+ * signal ends ("qemu: uncaught target signal 6 (Aborted) - core dumped"):
+ * not the program's, so it goes before the lines are checked. */
+static inline void cu_drop_emulator_lines(char *text, size_t *len) {
+  static const char mark[] = "qemu: uncaught target signal ";
+  char *w = text;
+  for (const char *r = text; *r != '\0';) {
+    const char *eol = strchr(r, '\n');
+    size_t n = eol != NULL ? (size_t)(eol - r) + 1 : strlen(r);
+    if (strncmp(r, mark, sizeof mark - 1) != 0) {
+      memmove(w, r, n);
+      w += n;
+    }
+    r += n;
+  }
+  *w = '\0';
+  *len = (size_t)(w - text);
+}
+
+/* execve(path, argv, envp), through the emulator where there is one (the
+ * emulator reads the environment envp too, and hands it on unchanged).
+ * Returns only on failure. */
+static inline void cu_execve(const char *path, char *const argv[], char *const envp[]) {
+  const char *emu = cu_emulator();
+  if (emu == NULL) {
+    execve(path, argv, envp);
+    return;
+  }
+  static char words[4096];
+  static char *eargv[256];
+  size_t n = 0, len = strlen(emu);
+  if (len >= sizeof words) return;
+  memcpy(words, emu, len + 1);
+  for (char *w = strtok(words, " "); w != NULL && n < 64; w = strtok(NULL, " ")) eargv[n++] = w;
+  eargv[n++] = (char *)path;
+  for (size_t i = 1; argv[0] != NULL && argv[i] != NULL && n < 255; i++) eargv[n++] = argv[i];
+  eargv[n] = NULL;
+  execve(eargv[0], eargv, envp);
+}
 
 /* Runs path with argv and env (NULL: this environment, unchanged) and
  * waits for it.  Returns the wait status (also in c->status), -1 if it could
@@ -279,7 +338,7 @@ static inline int cu_run(cu_child_t *c, const char *path, char *const argv[], co
     dup2(pe[1], 2);
     close(po[0]), close(po[1]), close(pe[0]), close(pe[1]);
     if (null > 2) close(null);
-    execve(path, argv, env != NULL ? (char *const *)env->v : environ);
+    cu_execve(path, argv, env != NULL ? (char *const *)env->v : environ);
     _exit(127);
   }
   close(po[1]);
@@ -314,6 +373,7 @@ static inline int cu_run(cu_child_t *c, const char *path, char *const argv[], co
     if (errno != EINTR) return -1;
   }
   c->status = status;
+  if (cu_emulator() != NULL) cu_drop_emulator_lines(c->err, &c->err_len);
   return status;
 }
 

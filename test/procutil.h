@@ -124,10 +124,33 @@ static inline size_t pu_statm_bytes(int index) {
   return (size_t)v * pu_page_size();
 }
 
-/* Resident set size in bytes. */
-static inline size_t pu_rss(void) { return pu_statm_bytes(1); }
-/* Mapped address space (what RLIMIT_AS limits) in bytes. */
-static inline size_t pu_vm_size(void) { return pu_statm_bytes(0); }
+/* The line "key <n> kB" of /proc/self/status in bytes (key includes the
+ * colon), or 0 when absent.  A buffer on the stack: threads may ask. */
+static inline size_t pu_status_bytes(const char *key) {
+  char buf[4096];
+  if (pu_read_file("/proc/self/status", buf, sizeof buf) <= 0) return 0;
+  size_t klen = strlen(key);
+  for (const char *p = buf; *p; p++) {
+    if ((p == buf || p[-1] == '\n') && strncmp(p, key, klen) == 0) {
+      const char *q = p + klen;
+      return (size_t)pu_parse_u64(&q) * 1024;
+    }
+  }
+  return 0;
+}
+
+/* Resident set size in bytes.  From VmRSS, in kB, rather than statm, which
+ * counts the kernel's pages: under qemu-user with an emulated page size
+ * (QEMU_PAGESIZE=16384 or 65536) those are not the program's pages. */
+static inline size_t pu_rss(void) {
+  size_t b = pu_status_bytes("VmRSS:");
+  return b != 0 ? b : pu_statm_bytes(1);
+}
+/* Mapped address space (what RLIMIT_AS limits) in bytes (VmSize). */
+static inline size_t pu_vm_size(void) {
+  size_t b = pu_status_bytes("VmSize:");
+  return b != 0 ? b : pu_statm_bytes(0);
+}
 
 /* The value in kB of the line "key: <n> kB" of a /proc file (key includes
  * the colon), or -1 when absent. */

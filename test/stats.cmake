@@ -31,7 +31,14 @@
 corona_add_test(test_stats test_stats.c corona_static)
 
 if(CORONA_SANITIZE STREQUAL "" AND NOT WIN32 AND (NOT DEFINED CORONA_OVERRIDE OR CORONA_OVERRIDE))
-  add_test(NAME stats_preload COMMAND test_stats preload $<TARGET_FILE:corona>)
+  set(corona_stats_target "") # a cross build: preload_target in place of python3 (debug.cmake)
+  if(CMAKE_CROSSCOMPILING)
+    if(NOT TARGET preload_target)
+      add_executable(preload_target preload_target.c)
+    endif()
+    set(corona_stats_target $<TARGET_FILE:preload_target>)
+  endif()
+  add_test(NAME stats_preload COMMAND test_stats preload $<TARGET_FILE:corona> ${corona_stats_target})
   set_tests_properties(stats_preload PROPERTIES TIMEOUT ${CORONA_TEST_TIMEOUT} SKIP_RETURN_CODE 77)
 
   # ---- issue 16: glibc's introspection names (mallinfo2, mallinfo,
@@ -87,6 +94,15 @@ elseif(NOT WIN32 AND (NOT DEFINED CORONA_OVERRIDE OR CORONA_OVERRIDE))
 endif()
 
 # ---- Valgrind ---------------------------------------------------------------
+# A cross build's programs run under qemu-user, and valgrind cannot run a
+# program inside another emulator: every valgrind test is a visible skip.
+if(CMAKE_CROSSCOMPILING)
+  foreach(name leaks leaks_default errors clean aligned leaks_preload errors_preload clean_preload aligned_preload)
+    corona_skip_test(valgrind_${name} "valgrind cannot run a program under qemu-user (no ${CMAKE_SYSTEM_PROCESSOR} valgrind here)"
+      LABELS valgrind)
+  endforeach()
+  return()
+endif()
 find_program(VALGRIND valgrind)
 if(NOT VALGRIND)
   message(STATUS "corona: valgrind not found; the valgrind tests are left out (Debian: apt-get install valgrind)")

@@ -369,7 +369,7 @@ static int run_self(const char *a1, const char *a2, const char *a3) {
   cu_env_set(&env, "MALLOC_DEBUG=1");
   char *argv[] = {"test_debug", (char *)a1, (char *)a2, (char *)a3, NULL};
   cu_child_init(&child, child_out, sizeof child_out, child_err, sizeof child_err);
-  return cu_run(&child, "/proc/self/exe", argv, &env);
+  return cu_run(&child, cu_self_exe(), argv, &env);
 }
 
 /* The address the child announced ("addr 0x..."), 0 if none. */

@@ -527,12 +527,17 @@ static void preload_case(const char *label, char *const argv[], const char *cons
   report(label, ok);
 }
 
-static void test_preload(const char *lib) {
+/* target: NULL, or preload_target of this build, which stands in for
+ * /bin/true and python3 in a cross build (no host program can load its
+ * library). */
+static void test_preload(const char *lib, const char *target) {
   printf("preload %s:\n", lib);
   static char preload[4096];
   snprintf(preload, sizeof preload, "LD_PRELOAD=%s", lib);
   if (!CHECKF(access(lib, R_OK) == 0, "preload: %s not readable", lib)) return;
-  const char *true_path = access("/bin/true", X_OK) == 0 ? "/bin/true" : "/usr/bin/true";
+  const char *true_path = target != NULL                 ? target
+                          : access("/bin/true", X_OK) == 0 ? "/bin/true"
+                                                         : "/usr/bin/true";
   char *tru[] = {(char *)true_path, NULL};
   const char *const unknown[] = {"corona: unknown variable CORONA_FOO (ignored)", NULL};
 
@@ -551,12 +556,17 @@ static void test_preload(const char *lib) {
                NULL);
 
   const char *py = "/usr/bin/python3";
-  if (access(py, X_OK) != 0) {
+  if (target == NULL && access(py, X_OK) != 0) {
     tu_skip("%s not found: the python3 cases not checked", py);
     return;
   }
   char *pyargv[] = {(char *)py, "-S", "-c",
                     "x = [bytearray(100000) for i in range(50)]; print('ok', sum(len(b) for b in x))", NULL};
+  if (target != NULL) { /* the same 50 buffers of 100 KB */
+    pyargv[0] = (char *)target;
+    pyargv[1] = "buffers";
+    pyargv[2] = NULL;
+  }
   preload_case("python3, preloaded, verbose + CORONA_FOO", pyargv,
                VARS(preload, "MALLOC_VERBOSE=1", "CORONA_FOO=1", "CORONA_DECAY_MS=300"),
                &(expect_t){"python3 verbose", unknown, true, "VERBOSE=1,DECAY_MS=300", false}, "ok 5000000");
@@ -576,9 +586,9 @@ int main(int argc, char **argv) {
   const char *group = argc >= 2 ? argv[1] : "options";
   if (strcmp(group, "options") == 0) test_options();
   else if (strcmp(group, "verbose") == 0) test_verbose();
-  else if (strcmp(group, "preload") == 0 && argc >= 3) test_preload(argv[2]);
+  else if (strcmp(group, "preload") == 0 && argc >= 3) test_preload(argv[2], argc >= 4 ? argv[3] : NULL);
   else {
-    fprintf(stderr, "usage: test_options [options | verbose | preload LIBCORONA.so]\n");
+    fprintf(stderr, "usage: test_options [options | verbose | preload LIBCORONA.so [PRELOAD_TARGET]]\n");
     return 2;
   }
   char name[64];

@@ -91,6 +91,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "childutil.h"
 #include "corona.h"
 #include "testutil.h"
 
@@ -1188,7 +1189,8 @@ static int run_child(char *const argv[], const char *const env[]) {
       name[nl] = '\0';
       setenv(name, eq + 1, 1);
     }
-    execvp(argv[0], argv);
+    if (cu_emulator() != NULL) cu_execve(argv[0], argv, environ); /* a program of this build */
+    else execvp(argv[0], argv);
     _exit(127);
   }
   close(po[1]);
@@ -1499,16 +1501,23 @@ static void test_pipeline(void) {
 }
 
 /* ---- preload: a program that knows nothing of corona ----------------------- */
-static int test_preload(const char *lib) {
+static int test_preload(const char *lib, const char *target) {
   /* python3's real interpreter (PATH may hold a wrapper script that runs
-   * other programs first); perl when there is no python3. */
+   * other programs first); perl when there is no python3; or, given (a
+   * cross build, whose library no host program can load), preload_target
+   * of this build. */
   static char interp[4096];
   char *ask[] = {"python3", "-c", "import sys; print(sys.executable)", NULL};
   const char *none[] = {"LD_PRELOAD", NULL};
-  int status = run_child(ask, none);
+  int status = target != NULL ? -1 : run_child(ask, none);
   char *argv[4];
   const char *expect_out;
-  if (status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0 && out_buf[0] == '/') {
+  if (target != NULL) {
+    argv[0] = (char *)target;
+    argv[1] = "strings";
+    argv[2] = "100000";
+    expect_out = "488890\n";
+  } else if (status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0 && out_buf[0] == '/') {
     size_t len = strcspn(out_buf, "\n");
     if (len >= sizeof interp) len = sizeof interp - 1;
     memcpy(interp, out_buf, len);
@@ -1579,7 +1588,7 @@ int main(int argc, char **argv) {
   if (argc >= 2 && strcmp(argv[1], "child-pipe") == 0) return child_pipe();
   double t0 = tu_now();
   setvbuf(stdout, NULL, _IOLBF, 0);
-  if (argc == 3 && strcmp(argv[1], "preload") == 0) return test_preload(argv[2]);
+  if ((argc == 3 || argc == 4) && strcmp(argv[1], "preload") == 0) return test_preload(argv[2], argv[3]);
   ssize_t sl = readlink("/proc/self/exe", self_path, sizeof self_path - 1);
   if (sl > 0) self_path[sl] = '\0';
   else snprintf(self_path, sizeof self_path, "%s", argv[0]);

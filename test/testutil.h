@@ -118,6 +118,15 @@ static inline void tu_skip(const char *fmt, ...) {
 
 static inline int tu_skip_count(void) { return atomic_load(&tu_skips); }
 
+/* The emulator this program runs under (a cross build: CRTEST_EMULATOR,
+ * "qemu-aarch64-static -L ..."), or NULL natively.  What an emulator does
+ * not pass on to the kernel (qemu-user: RLIMIT_AS, the THP advice) or
+ * measures of itself (RSS, time) is a skip there, with its reason. */
+static inline const char *tu_emulator(void) {
+  const char *e = getenv("CRTEST_EMULATOR");
+  return e != NULL && e[0] != '\0' ? e : NULL;
+}
+
 /* ---- clock ------------------------------------------------------------------ */
 static inline double tu_now(void) {
   struct timespec ts;

@@ -50,8 +50,14 @@ enum cr_list_e {
  * (CORONA_BLOCK_HEADER bytes).
  *
  * Line 0 is the only line other threads write (public_free, mail_next);
- * line 1 holds what the owner's fast paths touch, so a remote free never
- * invalidates the owner's line (brief §2, note a).
+ * line 2 holds what the owner's slow paths of malloc and free touch, so a
+ * remote free never invalidates the owner's line (brief §2, note a); line
+ * 1, between them, the owner's block-list fields, touched only when the
+ * block changes lists.  The lines are 64 bytes (CORONA_BLOCK_LINE) on every machine: on
+ * one with 64-byte cache lines (x86, most arm64 cores) each is a cache line
+ * of its own; on one with 128-byte lines (Apple's arm64 cores) lines 0 and 1
+ * share one, and line 2 still lies on another, 128 bytes from anything
+ * other threads write.
  *
  * Object accounting: allocated = objects that left the block and have not
  * come back, where "left" means moved to the owner's bin lists (tls->bins
@@ -79,7 +85,7 @@ enum cr_list_e {
 #define CR_GUARD(n) cr_block_t *guard##n
 struct cr_block_s {
   /* line 0: written by other threads */
-  alignas(CORONA_CACHE_LINE) _Atomic(void *) public_free; /* atomic: remote frees (CAS push), owner takes all (exchange) */
+  alignas(CORONA_BLOCK_LINE) _Atomic(void *) public_free; /* atomic: remote frees (CAS push), owner takes all (exchange) */
   CR_GUARD(0);
   _Atomic(void *) mail_next;       /* atomic: mailbox link, written by the notifying freer */
   CR_GUARD(1);
@@ -90,38 +96,40 @@ struct cr_block_s {
                                       the slab out; the table points back to this block */
   CR_GUARD(3);
 
-  /* line 1: owner only, what the slow paths of malloc and free touch */
-  alignas(CORONA_CACHE_LINE) void *free_list; /* owner: local frees, linked through the objects' first word */
+  /* line 1: owner only, block lists */
+  alignas(CORONA_BLOCK_LINE) uint32_t object_size; /* owner: immutable while owned */
+  uint16_t capacity;       /* owner: objects per block for this class */
+  uint8_t list;            /* owner: enum cr_list_e */
   CR_GUARD(4);
+  cr_block_t *next;        /* owner (or lock of the list holding an unowned block) */
+  CR_GUARD(5);
+  cr_block_t *prev;        /* owner */
+  CR_GUARD(6);
+  uint64_t idle_since;     /* lock(pool->lock): when the block entered the pool's
+                              empty list (ms), for time-based release */
+  CR_GUARD(7);
+
+  /* line 2: owner only, what the slow paths of malloc and free touch */
+  alignas(CORONA_BLOCK_LINE) void *free_list; /* owner: local frees, linked through the objects' first word */
+  CR_GUARD(8);
   char *bump;              /* owner: next object to carve (objects are carved downwards, a
                               batch at a time, into the bin list); exhausted when below
                               block + header */
-  CR_GUARD(5);
+  CR_GUARD(9);
   _Atomic(cr_inbox_t *) owner; /* atomic: written by the owner (or the adopter of an orphan);
                                 other threads only compare it against their own TLS or, as
                                 mailbox notifier, read it with acquire */
-  CR_GUARD(6);
+  CR_GUARD(10);
   int32_t allocated;       /* owner: see accounting above */
   int32_t threshold;       /* owner: a local free with allocated <= threshold after the
                               decrement takes the slow path; -1 while active (never),
                               0 on the partial list (empty), capacity*3/4 on the full list */
-  CR_GUARD(7);
-
-  /* line 2: owner only, block lists */
-  uint32_t object_size;    /* owner: immutable while owned */
-  uint16_t capacity;       /* owner: objects per block for this class */
-  uint8_t list;            /* owner: enum cr_list_e */
-  CR_GUARD(8);
-  cr_block_t *next;        /* owner (or lock of the list holding an unowned block) */
-  CR_GUARD(9);
-  cr_block_t *prev;        /* owner */
-  CR_GUARD(10);
-  uint64_t idle_since;     /* lock(pool->lock): when the block entered the pool's
-                              empty list (ms), for time-based release */
   CR_GUARD(11);
 };
 
-_Static_assert(offsetof(cr_block_t, free_list) == CORONA_CACHE_LINE, "owner fields must start on line 1");
+_Static_assert(offsetof(cr_block_t, object_size) == CORONA_BLOCK_LINE, "block lists must start on line 1");
+_Static_assert(offsetof(cr_block_t, free_list) == 2 * CORONA_BLOCK_LINE,
+               "the owner's fields must be 128 bytes from what other threads write");
 _Static_assert(sizeof(cr_block_t) == CORONA_BLOCK_HEADER, "the header is exactly its 16-byte slots");
 #define CR_GUARD_AT(n) _Static_assert(offsetof(cr_block_t, guard##n) == 16 * (n) + 8, "guard " #n " misplaced");
 CR_GUARD_AT(0) CR_GUARD_AT(1) CR_GUARD_AT(2) CR_GUARD_AT(3) CR_GUARD_AT(4) CR_GUARD_AT(5)

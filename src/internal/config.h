@@ -15,12 +15,25 @@
 #define CORONA_SLAB_SHIFT 14
 #define CORONA_SLAB_SIZE ((size_t)1 << CORONA_SLAB_SHIFT)  /* 16 KB */
 
-/* Cache line used for layout.  The design's 128 would double the block
- * header and shift every "fitting" class (brief, note b); 64 is x86's line. */
+/* Cache line used for layout (padding between what different threads
+ * write): 64 B, x86's line and that of most arm64 cores.  A build for a
+ * machine with 128-byte lines (Apple's arm64 cores) may set it to 128
+ * (CMake: -DCORONA_CACHE_LINE=128); the per-thread structs and locks then
+ * pad to it. */
+#ifndef CORONA_CACHE_LINE
 #define CORONA_CACHE_LINE 64
-/* Block header: line 0 written by other threads, lines 1 and 2 owner-only;
- * every other word is a guard (block.h, above cr_block_s). */
-#define CORONA_BLOCK_HEADER (3 * CORONA_CACHE_LINE)
+#endif
+/* Block header: three lines of 64 B, whatever CORONA_CACHE_LINE is (the
+ * design's 128 would double the header and shift every "fitting" class,
+ * brief, note b): line 0 written by other threads, lines 1 and 2
+ * owner-only, laid out so that the owner's hot fields are 128 bytes from
+ * what other threads write (block.h, above cr_block_s); every other word
+ * is a guard. */
+#define CORONA_BLOCK_LINE 64
+#define CORONA_BLOCK_HEADER (3 * CORONA_BLOCK_LINE)
+#if CORONA_CACHE_LINE != 64 && CORONA_CACHE_LINE != 128
+#error "CORONA_CACHE_LINE must be 64 or 128"
+#endif
 
 /* Small objects: 31 bins, the largest class 8064 B (two per slab). */
 #define CORONA_NUM_BINS 31

@@ -32,17 +32,21 @@ shift
 
 extra=()
 if nm -D "$exe" 2>/dev/null | grep -q ' U _Znwm$'; then extra+=(_Znwm); fi
+# A cross build's programs run under its emulator (CRTEST_EMULATOR, words
+# split at spaces), which hands LD_PRELOAD and LD_DEBUG on to the program.
+emu=()
+[[ -n ${CRTEST_EMULATOR:-} ]] && read -r -a emu <<<"$CRTEST_EMULATOR"
 
-rp_run plain plain --timeout "$limit" -- "$exe" "$@"
+rp_run plain plain --timeout "$limit" -- ${emu[@]+"${emu[@]}"} "$exe" "$@"
 t_plain=$RP_LAST_SECS
-CRTEST_EXPECT=corona rp_run corona preload --timeout "$limit" -- "$exe" "$@"
+CRTEST_EXPECT=corona rp_run corona preload --timeout "$limit" -- ${emu[@]+"${emu[@]}"} "$exe" "$@"
 t_corona=$RP_LAST_SECS
 rp_same "$RP_TMP/plain.out" "$RP_TMP/corona.out" "stdout of $(basename "$exe") (plain vs preloaded)"
 rp_check_served corona "$exe" ${extra[@]+"${extra[@]}"}
 msg="$(basename "$exe") $t_plain s plain, $t_corona s preloaded"
 if [[ -n $static ]]; then
     [[ -x $static ]] || rp_fail "program $static is not built"
-    CRTEST_EXPECT=corona rp_run static bindings --timeout "$limit" -- "$static" "$@"
+    CRTEST_EXPECT=corona rp_run static bindings --timeout "$limit" -- ${emu[@]+"${emu[@]}"} "$static" "$@"
     rp_same "$RP_TMP/plain.out" "$RP_TMP/static.out" "stdout of $(basename "$static") (plain vs linked with libcorona.a)"
     rp_check_linked static "$static"
     msg+=", $RP_LAST_SECS s linked with libcorona.a"
