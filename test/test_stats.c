@@ -1189,7 +1189,9 @@ static int run_child(char *const argv[], const char *const env[]) {
       name[nl] = '\0';
       setenv(name, eq + 1, 1);
     }
-    if (cu_emulator() != NULL) cu_execve(argv[0], argv, environ); /* a program of this build */
+    /* A program of this build runs through the emulator of a cross build;
+     * the host's shell (the pipeline) runs as it is. */
+    if (cu_emulator() != NULL && strcmp(argv[0], "/bin/sh") != 0) cu_execve(argv[0], argv, environ);
     else execvp(argv[0], argv);
     _exit(127);
   }
@@ -1472,8 +1474,12 @@ static int line_count(const char *text) {
 static void run_pipeline(const char *file_var, const char *what) {
   static char cmd[PIPE_PROCS * 4200 + 64];
   size_t n = (size_t)snprintf(cmd, sizeof cmd, "exec </dev/null; ");
+  /* In a cross build each stage runs under the emulator (its words, as
+   * CRTEST_EMULATOR gives them). */
+  const char *emu = cu_emulator();
   for (int i = 0; i < PIPE_PROCS; i++)
-    n += (size_t)snprintf(cmd + n, sizeof cmd - n, "%s'%s' child-pipe", i ? " | " : "", self_path);
+    n += (size_t)snprintf(cmd + n, sizeof cmd - n, "%s%s%s'%s' child-pipe", i ? " | " : "", emu ? emu : "",
+                          emu ? " " : "", self_path);
   char *argv[] = {"/bin/sh", "-c", cmd, NULL};
   if (!run_with(argv, (const char *[]){"MALLOC_STATS=1", file_var, NULL}, what)) return;
   CHECKF(line_count(out_buf) == PIPE_PROCS, "%s: the pipeline wrote %d lines, expected %d", what, line_count(out_buf),

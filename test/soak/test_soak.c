@@ -382,7 +382,10 @@ static void *sweeper(void *arg) {
 }
 
 /* ---- checks ------------------------------------------------------------------ */
-static bool sanitized(void) { return TU_ASAN || TU_TSAN; }
+/* Where the process's RSS is not corona's alone: a sanitizer's shadow
+ * memory, or an emulator's own memory (qemu-user's translation cache and
+ * page tables, in a cross build: CRTEST_EMULATOR is set). */
+static bool sanitized(void) { return TU_ASAN || TU_TSAN || getenv("CRTEST_EMULATOR") != NULL; }
 
 /* Debug mode (MALLOC_DEBUG / CORONA_DEBUG, CORONA_ wins) holds freed
  * objects in its quarantine: the memory figures do not apply. */
@@ -492,7 +495,7 @@ int main(int argc, char **argv) {
   bool stats = corona_stats_get(&st) == 0;
   printf("test_soak: %.0f s, seed %llu (replay: --seed %llu)%s%s%s%s\n", opt.seconds, (unsigned long long)opt.seed,
          (unsigned long long)opt.seed, opt.exit_handoff ? "" : ", --no-exit-handoff: no sweepers, classes primed",
-         sanitized() ? "; RSS bound not checked under a sanitizer (shadow memory)" : "",
+         sanitized() ? "; RSS bound not checked under a sanitizer or an emulator (their own memory)" : "",
          debug_mode() ? "; debug mode: memory checks off" : "",
          stats ? "" : "; statistics compiled out: memory-in-use checks see 0");
 
