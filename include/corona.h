@@ -44,8 +44,12 @@ extern "C" {
 #define CORONA_MALLOC_ATTR
 #endif
 
+/* The version of this header.  corona_version() gives the library's as
+ * "MAJOR.MINOR.PATCH"; the shared library's SONAME is libcorona.so.MAJOR. */
 #define CORONA_VERSION_MAJOR 0
 #define CORONA_VERSION_MINOR 1
+#define CORONA_VERSION_PATCH 0
+CORONA_API const char *corona_version(void);
 
 CORONA_API CORONA_MALLOC_ATTR void *corona_malloc(size_t size);
 CORONA_API CORONA_MALLOC_ATTR void *corona_calloc(size_t count, size_t size);

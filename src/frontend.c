@@ -107,6 +107,12 @@ CR_NOINLINE void *cr_calloc_other(size_t count, size_t size) {
   return cr_large_entry(total, 0, true);
 }
 
+#define CR_STR(x) #x
+#define CR_VERSION_STRING(a, b, c) CR_STR(a) "." CR_STR(b) "." CR_STR(c)
+CORONA_API const char *corona_version(void) {
+  return CR_VERSION_STRING(CORONA_VERSION_MAJOR, CORONA_VERSION_MINOR, CORONA_VERSION_PATCH);
+}
+
 CORONA_API void *corona_malloc(size_t size) { return cr_malloc_inline(size); }
 CORONA_API void corona_free(void *ptr) { cr_free_fast(ptr, cr_free_not_small); }
 CORONA_API void *corona_calloc(size_t count, size_t size) { return cr_calloc_inline(count, size); }

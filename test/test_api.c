@@ -793,12 +793,22 @@ static void test_many_objects(void) {
   }
 }
 
+/* The library's version is the header's (a program built against one
+ * corona.h and run with another library sees the difference). */
+static void test_version(void) {
+  char want[32];
+  snprintf(want, sizeof want, "%d.%d.%d", CORONA_VERSION_MAJOR, CORONA_VERSION_MINOR, CORONA_VERSION_PATCH);
+  const char *got = corona_version();
+  CHECKF(got != NULL && strcmp(got, want) == 0, "corona_version() = %s, corona.h says %s", got ? got : "NULL", want);
+}
+
 int main(void) {
   double t0 = tu_now();
   struct {
     const char *name;
     void (*fn)(void);
   } tests[] = {
+      {"version", test_version},
       {"malloc_zero", test_malloc_zero},       {"realloc_edges", test_realloc_edges},
       {"realloc_matrix", test_realloc_matrix}, {"realloc_chain", test_realloc_chain},
       {"calloc", test_calloc},                 {"huge", test_huge},

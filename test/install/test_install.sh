@@ -169,19 +169,23 @@ else
     pass "corona-run --lib with a missing library: $(cat "$tmp/nolib.log")"
 fi
 
+# What a program loads (read now: the library is installed): the SONAME (libcorona.so.MAJOR), which libcorona.so,
+# the development link, points at through it.
+runlib=$prefix/$libdir/$(readelf -d "$lib" 2>/dev/null | sed -n 's/.*Library soname: \[\(.*\)\].*/\1/p')
+
 # ls, dynamically linked against glibc only, through the launcher; the
 # dynamic linker logs each symbol binding into $tmp/ld-debug.PID.
 ls_bin=$(command -v ls)
 if LD_DEBUG=bindings LD_DEBUG_OUTPUT="$tmp/ld-debug" "$run" "$ls_bin" -l / >"$tmp/ls.log" 2>&1; then
     # The line for ls's own calls: "binding file /usr/bin/ls [0] to ...".
     binding=$(cat "$tmp"/ld-debug.* 2>/dev/null |
-        grep -F "binding file $ls_bin [0] to $lib [0]: normal symbol \`malloc'" | head -n 1)
+        grep -F "binding file $ls_bin [0] to $runlib [0]: normal symbol \`malloc'" | head -n 1)
     if ((override)); then
         if [[ -n $binding ]]; then
             pass "corona-run $ls_bin: malloc bound to libcorona.so"
             echo "    ${binding#*:[[:space:]]}"
         else
-            fail "corona-run $ls_bin: malloc is not bound to $lib"
+            fail "corona-run $ls_bin: malloc is not bound to $runlib"
             grep -h "normal symbol \`malloc'" "$tmp"/ld-debug.* 2>/dev/null | head -n 5 | sed 's/^/    /'
         fi
     else
@@ -213,10 +217,10 @@ fi
 # An existing LD_PRELOAD stays, after corona; --lib picks another library.
 # shellcheck disable=SC2016 # the child shell expands it
 got=$(LD_PRELOAD=libm.so.6 "$run" sh -c 'printf %s "$LD_PRELOAD"' 2>&1)
-if [[ $got == "$lib:libm.so.6" ]]; then
+if [[ $got == "$runlib:libm.so.6" ]]; then
     pass "corona-run prepends to LD_PRELOAD: $got"
 else
-    fail "corona-run LD_PRELOAD: expected '$lib:libm.so.6', got '$got'"
+    fail "corona-run LD_PRELOAD: expected '$runlib:libm.so.6', got '$got'"
 fi
 cp "$lib" "$tmp/libcorona-copy.so"
 if (cd "$tmp" && "$run" --lib libcorona-copy.so cat /proc/self/maps) >"$tmp/maps2.log" 2>&1 &&

@@ -112,7 +112,7 @@ commas() { # 200000 -> 200,000 (memcheck's spelling)
 
 # Who must appear as allocator / freer of corona's blocks.
 if [[ $mode == preload ]]; then
-    where="libcorona\\.so"
+    where="libcorona\\.so[.0-9]*" # the SONAME's file: libcorona.so.M.m.p
 else
     where="$(basename "$prog" | sed 's/[.[\*^$]/\\&/g')"
 fi
