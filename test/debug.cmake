@@ -46,15 +46,7 @@ add_test(NAME verbose COMMAND test_options verbose)
 set_tests_properties(verbose PROPERTIES TIMEOUT ${CORONA_TEST_TIMEOUT})
 # Preloading needs the malloc override, which sanitizer builds leave out.
 if(CORONA_SANITIZE STREQUAL "" AND CORONA_OVERRIDE AND NOT WIN32)
-  # A cross build preloads into preload_target, a program of its own
-  # architecture, in place of /bin/true and python3 (test/preload_target.c).
-  set(corona_preload_target "")
-  if(CMAKE_CROSSCOMPILING)
-    if(NOT TARGET preload_target)
-      add_executable(preload_target preload_target.c)
-    endif()
-    set(corona_preload_target $<TARGET_FILE:preload_target>)
-  endif()
+  # corona_preload_target: see test/CMakeLists.txt.
   add_test(NAME options_preload COMMAND test_options preload $<TARGET_FILE:corona> ${corona_preload_target})
   # Skipped (77) where /usr/bin/python3 is missing.
   set_tests_properties(options_preload PROPERTIES TIMEOUT ${CORONA_TEST_TIMEOUT} SKIP_RETURN_CODE 77)

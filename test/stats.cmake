@@ -31,14 +31,8 @@
 corona_add_test(test_stats test_stats.c corona_static)
 
 if(CORONA_SANITIZE STREQUAL "" AND NOT WIN32 AND (NOT DEFINED CORONA_OVERRIDE OR CORONA_OVERRIDE))
-  set(corona_stats_target "") # a cross build: preload_target in place of python3 (debug.cmake)
-  if(CMAKE_CROSSCOMPILING)
-    if(NOT TARGET preload_target)
-      add_executable(preload_target preload_target.c)
-    endif()
-    set(corona_stats_target $<TARGET_FILE:preload_target>)
-  endif()
-  add_test(NAME stats_preload COMMAND test_stats preload $<TARGET_FILE:corona> ${corona_stats_target})
+  # corona_preload_target: see test/CMakeLists.txt.
+  add_test(NAME stats_preload COMMAND test_stats preload $<TARGET_FILE:corona> ${corona_preload_target})
   set_tests_properties(stats_preload PROPERTIES TIMEOUT ${CORONA_TEST_TIMEOUT} SKIP_RETURN_CODE 77)
 
   # ---- issue 16: glibc's introspection names (mallinfo2, mallinfo,
