@@ -46,9 +46,12 @@ ${corona_deb_long}
 This package holds the shared library and corona-run, which runs a program
 with corona preloaded.")
 # Depends: from dpkg-shlibdeps (libc6); shlibs: programs linked with
-# libcorona.so.0 depend on this version or a later one.  With a shared
-# library in the multiarch directory, CPack's postinst and postrm run
-# ldconfig, so a program finds it without an rpath.
+# libcorona.so.0 depend on this version or a later one.  The linker's cache
+# must learn of the library so that a program finds it without an rpath:
+# the triggers file asks libc for ldconfig, Debian's way (lintian wants it);
+# CPack's own postinst and postrm, generated for any library in /usr/lib,
+# call ldconfig as well, which costs a second run and a lintian warning.
+set(CPACK_DEBIAN_RUNTIME_PACKAGE_CONTROL_EXTRA ${CMAKE_CURRENT_LIST_DIR}/deb/triggers)
 set(CPACK_DEBIAN_RUNTIME_PACKAGE_SHLIBDEPS ON)
 set(CPACK_DEBIAN_PACKAGE_GENERATE_SHLIBS ON)
 set(CPACK_DEBIAN_PACKAGE_GENERATE_SHLIBS_POLICY ">=")
