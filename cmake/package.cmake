@@ -17,10 +17,10 @@ set(CPACK_PACKAGE_CONTACT "corona maintainers <maintainers@users.noreply.b-seed-
 set(CPACK_DEBIAN_PACKAGE_RELEASE 1)
 set(corona_deb_version "${PROJECT_VERSION}-${CPACK_DEBIAN_PACKAGE_RELEASE}")
 
-# Install with DESTDIR into the staging tree and CMAKE_INSTALL_PREFIX=/usr:
-# corona.pc is written at install time from CMAKE_INSTALL_PREFIX, which must
-# then be the installed prefix, not the staging directory.
-set(CPACK_SET_DESTDIR ON)
+# The packages install under the configured prefix (/usr from
+# scripts/package), the one GNUInstallDirs derived the library directory
+# from.  CPack's DEB generator stages with DESTDIR, so corona.pc, written at
+# install time from CMAKE_INSTALL_PREFIX, names /usr (the test checks it).
 set(CPACK_PACKAGING_INSTALL_PREFIX ${CMAKE_INSTALL_PREFIX})
 set(CPACK_STRIP_FILES ON)
 
