@@ -73,7 +73,8 @@ readme=${readme:-$src/README.md}
 install_build=${install_build:-$libdir}
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/corona-readme.XXXXXX") && tmp=$(cd "$tmp" && pwd -P) || exit 1
-failures=()
+# shellcheck source=test/install/steps.sh
+. "$src/test/install/steps.sh" # pass, fail and the failures array
 finish() {
     if ((${#failures[@]} == 0)) && [[ ${CRTEST_KEEP_README_TMP:-0} != 1 ]]; then
         rm -rf "$tmp"
@@ -83,11 +84,6 @@ finish() {
 }
 trap finish EXIT
 
-pass() { printf 'ok: %s\n' "$*"; }
-fail() {
-    printf 'FAIL: %s\n' "$*"
-    failures+=("$*")
-}
 # logged LOG CMD...: runs CMD with its output in LOG, shown on failure.
 logged() {
     local log=$1
