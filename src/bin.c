@@ -374,9 +374,47 @@ static CR_NOINLINE void check_local(cr_block_t *block, unsigned bin, void *list)
   }
 }
 
+_Atomic(cr_sample_hook_t) cr_sample_hook;
+
+/* The heap profiler's cut (see cr_sample_hook): the bin's free list, just
+ * filled by a slow path of a counting thread, keeps what the thread may
+ * allocate before its next sample point; the rest (objects of the active
+ * block) go on the local list, marked free as a free would have left them,
+ * and leave the call counts as if they had never been handed out.  Returns
+ * the sampled object serving this allocation of size bytes, or NULL: the
+ * free list serves it. */
+static CR_NOINLINE void *sample_cut(cr_tls_t *tls, unsigned bin, size_t size) {
+  cr_sample_hook_t hook = cr_load_relaxed(&cr_sample_hook);
+  unsigned row = CR_ROW(bin);
+  if (hook == NULL || tls->pool != &cr_default_pool) return NULL;
+  uint32_t allow = 1;
+  void *sampled = hook(size, cr_bin_size[bin], &allow);
+  void **link = &tls->bins.free[row];
+  for (uint32_t i = 0; *link != NULL && i < allow && sampled == NULL; i++) link = (void **)*link;
+  void *rest = *link;
+  if (rest == NULL) return sampled;
+  *link = NULL;
+  int64_t n = 1;
+  void *last = rest;
+  for (; cr_free_mark(last, cr_block_of(last)), *(void **)last != NULL; last = *(void **)last) n++;
+  *(void **)last = tls->bins.local[row];
+  tls->bins.local[row] = rest;
+  CR_STAT(cr_stat_own(&tls->stats.bin_alloc[bin], -n));
+  CR_STAT(cr_stat_own(&tls->stats.bin_free[bin], -n)); /* counted again when they come back */
+  return sampled;
+}
+
+/* The first object of the bin's (non-empty) free list, handed out. */
+CR_INLINE void *pop_free(cr_tls_t *tls, unsigned row) {
+  void *p = tls->bins.free[row];
+  tls->bins.free[row] = *(void **)p;
+  cr_free_mark_clear(p);
+  return p;
+}
+
 /* The bin's lists are both empty: objects from a block (the active one, or
  * another), checked out into the free list, and the first handed out. */
-static CR_NOINLINE void *refill_alloc(cr_tls_t *tls, unsigned bin) {
+static CR_NOINLINE void *refill_alloc(cr_tls_t *tls, unsigned bin, size_t size) {
   unsigned row = CR_ROW(bin);
   void *p;
   cr_block_t *b = bin_refill(tls, bin);
@@ -387,10 +425,8 @@ static CR_NOINLINE void *refill_alloc(cr_tls_t *tls, unsigned bin) {
   uint32_t n = bin_fill(&tls->bins.free[row], b);
   CR_STAT(if (cr_tls_counting(tls)) cr_stat_own(&tls->stats.bin_alloc[bin], n));
   (void)n;
-  p = tls->bins.free[row];
-  tls->bins.free[row] = *(void **)p;
-  cr_free_mark_clear(p);
-  return p;
+  if (cr_tls_counting(tls) && (p = sample_cut(tls, bin, size)) != NULL) return p;
+  return pop_free(tls, row);
 }
 
 /* The local list p (non-empty) becomes the free list; its first object is
@@ -403,10 +439,17 @@ CR_INLINE void *swap_local(cr_tls_t *tls, unsigned row, void *p) {
 }
 
 /* The swap in a class that is not a power of two, or while counting: the
- * list is checked (check_local) or counted first. */
-static CR_NOINLINE void *swap_local_checked(cr_tls_t *tls, unsigned bin, void *p) {
+ * list is checked (check_local) or counted first, and cut for the heap
+ * profiler. */
+static CR_NOINLINE void *swap_local_checked(cr_tls_t *tls, unsigned bin, void *p, size_t size) {
   if ((cr_bin_size[bin] & (cr_bin_size[bin] - 1)) != 0) check_local(tls->bins.block[CR_ROW(bin)], bin, p);
-  CR_STAT(if (cr_tls_counting(tls)) count_swap(tls, bin, p));
+  if (cr_tls_counting(tls)) {
+    CR_STAT(count_swap(tls, bin, p));
+    tls->bins.local[CR_ROW(bin)] = NULL;
+    tls->bins.free[CR_ROW(bin)] = p;
+    void *sampled = sample_cut(tls, bin, size);
+    return sampled != NULL ? sampled : pop_free(tls, CR_ROW(bin));
+  }
   return swap_local(tls, CR_ROW(bin), p);
 }
 
@@ -418,10 +461,10 @@ void *cr_malloc_small_slow(cr_tls_t *tls, size_t size) {
   unsigned row = CR_ROW(bin);
   tls->hot[bin] = 0; /* the list ran dry: a new turn */
   void *p = tls->bins.local[row];
-  if (cr_unlikely(p == NULL)) return refill_alloc(tls, bin);
+  if (cr_unlikely(p == NULL)) return refill_alloc(tls, bin, size);
   /* objects this thread freed: allocate them next */
   if (cr_unlikely((cr_bin_size[bin] & (cr_bin_size[bin] - 1)) != 0 || cr_tls_counting(tls)))
-    return swap_local_checked(tls, bin, p);
+    return swap_local_checked(tls, bin, p, size);
   return swap_local(tls, row, p);
 }
 

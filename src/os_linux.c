@@ -1,10 +1,12 @@
 /* os_linux.c (layer: os) — the Linux side of the platform contract (internal/os.h),
  * all but the memory group: the facts (sysconf, /proc/meminfo, the initial
  * stack), the clock, environ, pthread keys for thread exit, fork and exit
- * handlers, dlsym, futexes and sched_yield, write(2).  The memory group is
+ * handlers, dlsym, futexes and sched_yield, write(2), and the heap
+ * profiler's stacks (libgcc's unwinder), symbols (dladdr) and files.  The memory group is
  * os_linux_map.c, or os_fake.c in the test library corona_fakeos: both link
  * with this file. */
 #include <dlfcn.h>
+#include <link.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <time.h>
@@ -16,6 +18,7 @@
 #include <sys/auxv.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include <unwind.h>
 
 #include "internal/os.h"
 
@@ -150,13 +153,7 @@ bool cr_os_append_file(const char *path, const char *data, size_t len) {
   do fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0666);
   while (fd < 0 && errno == EINTR);
   if (fd < 0) return false;
-  bool ok = true;
-  while (len > 0 && ok) {
-    ssize_t n = write(fd, data, len);
-    if (n < 0 && errno == EINTR) continue;
-    ok = n > 0;
-    if (ok) data += n, len -= (size_t)n;
-  }
+  bool ok = cr_os_file_write(fd, data, len);
   close(fd);
   return ok;
 }
@@ -170,6 +167,130 @@ uint64_t cr_os_process_id(char *name, size_t cap) {
   for (; cap > 0 && from != NULL && from[n] != '\0' && n < cap - 1; n++) name[n] = from[n];
   if (cap > 0) name[n] = '\0';
   return (uint64_t)getpid();
+}
+
+/* ---- stacks and files (the heap profiler) ------------------------------------ */
+
+/* _Unwind_Backtrace rather than a frame-pointer walk (Debian builds its
+ * libraries and python3 without frame pointers: such a walk stops, or
+ * worse, wanders, at the first frame that has none) or glibc's backtrace()
+ * (which dlopens libgcc_s on its first call, and dlopen allocates).  The
+ * unwinder comes from libgcc_s, which the compiler driver links as needed,
+ * so it is loaded with corona, and walking reads the .eh_frame tables found
+ * through dl_iterate_phdr (or _dl_find_object) without allocating. */
+typedef struct {
+  void **pcs;
+  int max, n, skip;
+} os_unwind_t;
+
+static _Unwind_Reason_Code os_unwind_frame(struct _Unwind_Context *ctx, void *arg) {
+  os_unwind_t *u = arg;
+  uintptr_t ip = _Unwind_GetIP(ctx);
+  if (ip == 0) return _URC_END_OF_STACK;
+  if (u->skip > 0) {
+    u->skip--;
+    return _URC_NO_REASON;
+  }
+  u->pcs[u->n++] = (void *)ip;
+  return u->n < u->max ? _URC_NO_REASON : _URC_END_OF_STACK;
+}
+
+__attribute__((noinline)) int cr_os_backtrace(void **pcs, int max) {
+  os_unwind_t u = {pcs, max, 0, 1}; /* the first frame is this function's own */
+  if (max > 0) _Unwind_Backtrace(os_unwind_frame, &u);
+  return u.n;
+}
+
+/* The object holding this very function, found among the loaded ones;
+ * the program itself comes first in dl_iterate_phdr's order. */
+typedef struct {
+  uintptr_t addr, lo, hi;
+  bool found, program;
+} os_code_t;
+
+static int os_code_object(struct dl_phdr_info *info, size_t size, void *arg) {
+  (void)size;
+  os_code_t *c = arg;
+  for (int i = 0; i < info->dlpi_phnum; i++) {
+    const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+    uintptr_t lo = info->dlpi_addr + ph->p_vaddr, hi = lo + ph->p_memsz;
+    if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_X) || c->addr < lo || c->addr >= hi) continue;
+    c->lo = lo, c->hi = hi, c->found = true;
+    c->program = info->dlpi_name == NULL || info->dlpi_name[0] == '\0';
+    return 1;
+  }
+  return 0;
+}
+
+bool cr_os_own_code(uintptr_t *lo, uintptr_t *hi) {
+  os_code_t c = {(uintptr_t)&cr_os_own_code, 0, 0, false, false};
+  dl_iterate_phdr(os_code_object, &c);
+  if (!c.found || c.program) return false;
+  *lo = c.lo, *hi = c.hi;
+  return true;
+}
+
+bool cr_os_symbol(const void *pc, char *name, size_t cap) {
+  Dl_info info;
+  if (cap == 0 || dladdr(pc, &info) == 0) return false;
+  size_t n = 0;
+  const char *from = info.dli_sname;
+  uintptr_t offset = 0;
+  if (from == NULL) { /* no symbol: the object's file name and the offset in it */
+    from = info.dli_fname != NULL ? info.dli_fname : "?";
+    for (const char *c = from; *c; c++)
+      if (*c == '/') from = c + 1;
+    offset = (uintptr_t)pc - (uintptr_t)info.dli_fbase;
+  }
+  for (; from[n] != '\0' && n < cap - 1; n++) name[n] = from[n];
+  if (offset != 0 && n + 20 < cap) {
+    name[n++] = '+';
+    name[n++] = '0';
+    name[n++] = 'x';
+    int shift = 60;
+    while (shift > 0 && ((offset >> shift) & 15) == 0) shift -= 4;
+    for (; shift >= 0; shift -= 4) name[n++] = "0123456789abcdef"[(offset >> shift) & 15];
+  }
+  name[n] = '\0';
+  return true;
+}
+
+intptr_t cr_os_file_open(const char *path, bool write) {
+  int fd;
+  do fd = write ? open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666) : open(path, O_RDONLY | O_CLOEXEC);
+  while (fd < 0 && errno == EINTR);
+  return fd;
+}
+
+bool cr_os_file_write(intptr_t file, const void *data, size_t len) {
+  const char *p = data;
+  while (len > 0) {
+    ssize_t n = write((int)file, p, len);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    p += n, len -= (size_t)n;
+  }
+  return true;
+}
+
+long cr_os_file_read(intptr_t file, void *buf, size_t cap) {
+  ssize_t n;
+  do n = read((int)file, buf, cap);
+  while (n < 0 && errno == EINTR);
+  return (long)n;
+}
+
+void cr_os_file_close(intptr_t file) { close((int)file); }
+
+bool cr_os_copy_mappings(intptr_t file) {
+  intptr_t maps = cr_os_file_open("/proc/self/maps", false);
+  if (maps < 0) return false;
+  char buf[4096];
+  long n;
+  bool ok = true;
+  while (ok && (n = cr_os_file_read(maps, buf, sizeof buf)) > 0) ok = cr_os_file_write(file, buf, (size_t)n);
+  cr_os_file_close(maps);
+  return ok && n == 0;
 }
 
 _Noreturn void cr_os_abort(void) { abort(); }

@@ -183,6 +183,34 @@ void cr_os_write_err(const char *msg, size_t len);
  * one file do not interleave).  false when it cannot be opened or written.
  * Never allocates. */
 bool cr_os_append_file(const char *path, const char *data, size_t len);
+/* ---- stacks and files (the heap profiler, profile.c) --------------------------- */
+
+/* The return addresses of the calling thread's stack, innermost first,
+ * starting with the caller of cr_os_backtrace, at most max of them; returns
+ * how many.  Never allocates and never calls corona (so a malloc may take
+ * one), and reads only the unwind tables every binary carries (Linux:
+ * libgcc's _Unwind_Backtrace; Windows: RtlCaptureStackBackTrace). */
+int cr_os_backtrace(void **pcs, int max);
+/* The code of the shared object corona is part of, [*lo, *hi); false
+ * (nothing written) when corona is linked into the program itself. */
+bool cr_os_own_code(uintptr_t *lo, uintptr_t *hi);
+/* The name of the function holding code address pc, as the dynamic linker
+ * knows it (exported symbols only), else "object+0xoffset", into name
+ * (NUL-terminated, cut to cap - 1); false when neither is known.  Never
+ * allocates. */
+bool cr_os_symbol(const void *pc, char *name, size_t cap);
+/* A file for the profiler's dumps: opened for reading, or (write) created
+ * or truncated for writing; -1 when it cannot be.  cr_os_file_write writes
+ * all of data (false on failure); cr_os_file_read returns the bytes read, 0
+ * at the end, -1 on error.  Never allocate. */
+intptr_t cr_os_file_open(const char *path, bool write);
+bool cr_os_file_write(intptr_t file, const void *data, size_t len);
+long cr_os_file_read(intptr_t file, void *buf, size_t cap);
+void cr_os_file_close(intptr_t file);
+/* Appends the process's memory mappings to file, in the format of Linux's
+ * /proc/self/maps (which pprof reads to find each address's object); false
+ * where the platform has no such list.  Never allocates. */
+bool cr_os_copy_mappings(intptr_t file);
 /* Ends the process at once after a fatal error. */
 _Noreturn void cr_os_abort(void);
 

@@ -154,7 +154,11 @@ typedef struct cr_large_s {
                            NULL (CAS) is the one free of the object, racing double frees lose */
   cr_pool_t *pool;     /* immutable */
   cr_region_t *region; /* holder: large region it was cut from; NULL: own mapping */
-  uint64_t cached_at;  /* the cache holding it: ms, while in a cache */
+  union {
+    uint64_t cached_at;          /* the cache holding it: ms, while in a cache */
+    struct cr_sample_s *sample;  /* holder: while live, the heap profiler's record of it when it was
+                                    sampled (profile.c), else NULL (set by every allocation) */
+  };
 } cr_large_t;
 
 _Static_assert(sizeof(cr_large_t) == CORONA_LARGE_HEADER, "large header size");
@@ -167,6 +171,19 @@ void cr_bins_init(cr_tls_t *tls);
  * its TLS: the bin's free list is empty.  Returns NULL with errno ENOMEM on
  * failure. */
 void *cr_malloc_small_slow(cr_tls_t *tls, size_t size); /* finds the bin again from size */
+
+/* The heap profiler (profile.c, API layer), while it samples; NULL when it
+ * does not (set before, cleared after, every thread's counting flag is
+ * switched: relaxed, a thread that sees it late samples a few allocations
+ * late).  Counting keeps hot objects off the bins' free lists, so every
+ * object a free list holds was put there by a slow path; whenever one of
+ * those is about to hand a list of size-class objects (object_size bytes) to
+ * a thread of the default heap, it asks the hook how many of them the
+ * thread may allocate before its next sample point (*allow, at least 1; the
+ * rest wait on the bin's local list), or gets the sampled object that serves
+ * this allocation of size bytes instead. */
+typedef void *(*cr_sample_hook_t)(size_t size, size_t object_size, uint32_t *allow);
+extern _Atomic(cr_sample_hook_t) cr_sample_hook;
 
 /* A local free made block b reach its threshold (empty, or reusable; or
  * any free while statistics count calls). */
@@ -259,6 +276,12 @@ void cr_pool_decay_empty(cr_pool_t *pool, uint64_t now, uint64_t decay_ms, bool 
  * the OS refuses memory.  cr_pool_tls_free unlinks and recycles it. */
 cr_tls_t *cr_pool_tls_alloc(cr_pool_t *pool);
 void cr_pool_tls_free(cr_pool_t *pool, cr_tls_t *tls);
+/* Sets every thread's counting flag of the default heap to what the
+ * statistics (cr_stats_on) and the heap profiler (cr_sample_hook) ask for,
+ * under the pool lock, after the caller changed one of them.  The calling
+ * thread's (self, or NULL) counts are settled against its lists as its flag
+ * flips, so they stay exact (see cr_stats_switch). */
+void cr_pool_set_counting(cr_tls_t *self);
 /* Unlinks tls for good (never recycled: a notice may still arrive). */
 void cr_pool_tls_retire(cr_pool_t *pool, cr_tls_t *tls);
 /* Gives the pool's locks their ranks (sync.h): a user pool's, or the

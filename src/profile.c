@@ -1,0 +1,458 @@
+/* profile.c (layer: api) — heap profiling: one allocation sampled per
+ * PROFILE_RATE bytes on average, at geometric intervals drawn per thread,
+ * with its call stack; the samples still live and those ever taken, per
+ * (stack, size), written in the legacy heap-profile text format that pprof
+ * reads (google-pprof, Go's pprof), the process's mappings appended; and
+ * the leak report at exit.
+ *
+ * Nothing here runs while profiling is off: the fast paths do not change.
+ * The profiler sets cr_sample_hook and switches every thread's counting
+ * flag on (cr_pool_set_counting): then no free puts a hot object on a bin's
+ * free list, so every small object a thread allocates was handed to its
+ * bin by a slow path, which asks sample_small how many objects the thread
+ * may take before its next sample point (bin.c, sample_cut).  The
+ * allocation at the sample point is served as a page-sized large object
+ * whose header points to its record (cr_large_t.sample), so its free takes
+ * the large path, where cr_profile_free takes it out of the live set: the
+ * small free path never looks.  Large allocations are counted in
+ * cr_profile_large.
+ *
+ * Estimates: a sample point falls in an allocation of s bytes with
+ * probability 1 - exp(-s/rate), and the profile gives the raw samples with
+ * the rate (heap_v2/rate), as tcmalloc and jemalloc do: pprof divides by
+ * that probability.  s is the size the sampler counted: the size class of
+ * a small request, the request itself for a large one; each record keeps
+ * the requested size beside it.
+ *
+ * Locking: records live in metadata memory (never freed), in a hash table
+ * under prof_lock (rank CR_RANK_PROFILE, taken alone, or before metadata
+ * memory's lock when a record is created; the fork handlers take it in
+ * that order).  Stacks are taken without any lock held. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "corona.h"
+#include "internal/api.h"
+#include "internal/os.h"
+#include "internal/options.h"
+#include "internal/report.h"
+
+/* One record per (stack, counted size, requested size). */
+typedef struct cr_sample_s {
+  struct cr_sample_s *next; /* lock: the hash chain */
+  uint64_t key;             /* immutable: hash of all three */
+  uint64_t stack_hash;      /* immutable: hash of the stack alone (the leak report) */
+  size_t size;              /* immutable: bytes counted by the sampler */
+  size_t requested;         /* immutable: bytes asked for */
+  uint64_t allocs;          /* lock: samples taken */
+  uint64_t live;            /* lock: of them, not freed yet */
+  uint32_t depth;           /* immutable */
+  void *pcs[];              /* immutable: return addresses, innermost first */
+} cr_sample_t;
+
+#define TABLE_SIZE 16384 /* chains of the hash table (a power of two) */
+
+static cr_lock_t prof_lock = CR_LOCK_INIT(CR_RANK_PROFILE);
+static cr_sample_t *table[TABLE_SIZE]; /* lock */
+static size_t records;                 /* lock */
+static uint64_t dropped;               /* lock: samples without a record (CORONA_PROFILE_MAX_RECORDS) */
+
+static _Atomic(uint64_t) prof_rate;   /* mean bytes between samples; written by start */
+static _Atomic(uint32_t) prof_gen;    /* changes at each start: threads draw afresh */
+static _Atomic(uint64_t) counted;     /* bytes the samples stand for, summed (PROFILE_INTERVAL) */
+static _Atomic(uint64_t) next_dump;   /* counted's value at which the next interval dump is due */
+static _Atomic(uint64_t) dump_seq;    /* the number of the last interval dump */
+static uintptr_t own_lo, own_hi;      /* corona's code when it is a shared object (else 0, 0);
+                                         written at the first start, before the hook is set */
+
+/* The calling thread's sampler.  initial-exec: reaching it never allocates. */
+typedef struct prof_thread_s {
+  int64_t left;  /* bytes to allocate before the next sample point */
+  int64_t drawn; /* the interval left was drawn as */
+  uint64_t rng;  /* splitmix64 state */
+  uint32_t gen;  /* prof_gen when left was drawn */
+  bool busy;     /* taking a sample: an allocation from inside it is never sampled */
+} prof_thread_t;
+static _Thread_local prof_thread_t self __attribute__((tls_model("initial-exec")));
+
+/* ---- arithmetic without libm -------------------------------------------- */
+
+/* Natural logarithm of x > 0: x = m * 2^e with m in [1, 2), and
+ * ln m = 2 atanh((m - 1) / (m + 1)), whose series converges fast there
+ * (|t| <= 1/3: the terms kept are exact to about 1e-7). */
+static double prof_log(double x) {
+  uint64_t bits;
+  memcpy(&bits, &x, sizeof bits);
+  int e = (int)((bits >> 52) & 0x7ff) - 1023;
+  bits = (bits & ~((uint64_t)0x7ff << 52)) | ((uint64_t)1023 << 52);
+  double m;
+  memcpy(&m, &bits, sizeof m);
+  double t = (m - 1) / (m + 1), t2 = t * t;
+  double series = t * (1 + t2 * (1.0 / 3 + t2 * (1.0 / 5 + t2 * (1.0 / 7 + t2 * (1.0 / 9 + t2 / 11)))));
+  return e * 0.6931471805599453 + 2 * series;
+}
+
+/* exp(-x) for x >= 0: halved until small, a Taylor polynomial, squared back. */
+static double prof_exp_neg(double x) {
+  if (x > 700) return 0;
+  int halvings = 0;
+  while (x > 0.125) x /= 2, halvings++;
+  double r = 1 - x * (1 - x / 2 * (1 - x / 3 * (1 - x / 4 * (1 - x / 5))));
+  while (halvings-- > 0) r *= r;
+  return r;
+}
+
+static uint64_t splitmix(uint64_t *state) {
+  uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+/* The next interval: exponential with mean rate (the byte-level geometric
+ * distribution), so that samples land where the bytes are, whatever the
+ * period of the program's pattern. */
+static void draw(prof_thread_t *t) {
+  uint32_t gen = cr_load_relaxed(&prof_gen);
+  if (t->rng == 0) t->rng = (uintptr_t)t ^ (cr_os_now_ms() << 32) ^ gen;
+  double u = (double)((splitmix(&t->rng) >> 11) + 1) / 9007199254740992.0; /* (0, 1] */
+  double interval = -prof_log(u) * (double)cr_load_relaxed(&prof_rate);
+  t->drawn = t->left = interval < 1 ? 1 : interval > 4e18 ? (int64_t)4e18 : (int64_t)interval;
+  t->gen = gen;
+}
+
+static bool profiling(void) { return cr_load_relaxed(&cr_sample_hook) != NULL; }
+
+/* ---- records ------------------------------------------------------------ */
+
+static uint64_t mix(uint64_t h, uint64_t v) {
+  h ^= v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
+  return h * 0xff51afd7ed558ccdull;
+}
+
+/* The record of (pcs, size, requested), created if new; NULL when the table
+ * is full or metadata memory runs out.  Lock held. */
+static cr_sample_t *record_locked(void **pcs, uint32_t depth, size_t size, size_t requested) {
+  uint64_t stack_hash = depth;
+  for (uint32_t i = 0; i < depth; i++) stack_hash = mix(stack_hash, (uintptr_t)pcs[i]);
+  uint64_t key = mix(mix(stack_hash, size), requested);
+  cr_sample_t **chain = &table[key & (TABLE_SIZE - 1)];
+  for (cr_sample_t *r = *chain; r != NULL; r = r->next)
+    if (r->key == key && r->size == size && r->requested == requested && r->depth == depth &&
+        memcmp(r->pcs, pcs, depth * sizeof *pcs) == 0)
+      return r;
+  if (records >= CORONA_PROFILE_MAX_RECORDS) return NULL;
+  cr_sample_t *r = cr_meta_alloc(sizeof *r + depth * sizeof *pcs);
+  if (r == NULL) return NULL;
+  memset(r, 0, sizeof *r);
+  r->key = key;
+  r->stack_hash = stack_hash;
+  r->size = size;
+  r->requested = requested;
+  r->depth = depth;
+  memcpy(r->pcs, pcs, depth * sizeof *pcs);
+  r->next = *chain;
+  *chain = r;
+  records++;
+  return r;
+}
+
+/* The caller's stack, corona's own frames left out: those of the shared
+ * object corona is (own_lo..own_hi; in a program linked with libcorona.a
+ * they stay on top, see docs/profiling.md). */
+static uint32_t take_stack(void **pcs) {
+  void *raw[CORONA_PROFILE_FRAMES + 16];
+  int n = cr_os_backtrace(raw, CORONA_PROFILE_FRAMES + 16);
+  int first = 0;
+  while (first < n && (uintptr_t)raw[first] >= own_lo && (uintptr_t)raw[first] < own_hi) first++;
+  uint32_t depth = 0;
+  for (int i = first; i < n && depth < CORONA_PROFILE_FRAMES; i++) pcs[depth++] = raw[i];
+  return depth;
+}
+
+static void interval_dump(void);
+
+/* Records a sample of the live large object whose header is h. */
+static void take_sample(prof_thread_t *t, cr_large_t *h, size_t size, size_t requested) {
+  void *pcs[CORONA_PROFILE_FRAMES];
+  t->busy = true;
+  uint32_t depth = take_stack(pcs);
+  cr_lock(&prof_lock);
+  cr_sample_t *r = record_locked(pcs, depth, size, requested);
+  if (r != NULL) {
+    r->allocs++;
+    r->live++;
+  } else {
+    dropped++;
+  }
+  cr_unlock(&prof_lock);
+  h->sample = r;
+  uint64_t interval = (uint64_t)cr_option(CR_OPT_PROFILE_INTERVAL);
+  uint64_t now = atomic_fetch_add_explicit(&counted, (uint64_t)t->drawn, memory_order_relaxed) + (uint64_t)t->drawn;
+  if (interval != 0 && now >= cr_load_relaxed(&next_dump)) interval_dump();
+  t->busy = false;
+}
+
+/* cr_sample_hook: see thread.h. */
+static void *sample_small(size_t size, size_t object_size, uint32_t *allow) {
+  prof_thread_t *t = &self;
+  if (t->gen != cr_load_relaxed(&prof_gen)) draw(t);
+  if (t->busy) return NULL; /* *allow stays 1: the next one is asked about again */
+  if (t->left >= (int64_t)object_size) {
+    uint64_t k = (uint64_t)t->left / object_size;
+    if (k < *allow) *allow = (uint32_t)k;
+    t->left -= (int64_t)(*allow * object_size);
+    return NULL;
+  }
+  /* The sample point falls in this object.  A large object of the class's
+   * alignment (a class that is a multiple of an alignment is how aligned
+   * small requests are served). */
+  size_t align = object_size & (0 - object_size);
+  void *p = cr_large_alloc(&cr_default_pool, cr_tls_own(), size, align > CORONA_LARGE_HEADER ? align : 0, false);
+  if (p == NULL) return NULL; /* served unsampled, from the list */
+  take_sample(t, cr_large_header(p, CR_KIND_LARGE), object_size, size);
+  draw(t);
+  return p;
+}
+
+void *cr_profile_large(size_t size, size_t alignment, bool zero) {
+  prof_thread_t *t = &self;
+  void *p = cr_large_alloc(&cr_default_pool, cr_tls_own(), size, alignment, zero);
+  if (p == NULL) return NULL;
+  if (t->gen != cr_load_relaxed(&prof_gen)) draw(t);
+  if (t->busy || (t->left -= (int64_t)size) >= 0) return p;
+  take_sample(t, cr_large_header(p, CR_KIND_LARGE), size, size);
+  draw(t);
+  return p;
+}
+
+void cr_profile_free(cr_large_t *h) {
+  cr_sample_t *r = h->sample;
+  h->sample = NULL;
+  cr_lock(&prof_lock);
+  r->live--;
+  cr_unlock(&prof_lock);
+}
+
+/* ---- starting and stopping ---------------------------------------------- */
+
+static int start(uint64_t rate) {
+#if !CORONA_STATS
+  (void)rate;
+  return ENOTSUP; /* counting is what keeps hot objects off the free lists */
+#else
+  if (cr_checked) return ENOTSUP; /* debug mode wraps every object: nothing to sample */
+  if (own_hi == 0) cr_os_own_code(&own_lo, &own_hi);
+  /* What the calling thread's bins hold would be handed out unseen: it goes
+   * home, so that sampling starts with its next allocation (other threads'
+   * start once their lists run dry). */
+  cr_tls_t *tls = cr_tls_own();
+  if (tls != NULL && tls->pool == &cr_default_pool) cr_tls_flush(tls);
+  cr_store_relaxed(&prof_rate, rate);
+  atomic_fetch_add_explicit(&prof_gen, 1, memory_order_relaxed);
+  cr_store_relaxed(&cr_sample_hook, sample_small);
+  cr_pool_set_counting(tls);
+  return 0;
+#endif
+}
+
+void cr_profile_init(void) {
+  uint64_t interval = (uint64_t)cr_option(CR_OPT_PROFILE_INTERVAL);
+  cr_store_relaxed(&next_dump, interval);
+  if (!cr_option(CR_OPT_PROFILE) && interval == 0 && !cr_option(CR_OPT_PROFILE_LEAKS)) return;
+  if (start((uint64_t)cr_option(CR_OPT_PROFILE_RATE)) != 0) {
+    cr_line_t l = CR_LINE_INIT;
+    cr_line_str(&l, "heap profiling is not available in debug mode or without statistics; profiling off");
+    cr_line_emit(&l);
+  }
+}
+
+bool cr_profile_at_exit_wanted(void) { return cr_option(CR_OPT_PROFILE) || cr_option(CR_OPT_PROFILE_LEAKS); }
+
+CORONA_API int corona_profile_start(size_t rate) {
+  cr_init();
+  if (rate == 0) rate = (size_t)cr_option(CR_OPT_PROFILE_RATE);
+  return start(rate);
+}
+
+CORONA_API int corona_profile_stop(void) {
+  cr_init();
+  if (!profiling()) return 0;
+  cr_store_relaxed(&cr_sample_hook, NULL);
+  cr_pool_set_counting(cr_tls_own());
+  return 0;
+}
+
+/* ---- the profile -------------------------------------------------------- */
+
+/* A buffered writer to a file, formatted with snprintf (no allocation for
+ * these formats); a failed write is remembered. */
+typedef struct writer_s {
+  intptr_t file;
+  bool ok;
+  size_t n;
+  char buf[4096];
+} writer_t;
+
+static void flush(writer_t *w) {
+  if (w->n > 0 && w->ok) w->ok = cr_os_file_write(w->file, w->buf, w->n);
+  w->n = 0;
+}
+
+#define WRITE(w, ...)                                                    \
+  do {                                                                   \
+    if (sizeof (w)->buf - (w)->n < 256) flush(w);                        \
+    int k_ = snprintf((w)->buf + (w)->n, sizeof (w)->buf - (w)->n, __VA_ARGS__); \
+    if (k_ > 0) (w)->n += (size_t)k_ < sizeof (w)->buf - (w)->n ? (size_t)k_ : sizeof (w)->buf - (w)->n - 1; \
+  } while (0)
+
+typedef unsigned long long ull;
+
+/* The legacy heap profile: a header with the totals and the rate, a line
+ * per record ("live: bytes [allocated: bytes] @ pcs"), and the mappings.
+ * Record lines are written under the lock (no allocation there). */
+static int write_profile(intptr_t file) {
+  writer_t w = {file, true, 0, {0}};
+  uint64_t live = 0, live_bytes = 0, allocs = 0, alloc_bytes = 0;
+  cr_lock(&prof_lock);
+  for (size_t i = 0; i < TABLE_SIZE; i++)
+    for (cr_sample_t *r = table[i]; r != NULL; r = r->next) {
+      live += r->live, live_bytes += r->live * r->size;
+      allocs += r->allocs, alloc_bytes += r->allocs * r->size;
+    }
+  WRITE(&w, "heap profile: %6llu: %8llu [%6llu: %8llu] @ heap_v2/%llu\n", (ull)live, (ull)live_bytes, (ull)allocs,
+        (ull)alloc_bytes, (ull)cr_load_relaxed(&prof_rate));
+  for (size_t i = 0; i < TABLE_SIZE; i++)
+    for (cr_sample_t *r = table[i]; r != NULL; r = r->next) {
+      WRITE(&w, "%6llu: %8llu [%6llu: %8llu] @", (ull)r->live, (ull)(r->live * r->size), (ull)r->allocs,
+            (ull)(r->allocs * r->size));
+      for (uint32_t f = 0; f < r->depth; f++) WRITE(&w, " %p", r->pcs[f]);
+      WRITE(&w, "\n");
+    }
+  cr_unlock(&prof_lock);
+  WRITE(&w, "\nMAPPED_LIBRARIES:\n");
+  flush(&w);
+  if (w.ok) cr_os_copy_mappings(file);
+  return w.ok ? 0 : EIO;
+}
+
+CORONA_API int corona_profile_dump(const char *path) {
+  if (path == NULL) return EINVAL;
+  cr_init();
+  prof_thread_t *t = &self;
+  bool was_busy = t->busy;
+  t->busy = true; /* the C library may allocate in snprintf: never sample that */
+  intptr_t file = cr_os_file_open(path, true);
+  int status = file < 0 ? errno != 0 ? errno : EIO : write_profile(file);
+  if (file >= 0) cr_os_file_close(file);
+  t->busy = was_busy;
+  return status;
+}
+
+/* PREFIX.PID.WHAT.heap, PREFIX from the option PROFILE (else "corona"). */
+static void dump_named(const char *what) {
+  const char *prefix = cr_option_text(CR_OPT_PROFILE);
+  char name[8], path[CORONA_OPTION_TEXT_MAX + 64];
+  uint64_t pid = cr_os_process_id(name, sizeof name);
+  snprintf(path, sizeof path, "%s.%llu.%s.heap", prefix != NULL ? prefix : CORONA_PROFILE_PREFIX, (ull)pid, what);
+  if (corona_profile_dump(path) != 0) {
+    cr_line_t l = CR_LINE_INIT;
+    cr_line_str(&l, "cannot write the heap profile ");
+    cr_line_str(&l, path);
+    cr_line_emit(&l);
+  }
+}
+
+/* PROFILE_INTERVAL: the thread whose sample crosses the mark dumps; the
+ * others move on (the CAS picks one). */
+static void interval_dump(void) {
+  uint64_t interval = (uint64_t)cr_option(CR_OPT_PROFILE_INTERVAL);
+  uint64_t due = cr_load_relaxed(&next_dump);
+  if (!atomic_compare_exchange_strong_explicit(&next_dump, &due, due + interval, memory_order_relaxed,
+                                               memory_order_relaxed))
+    return;
+  char what[24];
+  snprintf(what, sizeof what, "%llu", (ull)atomic_fetch_add_explicit(&dump_seq, 1, memory_order_relaxed));
+  dump_named(what);
+}
+
+/* ---- the leak report ---------------------------------------------------- */
+
+/* What the live samples of a record stand for (pprof's estimate). */
+static double live_estimate(const cr_sample_t *r, double rate) {
+  double p = 1 - prof_exp_neg((double)r->size / rate);
+  return p > 0 ? (double)(r->live * r->size) / p : 0;
+}
+
+#define LEAK_STACKS 10
+
+/* Shell sort by stack hash (the C library's qsort may allocate). */
+static void sort_by_stack(cr_sample_t **v, size_t n) {
+  for (size_t gap = n / 2; gap > 0; gap /= 2)
+    for (size_t i = gap; i < n; i++)
+      for (size_t j = i; j >= gap && v[j - gap]->stack_hash > v[j]->stack_hash; j -= gap) {
+        cr_sample_t *x = v[j];
+        v[j] = v[j - gap], v[j - gap] = x;
+      }
+}
+
+/* The stacks holding the most live bytes (estimates; the records of one
+ * stack summed), with their functions, on stderr. */
+static void leak_report(void) {
+  double rate = (double)cr_load_relaxed(&prof_rate), total = 0;
+  struct {
+    const cr_sample_t *r;
+    double bytes;
+  } top[LEAK_STACKS] = {{0}};
+  uint64_t stacks = 0;
+  cr_lock(&prof_lock);
+  size_t cap = (records + 1) * sizeof(cr_sample_t *), n = 0;
+  cap = (cap + CORONA_PAGE_SIZE - 1) & ~(CORONA_PAGE_SIZE - 1);
+  cr_sample_t **v = cr_os_map(cap, 0, 0, CR_OS_META);
+  for (size_t i = 0; i < TABLE_SIZE && v != NULL; i++)
+    for (cr_sample_t *r = table[i]; r != NULL; r = r->next)
+      if (r->live != 0) v[n++] = r;
+  if (v != NULL) sort_by_stack(v, n);
+  /* Records of one stack are now together (a stack is known by its 64-bit
+   * hash here: a collision would merge two stacks in this report only). */
+  for (size_t i = 0, j; i < n; i = j) {
+    double bytes = 0;
+    for (j = i; j < n && v[j]->stack_hash == v[i]->stack_hash; j++) bytes += live_estimate(v[j], rate);
+    total += bytes, stacks++;
+    int k = LEAK_STACKS;
+    while (k > 0 && (top[k - 1].r == NULL || top[k - 1].bytes < bytes)) k--;
+    if (k < LEAK_STACKS) {
+      memmove(&top[k + 1], &top[k], (LEAK_STACKS - 1 - (size_t)k) * sizeof top[0]);
+      top[k].r = v[i], top[k].bytes = bytes;
+    }
+  }
+  cr_unlock(&prof_lock);
+  if (v != NULL) cr_os_unmap(v, cap);
+  char line[1024];
+  int len = snprintf(line, sizeof line, "corona: leak report: ~%.0f bytes live in %llu stacks (estimated from samples)\n",
+                     total, (ull)stacks);
+  cr_os_write_err(line, (size_t)len);
+  for (int k = 0; k < LEAK_STACKS && top[k].r != NULL; k++) {
+    len = snprintf(line, sizeof line, "corona: ~%.0f bytes at", top[k].bytes);
+    for (uint32_t f = 0; f < top[k].r->depth && f < 8 && len < (int)sizeof line - 128; f++) {
+      char name[96];
+      /* A return address: the call is the byte before it. */
+      if (!cr_os_symbol((char *)top[k].r->pcs[f] - 1, name, sizeof name))
+        snprintf(name, sizeof name, "%p", top[k].r->pcs[f]);
+      len += snprintf(line + len, sizeof line - (size_t)len, "%s %s", f ? " <-" : "", name);
+    }
+    line[len++] = '\n';
+    cr_os_write_err(line, (size_t)len);
+  }
+}
+
+void cr_profile_at_exit(void) {
+  if (cr_option(CR_OPT_PROFILE)) dump_named("final");
+  if (cr_option(CR_OPT_PROFILE_LEAKS)) leak_report();
+}
+
+void cr_profile_fork_lock(bool take) {
+  if (take) cr_lock(&prof_lock);
+  else cr_unlock(&prof_lock);
+}
