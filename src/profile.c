@@ -63,8 +63,9 @@ static _Atomic(uint32_t) prof_gen;    /* changes at each start: threads draw afr
 static _Atomic(uint64_t) counted;     /* bytes the samples stand for, summed (PROFILE_INTERVAL) */
 static _Atomic(uint64_t) next_dump;   /* counted's value at which the next interval dump is due */
 static _Atomic(uint64_t) dump_seq;    /* the number of the last interval dump */
-static uintptr_t own_lo, own_hi;      /* corona's code when it is a shared object (else 0, 0);
-                                         written at the first start, before the hook is set */
+static _Atomic(uintptr_t) own_lo, own_hi; /* corona's code when it is a shared object (else 0, 0):
+                                             found by every start, the same each time (relaxed: a
+                                             sample that reads them stale keeps corona's frames) */
 
 /* The calling thread's sampler.  initial-exec: reaching it never allocates. */
 typedef struct prof_thread_s {
@@ -165,7 +166,8 @@ static uint32_t take_stack(void **pcs) {
   void *raw[CORONA_PROFILE_FRAMES + 16];
   int n = cr_os_backtrace(raw, CORONA_PROFILE_FRAMES + 16);
   int first = 0;
-  while (first < n && (uintptr_t)raw[first] >= own_lo && (uintptr_t)raw[first] < own_hi) first++;
+  uintptr_t lo = cr_load_relaxed(&own_lo), hi = cr_load_relaxed(&own_hi);
+  while (first < n && (uintptr_t)raw[first] >= lo && (uintptr_t)raw[first] < hi) first++;
   uint32_t depth = 0;
   for (int i = first; i < n && depth < CORONA_PROFILE_FRAMES; i++) pcs[depth++] = raw[i];
   return depth;
@@ -243,7 +245,11 @@ static int start(uint64_t rate) {
   return ENOTSUP; /* counting is what keeps hot objects off the free lists */
 #else
   if (cr_checked) return ENOTSUP; /* debug mode wraps every object: nothing to sample */
-  if (own_hi == 0) cr_os_own_code(&own_lo, &own_hi);
+  uintptr_t lo, hi;
+  if (cr_os_own_code(&lo, &hi)) {
+    cr_store_relaxed(&own_lo, lo);
+    cr_store_relaxed(&own_hi, hi);
+  }
   /* What the calling thread's bins hold would be handed out unseen: it goes
    * home, so that sampling starts with its next allocation (other threads'
    * start once their lists run dry). */
