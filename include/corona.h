@@ -153,8 +153,7 @@ CORONA_API void corona_stats_print_json(FILE *out);
  * per stack.  The options PROFILE, PROFILE_RATE, PROFILE_INTERVAL and
  * PROFILE_LEAKS start it from the environment.  Not in debug mode. */
 /* Starts sampling (rate 0: the option PROFILE_RATE, by default 512 KiB), or
- * changes the rate.  0, or ENOTSUP (debug mode, or built without
- * statistics). */
+ * changes the rate.  0, or ENOTSUP in debug mode. */
 CORONA_API int corona_profile_start(size_t rate);
 /* Stops sampling; the samples taken stay, and their frees still count. */
 CORONA_API int corona_profile_stop(void);

@@ -6,11 +6,12 @@
  * the leak report at exit.
  *
  * Nothing here runs while profiling is off: the fast paths do not change.
- * The profiler sets cr_sample_hook and switches every thread's counting
- * flag on (cr_pool_set_counting): then no free puts a hot object on a bin's
- * free list, so every small object a thread allocates was handed to its
- * bin by a slow path, which asks sample_small how many objects the thread
- * may take before its next sample point (bin.c, sample_cut).  The
+ * The profiler sets cr_sample_hook and every thread's CR_COUNT_SAMPLES bit
+ * (cr_pool_set_counting): then every swap of a bin's local list takes the
+ * checked route, and each slow path that hands a list of small objects to a
+ * thread asks sample_small how many of them the thread may take before its
+ * next sample point (bin.c, sample_cut), the hot objects frees put on the
+ * list since the last time counted as well.  The
  * allocation at the sample point is served as a page-sized large object
  * whose header points to its record (cr_large_t.sample), so its free takes
  * the large path, where cr_profile_free takes it out of the live set: the
@@ -73,6 +74,7 @@ typedef struct prof_thread_s {
   int64_t drawn; /* the interval left was drawn as */
   uint64_t rng;  /* splitmix64 state */
   uint32_t gen;  /* prof_gen when left was drawn */
+  uint32_t pending; /* size classes (bit per bin) whose next hand-out is a sample */
   bool busy;     /* taking a sample: an allocation from inside it is never sampled */
 } prof_thread_t;
 static _Thread_local prof_thread_t self __attribute__((tls_model("initial-exec")));
@@ -120,6 +122,7 @@ static void draw(prof_thread_t *t) {
   double u = (double)((splitmix(&t->rng) >> 11) + 1) / 9007199254740992.0; /* (0, 1] */
   double interval = -prof_log(u) * (double)cr_load_relaxed(&prof_rate);
   t->drawn = t->left = interval < 1 ? 1 : interval > 4e18 ? (int64_t)4e18 : (int64_t)interval;
+  if (t->gen != gen) t->pending = 0;
   t->gen = gen;
 }
 
@@ -197,24 +200,42 @@ static void take_sample(prof_thread_t *t, cr_large_t *h, size_t size, size_t req
 }
 
 /* cr_sample_hook: see thread.h. */
-static void *sample_small(size_t size, size_t object_size, uint32_t *allow) {
+static void *sample_small(size_t size, size_t object_size, uint32_t hot, uint32_t *allow) {
   prof_thread_t *t = &self;
   if (t->gen != cr_load_relaxed(&prof_gen)) draw(t);
-  if (t->busy) return NULL; /* *allow stays 1: the next one is asked about again */
-  if (t->left >= (int64_t)object_size) {
+  if (t->busy) return NULL; /* the whole list, uncounted: only the sampler itself comes here */
+  uint32_t bit = (uint32_t)1 << cr_bin_index(object_size);
+  /* Hot objects were allocated without a slow path: their bytes count now,
+   * and a sample point that fell among them is taken here (late by at most
+   * CORONA_HOT_OBJECTS objects of this class). */
+  t->left -= (int64_t)(hot * object_size);
+  if (t->pending & bit) {
+    t->pending &= ~bit; /* the object a cut kept for this class's next list */
+  } else if (t->left >= (int64_t)object_size) {
     uint64_t k = (uint64_t)t->left / object_size;
-    if (k < *allow) *allow = (uint32_t)k;
-    t->left -= (int64_t)(*allow * object_size);
+    if (k >= *allow) {
+      t->left -= (int64_t)(*allow * object_size);
+      return NULL;
+    }
+    /* The point falls in object k + 1 of this list: the list stops short,
+     * and this class's next list starts with the sample.  The bytes other
+     * classes are handed meanwhile come after it, as if the list had gone
+     * on: they count towards the point after (a fresh interval, by the
+     * exponential's lack of memory).  Giving the point to whichever class
+     * asked next instead would favour the classes that ask often. */
+    *allow = (uint32_t)k;
+    t->pending |= bit;
+    draw(t);
     return NULL;
+  } else {
+    draw(t); /* the point falls in this object */
   }
-  /* The sample point falls in this object.  A large object of the class's
-   * alignment (a class that is a multiple of an alignment is how aligned
-   * small requests are served). */
+  /* A large object of the class's alignment (a class that is a multiple of
+   * an alignment is how aligned small requests are served). */
   size_t align = object_size & (0 - object_size);
   void *p = cr_large_alloc(&cr_default_pool, cr_tls_own(), size, align > CORONA_LARGE_HEADER ? align : 0, false);
   if (p == NULL) return NULL; /* served unsampled, from the list */
   take_sample(t, cr_large_header(p, CR_KIND_LARGE), object_size, size);
-  draw(t);
   return p;
 }
 
@@ -240,10 +261,6 @@ void cr_profile_free(cr_large_t *h) {
 /* ---- starting and stopping ---------------------------------------------- */
 
 static int start(uint64_t rate) {
-#if !CORONA_STATS
-  (void)rate;
-  return ENOTSUP; /* counting is what keeps hot objects off the free lists */
-#else
   if (cr_checked) return ENOTSUP; /* debug mode wraps every object: nothing to sample */
   uintptr_t lo, hi;
   if (cr_os_own_code(&lo, &hi)) {
@@ -260,7 +277,6 @@ static int start(uint64_t rate) {
   cr_store_relaxed(&cr_sample_hook, sample_small);
   cr_pool_set_counting(tls);
   return 0;
-#endif
 }
 
 void cr_profile_init(void) {
@@ -269,7 +285,7 @@ void cr_profile_init(void) {
   if (!cr_option(CR_OPT_PROFILE) && interval == 0 && !cr_option(CR_OPT_PROFILE_LEAKS)) return;
   if (start((uint64_t)cr_option(CR_OPT_PROFILE_RATE)) != 0) {
     cr_line_t l = CR_LINE_INIT;
-    cr_line_str(&l, "heap profiling is not available in debug mode or without statistics; profiling off");
+    cr_line_str(&l, "heap profiling is not available in debug mode; profiling off");
     cr_line_emit(&l);
   }
 }

@@ -326,25 +326,25 @@ static int workload(const char *path) {
   size_t nkept[3] = {0};
   tu_rng_t rng;
   tu_rng_seed(&rng, 17);
-  const double total = 500.0 * (1 << 20);
-  for (int f = 0; f < 3; f++) {
-    double budget = total * fns[f].share, done = 0;
-    while (done < budget) {
-      /* About half the bytes in small objects (mean about 1.4 KB), half in
-       * large ones (mean about 390 KB). */
-      size_t n = tu_below(&rng, 1000) < 3 ? tu_log_range(&rng, MAX_SMALL + 1, 1 << 20) : tu_log_range(&rng, 16, MAX_SMALL);
-      char *p = fns[f].alloc(n);
-      if (p == NULL) return 1;
-      memset(p, f, n < 64 ? n : 64);
-      size_t counted = n <= MAX_SMALL ? class_of[n] : n;
-      fns[f].alloc_bytes += counted;
-      done += (double)n;
-      if (tu_below(&rng, 1000) < (size_t)(fns[f].keep * 1000) && nkept[f] < 400000) {
-        kept[f][nkept[f]++] = p;
-        fns[f].live_bytes += counted;
-      } else {
-        corona_free(p);
-      }
+  /* The three interleaved at random, in their shares: a sample point may
+   * be taken late (hot objects), never charged to the wrong function. */
+  for (double done = 0; done < 500.0 * (1 << 20);) {
+    size_t pick = tu_below(&rng, 1000);
+    int f = pick < (size_t)(fns[0].share * 1000) ? 0 : pick < (size_t)((fns[0].share + fns[1].share) * 1000) ? 1 : 2;
+    /* About half the bytes in small objects (mean about 1.4 KB), half in
+     * large ones (mean about 390 KB). */
+    size_t n = tu_below(&rng, 1000) < 3 ? tu_log_range(&rng, MAX_SMALL + 1, 1 << 20) : tu_log_range(&rng, 16, MAX_SMALL);
+    char *p = fns[f].alloc(n);
+    if (p == NULL) return 1;
+    memset(p, f, n < 64 ? n : 64);
+    size_t counted = n <= MAX_SMALL ? class_of[n] : n;
+    fns[f].alloc_bytes += counted;
+    done += (double)n;
+    if (tu_below(&rng, 1000) < (size_t)(fns[f].keep * 1000) && nkept[f] < 400000) {
+      kept[f][nkept[f]++] = p;
+      fns[f].live_bytes += counted;
+    } else {
+      corona_free(p);
     }
   }
   if (corona_profile_dump(path) != 0) return 1;

@@ -14,12 +14,14 @@
 # Usage: test_profile.sh TEST_PROFILE LIBCORONA_SO
 set -euo pipefail
 prog=$1 lib=$(readlink -f "$2")
-for tool in google-pprof python3; do
-  if ! command -v $tool >/dev/null; then
-    echo "SKIP: $tool is not installed (scripts/deps installs google-perftools and python3)"
-    exit 77
-  fi
-done
+# Debian's python3 (a python3 found first on PATH may be a wrapper script).
+python=/usr/bin/python3
+[[ -x $python ]] || python=$(command -v python3 || true)
+if ! command -v google-pprof >/dev/null || [[ -z $python ]]; then
+  echo "SKIP: google-pprof or python3 is not installed (scripts/deps installs google-perftools and python3)"
+  exit 77
+fi
+python=$(readlink -f "$python")
 dir=$(mktemp -d /tmp/corona-pprof.XXXXXX)
 trap 'rm -rf "$dir"' EXIT
 fail=0
@@ -60,7 +62,6 @@ else
 fi
 
 echo "2. python3 under LD_PRELOAD, profiled from the environment"
-python=$(readlink -f "$(command -v python3)")
 # corona_stats: 15 uint64_t before the bins; memory_in_use is the 15th
 # (include/corona.h), memory_mapped the 14th.
 PYTHONMALLOC=malloc CORONA_PROFILE="$dir/py" CORONA_PROFILE_RATE=64K LD_PRELOAD="$lib" "$python" - "$dir/py.heap" \
