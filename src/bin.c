@@ -388,7 +388,7 @@ static CR_NOINLINE void *sample_cut(cr_tls_t *tls, unsigned bin, size_t size, ui
   unsigned row = CR_ROW(bin);
   if (hook == NULL || tls->pool != &cr_default_pool) return NULL;
   uint32_t allow = have;
-  void *sampled = hook(size, cr_bin_size[bin], hot, &allow);
+  void *sampled = hook(tls, size, cr_bin_size[bin], hot, &allow);
   if (sampled == NULL && allow >= have) return NULL; /* the whole list: the common case */
   void **link = &tls->bins.free[row];
   for (uint32_t i = 0; *link != NULL && i < allow && sampled == NULL; i++) link = (void **)*link;
@@ -403,6 +403,18 @@ static CR_NOINLINE void *sample_cut(cr_tls_t *tls, unsigned bin, size_t size, ui
   CR_STAT(if (cr_tls_counting(tls)) cr_stat_own(&tls->stats.bin_alloc[bin], -n));
   CR_STAT(if (cr_tls_counting(tls)) cr_stat_own(&tls->stats.bin_free[bin], -n)); /* counted again later */
   return sampled;
+}
+
+/* sample_cut's common case in line: the list's bytes (and the hot
+ * objects') fit before the next sample point, and the bin has none
+ * pending.  Returns what sample_cut does. */
+CR_INLINE void *sample_take(cr_tls_t *tls, unsigned bin, size_t size, uint32_t hot, uint32_t have) {
+  uint64_t need = (uint64_t)(have + hot) * cr_bin_size[bin];
+  if (cr_likely(tls->sample_left >= need && !(tls->sample_pending & (1u << bin)))) {
+    tls->sample_left -= need;
+    return NULL;
+  }
+  return sample_cut(tls, bin, size, hot, have);
 }
 
 /* The first object of the bin's (non-empty) free list, handed out. */
@@ -427,13 +439,15 @@ static CR_NOINLINE void *refill_alloc(cr_tls_t *tls, unsigned bin, size_t size) 
   }
   uint32_t n = bin_fill(&tls->bins.free[row], b);
   CR_STAT(if (cr_tls_counting(tls)) cr_stat_own(&tls->stats.bin_alloc[bin], n));
-  if (cr_tls_sampling(tls) && (p = sample_cut(tls, bin, size, hot, n)) != NULL) return p;
+  if (cr_tls_sampling(tls) && (p = sample_take(tls, bin, size, hot, n)) != NULL) return p;
   return pop_free(tls, row);
 }
 
 /* The local list p (non-empty) becomes the free list; its first object is
- * handed out. */
-CR_INLINE void *swap_local(cr_tls_t *tls, unsigned row, void *p) {
+ * handed out; the list ran dry, so a new turn of hot objects begins. */
+CR_INLINE void *swap_local(cr_tls_t *tls, unsigned bin, void *p) {
+  unsigned row = CR_ROW(bin);
+  tls->hot[bin] = 0;
   tls->bins.local[row] = NULL;
   tls->bins.free[row] = *(void **)p;
   cr_free_mark_clear(p);
@@ -444,18 +458,21 @@ CR_INLINE void *swap_local(cr_tls_t *tls, unsigned row, void *p) {
  * watched: the list is checked (check_local), counted for the statistics,
  * and cut for the heap profiler. */
 static CR_NOINLINE void *swap_local_checked(cr_tls_t *tls, unsigned bin, void *p, size_t size) {
-  unsigned row = CR_ROW(bin);
-  uint32_t hot = tls->hot[bin];
-  tls->hot[bin] = 0; /* the list ran dry: a new turn */
-  if ((cr_bin_size[bin] & (cr_bin_size[bin] - 1)) != 0) check_local(tls->bins.block[row], bin, p);
-  CR_STAT(if (cr_tls_counting(tls)) count_swap(tls, bin, cr_list_length(p)));
-  if (cr_tls_sampling(tls)) {
-    tls->bins.local[row] = NULL;
-    tls->bins.free[row] = p;
-    void *sampled = sample_cut(tls, bin, size, hot, (uint32_t)cr_list_length(p)); /* at most a block's */
-    return sampled != NULL ? sampled : pop_free(tls, row);
+  if ((cr_bin_size[bin] & (cr_bin_size[bin] - 1)) != 0) check_local(tls->bins.block[CR_ROW(bin)], bin, p);
+  if (cr_tls_watched(tls)) {
+    int64_t n = cr_list_length(p); /* at most a block's objects */
+    CR_STAT(if (cr_tls_counting(tls)) count_swap(tls, bin, n));
+    if (cr_tls_sampling(tls)) {
+      unsigned row = CR_ROW(bin);
+      uint32_t hot = tls->hot[bin];
+      tls->hot[bin] = 0; /* the list ran dry: a new turn */
+      tls->bins.local[row] = NULL;
+      tls->bins.free[row] = p;
+      void *sampled = sample_take(tls, bin, size, hot, (uint32_t)n);
+      return sampled != NULL ? sampled : pop_free(tls, row);
+    }
   }
-  return swap_local(tls, row, p);
+  return swap_local(tls, bin, p);
 }
 
 /* The common case, a swap of the local list of a power-of-two class into
@@ -463,14 +480,12 @@ static CR_NOINLINE void *swap_local_checked(cr_tls_t *tls, unsigned bin, void *p
  * registers; the rest leaves by a tail call. */
 void *cr_malloc_small_slow(cr_tls_t *tls, size_t size) {
   unsigned bin = cr_bin_index(size);
-  unsigned row = CR_ROW(bin);
-  void *p = tls->bins.local[row];
+  void *p = tls->bins.local[CR_ROW(bin)];
   if (cr_unlikely(p == NULL)) return refill_alloc(tls, bin, size);
   /* objects this thread freed: allocate them next */
   if (cr_unlikely((cr_bin_size[bin] & (cr_bin_size[bin] - 1)) != 0 || cr_tls_watched(tls)))
     return swap_local_checked(tls, bin, p, size);
-  tls->hot[bin] = 0; /* the list ran dry: a new turn (the other routes do this too) */
-  return swap_local(tls, row, p);
+  return swap_local(tls, bin, p);
 }
 
 /* ---- thread exit ------------------------------------------------------- */

@@ -68,13 +68,14 @@ static _Atomic(uintptr_t) own_lo, own_hi; /* corona's code when it is a shared o
                                              found by every start, the same each time (relaxed: a
                                              sample that reads them stale keeps corona's frames) */
 
-/* The calling thread's sampler.  initial-exec: reaching it never allocates. */
+/* The calling thread's sampler; the bytes to its next sample point and
+ * its pending samples are in its TLS (cr_tls_t.sample_left and
+ * .sample_pending: bin.c takes from them in line).  initial-exec: reaching
+ * this never allocates. */
 typedef struct prof_thread_s {
-  int64_t left;  /* bytes to allocate before the next sample point */
-  int64_t drawn; /* the interval left was drawn as */
+  int64_t drawn; /* the last interval drawn */
   uint64_t rng;  /* splitmix64 state */
-  uint32_t gen;  /* prof_gen when left was drawn */
-  uint32_t pending; /* size classes (bit per bin) whose next hand-out is a sample */
+  uint32_t gen;  /* prof_gen when it was drawn */
   bool busy;     /* taking a sample: an allocation from inside it is never sampled */
 } prof_thread_t;
 static _Thread_local prof_thread_t self __attribute__((tls_model("initial-exec")));
@@ -115,14 +116,15 @@ static uint64_t splitmix(uint64_t *state) {
 
 /* The next interval: exponential with mean rate (the byte-level geometric
  * distribution), so that samples land where the bytes are, whatever the
- * period of the program's pattern. */
-static void draw(prof_thread_t *t) {
+ * period of the program's pattern.  A new start forgets what was pending. */
+static void draw(prof_thread_t *t, cr_tls_t *tls) {
   uint32_t gen = cr_load_relaxed(&prof_gen);
   if (t->rng == 0) t->rng = (uintptr_t)t ^ (cr_os_now_ms() << 32) ^ gen;
   double u = (double)((splitmix(&t->rng) >> 11) + 1) / 9007199254740992.0; /* (0, 1] */
   double interval = -prof_log(u) * (double)cr_load_relaxed(&prof_rate);
-  t->drawn = t->left = interval < 1 ? 1 : interval > 4e18 ? (int64_t)4e18 : (int64_t)interval;
-  if (t->gen != gen) t->pending = 0;
+  t->drawn = interval < 1 ? 1 : interval > 4e18 ? (int64_t)4e18 : (int64_t)interval;
+  tls->sample_left = (uint64_t)t->drawn;
+  if (t->gen != gen) tls->sample_pending = 0;
   t->gen = gen;
 }
 
@@ -199,54 +201,66 @@ static void take_sample(prof_thread_t *t, cr_large_t *h, size_t size, size_t req
   t->busy = false;
 }
 
-/* cr_sample_hook: see thread.h. */
-static void *sample_small(size_t size, size_t object_size, uint32_t hot, uint32_t *allow) {
+/* A large object for a sampled small allocation, of the class's alignment
+ * (a class that is a multiple of an alignment is how aligned small requests
+ * are served); NULL (then served unsampled) when there is no memory. */
+static void *sampled_small(prof_thread_t *t, cr_tls_t *tls, size_t size, size_t object_size) {
+  size_t align = object_size & (0 - object_size);
+  void *p = cr_large_alloc(&cr_default_pool, tls, size, align > CORONA_LARGE_HEADER ? align : 0, false);
+  if (p != NULL) take_sample(t, cr_large_header(p, CR_KIND_LARGE), object_size, size);
+  return p;
+}
+
+/* cr_sample_hook: see thread.h.  bin.c has found that the list's bytes do
+ * not fit in tls->sample_left, or that the bin has a sample pending. */
+static void *sample_small(cr_tls_t *tls, size_t size, size_t object_size, uint32_t hot, uint32_t *allow) {
   prof_thread_t *t = &self;
-  if (t->gen != cr_load_relaxed(&prof_gen)) draw(t);
+  if (t->gen != cr_load_relaxed(&prof_gen)) draw(t, tls);
   if (t->busy) return NULL; /* the whole list, uncounted: only the sampler itself comes here */
   uint32_t bit = (uint32_t)1 << cr_bin_index(object_size);
   /* Hot objects were allocated without a slow path: their bytes count now,
    * and a sample point that fell among them is taken here (late by at most
    * CORONA_HOT_OBJECTS objects of this class). */
-  t->left -= (int64_t)(hot * object_size);
-  if (t->pending & bit) {
-    t->pending &= ~bit; /* the object a cut kept for this class's next list */
-  } else if (t->left >= (int64_t)object_size) {
-    uint64_t k = (uint64_t)t->left / object_size;
-    if (k >= *allow) {
-      t->left -= (int64_t)(*allow * object_size);
-      return NULL;
-    }
-    /* The point falls in object k + 1 of this list: the list stops short,
-     * and this class's next list starts with the sample.  The bytes other
-     * classes are handed meanwhile come after it, as if the list had gone
-     * on: they count towards the point after (a fresh interval, by the
-     * exponential's lack of memory).  Giving the point to whichever class
-     * asked next instead would favour the classes that ask often. */
-    *allow = (uint32_t)k;
-    t->pending |= bit;
-    draw(t);
-    return NULL;
-  } else {
-    draw(t); /* the point falls in this object */
+  int64_t left = (int64_t)tls->sample_left - (int64_t)(hot * object_size);
+  if (tls->sample_pending & bit) {
+    tls->sample_pending &= ~bit; /* the object a cut kept for this class's next list */
+    tls->sample_left = left < 0 ? 0 : (uint64_t)left;
+    return sampled_small(t, tls, size, object_size);
   }
-  /* A large object of the class's alignment (a class that is a multiple of
-   * an alignment is how aligned small requests are served). */
-  size_t align = object_size & (0 - object_size);
-  void *p = cr_large_alloc(&cr_default_pool, cr_tls_own(), size, align > CORONA_LARGE_HEADER ? align : 0, false);
-  if (p == NULL) return NULL; /* served unsampled, from the list */
-  take_sample(t, cr_large_header(p, CR_KIND_LARGE), object_size, size);
-  return p;
+  if (left < (int64_t)object_size) { /* the point falls in this object */
+    draw(t, tls);
+    return sampled_small(t, tls, size, object_size);
+  }
+  uint64_t k = (uint64_t)left / object_size;
+  if (k >= *allow) {
+    tls->sample_left = (uint64_t)left - *allow * object_size;
+    return NULL;
+  }
+  /* The point falls in object k + 1 of this list: the list stops short,
+   * and this class's next list starts with the sample.  The bytes other
+   * classes are handed meanwhile come after it, as if the list had gone on:
+   * they count towards the point after (a fresh interval, by the
+   * exponential's lack of memory).  Giving the point to whichever class
+   * asked next instead would favour the classes that ask often. */
+  *allow = (uint32_t)k;
+  tls->sample_pending |= bit;
+  draw(t, tls);
+  return NULL;
 }
 
 void *cr_profile_large(size_t size, size_t alignment, bool zero) {
   prof_thread_t *t = &self;
-  void *p = cr_large_alloc(&cr_default_pool, cr_tls_own(), size, alignment, zero);
-  if (p == NULL) return NULL;
-  if (t->gen != cr_load_relaxed(&prof_gen)) draw(t);
-  if (t->busy || (t->left -= (int64_t)size) >= 0) return p;
+  cr_tls_t *tls = cr_tls_own();
+  if (tls == NULL) tls = cr_tls_create(&cr_default_pool); /* as its first small allocation would */
+  void *p = cr_large_alloc(&cr_default_pool, tls, size, alignment, zero);
+  if (p == NULL || tls == NULL || t->busy) return p;
+  if (t->gen != cr_load_relaxed(&prof_gen)) draw(t, tls);
+  if (tls->sample_left >= size) {
+    tls->sample_left -= size;
+    return p;
+  }
   take_sample(t, cr_large_header(p, CR_KIND_LARGE), size, size);
-  draw(t);
+  draw(t, tls);
   return p;
 }
 

@@ -66,6 +66,9 @@ struct cr_tls_s {
   cr_blocklist_t full[CORONA_NUM_BINS];
   uint32_t hot[CORONA_NUM_BINS];       /* owner: objects of other blocks put on bins.free by
                                           frees since that list last ran dry */
+  uint64_t sample_left;                /* owner: heap profiler, bytes the thread may be handed before
+                                          its next sample point (cr_sample_hook) */
+  uint32_t sample_pending;             /* owner: heap profiler, bins whose next hand-out is a sample */
   cr_block_t *empty;                   /* owner: LIFO of empty blocks (linked by next) */
   uint32_t empty_count;                /* owner */
   uint32_t kept_empty;                 /* owner: empty blocks resting on partial lists */
@@ -187,11 +190,13 @@ void *cr_malloc_small_slow(cr_tls_t *tls, size_t size); /* finds the bin again f
  * slow path of a sampling thread of the default heap is about to hand a
  * list of `*allow` size-class objects (object_size bytes) over, the list
  * having run dry (so the `hot` hot objects put there since the last time
- * have all been allocated), it tells the hook, which answers how many of
- * them the thread may allocate before its next sample point (*allow, at
- * least 1; the rest wait on the bin's local list), or gives the sampled
- * object that serves this allocation of size bytes instead. */
-typedef void *(*cr_sample_hook_t)(size_t size, size_t object_size, uint32_t hot, uint32_t *allow);
+ * have all been allocated), it takes their bytes from tls->sample_left;
+ * where they do not fit, or the bin has a sample pending, it asks the hook
+ * instead, which answers how many of them the thread may allocate before
+ * its next sample point (*allow, at least 1; the rest wait on the bin's
+ * local list), or gives the sampled object that serves this allocation of
+ * size bytes. */
+typedef void *(*cr_sample_hook_t)(cr_tls_t *tls, size_t size, size_t object_size, uint32_t hot, uint32_t *allow);
 extern _Atomic(cr_sample_hook_t) cr_sample_hook;
 
 /* A local free made block b reach its threshold (empty, or reusable; or
