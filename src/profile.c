@@ -9,9 +9,10 @@
  * The profiler sets cr_sample_hook and every thread's CR_COUNT_SAMPLES bit
  * (cr_pool_set_counting): then every swap of a bin's local list takes the
  * checked route, and each slow path that hands a list of small objects to a
- * thread asks sample_small how many of them the thread may take before its
- * next sample point (bin.c, sample_cut), the hot objects frees put on the
- * list since the last time counted as well.  The
+ * thread takes their bytes (and those of the hot objects frees put on the
+ * list since the last time) from the thread's budget, tls->sample_left
+ * (bin.c, sample_take); where they do not fit, it asks sample_small, which
+ * cuts the list at the sample point or serves the sample.  The
  * allocation at the sample point is served as a page-sized large object
  * whose header points to its record (cr_large_t.sample), so its free takes
  * the large path, where cr_profile_free takes it out of the live set: the
@@ -73,7 +74,6 @@ static _Atomic(uintptr_t) own_lo, own_hi; /* corona's code when it is a shared o
  * .sample_pending: bin.c takes from them in line).  initial-exec: reaching
  * this never allocates. */
 typedef struct prof_thread_s {
-  int64_t drawn; /* the last interval drawn */
   uint64_t rng;  /* splitmix64 state */
   uint32_t gen;  /* prof_gen when it was drawn */
   bool busy;     /* taking a sample: an allocation from inside it is never sampled */
@@ -122,8 +122,7 @@ static void draw(prof_thread_t *t, cr_tls_t *tls) {
   if (t->rng == 0) t->rng = (uintptr_t)t ^ (cr_os_now_ms() << 32) ^ gen;
   double u = (double)((splitmix(&t->rng) >> 11) + 1) / 9007199254740992.0; /* (0, 1] */
   double interval = -prof_log(u) * (double)cr_load_relaxed(&prof_rate);
-  t->drawn = interval < 1 ? 1 : interval > 4e18 ? (int64_t)4e18 : (int64_t)interval;
-  tls->sample_left = (uint64_t)t->drawn;
+  tls->sample_left = interval < 1 ? 1 : interval > 4e18 ? (uint64_t)4e18 : (uint64_t)interval;
   if (t->gen != gen) tls->sample_pending = 0;
   t->gen = gen;
 }
@@ -196,8 +195,12 @@ static void take_sample(prof_thread_t *t, cr_large_t *h, size_t size, size_t req
   cr_unlock(&prof_lock);
   h->sample = r;
   uint64_t interval = (uint64_t)cr_option(CR_OPT_PROFILE_INTERVAL);
-  uint64_t now = atomic_fetch_add_explicit(&counted, (uint64_t)t->drawn, memory_order_relaxed) + (uint64_t)t->drawn;
-  if (interval != 0 && now >= cr_load_relaxed(&next_dump)) interval_dump();
+  if (interval != 0) { /* the bytes this sample stands for, as pprof estimates them */
+    double p = 1 - prof_exp_neg((double)size / (double)cr_load_relaxed(&prof_rate));
+    uint64_t bytes = p > 0 ? (uint64_t)((double)size / p) : size;
+    uint64_t now = atomic_fetch_add_explicit(&counted, bytes, memory_order_relaxed) + bytes;
+    if (now >= cr_load_relaxed(&next_dump)) interval_dump();
+  }
   t->busy = false;
 }
 

@@ -40,7 +40,8 @@ within() {
 flat() { awk -v f="$2" '$NF == f { print $1; found = 1 } END { if (!found) print 0 }' "$1"; }
 
 echo "1. three functions, rate 16 KiB"
-CORONA_PROFILE_RATE=16K CORONA_PROFILE_LEAKS=1 "$prog" workload "$dir/w.heap" >"$dir/expect" 2>"$dir/leaks"
+CORONA_PROFILE_RATE=16K CORONA_PROFILE_LEAKS=1 CORONA_PROFILE="$dir/iv" CORONA_PROFILE_INTERVAL=100M \
+  "$prog" workload "$dir/w.heap" >"$dir/expect" 2>"$dir/leaks"
 google-pprof --text --show_bytes --inuse_space "$prog" "$dir/w.heap" >"$dir/inuse" 2>/dev/null
 google-pprof --text --show_bytes --alloc_space "$prog" "$dir/w.heap" >"$dir/alloc" 2>/dev/null
 while read -r _ fn live allocated; do
@@ -58,6 +59,19 @@ if [[ $first == fb ]]; then
 else
   echo "  FAIL the leak report names '$first' first, not fb:"
   sed 's/^/    /' "$dir/leaks"
+  fail=1
+fi
+
+# PROFILE_INTERVAL=100M over about 570 MB allocated: a profile every 100 MB
+# (numbered from 0), each one read by pprof, and the final one at exit.
+n=$(ls "$dir"/iv.*.[0-9]*.heap 2>/dev/null | wc -l)
+last=$(ls "$dir"/iv.*.[0-9]*.heap 2>/dev/null | sort -t. -k3 -n | tail -1)
+total=$(google-pprof --text --show_bytes --alloc_space "$prog" "$last" 2>/dev/null | sed -n 's/^Total: \([0-9]*\) B$/\1/p')
+if [[ $n -ge 4 && $n -le 7 && ${total:-0} -gt 300000000 ]] && ls "$dir"/iv.*.final.heap >/dev/null 2>&1; then
+  echo "  ok   PROFILE_INTERVAL=100M: $n profiles, the last with $total B allocated, and the final one"
+else
+  echo "  FAIL PROFILE_INTERVAL=100M: $n profiles (want 4..7), the last ($last) with ${total:-no} B allocated"
+  ls "$dir" | sed 's/^/    /'
   fail=1
 fi
 
