@@ -348,8 +348,7 @@ fresh:
 /* Statistics: the local list becomes the free list.  Its objects were
  * freed by this thread (counted now) and will be handed out (counted as
  * allocations now; the owner subtracts what is still on the list). */
-static CR_NOINLINE void count_swap(cr_tls_t *tls, unsigned bin, void *list) {
-  int64_t n = cr_list_length(list);
+static CR_NOINLINE void count_swap(cr_tls_t *tls, unsigned bin, int64_t n) {
   cr_stat_own(&tls->stats.bin_free[bin], n);
   cr_stat_own(&tls->stats.bin_alloc[bin], n);
 }
@@ -374,10 +373,64 @@ static CR_NOINLINE void check_local(cr_block_t *block, unsigned bin, void *list)
   }
 }
 
+_Atomic(cr_sample_hook_t) cr_sample_hook;
+
+/* The heap profiler's cut (see cr_sample_hook): the bin's free list of
+ * `have` objects, just filled by a slow path of a sampling thread, keeps
+ * what the thread may allocate before its next sample point; the rest
+ * (objects of the active block) go on the local list, marked free as a
+ * free would have left them, and leave the call counts as if they had never
+ * been handed out.  hot: the hot objects put on the free list (and all
+ * allocated) since the last hand-out.  Returns the sampled object serving
+ * this allocation of size bytes, or NULL: the free list serves it. */
+static CR_NOINLINE void *sample_cut(cr_tls_t *tls, unsigned bin, size_t size, uint32_t hot, uint32_t have) {
+  cr_sample_hook_t hook = cr_load_relaxed(&cr_sample_hook);
+  unsigned row = CR_ROW(bin);
+  if (hook == NULL || tls->pool != &cr_default_pool) return NULL;
+  uint32_t allow = have;
+  void *sampled = hook(tls, size, cr_bin_size[bin], hot, &allow);
+  if (sampled == NULL && allow >= have) return NULL; /* the whole list: the common case */
+  void **link = &tls->bins.free[row];
+  for (uint32_t i = 0; *link != NULL && i < allow && sampled == NULL; i++) link = (void **)*link;
+  void *rest = *link;
+  if (rest == NULL) return sampled;
+  *link = NULL;
+  int64_t n = 1;
+  void *last = rest;
+  for (; cr_free_mark(last, cr_block_of(last)), *(void **)last != NULL; last = *(void **)last) n++;
+  *(void **)last = tls->bins.local[row];
+  tls->bins.local[row] = rest;
+  CR_STAT(if (cr_tls_counting(tls)) cr_stat_own(&tls->stats.bin_alloc[bin], -n));
+  CR_STAT(if (cr_tls_counting(tls)) cr_stat_own(&tls->stats.bin_free[bin], -n)); /* counted again later */
+  return sampled;
+}
+
+/* sample_cut's common case in line: the list's bytes (and the hot
+ * objects') fit before the next sample point, and the bin has none
+ * pending.  Returns what sample_cut does. */
+CR_INLINE void *sample_take(cr_tls_t *tls, unsigned bin, size_t size, uint32_t hot, uint32_t have) {
+  uint64_t need = (uint64_t)(have + hot) * cr_bin_size[bin];
+  if (cr_likely(tls->sample_left >= need && !(tls->sample_pending & (1u << bin)))) {
+    tls->sample_left -= need;
+    return NULL;
+  }
+  return sample_cut(tls, bin, size, hot, have);
+}
+
+/* The first object of the bin's (non-empty) free list, handed out. */
+CR_INLINE void *pop_free(cr_tls_t *tls, unsigned row) {
+  void *p = tls->bins.free[row];
+  tls->bins.free[row] = *(void **)p;
+  cr_free_mark_clear(p);
+  return p;
+}
+
 /* The bin's lists are both empty: objects from a block (the active one, or
  * another), checked out into the free list, and the first handed out. */
-static CR_NOINLINE void *refill_alloc(cr_tls_t *tls, unsigned bin) {
+static CR_NOINLINE void *refill_alloc(cr_tls_t *tls, unsigned bin, size_t size) {
   unsigned row = CR_ROW(bin);
+  uint32_t hot = tls->hot[bin];
+  tls->hot[bin] = 0; /* the list ran dry: a new turn */
   void *p;
   cr_block_t *b = bin_refill(tls, bin);
   if (b == NULL) {
@@ -386,28 +439,40 @@ static CR_NOINLINE void *refill_alloc(cr_tls_t *tls, unsigned bin) {
   }
   uint32_t n = bin_fill(&tls->bins.free[row], b);
   CR_STAT(if (cr_tls_counting(tls)) cr_stat_own(&tls->stats.bin_alloc[bin], n));
-  (void)n;
-  p = tls->bins.free[row];
-  tls->bins.free[row] = *(void **)p;
-  cr_free_mark_clear(p);
-  return p;
+  if (cr_tls_sampling(tls) && (p = sample_take(tls, bin, size, hot, n)) != NULL) return p;
+  return pop_free(tls, row);
 }
 
 /* The local list p (non-empty) becomes the free list; its first object is
- * handed out. */
-CR_INLINE void *swap_local(cr_tls_t *tls, unsigned row, void *p) {
+ * handed out; the list ran dry, so a new turn of hot objects begins. */
+CR_INLINE void *swap_local(cr_tls_t *tls, unsigned bin, void *p) {
+  unsigned row = CR_ROW(bin);
+  tls->hot[bin] = 0;
   tls->bins.local[row] = NULL;
   tls->bins.free[row] = *(void **)p;
   cr_free_mark_clear(p);
   return p;
 }
 
-/* The swap in a class that is not a power of two, or while counting: the
- * list is checked (check_local) or counted first. */
-static CR_NOINLINE void *swap_local_checked(cr_tls_t *tls, unsigned bin, void *p) {
+/* The swap in a class that is not a power of two, or while the thread is
+ * watched: the list is checked (check_local), counted for the statistics,
+ * and cut for the heap profiler. */
+static CR_NOINLINE void *swap_local_checked(cr_tls_t *tls, unsigned bin, void *p, size_t size) {
   if ((cr_bin_size[bin] & (cr_bin_size[bin] - 1)) != 0) check_local(tls->bins.block[CR_ROW(bin)], bin, p);
-  CR_STAT(if (cr_tls_counting(tls)) count_swap(tls, bin, p));
-  return swap_local(tls, CR_ROW(bin), p);
+  if (cr_tls_watched(tls)) {
+    int64_t n = cr_list_length(p); /* at most a block's objects */
+    CR_STAT(if (cr_tls_counting(tls)) count_swap(tls, bin, n));
+    if (cr_tls_sampling(tls)) {
+      unsigned row = CR_ROW(bin);
+      uint32_t hot = tls->hot[bin];
+      tls->hot[bin] = 0; /* the list ran dry: a new turn */
+      tls->bins.local[row] = NULL;
+      tls->bins.free[row] = p;
+      void *sampled = sample_take(tls, bin, size, hot, (uint32_t)n);
+      return sampled != NULL ? sampled : pop_free(tls, row);
+    }
+  }
+  return swap_local(tls, bin, p);
 }
 
 /* The common case, a swap of the local list of a power-of-two class into
@@ -415,14 +480,12 @@ static CR_NOINLINE void *swap_local_checked(cr_tls_t *tls, unsigned bin, void *p
  * registers; the rest leaves by a tail call. */
 void *cr_malloc_small_slow(cr_tls_t *tls, size_t size) {
   unsigned bin = cr_bin_index(size);
-  unsigned row = CR_ROW(bin);
-  tls->hot[bin] = 0; /* the list ran dry: a new turn */
-  void *p = tls->bins.local[row];
-  if (cr_unlikely(p == NULL)) return refill_alloc(tls, bin);
+  void *p = tls->bins.local[CR_ROW(bin)];
+  if (cr_unlikely(p == NULL)) return refill_alloc(tls, bin, size);
   /* objects this thread freed: allocate them next */
-  if (cr_unlikely((cr_bin_size[bin] & (cr_bin_size[bin] - 1)) != 0 || cr_tls_counting(tls)))
-    return swap_local_checked(tls, bin, p);
-  return swap_local(tls, row, p);
+  if (cr_unlikely((cr_bin_size[bin] & (cr_bin_size[bin] - 1)) != 0 || cr_tls_watched(tls)))
+    return swap_local_checked(tls, bin, p, size);
+  return swap_local(tls, bin, p);
 }
 
 /* ---- thread exit ------------------------------------------------------- */

@@ -80,6 +80,7 @@ CR_NOINLINE void cr_free_not_small(void *p, unsigned kind) {
   }
   cr_large_t *h = cr_large_header(p, kind);
   if (h == NULL) cr_fatal("free(): invalid pointer (not allocated by corona, or freed twice)", p);
+  if (cr_unlikely(h->sample != NULL)) cr_profile_free(h);
   cr_large_free(h);
 }
 
@@ -90,6 +91,7 @@ static inline bool is_pow2(size_t x) { return x != 0 && (x & (x - 1)) == 0; }
 CR_NOINLINE void *cr_large_entry(size_t size, size_t alignment, bool zero) {
   cr_init();
   if (cr_unlikely(cr_checked)) return cr_debug_alloc(size, alignment, zero);
+  if (cr_profiling()) return cr_profile_large(size, alignment, zero);
   return cr_large_alloc(&cr_default_pool, cr_tls_own(), size, alignment, zero);
 }
 

@@ -344,6 +344,7 @@ void *cr_large_alloc(cr_pool_t *pool, cr_tls_t *own, size_t size, size_t alignme
     }
     if (h != NULL) { /* cache hit: header and backref are in place */
       h->slack_pages = (uint32_t)(slack / CORONA_PAGE_SIZE);
+      h->sample = NULL; /* live: cached_at's word is the profiler's now */
       void *user = (char *)h + CORONA_LARGE_HEADER;
       h->size = size;
       atomic_fetch_add_explicit(&pool->large_in_use, h->block_size, memory_order_relaxed);
@@ -386,7 +387,7 @@ void *cr_large_alloc(cr_pool_t *pool, cr_tls_t *own, size_t size, size_t alignme
   h->pool = pool;
   h->region = region;
   h->slack_pages = 0;
-  h->cached_at = 0;
+  h->sample = NULL;
   h->backref = cr_backref_alloc(h);
   if (h->backref == 0) {
     if (region != NULL) cr_backend_block_free(&pool->backend, region, block, bytes, cr_policy_hooks.dirty_budget(pool));

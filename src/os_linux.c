@@ -1,10 +1,12 @@
 /* os_linux.c (layer: os) — the Linux side of the platform contract (internal/os.h),
  * all but the memory group: the facts (sysconf, /proc/meminfo, the initial
  * stack), the clock, environ, pthread keys for thread exit, fork and exit
- * handlers, dlsym, futexes and sched_yield, write(2).  The memory group is
+ * handlers, dlsym, futexes and sched_yield, write(2), and the heap
+ * profiler's stacks (libgcc's unwinder), symbols (dladdr) and files.  The memory group is
  * os_linux_map.c, or os_fake.c in the test library corona_fakeos: both link
  * with this file. */
 #include <dlfcn.h>
+#include <link.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <time.h>
@@ -16,6 +18,7 @@
 #include <sys/auxv.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include <unwind.h>
 
 #include "internal/os.h"
 
@@ -172,11 +175,16 @@ static bool os_write_fd(int fd, const char *data, size_t len, bool err) {
   return true;
 }
 
+static int os_open(const char *path, int how) {
+  int fd;
+  do fd = open(path, how | O_CLOEXEC, 0666);
+  while (fd < 0 && errno == EINTR);
+  return fd;
+}
+
 bool cr_os_write(const char *path, const char *data, size_t len) {
   if (path == NULL) return os_write_fd(2, data, len, true);
-  int fd;
-  do fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0666);
-  while (fd < 0 && errno == EINTR);
+  int fd = os_open(path, O_WRONLY | O_CREAT | O_APPEND);
   if (fd < 0) return false;
   bool ok = os_write_fd(fd, data, len, false);
   close(fd);
@@ -186,4 +194,129 @@ bool cr_os_write(const char *path, const char *data, size_t len) {
 _Noreturn void cr_os_fatal(const char *msg, size_t len) {
   os_write_fd(2, msg, len, true);
   abort();
+}
+
+/* ---- stacks and files (the heap profiler) ------------------------------------ */
+
+/* _Unwind_Backtrace rather than a frame-pointer walk (Debian builds its
+ * libraries and python3 without frame pointers: such a walk stops, or
+ * worse, wanders, at the first frame that has none) or glibc's backtrace()
+ * (which dlopens libgcc_s on its first call, and dlopen allocates).  The
+ * unwinder comes from libgcc_s, which the compiler driver links as needed,
+ * so it is loaded with corona, and walking reads the .eh_frame tables found
+ * through dl_iterate_phdr (or _dl_find_object) without allocating. */
+typedef struct {
+  void **pcs;
+  int max, n, skip;
+} os_unwind_t;
+
+static _Unwind_Reason_Code os_unwind_frame(struct _Unwind_Context *ctx, void *arg) {
+  os_unwind_t *u = arg;
+  uintptr_t ip = _Unwind_GetIP(ctx);
+  if (ip == 0) return _URC_END_OF_STACK;
+  if (u->skip > 0) {
+    u->skip--;
+    return _URC_NO_REASON;
+  }
+  u->pcs[u->n++] = (void *)ip;
+  return u->n < u->max ? _URC_NO_REASON : _URC_END_OF_STACK;
+}
+
+
+/* The object holding this very function, found among the loaded ones;
+ * the program itself comes first in dl_iterate_phdr's order. */
+typedef struct {
+  uintptr_t addr, lo, hi;
+  bool found, program;
+} os_code_t;
+
+static int os_code_object(struct dl_phdr_info *info, size_t size, void *arg) {
+  (void)size;
+  os_code_t *c = arg;
+  for (int i = 0; i < info->dlpi_phnum; i++) {
+    const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+    uintptr_t lo = info->dlpi_addr + ph->p_vaddr, hi = lo + ph->p_memsz;
+    if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_X) || c->addr < lo || c->addr >= hi) continue;
+    c->lo = lo, c->hi = hi, c->found = true;
+    c->program = info->dlpi_name == NULL || info->dlpi_name[0] == '\0';
+    return 1;
+  }
+  return 0;
+}
+
+/* corona's own code when it is a shared object, found once: [lo, hi), both
+ * 0 when corona is linked into the program (its frames then stay). */
+static void os_own_code(uintptr_t *lo, uintptr_t *hi) {
+  os_code_t c = {(uintptr_t)&os_own_code, 0, 0, false, false};
+  dl_iterate_phdr(os_code_object, &c);
+  if (c.found && !c.program) *lo = c.lo, *hi = c.hi;
+}
+
+__attribute__((noinline)) int cr_os_backtrace(void **pcs, int max) {
+  static _Atomic(uintptr_t) own_lo, own_hi;
+  static atomic_bool own_known;
+  if (!atomic_load_explicit(&own_known, memory_order_acquire)) {
+    uintptr_t lo = 0, hi = 0; /* racing callers find the same range */
+    os_own_code(&lo, &hi);
+    atomic_store_explicit(&own_lo, lo, memory_order_relaxed);
+    atomic_store_explicit(&own_hi, hi, memory_order_relaxed);
+    atomic_store_explicit(&own_known, true, memory_order_release);
+  }
+  uintptr_t lo = atomic_load_explicit(&own_lo, memory_order_relaxed);
+  uintptr_t hi = atomic_load_explicit(&own_hi, memory_order_relaxed);
+  void *raw[CR_OS_BACKTRACE_MAX + 16]; /* room for corona's own frames, dropped below */
+  if (max > CR_OS_BACKTRACE_MAX) max = CR_OS_BACKTRACE_MAX;
+  os_unwind_t u = {raw, max + 16, 0, 1}; /* the first frame is this function's own */
+  if (max > 0) _Unwind_Backtrace(os_unwind_frame, &u);
+  int first = 0; /* corona's frames are innermost: drop them */
+  while (first < u.n && (uintptr_t)raw[first] >= lo && (uintptr_t)raw[first] < hi) first++;
+  int n = 0;
+  for (int k = first; k < u.n && n < max; k++) pcs[n++] = raw[k];
+  return n;
+}
+
+bool cr_os_symbol(const void *pc, char *name, size_t cap) {
+  Dl_info info;
+  if (cap == 0 || dladdr(pc, &info) == 0) return false;
+  size_t n = 0;
+  const char *from = info.dli_sname;
+  uintptr_t offset = 0;
+  if (from == NULL) { /* no symbol: the object's file name and the offset in it */
+    from = info.dli_fname != NULL ? info.dli_fname : "?";
+    for (const char *c = from; *c; c++)
+      if (*c == '/') from = c + 1;
+    offset = (uintptr_t)pc - (uintptr_t)info.dli_fbase;
+  }
+  for (; from[n] != '\0' && n < cap - 1; n++) name[n] = from[n];
+  if (offset != 0 && n + 20 < cap) {
+    name[n++] = '+';
+    name[n++] = '0';
+    name[n++] = 'x';
+    int shift = 60;
+    while (shift > 0 && ((offset >> shift) & 15) == 0) shift -= 4;
+    for (; shift >= 0; shift -= 4) name[n++] = "0123456789abcdef"[(offset >> shift) & 15];
+  }
+  name[n] = '\0';
+  return true;
+}
+
+intptr_t cr_os_file_create(const char *path) { return os_open(path, O_WRONLY | O_CREAT | O_TRUNC); }
+
+bool cr_os_file_write(intptr_t file, const void *data, size_t len) { return os_write_fd((int)file, (const char *)data, len, false); }
+
+void cr_os_file_close(intptr_t file) { close((int)file); }
+
+bool cr_os_file_mappings(intptr_t file) {
+  int maps = os_open("/proc/self/maps", O_RDONLY);
+  if (maps < 0) return false;
+  char buf[4096];
+  ssize_t n;
+  bool ok = true;
+  do {
+    do n = read(maps, buf, sizeof buf);
+    while (n < 0 && errno == EINTR);
+    if (n > 0) ok = os_write_fd((int)file, buf, (size_t)n, false);
+  } while (ok && n > 0);
+  close(maps);
+  return ok && n == 0;
 }

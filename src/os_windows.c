@@ -403,6 +403,36 @@ uint64_t cr_os_process_id(char *name, size_t cap) {
   return (uint64_t)GetCurrentProcessId();
 }
 
+/* ---- stacks and files (the heap profiler) ------------------------------------ */
+
+/* Windows: stacks keep corona's frames (pprof leaves out malloc and what
+ * it calls by name where it can). */
+int cr_os_backtrace(void **pcs, int max) {
+  if (max <= 0) return 0;
+  return (int)RtlCaptureStackBackTrace(1, (DWORD)max, pcs, NULL); /* from our caller */
+}
+
+/* Symbols need dbghelp, which allocates: none here (a dump still has the
+ * addresses). */
+bool cr_os_symbol(const void *pc, char *name, size_t cap) {
+  (void)pc, (void)name, (void)cap;
+  return false;
+}
+
+intptr_t cr_os_file_create(const char *path) {
+  HANDLE h = CreateFileA(path, GENERIC_WRITE, FILE_SHARE_READ, NULL, CREATE_ALWAYS, FILE_ATTRIBUTE_NORMAL, NULL);
+  return h == INVALID_HANDLE_VALUE ? -1 : (intptr_t)h;
+}
+
+bool cr_os_file_write(intptr_t file, const void *data, size_t len) { return os_write_all((HANDLE)file, data, len); }
+
+void cr_os_file_close(intptr_t file) { CloseHandle((HANDLE)file); }
+
+bool cr_os_file_mappings(intptr_t file) {
+  (void)file;
+  return false;
+}
+
 _Noreturn void cr_os_fatal(const char *msg, size_t len) {
   os_write_err(msg, len);
   /* As abort() does, a SIGABRT handler of the program runs first; the

@@ -11,6 +11,41 @@
 /* All-zero is a valid empty pool: unlocked locks, empty lists. */
 cr_pool_t cr_default_pool;
 
+/* What threads of pool count (CR_COUNT_*): calls for the statistics, and
+ * what they are handed for the heap profiler (the default heap's only). */
+static uint8_t counting_wanted(cr_pool_t *pool) {
+  uint8_t samples = pool == &cr_default_pool && cr_load_relaxed(&cr_sample_hook) != NULL ? CR_COUNT_SAMPLES : 0;
+#if CORONA_STATS
+  return (uint8_t)(samples | (cr_load_relaxed(&cr_stats_on) ? CR_COUNT_CALLS : 0));
+#else
+  return samples;
+#endif
+}
+
+/* Switching a thread's counting of calls on, its lists were never counted: its
+ * counters start so that they cancel (its figures move by exactly its calls
+ * from then on); switching off, the correction goes into the counters,
+ * which then hold the exact totals.  While counting, a thread's figure for
+ * a class is its counters minus its free list plus its local list. */
+void cr_pool_set_counting(cr_tls_t *self) {
+  cr_pool_t *pool = &cr_default_pool;
+  uint8_t want = counting_wanted(pool);
+#if CORONA_STATS
+  bool on = (want & CR_COUNT_CALLS) != 0;
+  if (self != NULL && self->pool == pool && cr_tls_counting(self) != on) {
+    int64_t sign = on ? 1 : -1;
+    for (unsigned bin = 0; bin < CORONA_NUM_BINS; bin++) {
+      cr_stat_own(&self->stats.bin_alloc[bin], sign * cr_list_length(self->bins.free[CR_ROW(bin)]));
+      cr_stat_own(&self->stats.bin_free[bin], -sign * cr_list_length(self->bins.local[CR_ROW(bin)]));
+    }
+  }
+#endif
+  cr_lock(&pool->lock);
+  for (cr_tls_t *t = pool->threads; t != NULL; t = t->pool_next) cr_store_relaxed(&t->counting, want);
+  cr_unlock(&pool->lock);
+  if (self != NULL && self->pool == pool) cr_bins_set_thresholds(self);
+}
+
 cr_tls_t *cr_pool_tls_alloc(cr_pool_t *pool) {
   cr_lock(&pool->lock);
   cr_tls_t *tls = pool->free_tls;
@@ -21,8 +56,8 @@ cr_tls_t *cr_pool_tls_alloc(cr_pool_t *pool) {
   memset(tls, 0, sizeof *tls); /* the caller gives the bins their rows (cr_bins_init) */
   tls->pool = pool;
   cr_lock(&pool->lock);
-  /* Under the lock, like cr_stats_switch's update of every thread's copy. */
-  CR_STAT(cr_store_relaxed(&tls->counting, cr_load_relaxed(&cr_stats_on)));
+  /* Under the lock, like cr_pool_set_counting's update of every thread's copy. */
+  cr_store_relaxed(&tls->counting, counting_wanted(pool));
   tls->pool_next = pool->threads;
   if (pool->threads != NULL) pool->threads->pool_prev = tls;
   pool->threads = tls;

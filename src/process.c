@@ -33,6 +33,7 @@ void cr_init(void) {
     cr_options_init();
     cr_debug_init(); /* decides checked mode, before the first object */
     cr_policy_init();
+    cr_profile_init(); /* after checked mode is decided: no profiling there */
     bool report = cr_option(CR_OPT_STATS) || cr_option(CR_OPT_STATS_FILE); /* at exit */
     CR_STAT(cr_store_relaxed(&cr_stats_on, report));
     cr_store_release(&init_state, INIT_DONE); /* pairs with the acquire loads above and below */
@@ -40,7 +41,7 @@ void cr_init(void) {
      * allocator ready rather than wait for this very initialisation.  The
      * report at exit (statistics, the quarantine's last check) gets a copy
      * of stderr that survives a program closing its own. */
-    bool report_at_exit = report || cr_checked;
+    bool report_at_exit = report || cr_checked || cr_profile_at_exit_wanted();
     cr_os_process_hooks(cr_fork_prepare, cr_fork_release, cr_fork_release, report_at_exit ? cr_at_exit : NULL);
     return;
   }
@@ -103,6 +104,7 @@ void cr_fork_prepare(void) {
   cr_pools_fork_lock(true); /* the user pools, each in the order below */
   cr_pool_lock_all(&cr_default_pool, true);
   cr_chunk_desc_fork_lock(true);
+  cr_profile_fork_lock(true);
   cr_meta_fork_lock(true);
   cr_backref_fork_lock(true);
 }
@@ -115,6 +117,7 @@ void cr_fork_release(void) {
   }
   cr_backref_fork_lock(false);
   cr_meta_fork_lock(false);
+  cr_profile_fork_lock(false);
   cr_chunk_desc_fork_lock(false);
   cr_pool_lock_all(&cr_default_pool, false);
   cr_pools_fork_lock(false);

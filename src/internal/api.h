@@ -61,6 +61,19 @@ size_t cr_debug_usable_size(void *p);
 void cr_debug_flush(void); /* checks and releases the whole quarantine */
 void cr_debug_fork_lock(bool take); /* fork handlers: the quarantine's lock */
 
+/* ---- profile.c: heap profiling ----------------------------------------------
+ * While it runs, cr_sample_hook (thread.h) is set and every thread of the
+ * default heap counts calls; large allocations of the default heap come to
+ * cr_profile_large, and the free of a large object whose header has a
+ * sample record (h->sample) calls cr_profile_free before cr_large_free. */
+CR_INLINE bool cr_profiling(void) { return cr_unlikely(cr_load_relaxed(&cr_sample_hook) != NULL); }
+void cr_profile_init(void);  /* cr_init, after the options: the options that start it */
+void *cr_profile_large(size_t size, size_t alignment, bool zero); /* cr_large_alloc, maybe sampled */
+void cr_profile_free(cr_large_t *h); /* h->sample != NULL */
+bool cr_profile_at_exit_wanted(void);
+void cr_profile_at_exit(void); /* the final profile (PROFILE), the leak report (PROFILE_LEAKS) */
+void cr_profile_fork_lock(bool take);
+
 /* ---- pool_user.c: user pools ---------------------------------------------- */
 /* The calling thread's TLS for user pool `pool` (created on first use);
  * NULL when no memory can be had for it. */

@@ -196,6 +196,16 @@
  * value is copied at initialisation, since the environment may change. */
 #define CORONA_OPTION_TEXT_MAX 1024
 
+/* Heap profiling (profile.c): the default mean bytes between two samples
+ * (the option PROFILE_RATE; jemalloc's and tcmalloc's default too), the
+ * frames kept of each sampled stack, the distinct (stack, size) records
+ * kept (beyond it, new ones are counted in one record without a stack), and
+ * the prefix of the files when no PROFILE prefix is set. */
+#define CORONA_PROFILE_RATE ((size_t)512 << 10)
+#define CORONA_PROFILE_FRAMES 64
+#define CORONA_PROFILE_MAX_RECORDS 65536
+#define CORONA_PROFILE_PREFIX "corona"
+
 /* Statistics counters (the design's COLLECT_STATS).  The CMake option
  * CORONA_STATS (default ON) sets it; at 0 every counter compiles away and
  * corona_stats_get answers ENOTSUP. */

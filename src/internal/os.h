@@ -178,4 +178,30 @@ bool cr_os_write(const char *path, const char *data, size_t len);
  * (a SIGABRT handler of the program runs first, as with abort()). */
 _Noreturn void cr_os_fatal(const char *msg, size_t len);
 
+/* ---- stacks and files (the heap profiler, profile.c) --------------------------- */
+
+/* The return addresses of the calling thread's stack, innermost first,
+ * starting with the first frame outside corona's own code (when corona is
+ * a shared object; linked into the program, its frames stay on top), at
+ * most max of them; returns how many.  Never allocates and never calls
+ * corona (so a malloc may take one), and reads only the unwind tables every
+ * binary carries (Linux: libgcc's _Unwind_Backtrace; Windows:
+ * RtlCaptureStackBackTrace). */
+#define CR_OS_BACKTRACE_MAX 128 /* the most frames cr_os_backtrace gives */
+int cr_os_backtrace(void **pcs, int max);
+/* The name of the function holding code address pc, as the dynamic linker
+ * knows it (exported symbols only), else "object+0xoffset", into name
+ * (NUL-terminated, cut to cap - 1); false when neither is known.  Never
+ * allocates. */
+bool cr_os_symbol(const void *pc, char *name, size_t cap);
+/* A file for a profile: created, or truncated, for writing; -1 when it
+ * cannot be.  cr_os_file_write writes all of data (false on failure);
+ * cr_os_file_mappings appends the process's memory mappings in the format
+ * of Linux's /proc/self/maps (which pprof reads to find each address's
+ * object; false where the platform has no such list).  Never allocate. */
+intptr_t cr_os_file_create(const char *path);
+bool cr_os_file_write(intptr_t file, const void *data, size_t len);
+bool cr_os_file_mappings(intptr_t file);
+void cr_os_file_close(intptr_t file);
+
 #endif /* CORONA_OS_H */

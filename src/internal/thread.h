@@ -66,11 +66,14 @@ struct cr_tls_s {
   cr_blocklist_t full[CORONA_NUM_BINS];
   uint32_t hot[CORONA_NUM_BINS];       /* owner: objects of other blocks put on bins.free by
                                           frees since that list last ran dry */
+  uint64_t sample_left;                /* owner: heap profiler, bytes the thread may be handed before
+                                          its next sample point (cr_sample_hook) */
+  uint32_t sample_pending;             /* owner: heap profiler, bins whose next hand-out is a sample */
   cr_block_t *empty;                   /* owner: LIFO of empty blocks (linked by next) */
   uint32_t empty_count;                /* owner */
   uint32_t kept_empty;                 /* owner: empty blocks resting on partial lists */
-  _Atomic(bool) counting;              /* statistics count calls (a copy of cr_stats_on on a line
-                                          the slow paths touch anyway); written under pool->lock */
+  _Atomic(uint8_t) counting;           /* CR_COUNT_* bits, on a line the slow paths touch anyway;
+                                          written under pool->lock (cr_pool_set_counting) */
   uint32_t loc_count;                  /* owner: local large-object cache: entries */
   size_t loc_bytes;                    /* owner: and their block bytes */
   struct cr_large_s *loc;              /* owner: most recent first */
@@ -81,6 +84,12 @@ struct cr_tls_s {
   cr_inbox_t inbox; /* a block's owner is its thread's inbox (block.h); atomic, pushed by
                        remote freers, on lines of its own */
 };
+
+/* What a thread counts (tls->counting): calls, for the statistics (a copy of
+ * cr_stats_on: no hot objects on the free lists then, every free is seen);
+ * the objects its slow paths hand out, for the heap profiler
+ * (cr_sample_hook: every swap of a local list takes the checked route). */
+enum { CR_COUNT_CALLS = 1, CR_COUNT_SAMPLES = 2 };
 
 /* ---- memory pool --------------------------------------------------------
  * The default heap is one of these (cr_default_pool); user pools will be
@@ -154,7 +163,11 @@ typedef struct cr_large_s {
                            NULL (CAS) is the one free of the object, racing double frees lose */
   cr_pool_t *pool;     /* immutable */
   cr_region_t *region; /* holder: large region it was cut from; NULL: own mapping */
-  uint64_t cached_at;  /* the cache holding it: ms, while in a cache */
+  union {
+    uint64_t cached_at;          /* the cache holding it: ms, while in a cache */
+    struct cr_sample_s *sample;  /* holder: while live, the heap profiler's record of it when it was
+                                    sampled (profile.c), else NULL (set by every allocation) */
+  };
 } cr_large_t;
 
 _Static_assert(sizeof(cr_large_t) == CORONA_LARGE_HEADER, "large header size");
@@ -167,6 +180,24 @@ void cr_bins_init(cr_tls_t *tls);
  * its TLS: the bin's free list is empty.  Returns NULL with errno ENOMEM on
  * failure. */
 void *cr_malloc_small_slow(cr_tls_t *tls, size_t size); /* finds the bin again from size */
+
+/* The heap profiler (profile.c, API layer), while it samples; NULL when it
+ * does not (set before, cleared after, every thread's CR_COUNT_SAMPLES bit
+ * is switched: relaxed, a thread that sees it late samples a few
+ * allocations late).  Objects reach a bin's free list in two ways: a slow
+ * path hands a list over (a swap or a refill), and a free puts a hot object
+ * there (tls->hot counts those since the list last ran dry).  Whenever a
+ * slow path of a sampling thread of the default heap is about to hand a
+ * list of `*allow` size-class objects (object_size bytes) over, the list
+ * having run dry (so the `hot` hot objects put there since the last time
+ * have all been allocated), it takes their bytes from tls->sample_left;
+ * where they do not fit, or the bin has a sample pending, it asks the hook
+ * instead, which answers how many of them the thread may allocate before
+ * its next sample point (*allow, at least 1; the rest wait on the bin's
+ * local list), or gives the sampled object that serves this allocation of
+ * size bytes. */
+typedef void *(*cr_sample_hook_t)(cr_tls_t *tls, size_t size, size_t object_size, uint32_t hot, uint32_t *allow);
+extern _Atomic(cr_sample_hook_t) cr_sample_hook;
 
 /* A local free made block b reach its threshold (empty, or reusable; or
  * any free while statistics count calls). */
@@ -233,10 +264,16 @@ extern cr_policy_hooks_t cr_policy_hooks; /* written once by cr_init, read after
 extern bool cr_checked;
 
 /* ---- counters.c: statistics kept per thread and per pool ------------------ */
+/* Whether tls's slow paths watch what they hand out (counting calls, or
+ * sampling): the local list's swap then takes the checked route. */
+CR_INLINE bool cr_tls_watched(cr_tls_t *tls) { return cr_unlikely(cr_load_relaxed(&tls->counting) != 0); }
+CR_INLINE bool cr_tls_sampling(cr_tls_t *tls) { return (cr_load_relaxed(&tls->counting) & CR_COUNT_SAMPLES) != 0; }
 #if CORONA_STATS
 /* Whether tls counts calls (its own copy of cr_stats_on: no extra cache
  * line on slow paths). */
-CR_INLINE bool cr_tls_counting(cr_tls_t *tls) { return cr_unlikely(cr_load_relaxed(&tls->counting)); }
+CR_INLINE bool cr_tls_counting(cr_tls_t *tls) {
+  return cr_unlikely((cr_load_relaxed(&tls->counting) & CR_COUNT_CALLS) != 0);
+}
 /* Adds n to event ev: the calling thread's counters when it has a TLS of
  * pool, else the pool's shared ones. */
 void cr_stat_event(cr_pool_t *pool, unsigned ev, uint64_t n);
@@ -261,6 +298,12 @@ void cr_pool_decay_empty(cr_pool_t *pool, uint64_t now, uint64_t decay_ms, bool 
  * the OS refuses memory.  cr_pool_tls_free unlinks and recycles it. */
 cr_tls_t *cr_pool_tls_alloc(cr_pool_t *pool);
 void cr_pool_tls_free(cr_pool_t *pool, cr_tls_t *tls);
+/* Sets every thread's counting flag of the default heap to what the
+ * statistics (cr_stats_on) and the heap profiler (cr_sample_hook) ask for,
+ * under the pool lock, after the caller changed one of them.  The calling
+ * thread's (self, or NULL) counts are settled against its lists as its flag
+ * flips, so they stay exact (see cr_stats_switch). */
+void cr_pool_set_counting(cr_tls_t *self);
 /* Unlinks tls for good (never recycled: a notice may still arrive). */
 void cr_pool_tls_retire(cr_pool_t *pool, cr_tls_t *tls);
 /* Gives the pool's locks their ranks (sync.h): a user pool's, or the
