@@ -20,6 +20,7 @@
 #include <unistd.h>
 #include <unwind.h>
 
+#include "internal/config.h"
 #include "internal/os.h"
 
 /* ---- facts ------------------------------------------------------------------ */
@@ -264,8 +265,8 @@ __attribute__((noinline)) int cr_os_backtrace(void **pcs, int max) {
   }
   uintptr_t lo = atomic_load_explicit(&own_lo, memory_order_relaxed);
   uintptr_t hi = atomic_load_explicit(&own_hi, memory_order_relaxed);
-  void *raw[CR_OS_BACKTRACE_MAX + 16]; /* room for corona's own frames, dropped below */
-  if (max > CR_OS_BACKTRACE_MAX) max = CR_OS_BACKTRACE_MAX;
+  void *raw[CORONA_BACKTRACE_MAX + 16]; /* room for corona's own frames, dropped below */
+  if (max > CORONA_BACKTRACE_MAX) max = CORONA_BACKTRACE_MAX;
   os_unwind_t u = {raw, max + 16, 0, 1}; /* the first frame is this function's own */
   if (max > 0) _Unwind_Backtrace(os_unwind_frame, &u);
   int first = 0; /* corona's frames are innermost: drop them */

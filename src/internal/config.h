@@ -203,6 +203,8 @@
  * the prefix of the files when no PROFILE prefix is set. */
 #define CORONA_PROFILE_RATE ((size_t)512 << 10)
 #define CORONA_PROFILE_FRAMES 64
+/* The most frames cr_os_backtrace gives (a profile keeps CORONA_PROFILE_FRAMES). */
+#define CORONA_BACKTRACE_MAX 128
 #define CORONA_PROFILE_MAX_RECORDS 65536
 #define CORONA_PROFILE_PREFIX "corona"
 

@@ -186,8 +186,7 @@ _Noreturn void cr_os_fatal(const char *msg, size_t len);
  * most max of them; returns how many.  Never allocates and never calls
  * corona (so a malloc may take one), and reads only the unwind tables every
  * binary carries (Linux: libgcc's _Unwind_Backtrace; Windows:
- * RtlCaptureStackBackTrace). */
-#define CR_OS_BACKTRACE_MAX 128 /* the most frames cr_os_backtrace gives */
+ * RtlCaptureStackBackTrace).  max is at most CORONA_BACKTRACE_MAX. */
 int cr_os_backtrace(void **pcs, int max);
 /* The name of the function holding code address pc, as the dynamic linker
  * knows it (exported symbols only), else "object+0xoffset", into name
