@@ -143,53 +143,123 @@ static void gloc_unlink(cr_loc_t *loc, cr_large_t *h) {
   }
 }
 
-/* Takes the oldest entries out while they are older than older_than or the
- * cache holds more than max_bytes; returns them as a chain for release
+/* Takes entries out, oldest first: those cached before older_than, and
+ * while the cache is over a budget, those of the kind over it -- blocks of
+ * large regions against max_bytes, mappings of their own against own_max
+ * (a budget of their own: a program that replaces big buffers by others of
+ * other sizes finds a resident one that fits among them, where the small
+ * blocks' budget kept one or two).  Returns them as a chain for release
  * outside the lock.  The newest entry, if it has a mapping of its own, stays
  * whatever its size (until it ages): a program that frees a big buffer and
  * then asks for another gets the resident pages back (resized by mremap)
  * instead of faulting in fresh ones. */
-static cr_large_t *gloc_evict(cr_loc_t *loc, uint64_t older_than, size_t max_bytes) {
+static cr_large_t *gloc_evict(cr_loc_t *loc, uint64_t older_than, size_t max_bytes, size_t own_max) {
   cr_large_t *chain = NULL;
-  cr_large_t *h;
-  while ((h = loc->oldest) != NULL &&
-         (h->cached_at < older_than || (loc->bytes > max_bytes && (h != loc->newest || h->region != NULL)))) {
-    gloc_unlink(loc, h);
-    node(h)->next = chain;
-    chain = h;
+  cr_large_t *h = loc->oldest;
+  while (h != NULL) {
+    cr_large_t *newer = node(h)->newer;
+    bool over = h->region != NULL ? loc->bytes - loc->own_bytes > max_bytes
+                                  : loc->own_bytes > own_max && h != loc->newest;
+    if (h->cached_at < older_than || over) {
+      gloc_unlink(loc, h);
+      node(h)->next = chain;
+      chain = h;
+    } else if (loc->bytes - loc->own_bytes <= max_bytes && loc->own_bytes <= own_max) {
+      break; /* within both budgets, and the rest is younger */
+    }
+    h = newer;
   }
   return chain;
+}
+
+/* Links h into the global cache: first in its bin, and in the age list
+ * after every entry cached no later than it (a put is the newest but for
+ * clock races between threads; a cut-off tail keeps the age of its block). */
+static void gloc_link(cr_loc_t *loc, cr_large_t *h) {
+  cr_lnode_t *n = node(h);
+  unsigned bin = loc_bin(h->block_size);
+  n->prev = NULL;
+  n->next = loc->bins[bin];
+  if (n->next) node(n->next)->prev = h;
+  loc->bins[bin] = h;
+  cr_large_t *older = loc->newest;
+  while (older != NULL && older->cached_at > h->cached_at) older = node(older)->older;
+  cr_large_t *newer = older != NULL ? node(older)->newer : loc->oldest;
+  n->older = older;
+  n->newer = newer;
+  if (older) node(older)->newer = h;
+  else loc->oldest = h;
+  if (newer) node(newer)->older = h;
+  else loc->newest = h;
+  loc->bytes += h->block_size;
+  loc->count++;
+  if (h->region == NULL) {
+    loc->own_count++;
+    loc->own_bytes += h->block_size;
+  }
+}
+
+/* Whether cached mappings of their own may be cut and joined: the OS's
+ * heap (a user pool's chunks go back whole) without huge pages (a cut
+ * inside one would split it). */
+static bool own_cuttable(cr_pool_t *pool) {
+  return pool->backend.source == NULL && !cr_option(CR_OPT_USE_HUGE_PAGES);
+}
+
+/* Joins the mapping of its own h (not in the cache) with the cached ones
+ * right below and above it, which leave the cache; returns the header of
+ * the joined block (the lowest), aged as the oldest of the parts, so that
+ * no freed byte stays cached longer than the decay time.  Cut pieces of
+ * one buffer, freed, become one resident block again, which serves a
+ * request of any size up to the whole. */
+static cr_large_t *own_join(cr_pool_t *pool, cr_large_t *h) {
+  cr_loc_t *loc = &pool->loc;
+  for (bool joined = true; joined;) {
+    joined = false;
+    for (cr_large_t *c = loc->newest; c != NULL; c = node(c)->older) {
+      if (c->region != NULL || (c->block + c->block_size != h->block && h->block + h->block_size != c->block))
+        continue;
+      cr_large_t *lo = c->block < h->block ? c : h, *hi = lo == c ? h : c;
+      if (!cr_backend_own_join(&pool->backend, lo->block, lo->block_size + hi->block_size, lo->block_size)) continue;
+      gloc_unlink(loc, c);
+      lo->block_size += hi->block_size;
+      if (hi->cached_at < lo->cached_at) lo->cached_at = hi->cached_at;
+      cr_backref_free(hi->backref);
+      h = lo;
+      joined = true;
+      break;
+    }
+  }
+  return h;
 }
 
 /* Puts a chain (linked by next) of cached headers into the global cache. */
 static void gloc_put(cr_pool_t *pool, cr_large_t *chain) {
   cr_loc_t *loc = &pool->loc;
-  size_t limit = cr_policy_hooks.loc_budget(pool);
+  size_t limit = cr_policy_hooks.loc_budget(pool), own_limit = cr_policy_hooks.own_budget(pool);
+  bool cuttable = own_cuttable(pool);
   cr_lock(&loc->lock);
   while (chain != NULL) {
     cr_large_t *h = chain;
     chain = node(h)->next;
-    cr_lnode_t *n = node(h);
-    unsigned bin = loc_bin(h->block_size);
-    n->prev = NULL;
-    n->next = loc->bins[bin];
-    if (n->next) node(n->next)->prev = h;
-    loc->bins[bin] = h;
-    n->newer = NULL;
-    n->older = loc->newest;
-    if (loc->newest) node(loc->newest)->newer = h;
-    else loc->oldest = h;
-    loc->newest = h;
-    loc->bytes += h->block_size;
-    loc->count++;
-    if (h->region == NULL) {
-      loc->own_count++;
-      loc->own_bytes += h->block_size;
-    }
+    if (h->region == NULL && cuttable) h = own_join(pool, h);
+    gloc_link(loc, h);
   }
-  cr_large_t *evicted = gloc_evict(loc, 0, limit);
+  cr_large_t *evicted = gloc_evict(loc, 0, limit, own_limit);
   cr_unlock(&loc->lock);
   release_chain(evicted);
+}
+
+/* The cached mapping of its own that fits bytes best: the smallest that
+ * covers them, else the biggest; NULL when none is cached (loc->lock). */
+static cr_large_t *own_best(cr_loc_t *loc, size_t bytes) {
+  cr_large_t *fit = NULL, *big = NULL;
+  for (cr_large_t *c = loc->newest; c != NULL; c = node(c)->older) {
+    if (c->region != NULL) continue;
+    if (c->block_size >= bytes && (fit == NULL || c->block_size < fit->block_size)) fit = c;
+    if (big == NULL || c->block_size > big->block_size) big = c;
+  }
+  return fit ? fit : big;
 }
 
 /* A cached block for bytes: one of its own bin that covers it, else, for a
@@ -201,18 +271,74 @@ static cr_large_t *gloc_get(cr_pool_t *pool, size_t bytes, bool any_own) {
   cr_lock(&loc->lock);
   cr_large_t *h = loc->bins[bin];
   while (h != NULL && h->block_size < bytes) h = node(h)->next;
-  if (h == NULL && any_own) { /* the smallest that covers bytes, else the biggest */
-    cr_large_t *fit = NULL, *big = NULL;
-    for (cr_large_t *c = loc->newest; c != NULL; c = node(c)->older) {
-      if (c->region != NULL) continue;
-      if (c->block_size >= bytes && (fit == NULL || c->block_size < fit->block_size)) fit = c;
-      if (big == NULL || c->block_size > big->block_size) big = c;
-    }
-    h = fit ? fit : big;
-  }
+  if (h == NULL && any_own) h = own_best(loc, bytes);
   if (h != NULL) gloc_unlink(loc, h);
   cr_unlock(&loc->lock);
   return h;
+}
+
+/* Cuts the cached mapping of its own h (taken out of the cache) down to
+ * bytes: its tail becomes a mapping of its own, cached with h's age, its
+ * header written in its first page (resident: it was part of h).  A program
+ * that replaces big buffers by others of random sizes then reuses the
+ * resident pages of a bigger one for two requests, where mremap cut them
+ * off and faulted in fresh ones for the next.  false, with h unchanged,
+ * when the backref table has no room for the tail's header. */
+static bool own_split(cr_pool_t *pool, cr_large_t *h, size_t bytes) {
+  cr_large_t *t = (cr_large_t *)(h->block + bytes);
+  uint32_t backref = cr_backref_alloc(t);
+  if (backref == 0) return false;
+  if (!cr_backend_own_split(&pool->backend, h->block, h->block_size, bytes)) {
+    cr_backref_free(backref);
+    return false;
+  }
+  t->backref = backref;
+  t->slack_pages = 0;
+  t->block = (char *)t;
+  t->block_size = h->block_size - bytes;
+  t->size = 0;
+  cr_store_relaxed(&t->user, NULL);
+  t->pool = pool;
+  t->region = NULL;
+  t->cached_at = h->cached_at;
+  h->block_size = bytes;
+  node(t)->next = NULL;
+  gloc_put(pool, t);
+  return true;
+}
+
+/* The own mapping [block, block + to) has just grown from `from` bytes
+ * with fresh pages, untouched: moves the resident pages of other cached
+ * mappings of their own onto them (best fit first, the last one cut to
+ * size), without a copy, for as far as they go.  A request bigger than any
+ * cached piece then still reuses resident memory, where it faulted in a
+ * page for each 4 KB the biggest piece lacked.  A piece the OS cannot move
+ * goes back to the cache, and the rest of the block stays fresh. */
+static void own_fill(cr_pool_t *pool, char *block, size_t from, size_t to) {
+  cr_loc_t *loc = &pool->loc;
+  cr_large_t *aside = NULL; /* pieces the OS would not move: back to the cache at the end */
+  while (from < to) {
+    cr_lock(&loc->lock);
+    cr_large_t *c = own_best(loc, to - from);
+    if (c != NULL) gloc_unlink(loc, c);
+    cr_unlock(&loc->lock);
+    if (c == NULL) break;
+    if (c->block_size > to - from && !own_split(pool, c, to - from)) {
+      node(c)->next = aside;
+      aside = c;
+      break;
+    }
+    size_t n = c->block_size;
+    uint32_t backref = c->backref;
+    if (!cr_backend_own_move_into(&pool->backend, c->block, n, block, to, block + from)) {
+      node(c)->next = aside; /* Linux: a piece made of others the kernel keeps apart */
+      aside = c;
+      continue;
+    }
+    cr_backref_free(backref); /* its header moved into the block: user memory now */
+    from += n;
+  }
+  if (aside != NULL) gloc_put(pool, aside);
 }
 
 /* ---- local cache (owner only) -------------------------------------------- */
@@ -265,9 +391,9 @@ void cr_tls_flush(cr_tls_t *tls) {
   cr_bins_flush_empty(tls);
 }
 
-void cr_large_cache_evict(cr_pool_t *pool, uint64_t older_than, size_t max_bytes) {
+void cr_large_cache_evict(cr_pool_t *pool, uint64_t older_than, size_t max_bytes, size_t own_max) {
   cr_lock(&pool->loc.lock);
-  cr_large_t *evicted = gloc_evict(&pool->loc, older_than, max_bytes);
+  cr_large_t *evicted = gloc_evict(&pool->loc, older_than, max_bytes, own_max);
   cr_unlock(&pool->loc.lock);
   release_chain(evicted);
 }
@@ -325,21 +451,28 @@ void *cr_large_alloc(cr_pool_t *pool, cr_tls_t *own, size_t size, size_t alignme
     bool own = bytes > own_above();
     if (h == NULL && bytes <= CORONA_LOC_MAX_OBJECT) h = gloc_get(pool, bytes, own && !zero);
     size_t slack = 0;
-    if (h != NULL && own && h->region == NULL && h->block_size > bytes && h->block_size - bytes > bytes / 4 &&
-        slack_take(pool, h->block_size - bytes)) {
+    size_t min_tail = own_above() > CORONA_SLAB_SIZE ? own_above() : CORONA_SLAB_SIZE;
+    if (h != NULL && own && h->region == NULL && h->block_size > bytes && h->block_size - bytes >= min_tail &&
+        own_cuttable(pool) && own_split(pool, h, bytes)) {
+      /* cut to size: the tail stays cached, resident */
+    } else if (h != NULL && own && h->region == NULL && h->block_size > bytes && h->block_size - bytes > bytes / 4 &&
+               slack_take(pool, h->block_size - bytes)) {
       slack = h->block_size - bytes; /* kept whole: see slack_take */
     } else if (h != NULL && h->block_size != bytes && own && h->region == NULL &&
                (h->block_size < bytes || h->block_size - bytes > bytes / 4)) {
       /* Another size of own mapping: resize it in place or move its pages. */
+      size_t old_bytes = h->block_size;
       char *q = cr_backend_own_remap(&pool->backend, h->block, h->block_size, bytes, huge_for(bytes));
-      if (q == NULL) {
-        block_release(h);
+      if (q == NULL) { /* kept for a request it covers; this one takes fresh pages, filled below */
+        node(h)->next = NULL;
+        gloc_put(pool, h);
         h = NULL;
       } else {
         h = (cr_large_t *)q;
         h->block = q;
         h->block_size = bytes;
         cr_backref_set(h->backref, h);
+        if (old_bytes < bytes && own_cuttable(pool)) own_fill(pool, q, old_bytes, bytes);
       }
     }
     if (h != NULL) { /* cache hit: header and backref are in place */
@@ -373,6 +506,10 @@ void *cr_large_alloc(cr_pool_t *pool, cr_tls_t *own, size_t size, size_t alignme
     block = backend_alloc(pool, &bytes, alignment, os_align, &region, &zeroed);
   }
   if (block == NULL) goto oom;
+  if (region == NULL && offset == CORONA_LARGE_HEADER && !zero && own_cuttable(pool)) {
+    own_fill(pool, block, 0, bytes); /* resident pages of cached pieces, before the header is written */
+    zeroed = false;
+  }
   /* An own mapping is aligned to 16 KB: alignments above that are met by
    * the offset (bytes include it) or by the OS (the granule after the
    * block's first is aligned), below it by the block's alignment. */

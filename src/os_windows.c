@@ -163,6 +163,17 @@ void *cr_os_remap(void *addr, size_t old_size, size_t new_size, void *target) {
   return addr;
 }
 
+/* A reservation is released whole, so neither cuts nor joins are possible. */
+bool cr_os_split(void *addr, size_t size, size_t at) {
+  (void)addr, (void)size, (void)at;
+  return false;
+}
+
+bool cr_os_join(void *addr, size_t size, size_t at) {
+  (void)addr, (void)size, (void)at;
+  return false;
+}
+
 /* Large pages need SeLockMemoryPrivilege held and enabled in the token.
  * Enabling it is tried once; the answer is kept. */
 enum { LP_UNKNOWN, LP_YES, LP_NO };

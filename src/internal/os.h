@@ -109,6 +109,16 @@ void cr_os_purge(void *addr, size_t size);
  * OS cannot do this: Windows shrinks in place, grows in place only back into
  * what a shrink left, and never moves). */
 void *cr_os_remap(void *addr, size_t old_size, size_t new_size, void *target);
+/* Cuts the whole mapping [addr, addr+size) in two at addr+at (a page
+ * multiple inside it), or joins the adjacent whole mappings [addr,
+ * addr+at) and [addr+at, addr+size) of the same flags into one: from then
+ * on cr_os_unmap and cr_os_remap take the resulting mappings.  Nothing is
+ * touched; the resident pages stay.  Returns false, with nothing changed,
+ * where the OS cannot (Windows releases a reservation only whole).  A
+ * remap that moves or grows a joined mapping may fail where the OS still
+ * keeps two (Linux: mremap takes one of its own mappings). */
+bool cr_os_split(void *addr, size_t size, size_t at);
+bool cr_os_join(void *addr, size_t size, size_t at);
 
 /* ---- time and environment ------------------------------------------------------ */
 

@@ -217,8 +217,10 @@ typedef struct cr_policy_hooks_s {
   /* How many free bytes pool's backend may keep resident before the decay
    * time (its dirty_max), and the slack of live own mappings. */
   size_t (*dirty_budget)(cr_pool_t *pool);
-  /* How many block bytes pool's global large-object cache may hold. */
+  /* How many block bytes of large regions pool's global large-object
+   * cache may hold, and how many of mappings of their own. */
   size_t (*loc_budget)(cr_pool_t *pool);
+  size_t (*own_budget)(cr_pool_t *pool);
   /* A large allocation took new memory from the backend. */
   void (*grew)(cr_pool_t *pool);
 } cr_policy_hooks_t;
@@ -293,8 +295,9 @@ CR_INLINE size_t cr_large_usable(const cr_large_t *h) {
 /* The calling thread's local cache into the global one (thread exit). */
 void cr_large_flush_local(cr_tls_t *tls);
 /* Releases the global cache's blocks cached before older_than (ms), and the
- * oldest others while it holds more than max_bytes. */
-void cr_large_cache_evict(cr_pool_t *pool, uint64_t older_than, size_t max_bytes);
+ * oldest others while it holds more than max_bytes of region blocks or more
+ * than own_max of mappings of their own. */
+void cr_large_cache_evict(cr_pool_t *pool, uint64_t older_than, size_t max_bytes, size_t own_max);
 /* Everything the calling thread caches goes to the pool: its local
  * large-object cache, its mailboxes' frees and its empty blocks. */
 void cr_tls_flush(cr_tls_t *tls);
