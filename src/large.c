@@ -341,6 +341,34 @@ static void own_fill(cr_pool_t *pool, char *block, size_t from, size_t to) {
   if (aside != NULL) gloc_put(pool, aside);
 }
 
+/* Grows the live mapping of its own h to bytes into the cached one right
+ * after it, when that one is big enough: its resident pages join h's (it
+ * is cut to what h lacks, the rest stays cached).  A buffer that realloc
+ * grows step by step in the place of a bigger one freed before (cut to the
+ * buffer's first size) takes back that one's pages instead of moving onto
+ * fresh ones beside them.  false, with nothing changed, when it cannot. */
+static bool own_extend(cr_large_t *h, size_t bytes) {
+  cr_pool_t *pool = h->pool;
+  cr_loc_t *loc = &pool->loc;
+  size_t need = bytes - h->block_size;
+  if (!own_cuttable(pool)) return false;
+  cr_lock(&loc->lock);
+  cr_large_t *c = loc->newest;
+  while (c != NULL && (c->region != NULL || c->block != h->block + h->block_size)) c = node(c)->older;
+  if (c != NULL && c->block_size >= need) gloc_unlink(loc, c);
+  else c = NULL;
+  cr_unlock(&loc->lock);
+  if (c == NULL) return false;
+  if ((c->block_size > need && !own_split(pool, c, need)) ||
+      !cr_backend_own_join(&pool->backend, h->block, bytes, h->block_size)) {
+    node(c)->next = NULL;
+    gloc_put(pool, c);
+    return false;
+  }
+  cr_backref_free(c->backref);
+  return true;
+}
+
 /* ---- local cache (owner only) -------------------------------------------- */
 
 static cr_large_t *lloc_get(cr_tls_t *tls, size_t bytes) {
@@ -611,6 +639,12 @@ void *cr_large_resize(cr_large_t *h, size_t size) {
   }
   cr_pool_t *pool = h->pool;
   size_t old_bytes = h->block_size;
+  if (bytes > old_bytes && own_extend(h, bytes)) {
+    in_use_adjust(pool, old_bytes, bytes);
+    h->block_size = bytes;
+    h->size = size;
+    return cr_load_relaxed(&h->user);
+  }
   char *q = cr_backend_own_remap(be, h->block, old_bytes, bytes, huge_for(bytes));
   if (q == NULL) return NULL;
   in_use_adjust(pool, old_bytes, bytes); /* h may be gone: its pages moved to q */

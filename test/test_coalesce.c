@@ -15,8 +15,10 @@
  *             OS's count of mapped bytes is back where it started;
  *   own       a freed 24 MiB mapping of its own serves three 8 MiB buffers
  *             while every mapping is refused (cut twice), and, those freed,
- *             one of 24 MiB again (joined twice); after corona_collect the
- *             OS's counts are back where they started.
+ *             one of 24 MiB again (joined twice), and an 8 MiB one cut
+ *             again grows by realloc to 16 MiB in place, into the cached
+ *             rest; after corona_collect the OS's counts are back where
+ *             they started.
  * Linked with the fake OS (corona_fakeos, test/fakeos.h): its mappings come
  * first fit from one reservation, the same on every run, so a scenario's
  * objects lie back to back on the first try or the test fails.  And while
@@ -325,8 +327,17 @@ static void *own_body(void *arg) {
   for (int i = 0; i < 3; i++) check_free(p[i], 61 + (uint64_t)i);
   a = alloc_filled(3 * third + 128, 64); /* the pieces joined again */
   fakeos_stats(&joined);
-  refuse_all(false);
   check_free(a, 64);
+  /* Cut again; realloc grows the piece into the cached rest after it, in
+   * place (no mapping to move onto: every one is refused). */
+  void *g = alloc_filled(third, 65), *grown = NULL;
+  size_t ug = g != NULL ? corona_usable_size(g) : 0;
+  if (g != NULL && CHECK((grown = corona_realloc(g, 2 * third)) != NULL)) {
+    CHECK_PATTERN(grown, ug, 65);
+    ADDR_CHECKF(grown == g, "own: realloc to 16 MiB moved the buffer from %p to %p", g, grown);
+    corona_free(grown);
+  }
+  refuse_all(false);
   corona_collect();
   fakeos_stats(&end);
   printf("    own: a 24 MiB mapping cut %zu times into 8 MiB buffers, joined %zu times for one of 24 MiB; mapped "
