@@ -382,7 +382,7 @@ char *cr_backend_block_alloc(cr_backend_t *be, size_t bytes, cr_region_t **regio
  * 64 KB pages): the OS purges only whole pages, and what it cannot purge
  * stays dirty, and counted, until its neighbours are free too. */
 static void purge_range_locked(cr_backend_t *be, cr_region_t *r, size_t start, size_t end) {
-  size_t os_page = cr_os_page_size();
+  size_t os_page = cr_os_info()->page_size;
   size_t span = r->huge ? CORONA_HUGE_SPAN / CORONA_PAGE_SIZE : 1;
   if (os_page / CORONA_PAGE_SIZE > span) span = os_page / CORONA_PAGE_SIZE;
   size_t a = (start + span - 1) / span * span, b = end / span * span;

@@ -46,7 +46,7 @@ static size_t block_bytes_for(size_t size) {
  * is never purged, and a huge-page region only in whole huge pages, so
  * those are written. */
 static void zero_object(cr_pool_t *pool, cr_region_t *region, char *user, size_t size) {
-  size_t page = cr_os_page_size();
+  size_t page = cr_os_info()->page_size;
   char *a = (char *)round_up((uintptr_t)user, page), *b = (char *)((uintptr_t)(user + size) & ~(uintptr_t)(page - 1));
   if (size < CORONA_CALLOC_PURGE_MIN || pool->backend.source != NULL || (region != NULL && region->huge) || a >= b) {
     memset(user, 0, size);

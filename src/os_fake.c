@@ -75,15 +75,13 @@ _Noreturn static void fake_fatal(const char *what, uintptr_t addr, size_t size) 
   buf[n++] = '+';
   fake_hex(buf, &n, size);
   buf[n++] = '\n';
-  cr_os_write_err(buf, n);
-  cr_os_abort();
+  cr_os_fatal(buf, n);
 }
 
 /* ---- the reservation ------------------------------------------------------------ */
 
 static void fake_reserve(void) {
-  cr_os_init(); /* the page size; it only reads */
-  fake_page = cr_os_page_size();
+  fake_page = cr_os_info()->page_size;
   size_t total = FAKE_OBJECTS + FAKE_META, over = total + FAKE_OBJECTS;
   char *p = mmap(NULL, over, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (p == MAP_FAILED) fake_fatal("cannot reserve its address space, bytes:", 0, over);
@@ -209,7 +207,7 @@ void *cr_os_map(size_t size, size_t alignment, size_t offset, unsigned flags) {
     fake_fatal("cr_os_map: size, alignment or offset out of contract:", alignment, size);
   void *p = NULL;
   if (flags & CR_OS_HUGE_ONLY) {
-    size_t huge = cr_os_huge_page_size();
+    size_t huge = cr_os_info()->huge_page_size;
     if (huge == 0 || size % huge != 0 || fake_stats.huge_left < size) goto out; /* none: not a refusal */
     if (alignment < huge) alignment = huge;
   }

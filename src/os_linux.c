@@ -20,9 +20,10 @@
 #include "internal/os.h"
 
 /* ---- facts ------------------------------------------------------------------ */
-static size_t os_page_size = 4096;
-static size_t os_huge_page_size;
-static unsigned os_address_bits = 47;
+/* Written once, by os_read_facts under os_facts_once: pthread_once orders
+ * the writes before every return of cr_os_info. */
+static cr_os_info_t os_facts = {.page_size = 4096, .address_bits = 47};
+static pthread_once_t os_facts_once = PTHREAD_ONCE_INIT;
 
 /* Reads "Hugepagesize:  2048 kB" from /proc/meminfo without allocating. */
 static size_t read_huge_page_size(void) {
@@ -61,18 +62,19 @@ static unsigned read_address_bits(void) {
   return (unsigned)(64 - __builtin_clzll((unsigned long long)top));
 }
 
-void cr_os_init(void) {
+static void os_read_facts(void) {
   long ps = sysconf(_SC_PAGESIZE);
-  if (ps > 0) os_page_size = (size_t)ps;
-  os_huge_page_size = read_huge_page_size();
-  os_address_bits = read_address_bits();
+  if (ps > 0) os_facts.page_size = (size_t)ps;
+  os_facts.huge_page_size = read_huge_page_size();
+  os_facts.address_bits = read_address_bits();
 }
 
-size_t cr_os_page_size(void) { return os_page_size; }
-size_t cr_os_huge_page_size(void) { return os_huge_page_size; }
-unsigned cr_os_address_bits(void) { return os_address_bits; }
+const cr_os_info_t *cr_os_info(void) {
+  pthread_once(&os_facts_once, os_read_facts);
+  return &os_facts;
+}
 
-/* ---- time and environment ------------------------------------------------------ */
+/* ---- time and names ---------------------------------------------------------------- */
 
 uint64_t cr_os_now_ms(void) {
   /* The coarse clock (the last tick's time, a few ms old at most): corona
@@ -100,29 +102,52 @@ const char *cr_os_env(const char *prefix, size_t i) {
   return NULL;
 }
 
-/* ---- threads and the process ------------------------------------------------- */
-static pthread_key_t os_thread_key[CR_OS_THREAD_SLOTS];
+void *cr_os_next_symbol(const char *name) { return dlsym(RTLD_NEXT, name); }
 
-bool cr_os_thread_exit_init(unsigned slot, void (*on_exit)(void *value)) {
-  return pthread_key_create(&os_thread_key[slot], on_exit) == 0;
+/* program_invocation_short_name (errno.h, _GNU_SOURCE): glibc's and musl's
+ * argv[0] without its directory, set before main, also in a fully static
+ * program; read at each call, as late as the report that asks. */
+uint64_t cr_os_process_id(char *name, size_t cap) {
+  const char *from = program_invocation_short_name;
+  size_t n = 0;
+  for (; cap > 0 && from != NULL && from[n] != '\0' && n < cap - 1; n++) name[n] = from[n];
+  if (cap > 0) name[n] = '\0';
+  return (uint64_t)getpid();
 }
 
-void cr_os_thread_set(unsigned slot, void *value) { pthread_setspecific(os_thread_key[slot], value); }
+/* ---- hooks ------------------------------------------------------------------ */
+/* One pthread key per slot, made at the slot's first cr_os_thread_exit (it
+ * never allocates).  os_key_exit[slot]: the slot's callback, stored by every
+ * caller (always the same function) before pthread_once, which runs
+ * os_key_make in one of them; os_key[slot] and os_key_ok[slot] are written
+ * there and read after pthread_once has returned, which orders them. */
+static pthread_key_t os_key[CR_OS_THREAD_SLOTS];
+static bool os_key_ok[CR_OS_THREAD_SLOTS];
+static _Atomic(void (*)(void *)) os_key_exit[CR_OS_THREAD_SLOTS];
+static pthread_once_t os_key_once[CR_OS_THREAD_SLOTS] = {PTHREAD_ONCE_INIT, PTHREAD_ONCE_INIT};
 
-void *cr_os_next_symbol(const char *name) { return dlsym(RTLD_NEXT, name); }
+static void os_key_make(unsigned slot) {
+  os_key_ok[slot] = pthread_key_create(&os_key[slot], atomic_load_explicit(&os_key_exit[slot], memory_order_relaxed)) == 0;
+}
+static void os_key_make0(void) { os_key_make(0); }
+static void os_key_make1(void) { os_key_make(1); }
+static void (*const os_key_makers[CR_OS_THREAD_SLOTS])(void) = {os_key_make0, os_key_make1};
+_Static_assert(CR_OS_THREAD_SLOTS == 2, "one once-function per slot");
+
+bool cr_os_thread_exit(unsigned slot, void (*on_exit)(void *value), void *value) {
+  atomic_store_explicit(&os_key_exit[slot], on_exit, memory_order_relaxed);
+  pthread_once(&os_key_once[slot], os_key_makers[slot]);
+  return os_key_ok[slot] && pthread_setspecific(os_key[slot], value) == 0;
+}
 
 /* A copy of stderr taken at start-up (cr_os_process_hooks), for reports due
  * after the program has closed its own (coreutils close it at exit). */
 static int kept_err_fd = -1;
 
-static void os_keep_stderr(void) {
-  if (kept_err_fd < 0) kept_err_fd = fcntl(2, F_DUPFD_CLOEXEC, 3);
-}
-
 void cr_os_process_hooks(void (*prepare)(void), void (*parent)(void), void (*child)(void), void (*at_exit)(void)) {
   pthread_atfork(prepare, parent, child);
   if (at_exit == NULL) return;
-  os_keep_stderr();
+  if (kept_err_fd < 0) kept_err_fd = fcntl(2, F_DUPFD_CLOEXEC, 3);
   atexit(at_exit);
 }
 
@@ -136,47 +161,36 @@ void cr_os_wait(atomic_int *addr, int expected) {
 
 void cr_os_wake_one(atomic_int *addr) { syscall(SYS_futex, (int *)addr, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0); }
 
-/* ---- error output -------------------------------------------------------------- */
-void cr_os_write_err(const char *msg, size_t len) {
-  int fd = 2;
+/* ---- output -------------------------------------------------------------------- */
+/* Writes all of data to fd; false at the first failure.  err: fd is the
+ * standard error, and the kept copy stands in once the program closed it. */
+static bool os_write_fd(int fd, const char *data, size_t len, bool err) {
   while (len > 0) {
-    ssize_t n = write(fd, msg, len);
+    ssize_t n = write(fd, data, len);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && errno == EBADF && fd == 2 && kept_err_fd >= 0) {
+    if (n < 0 && errno == EBADF && err && fd == 2 && kept_err_fd >= 0) {
       fd = kept_err_fd;
       continue;
     }
-    if (n <= 0) return;
-    msg += n;
+    if (n <= 0) return false;
+    data += n;
     len -= (size_t)n;
   }
+  return true;
 }
 
-bool cr_os_append_file(const char *path, const char *data, size_t len) {
+bool cr_os_write(const char *path, const char *data, size_t len) {
+  if (path == NULL) return os_write_fd(2, data, len, true);
   int fd;
   do fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0666);
   while (fd < 0 && errno == EINTR);
   if (fd < 0) return false;
-  bool ok = true;
-  while (len > 0 && ok) {
-    ssize_t n = write(fd, data, len);
-    if (n < 0 && errno == EINTR) continue;
-    ok = n > 0;
-    if (ok) data += n, len -= (size_t)n;
-  }
+  bool ok = os_write_fd(fd, data, len, false);
   close(fd);
   return ok;
 }
 
-/* program_invocation_short_name (errno.h, _GNU_SOURCE): glibc's and musl's
- * argv[0] without its directory, set before main, also in a fully static
- * program. */
-uint64_t cr_os_process_id(char *name, size_t cap) {
-  const char *from = program_invocation_short_name;
-  size_t n = 0;
-  for (; cap > 0 && from != NULL && from[n] != '\0' && n < cap - 1; n++) name[n] = from[n];
-  if (cap > 0) name[n] = '\0';
-  return (uint64_t)getpid();
+_Noreturn void cr_os_fatal(const char *msg, size_t len) {
+  os_write_fd(2, msg, len, true);
+  abort();
 }
-
-_Noreturn void cr_os_abort(void) { abort(); }

@@ -22,7 +22,8 @@ static void *os_mmap(size_t size, int flags) {
 
 void *cr_os_map(size_t size, size_t alignment, size_t offset, unsigned flags) {
   int mflags = (flags & CR_OS_META ? MAP_NORESERVE : 0) | (flags & CR_OS_HUGE_ONLY ? MAP_HUGETLB : 0);
-  size_t page = flags & CR_OS_HUGE_ONLY ? cr_os_huge_page_size() : cr_os_page_size();
+  const cr_os_info_t *os = cr_os_info();
+  size_t page = flags & CR_OS_HUGE_ONLY ? os->huge_page_size : os->page_size;
   if (page == 0) return NULL; /* huge pages of unknown size: none to ask for */
   char *p = os_mmap(size, mflags);
   if (p != NULL && alignment > page && (((uintptr_t)p + offset) & (alignment - 1)) != 0) {

@@ -89,10 +89,10 @@ CR_EXPORT void *memalign(size_t alignment, size_t size) {
 
 CR_EXPORT void *aligned_alloc(size_t alignment, size_t size) { return memalign(alignment, size); }
 
-CR_EXPORT void *valloc(size_t size) { return cr_aligned_alloc(size, cr_os_page_size()); }
+CR_EXPORT void *valloc(size_t size) { return cr_aligned_alloc(size, cr_os_info()->page_size); }
 
 CR_EXPORT void *pvalloc(size_t size) {
-  size_t page = cr_os_page_size();
+  size_t page = cr_os_info()->page_size;
   size_t rounded = (size + page - 1) & ~(page - 1);
   if (rounded < size) {
     errno = ENOMEM;

@@ -297,12 +297,12 @@ void cr_at_exit(void) {
   format_report(&o, &s, status);
   if (file != NULL) {
     char path[CORONA_OPTION_TEXT_MAX + 64];
-    if (stats_path(path, sizeof path, file) && cr_os_append_file(path, buf, o.n)) return;
+    if (stats_path(path, sizeof path, file) && cr_os_write(path, buf, o.n)) return;
     cr_line_t l = CR_LINE_INIT; /* never lose the report: stderr instead */
     cr_line_str(&l, "cannot write the statistics to ");
     cr_line_str(&l, file);
     cr_line_str(&l, " (STATS_FILE); they follow here");
     cr_line_emit(&l);
   }
-  cr_os_write_err(buf, o.n);
+  cr_os_write(NULL, buf, o.n);
 }

@@ -216,5 +216,6 @@ def write_csv(csv_path, raw):
         for seq, rep, w, t, n, r in raw:
             wr.writerow([seq, rep, w, t, n, r.status, f"{r.wall_ms:.3f}", f"{r.user_ms:.3f}", f"{r.sys_ms:.3f}",
                          r.maxrss_kb, r.minflt, r.majflt, r.nvcsw, r.nivcsw,
+                         "" if r.cpu_ms is None else f"{r.cpu_ms:.3f}",
                          "" if r.work_ms is None else f"{r.work_ms:.3f}", r.checksum or "",
                          "" if r.live_peak_kb is None else r.live_peak_kb, r.note])

@@ -67,8 +67,6 @@ void cr_debug_fork_lock(bool take); /* fork handlers: the quarantine's lock */
 cr_tls_t *cr_pool_tls(cr_pool_t *pool);
 /* The same, or NULL when the thread has none (never creates one). */
 cr_tls_t *cr_pool_tls_peek(cr_pool_t *pool);
-/* The exit hook of the thread's table of user-pool TLS structs. */
-void cr_pools_on_thread_exit(void *table);
 /* Frees small object p of user pool `pool` (a corona_free of it). */
 void cr_pool_free_small(cr_pool_t *pool, void *p, unsigned kind);
 /* The pool owning p (page-map kind `kind`), NULL when p is not a live

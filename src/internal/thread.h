@@ -195,8 +195,10 @@ extern _Thread_local cr_tls_t *cr_tls_inner __attribute__((tls_model("initial-ex
 cr_tls_t *cr_tls_create(cr_pool_t *pool);
 /* Thread exit of one TLS: its caches and blocks go to its pool. */
 void cr_tls_teardown(cr_tls_t *tls);
-/* The OS's thread-exit hook of the default heap's TLS (slot 0). */
-void cr_tls_on_thread_exit(void *value);
+/* Has on_exit(value) run when this thread exits (cr_os_thread_exit: slot
+ * 0 the default heap's TLS, 1 the table of user-pool TLS structs); a
+ * failure is reported once per process (the thread keeps its blocks). */
+void cr_thread_exit_hook(unsigned slot, void (*on_exit)(void *value), void *value);
 
 CR_INLINE cr_tls_t *cr_tls_get(void) { return cr_tls_current; }
 /* The calling thread's real TLS, also in checked mode; NULL if none yet. */

@@ -30,7 +30,8 @@ prefix=$tmp/prefix
 lib=$prefix/$libdir/libcorona.so
 run=$prefix/$bindir/corona-run
 consumer_src=$src/test/install
-failures=()
+# shellcheck source=test/install/steps.sh
+. "$consumer_src/steps.sh"
 
 # shellcheck disable=SC2317 # called through the EXIT trap
 finish() {
@@ -41,25 +42,6 @@ finish() {
     fi
 }
 trap finish EXIT
-
-step() { printf '\n==== %s\n' "$*"; }
-pass() { printf 'ok: %s\n' "$*"; }
-fail() {
-    printf 'FAIL: %s\n' "$*"
-    failures+=("$*")
-}
-# run_logged LOG CMD...: runs CMD with its output in LOG, shown on failure.
-run_logged() {
-    local log=$1
-    shift
-    if "$@" >"$log" 2>&1; then
-        return 0
-    fi
-    local rc=$?
-    echo "command failed (exit $rc): $*"
-    sed 's/^/    /' "$log"
-    return "$rc"
-}
 
 step "cmake --install $build --prefix $prefix"
 if ! run_logged "$tmp/install.log" "$cmake" --install "$build" --prefix "$prefix"; then
@@ -231,11 +213,4 @@ else
     sed 's/^/    /' "$tmp/maps2.log"
 fi
 
-step "summary"
-if ((${#failures[@]} == 0)); then
-    echo "install test: all checks passed"
-    exit 0
-fi
-printf 'install test: %d failure(s)\n' "${#failures[@]}"
-printf '  - %s\n' "${failures[@]}"
-exit 1
+summary install

@@ -39,7 +39,13 @@
 #error "define VG_API_CORONA or VG_API_PLAIN"
 #endif
 
+/* noclone keeps gcc from making a specialised copy with another name, which
+ * valgrind's stack would show; clang never clones and has no such attribute. */
+#if defined(__clang__)
+#define VG_NOINLINE __attribute__((noinline))
+#else
 #define VG_NOINLINE __attribute__((noinline, noclone))
+#endif
 
 /* Stops the compiler from knowing what a pointer points at, or from
  * dropping a read or write of it. */
