@@ -559,14 +559,14 @@ void cr_backend_own_unmap(cr_backend_t *be, char *p, size_t bytes) {
 }
 
 bool cr_backend_own_split(cr_backend_t *be, char *p, size_t bytes, size_t at) {
-  if (be->source != NULL || !cr_os_split(p, bytes, at)) return false;
+  if (be->source != NULL || !cr_os_cut(p, bytes, at, false)) return false;
   /* The bytes stay mapped, marked and counted: one more mapping holds them. */
   atomic_fetch_add_explicit(&be->own_count, 1, memory_order_relaxed);
   return true;
 }
 
 bool cr_backend_own_join(cr_backend_t *be, char *p, size_t bytes, size_t at) {
-  if (be->source != NULL || !cr_os_join(p, bytes, at)) return false;
+  if (be->source != NULL || !cr_os_cut(p, bytes, at, true)) return false;
   atomic_fetch_sub_explicit(&be->own_count, 1, memory_order_relaxed);
   return true;
 }
@@ -576,16 +576,16 @@ bool cr_backend_own_move_into(cr_backend_t *be, char *src, size_t bytes, char *b
   size_t lo = (size_t)(dst - base), hi = size - lo - bytes;
   /* The target of a move is a whole mapping: cut it out, and join the
    * pieces again after. */
-  if (lo != 0 && !cr_os_split(base, size, lo)) return false;
-  if (hi != 0 && !cr_os_split(dst, size - lo, bytes)) {
-    if (lo != 0) cr_os_join(base, size, lo);
+  if (lo != 0 && !cr_os_cut(base, size, lo, false)) return false;
+  if (hi != 0 && !cr_os_cut(dst, size - lo, bytes, false)) {
+    if (lo != 0) cr_os_cut(base, size, lo, true);
     return false;
   }
   cr_pagemap_set((uintptr_t)src, bytes, CR_KIND_NONE); /* before the range is freed */
   bool moved = cr_os_remap(src, bytes, bytes, dst) != NULL;
   if (!moved) cr_pagemap_set((uintptr_t)src, bytes, CR_KIND_LARGE);
-  if (hi != 0) cr_os_join(dst, size - lo, bytes);
-  if (lo != 0) cr_os_join(base, size, lo);
+  if (hi != 0) cr_os_cut(dst, size - lo, bytes, true);
+  if (lo != 0) cr_os_cut(base, size, lo, true);
   if (!moved) return false;
   /* The source's bytes are gone; the target's were counted with base. */
   atomic_fetch_sub_explicit(&be->mapped_bytes, bytes, memory_order_relaxed);

@@ -64,16 +64,11 @@ void *cr_os_remap(void *addr, size_t old_size, size_t new_size, void *target) {
   return p == MAP_FAILED ? NULL : p;
 }
 
-/* Any page range of a mapping can be unmapped or remapped alone: a split
+/* Any page range of a mapping can be unmapped or remapped alone: a cut
  * changes nothing here.  A join neither: where the kernel keeps the parts
  * apart (different advice, or pages faulted in before they met), a later
  * mremap of the whole fails, as the contract allows. */
-bool cr_os_split(void *addr, size_t size, size_t at) {
-  (void)addr, (void)size, (void)at;
-  return true;
-}
-
-bool cr_os_join(void *addr, size_t size, size_t at) {
-  (void)addr, (void)size, (void)at;
+bool cr_os_cut(void *addr, size_t size, size_t at, bool join) {
+  (void)addr, (void)size, (void)at, (void)join;
   return true;
 }

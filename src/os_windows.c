@@ -174,13 +174,8 @@ void *cr_os_remap(void *addr, size_t old_size, size_t new_size, void *target) {
 }
 
 /* A reservation is released whole, so neither cuts nor joins are possible. */
-bool cr_os_split(void *addr, size_t size, size_t at) {
-  (void)addr, (void)size, (void)at;
-  return false;
-}
-
-bool cr_os_join(void *addr, size_t size, size_t at) {
-  (void)addr, (void)size, (void)at;
+bool cr_os_cut(void *addr, size_t size, size_t at, bool join) {
+  (void)addr, (void)size, (void)at, (void)join;
   return false;
 }
 

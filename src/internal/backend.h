@@ -136,7 +136,7 @@ void cr_backend_own_unmap(cr_backend_t *be, char *p, size_t bytes);
 /* Cuts the own mapping [p, p+bytes) in two at p+at (a 16 KB multiple), or
  * joins the adjacent own mappings [p, p+at) and [p+at, p+bytes) into one:
  * from then on each result is unmapped or remapped alone, as any own
- * mapping (cr_os_split, cr_os_join).  false, with nothing changed, where
+ * mapping (cr_os_cut).  false, with nothing changed, where
  * the OS cannot, and for a user pool (its chunks go back whole). */
 bool cr_backend_own_split(cr_backend_t *be, char *p, size_t bytes, size_t at);
 bool cr_backend_own_join(cr_backend_t *be, char *p, size_t bytes, size_t at);
