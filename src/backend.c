@@ -558,6 +558,42 @@ void cr_backend_own_unmap(cr_backend_t *be, char *p, size_t bytes) {
   if (cr_verbose()) cr_verbose_event("unmapped own mapping", p, bytes);
 }
 
+bool cr_backend_own_split(cr_backend_t *be, char *p, size_t bytes, size_t at) {
+  if (be->source != NULL || !cr_os_cut(p, bytes, at, false)) return false;
+  /* The bytes stay mapped, marked and counted: one more mapping holds them. */
+  atomic_fetch_add_explicit(&be->own_count, 1, memory_order_relaxed);
+  return true;
+}
+
+bool cr_backend_own_join(cr_backend_t *be, char *p, size_t bytes, size_t at) {
+  if (be->source != NULL || !cr_os_cut(p, bytes, at, true)) return false;
+  atomic_fetch_sub_explicit(&be->own_count, 1, memory_order_relaxed);
+  return true;
+}
+
+bool cr_backend_own_move_into(cr_backend_t *be, char *src, size_t bytes, char *base, size_t size, char *dst) {
+  if (be->source != NULL) return false;
+  size_t lo = (size_t)(dst - base), hi = size - lo - bytes;
+  /* The target of a move is a whole mapping: cut it out, and join the
+   * pieces again after. */
+  if (lo != 0 && !cr_os_cut(base, size, lo, false)) return false;
+  if (hi != 0 && !cr_os_cut(dst, size - lo, bytes, false)) {
+    if (lo != 0) cr_os_cut(base, size, lo, true);
+    return false;
+  }
+  cr_pagemap_set((uintptr_t)src, bytes, CR_KIND_NONE); /* before the range is freed */
+  bool moved = cr_os_remap(src, bytes, bytes, dst) != NULL;
+  if (!moved) cr_pagemap_set((uintptr_t)src, bytes, CR_KIND_LARGE);
+  if (hi != 0) cr_os_cut(dst, size - lo, bytes, true);
+  if (lo != 0) cr_os_cut(base, size, lo, true);
+  if (!moved) return false;
+  /* The source's bytes are gone; the target's were counted with base. */
+  atomic_fetch_sub_explicit(&be->mapped_bytes, bytes, memory_order_relaxed);
+  atomic_fetch_sub_explicit(&be->own_count, 1, memory_order_relaxed);
+  atomic_fetch_sub_explicit(&be->own_bytes, bytes, memory_order_relaxed);
+  return true;
+}
+
 char *cr_backend_own_remap(cr_backend_t *be, char *p, size_t old_bytes, size_t new_bytes, bool huge) {
   if (be->source != NULL) return NULL; /* user memory cannot be remapped: the caller moves the object */
   if (new_bytes <= old_bytes) { /* shrinking in place never fails or moves */

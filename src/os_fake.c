@@ -247,6 +247,39 @@ void cr_os_purge(void *addr, size_t size) {
   fake_leave();
 }
 
+/* The record of one mapping becomes two, or two adjacent ones of the same
+ * flags become one (the contract in os.h); the pages are left alone. */
+bool cr_os_cut(void *addr, size_t size, size_t at, bool join) {
+  fake_enter();
+  if (at == 0 || at >= size || !page_multiple(at)) fake_fatal("cr_os_cut: cut out of contract:", (uintptr_t)addr, at);
+  bool ok;
+  if (!join) {
+    fake_map_t *m = fake_whole((uintptr_t)addr, size, "cr_os_cut: not a whole mapping:");
+    fake_area_t *a = area_of(m);
+    ok = a->n < FAKE_MAX_MAPS && !(m->flags & (CR_OS_META | CR_OS_HUGE_ONLY));
+    if (ok) {
+      unsigned flags = m->flags;
+      size_t serial = m->serial;
+      m->size = at;
+      area_insert(a, (uintptr_t)addr + at, size - at, flags, serial); /* m may have moved */
+      fake_stats.mappings++;
+      fake_stats.splits++;
+    }
+  } else {
+    fake_map_t *lo = fake_whole((uintptr_t)addr, at, "cr_os_cut: joining what is not a whole mapping:");
+    fake_map_t *hi = fake_whole((uintptr_t)addr + at, size - at, "cr_os_cut: joining what is not a whole mapping:");
+    ok = lo->flags == hi->flags && !(lo->flags & (CR_OS_META | CR_OS_HUGE_ONLY));
+    if (ok) {
+      lo->size = size;
+      area_remove(area_of(hi), hi);
+      fake_stats.mappings--;
+      fake_stats.joins++;
+    }
+  }
+  fake_leave();
+  return ok;
+}
+
 void *cr_os_remap(void *addr, size_t old_size, size_t new_size, void *target) {
   fake_enter();
   fake_map_t *m = fake_whole((uintptr_t)addr, old_size, "cr_os_remap: not a whole mapping:");

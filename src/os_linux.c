@@ -81,8 +81,15 @@ const cr_os_info_t *cr_os_info(void) {
 /* ---- time and names ---------------------------------------------------------------- */
 
 uint64_t cr_os_now_ms(void) {
+  /* The coarse clock (the last tick's time, a few ms old at most): corona
+   * reads the time at every large free and cache decision, and the fine
+   * clock's read showed as 5 % of a churn of 8 KiB..2 MiB objects
+   * (suite-buffers mid); milliseconds of decay need no better. */
   struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
+#ifdef CLOCK_MONOTONIC_COARSE
+  if (clock_gettime(CLOCK_MONOTONIC_COARSE, &ts) != 0)
+#endif
+    clock_gettime(CLOCK_MONOTONIC, &ts);
   return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 

@@ -63,3 +63,12 @@ void *cr_os_remap(void *addr, size_t old_size, size_t new_size, void *target) {
                            : mremap(addr, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, target);
   return p == MAP_FAILED ? NULL : p;
 }
+
+/* Any page range of a mapping can be unmapped or remapped alone: a cut
+ * changes nothing here.  A join neither: where the kernel keeps the parts
+ * apart (different advice, or pages faulted in before they met), a later
+ * mremap of the whole fails, as the contract allows. */
+bool cr_os_cut(void *addr, size_t size, size_t at, bool join) {
+  (void)addr, (void)size, (void)at, (void)join;
+  return true;
+}

@@ -173,6 +173,12 @@ void *cr_os_remap(void *addr, size_t old_size, size_t new_size, void *target) {
   return addr;
 }
 
+/* A reservation is released whole, so neither cuts nor joins are possible. */
+bool cr_os_cut(void *addr, size_t size, size_t at, bool join) {
+  (void)addr, (void)size, (void)at, (void)join;
+  return false;
+}
+
 /* Large pages need SeLockMemoryPrivilege held and enabled in the token.
  * Enabling it is tried once; the answer is kept. */
 enum { LP_UNKNOWN, LP_YES, LP_NO };

@@ -11,6 +11,8 @@
  *   remap     a shrink stays in place; a growth in place keeps the contents
  *             or leaves everything as it was (NULL); a move onto a target
  *             carries the contents there;
+ *   cut       a mapping cut in two, joined and cut again keeps its
+ *             contents, and each half is remapped and unmapped alone;
  *   env       cr_os_env finds a variable by "NAME=", lists entries by
  *             prefix, names compare with case;
  *   clock     cr_os_now_ms never goes back and follows a sleep;
@@ -144,6 +146,25 @@ static void test_remap(void) {
   cr_os_unmap(p, have);
 }
 
+static void test_cut(void) {
+  const size_t size = 1 * MB;
+  char *p = cr_os_map(size, 0, 0, 0);
+  if (!CHECK(p != NULL)) return;
+  uint64_t seed = tu_seed(p, size);
+  tu_fill(p, size, seed);
+  /* Cut in two, joined again, cut again: nothing moves, nothing is lost. */
+  CHECK(cr_os_cut(p, size, size / 4, false));
+  CHECK(cr_os_cut(p, size, size / 4, true));
+  CHECK(cr_os_cut(p, size, size / 2, false));
+  CHECK_PATTERN(p, size, seed);
+  /* Each half is a mapping of its own: remapped and unmapped alone. */
+  CHECK(cr_os_remap(p + size / 2, size / 2, size / 4, NULL) == p + size / 2);
+  CHECK_PATTERN(p, size / 2 + size / 4, seed);
+  cr_os_unmap(p + size / 2, size / 4);
+  CHECK_PATTERN(p, size / 2, seed);
+  cr_os_unmap(p, size / 2);
+}
+
 static void test_env(void) {
   CHECK(setenv("CORONA_TEST_OS_VAR", "forty-two", 1) == 0);
   CHECK(setenv("CORONA_TEST_OS_VARIANT", "other", 1) == 0);
@@ -247,7 +268,7 @@ int main(int argc, char **argv) {
   setvbuf(stdout, NULL, _IOLBF, 0);
   static const tu_part_t parts[] = {
       {"facts", test_facts}, {"map", test_map},   {"huge", test_huge}, {"purge", test_purge},
-      {"remap", test_remap}, {"env", test_env}, {"clock", test_clock}, {"hooks", test_hooks},
+      {"remap", test_remap}, {"cut", test_cut}, {"env", test_env}, {"clock", test_clock}, {"hooks", test_hooks},
       {"write", test_write},
   };
   tu_run_parts(argc, argv, parts, sizeof parts / sizeof parts[0], 6);

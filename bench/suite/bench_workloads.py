@@ -14,7 +14,18 @@ PEERS = [
     ("tcmalloc", "libtcmalloc_minimal.so.4", "libtcmalloc-minimal4"),
     ("tbbmalloc", "libtbbmalloc_proxy.so.2", "libtbbmalloc2"),
 ]
-ALL_ALLOCS = ["corona", "glibc"] + [p[0] for p in PEERS]
+# Upstream builds that Debian does not package, by file name in the peers
+# folder (its README.md says what each is): name, file, project.  Used when
+# the folder exists -- BENCH_PEERS_DIR, by default ../shared/peers beside the
+# repository -- and left out without error where it does not (CI).  Not
+# CORONA_*: corona warns about CORONA_ variables it does not know.
+PEERS_DIR = os.environ.get("BENCH_PEERS_DIR") or os.path.join(os.path.dirname(ROOT), "shared", "peers")
+UPSTREAM_PEERS = [
+    ("mimalloc3", "libmimalloc3.so", "microsoft/mimalloc"),
+    ("snmalloc", "libsnmalloc.so", "microsoft/snmalloc"),
+    ("rpmalloc", "librpmalloc.so", "mjansson/rpmalloc"),
+]
+ALL_ALLOCS = ["corona", "glibc"] + [p[0] for p in PEERS] + [p[0] for p in UPSTREAM_PEERS]
 
 # Workloads: name, program and its fixed arguments, threaded?, description.
 # Program "python" / "sqlite" are the real programs.
@@ -41,6 +52,10 @@ WORKLOADS = [
      "3000 short-lived threads in waves, 200 objects each, half left to the next wave (threads.c)"),
     ("frag", ["suite-frag"], True,
      "128 MB of 16..256 B objects, 90 % freed at random, then as many bytes of 257..4096 B; peak RSS vs live (frag.c)"),
+    ("buffers-big", ["suite-buffers", "big"], True,
+     "24 live buffers of 4..28 MB, each replaced at random, zero-filled by memset, checked at free (buffers.c)"),
+    ("buffers-mid", ["suite-buffers", "mid"], True,
+     "48 live objects of 8 KB..2 MB, each replaced at random, written at both ends (buffers.c)"),
     ("python", ["python"], False,
      "python3 (Debian) with PYTHONMALLOC=malloc: strings, dicts, objects, JSON, sorting (pywork.py)"),
     ("sqlite", ["sqlite"], False,

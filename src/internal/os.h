@@ -11,12 +11,13 @@
  * Policy (alignment of regions, retries, what to give back and when) stays
  * in the backend; the OS only does what it is asked, or says it cannot.
  *
- * Seventeen entries in seven groups (issue 15 asked for about a dozen; there
+ * Eighteen entries in seven groups (issue 15 asked for about a dozen; there
  * were twenty-two):
  *   facts    cr_os_info: what does not change, read once, never fails
  *   memory   cr_os_map (reserve + commit, huge-page advice), cr_os_unmap
  *            (release), cr_os_purge (decommit), cr_os_remap (grow a big
- *            object without a copy)
+ *            object without a copy), cr_os_cut (one mapping becomes two,
+ *            or two one: big buffers' resident pages reused by pieces)
  *   time     cr_os_now_ms
  *   names    cr_os_env (the environment), cr_os_next_symbol (the C
  *            library's function that corona replaces), cr_os_process_id
@@ -99,6 +100,15 @@ void cr_os_purge(void *addr, size_t size);
  * OS cannot do this: Windows shrinks in place, grows in place only back into
  * what a shrink left, and never moves). */
 void *cr_os_remap(void *addr, size_t old_size, size_t new_size, void *target);
+/* join false: cuts the whole mapping [addr, addr+size) in two at addr+at
+ * (a page multiple inside it); join true: makes the adjacent whole
+ * mappings [addr, addr+at) and [addr+at, addr+size) of the same flags one.
+ * From then on cr_os_unmap and cr_os_remap take the resulting mappings.
+ * Nothing is touched; the resident pages stay.  Returns false, with
+ * nothing changed, where the OS cannot (Windows releases a reservation
+ * only whole).  A remap that moves or grows a joined mapping may fail
+ * where the OS still keeps two (Linux: mremap takes one of its own). */
+bool cr_os_cut(void *addr, size_t size, size_t at, bool join);
 
 /* ---- time ------------------------------------------------------------------- */
 

@@ -1,7 +1,7 @@
 /* thread.h (layer: thread) — per-thread state and the heap it belongs to:
  * the bins of small objects (bin.c), the per-thread struct and its life
  * (tls.c), the heap's shared lists of empty and orphaned blocks (pool.c),
- * large objects and their caches (large.c), and the statistics counters
+ * large objects and their caches (large.c, large_cache.c), and the statistics counters
  * (counters.c). */
 #ifndef CORONA_THREAD_H
 #define CORONA_THREAD_H
@@ -145,7 +145,7 @@ enum { CR_POOL_FREE = 0, CR_POOL_LIVE = 0x6c697665, CR_POOL_DEAD = 0x64656164 };
  * pointer; for alignment <= 64 it is also the start of the block.  A live
  * object's header is registered in the backref table; a cached one has
  * user == NULL, so freeing it again is caught.  While cached, the cache links
- * live in the (unused) user memory: see cr_lnode_t in large.c.
+ * live in the (unused) user memory: see cr_lnode_t in large_cache.c.
  * Who writes: while the object is live, the thread that holds it, in
  * malloc, realloc or free (a program gives one object to one call at a
  * time; the one race it may start, two frees, is settled on `user`); the
@@ -250,8 +250,10 @@ typedef struct cr_policy_hooks_s {
   /* How many free bytes pool's backend may keep resident before the decay
    * time (its dirty_max), and the slack of live own mappings. */
   size_t (*dirty_budget)(cr_pool_t *pool);
-  /* How many block bytes pool's global large-object cache may hold. */
+  /* How many block bytes of large regions pool's global large-object
+   * cache may hold, and how many of mappings of their own. */
   size_t (*loc_budget)(cr_pool_t *pool);
+  size_t (*own_budget)(cr_pool_t *pool);
   /* A large allocation took new memory from the backend. */
   void (*grew)(cr_pool_t *pool);
 } cr_policy_hooks_t;
@@ -335,11 +337,38 @@ void *cr_large_resize(cr_large_t *h, size_t size);
 CR_INLINE size_t cr_large_usable(const cr_large_t *h) {
   return (size_t)(h->block + h->block_size - (char *)cr_load_relaxed(&h->user));
 }
+/* ---- large_cache.c: the caches of large objects ---------------------------
+ * Gives a block back to the backend (or the OS), its backref with it. */
+void cr_large_release(cr_large_t *h);
+/*
+ * A cached block for bytes (block bytes, alignment <= 64): the calling
+ * thread's local cache first (exact size), then pool's global one (its own
+ * bin, or with any_own the cached mapping of its own that fits best: the
+ * smallest that covers bytes, else the biggest, for the caller to resize);
+ * taken out of the cache; NULL when none. */
+cr_large_t *cr_large_cache_take(cr_pool_t *pool, size_t bytes, bool any_own);
+/* Caches the freed block h (cached_at set): the calling thread's local
+ * cache when it is of pool, else the global one, which may release the
+ * oldest entries over the budgets. */
+void cr_large_cache_put(cr_pool_t *pool, cr_large_t *h);
+/* Mappings of their own in the global cache may be cut and joined (the
+ * OS's heap, without huge pages). */
+bool cr_large_own_cuttable(cr_pool_t *pool);
+/* Cuts h (a mapping of its own, out of the cache) down to bytes; the rest
+ * goes to the global cache; false, h unchanged, when it cannot. */
+bool cr_large_own_cut(cr_pool_t *pool, cr_large_t *h, size_t bytes);
+/* [block + from, block + to) of an own mapping holds fresh, untouched
+ * pages: moves cached pieces' resident pages onto them, as far as they go. */
+void cr_large_own_fill(cr_pool_t *pool, char *block, size_t from, size_t to);
+/* Grows the live own mapping h to bytes into the cached piece right after
+ * it; false, nothing changed, when there is none big enough. */
+bool cr_large_own_extend(cr_large_t *h, size_t bytes);
 /* The calling thread's local cache into the global one (thread exit). */
 void cr_large_flush_local(cr_tls_t *tls);
 /* Releases the global cache's blocks cached before older_than (ms), and the
- * oldest others while it holds more than max_bytes. */
-void cr_large_cache_evict(cr_pool_t *pool, uint64_t older_than, size_t max_bytes);
+ * oldest others while it holds more than max_bytes of region blocks or more
+ * than own_max of mappings of their own. */
+void cr_large_cache_evict(cr_pool_t *pool, uint64_t older_than, size_t max_bytes, size_t own_max);
 /* Everything the calling thread caches goes to the pool: its local
  * large-object cache, its mailboxes' frees and its empty blocks. */
 void cr_tls_flush(cr_tls_t *tls);
