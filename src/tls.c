@@ -32,8 +32,11 @@ void cr_tls_teardown(cr_tls_t *tls) {
   else cr_pool_tls_retire(tls->pool, tls); /* a late notice may still come */
 }
 
+_Thread_local bool cr_tls_gone __attribute__((tls_model("initial-exec")));
+
 void cr_tls_on_thread_exit(void *value) {
   cr_tls_teardown(value);
+  cr_tls_gone = true;
   /* A destructor running after ours that allocates gets a fresh TLS (and
    * the OS calls us again for it). */
   cr_tls_current = &cr_tls_empty;
