@@ -41,30 +41,11 @@ typedef struct stage {
 /* The size of the object that stage K makes for message M. */
 static inline size_t obj_size(uint64_t m, int k) { return 8 + (size_t)(mix64(m * 64 + (uint64_t)k) % 1017); }
 
-static uint64_t *make(uint64_t m, int k) {
-  size_t n = obj_size(m, k);
-  uint64_t *p = malloc(n);
-  if (!p)
-    suite_oom(n);
-  /* 8-byte objects hold only the id: the tag goes in its last byte's place
-   * otherwise, and an 8-byte object's tag is the id's own low byte. */
-  p[0] = m;
-  if (n > 8)
-    ((unsigned char *)p)[n - 1] = tag_byte(m * 64 + (uint64_t)k, n - 1);
-  return p;
-}
+/* Stage K's object for message M: the message number, and a tag of its own. */
+static uint64_t *make(uint64_t m, int k) { return suite_tagged_new(m, m * 64 + (uint64_t)k, obj_size(m, k)); }
 
 static uint64_t drop(uint64_t *p, uint64_t m, int k) {
-  size_t n = obj_size(m, k);
-  if (p[0] != m)
-    suite_corrupt("pipeline", m, 0, (unsigned)(p[0] & 0xff), (unsigned)(m & 0xff));
-  unsigned char last = 0;
-  if (n > 8) {
-    last = ((unsigned char *)p)[n - 1];
-    if (last != tag_byte(m * 64 + (uint64_t)k, n - 1))
-      suite_corrupt("pipeline", m, n - 1, last, tag_byte(m * 64 + (uint64_t)k, n - 1));
-  }
-  free(p);
+  unsigned char last = suite_tagged_free(p, m, m * 64 + (uint64_t)k, obj_size(m, k), "pipeline");
   return m * 0x9e3779b97f4a7c15ull + (uint64_t)k * 31 + last;
 }
 

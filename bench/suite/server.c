@@ -52,27 +52,13 @@ static inline size_t obj_size(uint64_t id) { return 8 + (size_t)(mix64(id) % (g.
 
 static uint64_t *make(set *s) {
   uint64_t id = s->next_id++;
-  size_t n = obj_size(id);
-  uint64_t *p = malloc(n);
-  if (!p)
-    suite_oom(n);
-  p[0] = id;
-  if (n > 8)
-    ((unsigned char *)p)[n - 1] = tag_byte(id, n - 1);
-  return p;
+  return suite_tagged_new(id, id, obj_size(id));
 }
 
 static void drop(set *s, uint64_t *p) {
   uint64_t id = p[0];
-  size_t n = obj_size(id);
-  unsigned char last = 0;
-  if (n > 8) {
-    last = ((unsigned char *)p)[n - 1];
-    if (last != tag_byte(id, n - 1))
-      suite_corrupt("server", id, n - 1, last, tag_byte(id, n - 1));
-  }
+  unsigned char last = suite_tagged_free(p, id, id, obj_size(id), "server");
   s->sum += id * 0x9e3779b97f4a7c15ull + last;
-  free(p);
 }
 
 /* A set arrives (or opens): what the sender allocated is freed here, and
