@@ -213,6 +213,7 @@ void cr_bins_remote_start(cr_tls_t *tls, cr_block_t *b, void *p) {
   tls->remote_held |= (uint32_t)1 << bin;
   r->block = b;
   r->head = r->tail = p;
+  r->count = 1;
 }
 
 void cr_bins_remote_flush(cr_tls_t *tls) {

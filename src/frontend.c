@@ -73,9 +73,10 @@ CR_NOINLINE void cr_free_not_owned(cr_tls_t *tls, cr_block_t *b, void *p) {
   }
   /* Else held back with its block's other frees (cr_remote_t). */
   cr_remote_t *r = &tls->remote[bin];
-  if (cr_likely(r->block == b)) {
+  if (cr_likely(r->block == b) && cr_likely(r->count < CORONA_REMOTE_CHAIN)) {
     *(void **)p = r->head;
     r->head = p;
+    r->count++;
     return;
   }
   cr_bins_remote_start(tls, b, p);

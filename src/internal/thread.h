@@ -62,13 +62,15 @@ typedef struct cr_bins_s {
  * operation on the block, and at most one mailbox notice, for a run of
  * frees into the same block instead of one per object (a consumer frees a
  * producer's objects in about the order they were carved).  The chain goes
- * out when a free of the class meets another block, when the thread needs
- * a new block (bin_refill), and whenever its bins go home (thread exit,
- * corona_collect, a reclaim before a retry), so at most one block's
- * objects per class wait here and none outlives the thread. */
+ * out when it is CORONA_REMOTE_CHAIN long, when a free of the class meets
+ * another block, when the thread needs a new block (bin_refill), and
+ * whenever its bins go home (thread exit, corona_collect, a reclaim before
+ * a retry), so at most CORONA_REMOTE_CHAIN objects per class wait here and
+ * none outlives the thread. */
 typedef struct cr_remote_s {
   cr_block_t *block; /* owner: the block of the held objects; NULL when none */
   void *head, *tail; /* owner: the held objects, most recent first */
+  uint32_t count;    /* owner: how many (at most CORONA_REMOTE_CHAIN) */
 } cr_remote_t;
 _Static_assert(CORONA_NUM_BINS <= 32, "cr_tls_t.remote_held has a bit per class");
 
@@ -198,8 +200,8 @@ void cr_bins_set_thresholds(cr_tls_t *tls);
 void cr_bins_remote_flush(cr_tls_t *tls);
 /* A free by tls of p (marked), an object of another thread's block b of
  * the same pool, when tls's chain for b's class holds none of b's objects
- * (cr_free_not_owned appends to a chain of b's): that chain goes out, and
- * p starts a new one. */
+ * or is full (cr_free_not_owned appends to any other chain of b's): that
+ * chain goes out, and p starts a new one. */
 void cr_bins_remote_start(cr_tls_t *tls, cr_block_t *b, void *p);
 /* Drains every mailbox of tls (remote frees become reusable). */
 void cr_bins_drain_all(cr_tls_t *tls);
