@@ -1,6 +1,7 @@
 /* block.c (layer: block) — one 16 KB slab block: the size classes that cut
  * it, initialisation, the remote free (a chain of objects CAS'ed onto the
- * public free list, then the mailbox notice) and privatisation of the public list by the owner.  The invariants are stated above cr_block_s in
+ * public free list, then the mailbox notice) and privatisation of the
+ * public list by the owner.  The invariants are stated above cr_block_s in
  * internal/block.h. */
 #include "internal/block.h"
 
