@@ -36,7 +36,9 @@ static CR_NOINLINE void free_not_owned_rare(cr_tls_t *tls, cr_block_t *b, void *
      * (a pipeline's last stage) gets its TLS now, so that its frees are
      * batched as any thread's are, and go out at its exit.  Not after its
      * TLS was torn down (a destructor freeing at thread exit): nothing
-     * would send such a batch out. */
+     * would send such a batch out.  A thread whose first call to corona is
+     * a free in the OS's last round of thread-exit destructors still gets
+     * a TLS that is never torn down, as a malloc there would. */
     if (!cr_tls_gone && (tls = cr_tls_create(&cr_default_pool)) != NULL) {
       cr_free_not_owned(tls, b, p);
       return;
