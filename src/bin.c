@@ -15,6 +15,10 @@ void cr_bins_init(cr_tls_t *tls) {
   for (unsigned bin = 0; bin < CORONA_NUM_BINS; bin++) {
     tls->bins.block[CR_ROW(bin)] = &cr_block_empty;
     tls->bins.mask[CR_ROW(bin)] = cr_bin_mask[bin];
+    /* No hot objects until the thread allocates in the class (its first
+     * refill starts a turn): a thread that only frees there, such as a
+     * pipeline's last stage, would never hand them out. */
+    tls->hot[bin] = CORONA_HOT_OBJECTS;
   }
 }
 
@@ -202,6 +206,25 @@ static int64_t list_home(cr_tls_t *tls, void *list) {
   return n;
 }
 
+void cr_bins_remote_start(cr_tls_t *tls, cr_block_t *b, void *p) {
+  unsigned bin = b->bin;
+  cr_remote_t *r = &tls->remote[bin];
+  if (r->block != NULL) cr_block_free_chain(r->block, r->head, r->tail);
+  tls->remote_held |= (uint32_t)1 << bin;
+  r->block = b;
+  r->head = r->tail = p;
+  r->count = 1;
+}
+
+void cr_bins_remote_flush(cr_tls_t *tls) {
+  for (uint32_t held = tls->remote_held; held != 0; held &= held - 1) {
+    cr_remote_t *r = &tls->remote[__builtin_ctz(held)];
+    cr_block_free_chain(r->block, r->head, r->tail);
+    r->block = NULL;
+  }
+  tls->remote_held = 0;
+}
+
 /* Both lists of every bin go home: objects of the active blocks and hot
  * objects of other blocks alike (see CORONA_HOT_OBJECTS), also in classes
  * where the thread has no active block.  Thread exit, corona_collect and a
@@ -209,10 +232,11 @@ static int64_t list_home(cr_tls_t *tls, void *list) {
  * objects with it.  While counting, what the free lists held was counted as
  * handed out, what the local lists held was not yet counted as freed. */
 static void bins_home(cr_tls_t *tls) {
+  cr_bins_remote_flush(tls); /* before the exit closes this thread's own public lists */
   for (unsigned bin = 0; bin < CORONA_NUM_BINS; bin++) {
     void *unused = tls->bins.free[CR_ROW(bin)], *freed = tls->bins.local[CR_ROW(bin)];
     tls->bins.free[CR_ROW(bin)] = tls->bins.local[CR_ROW(bin)] = NULL;
-    tls->hot[bin] = 0;
+    tls->hot[bin] = CORONA_HOT_OBJECTS; /* as a new TLS: no turn until the next refill */
     int64_t n_unused = list_home(tls, unused), n_freed = list_home(tls, freed);
     CR_STAT(if (cr_tls_counting(tls)) cr_stat_own(&tls->stats.bin_alloc[bin], -n_unused));
     CR_STAT(if (cr_tls_counting(tls)) cr_stat_own(&tls->stats.bin_free[bin], n_freed));
@@ -315,7 +339,9 @@ static cr_block_t *bin_refill(cr_tls_t *tls, unsigned bin) {
   if (b == NULL) b = take_orphan(tls, bin);
   if (b != NULL) return b;
 
-  /* A new block is needed: first let remote frees empty what they can. */
+  /* A new block is needed: first let remote frees empty what they can,
+   * ours to other threads (which may need their memory as much) included. */
+  cr_bins_remote_flush(tls);
   cr_bins_drain_all(tls);
   cr_policy_hooks.tick(tls->pool);
   if ((b = take_partial(tls, bin)) != NULL) return b;

@@ -32,8 +32,13 @@ void cr_tls_teardown(cr_tls_t *tls) {
   else cr_pool_tls_retire(tls->pool, tls); /* a late notice may still come */
 }
 
+/* One byte more of static TLS, beside the two pointers above (dlopen_late
+ * checks that they fit glibc's surplus). */
+_Thread_local bool cr_tls_gone __attribute__((tls_model("initial-exec")));
+
 static void tls_on_thread_exit(void *value) {
   cr_tls_teardown(value);
+  cr_tls_gone = true;
   /* A destructor running after ours that allocates gets a fresh TLS (and
    * the OS calls us again for it). */
   cr_tls_current = &cr_tls_empty;

@@ -102,7 +102,9 @@ void cr_free_not_small(void *p, unsigned kind);
  * noreturn, so that the fast path reaches it by a jump. */
 void cr_free_refused(void *p);
 /* free's path when the freeing thread (TLS tls, maybe cr_tls_empty) does
- * not own b: checked mode, statistics, then cr_block_free_remote. */
+ * not own b: checked mode, statistics, the hot list, then the thread's
+ * chain of remote frees for b's class (cr_remote_t), or
+ * cr_block_free_remote when the thread has no TLS or counts calls. */
 void cr_free_not_owned(cr_tls_t *tls, cr_block_t *b, void *p);
 /* The size to ask the bins for, to serve size bytes at alignment (a power
  * of two above 16): a class that is a multiple of the alignment; 0 when

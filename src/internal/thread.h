@@ -55,6 +55,25 @@ typedef struct cr_bins_s {
                                  fails the test and meets the full checks. */
 } cr_bins_t;
 
+/* Remote frees of one class held back by the freeing thread: objects of one
+ * block it does not own, each marked (so a second free of one is caught as
+ * a double free) and linked through its first word, head .. tail, pushed
+ * onto the block's public list together (cr_block_free_chain): one atomic
+ * operation on the block, and at most one mailbox notice, for a run of
+ * frees into the same block instead of one per object (a consumer frees a
+ * producer's objects in about the order they were carved).  The chain goes
+ * out when it is CORONA_REMOTE_CHAIN long, when a free of the class meets
+ * another block, when the thread needs a new block (bin_refill), and
+ * whenever its bins go home (thread exit, corona_collect, a reclaim before
+ * a retry), so at most CORONA_REMOTE_CHAIN objects per class wait here and
+ * none outlives the thread. */
+typedef struct cr_remote_s {
+  cr_block_t *block; /* owner: the block of the held objects; NULL when none */
+  void *head, *tail; /* owner: the held objects, most recent first */
+  uint32_t count;    /* owner: how many (at most CORONA_REMOTE_CHAIN) */
+} cr_remote_t;
+_Static_assert(CORONA_NUM_BINS <= 32, "cr_tls_t.remote_held has a bit per class");
+
 /* ---- per-thread data ----------------------------------------------------
  * One per (thread, pool).  Everything is owner-only except the inbox (atomic,
  * pushed by remote freers) and the pool-list links (lock(pool->lock)).
@@ -65,10 +84,13 @@ struct cr_tls_s {
   cr_blocklist_t partial[CORONA_NUM_BINS];
   cr_blocklist_t full[CORONA_NUM_BINS];
   uint32_t hot[CORONA_NUM_BINS];       /* owner: objects of other blocks put on bins.free by
-                                          frees since that list last ran dry */
+                                          frees since that list last ran dry (the limit, so
+                                          none, before the thread's first refill of the class) */
   uint64_t sample_left;                /* owner: heap profiler, bytes the thread may be handed before
                                           its next sample point (cr_sample_hook) */
   uint32_t sample_pending;             /* owner: heap profiler, bins whose next hand-out is a sample */
+  uint32_t remote_held;                /* owner: bit b set when remote[b] holds a chain */
+  cr_remote_t remote[CORONA_NUM_BINS]; /* owner: remote frees held back, per class */
   cr_block_t *empty;                   /* owner: LIFO of empty blocks (linked by next) */
   uint32_t empty_count;                /* owner */
   uint32_t kept_empty;                 /* owner: empty blocks resting on partial lists */
@@ -205,6 +227,13 @@ void cr_block_threshold_reached(cr_tls_t *tls, cr_block_t *b);
 /* Resets the thresholds of tls's non-active blocks after counting was
  * switched on or off (owner only). */
 void cr_bins_set_thresholds(cr_tls_t *tls);
+/* Publishes every chain of remote frees tls holds back (cr_remote_t). */
+void cr_bins_remote_flush(cr_tls_t *tls);
+/* A free by tls of p (marked), an object of another thread's block b of
+ * the same pool, when tls's chain for b's class holds none of b's objects
+ * or is full (cr_free_not_owned appends to any other chain of b's): that
+ * chain goes out, and p starts a new one. */
+void cr_bins_remote_start(cr_tls_t *tls, cr_block_t *b, void *p);
 /* Drains every mailbox of tls (remote frees become reusable). */
 void cr_bins_drain_all(cr_tls_t *tls);
 /* Drains the mailboxes, then hands the thread's empty blocks to the pool. */
@@ -220,6 +249,9 @@ bool cr_bins_release_all(cr_tls_t *tls);
 extern _Thread_local cr_tls_t *cr_tls_current __attribute__((tls_model("initial-exec")));
 extern cr_tls_t cr_tls_empty;
 extern cr_block_t cr_block_empty;
+/* Set when the thread's TLS was torn down at its exit (destructors that
+ * run later may still call malloc and free). */
+extern _Thread_local bool cr_tls_gone __attribute__((tls_model("initial-exec")));
 /* Checked mode (debug.c): the thread's real TLS, NULL until created. */
 extern _Thread_local cr_tls_t *cr_tls_inner __attribute__((tls_model("initial-exec")));
 /* Creates (or recycles) the TLS of the calling thread for the default pool. */
