@@ -223,6 +223,7 @@ static char *block_alloc_locked(cr_backend_t *be, size_t bytes, size_t align, cr
 static void block_release_locked(cr_backend_t *be, cr_region_t *r, char *block, size_t bytes, uint64_t now,
                                  size_t dirty_max);
 static void region_purge_locked(cr_backend_t *be, cr_region_t *r);
+static void dirty_trim_locked(cr_backend_t *be, size_t dirty_max);
 
 /* A user pool's slab: a 16 KB-aligned run of one of its large regions. */
 static cr_block_t *user_slab_alloc(cr_backend_t *be) {
@@ -307,7 +308,10 @@ void cr_backend_slab_free(cr_backend_t *be, cr_block_t *b, size_t dirty_max) {
   bits_set(r->dirty_map, (size_t)((char *)b - r->base) / CORONA_PAGE_SIZE, SLAB_PAGES, true);
   be->dirty_bytes += CORONA_SLAB_SIZE;
   if (r->dirty_since == 0) r->dirty_since = now ? now : 1;
-  if (be->dirty_bytes > dirty_max) region_purge_locked(be, r); /* too much resident */
+  if (be->dirty_bytes > dirty_max) { /* too much resident: see CORONA_DIRTY_SLACK_SHIFT */
+    region_purge_locked(be, r);
+    dirty_trim_locked(be, dirty_max - (dirty_max >> CORONA_DIRTY_SLACK_SHIFT));
+  }
   cr_unlock(&be->lock);
 }
 

@@ -83,10 +83,11 @@ void cr_pool_lock_all(cr_pool_t *pool, bool take) {
   }
 }
 
-/* An empty block's slab goes back to the backend. */
-static void slab_return(cr_pool_t *pool, cr_block_t *b) {
+/* An empty block's slab goes back to the backend, which keeps its pages
+ * resident while it holds at most dirty_max free bytes. */
+static void slab_return(cr_pool_t *pool, cr_block_t *b, size_t dirty_max) {
   CR_STAT(cr_stats_small_in_use(pool, -(int64_t)CORONA_SLAB_SIZE));
-  cr_backend_slab_free(&pool->backend, b, cr_policy_hooks.dirty_budget(pool));
+  cr_backend_slab_free(&pool->backend, b, dirty_max);
 }
 
 /* ---- the pool's list of empty blocks ---------------------------------------
@@ -148,7 +149,7 @@ void cr_pool_put_empty(cr_pool_t *pool, cr_block_t *list, size_t count) {
   cr_unlock(&pool->lock);
   for (cr_block_t *b = excess, *next; b != NULL; b = next) {
     next = b->next;
-    slab_return(pool, b);
+    slab_return(pool, b, cr_policy_hooks.dirty_budget(pool));
   }
 }
 
@@ -164,9 +165,15 @@ void cr_pool_decay_empty(cr_pool_t *pool, uint64_t now, uint64_t decay_ms, bool 
     n++;
   if (n != 0) stale = take_oldest_locked(pool, n);
   cr_unlock(&pool->lock);
+  /* Idle for the decay time already: their pages go back now (a budget of
+   * 0), not after a second decay time in the backend.  They used to, by
+   * chance, while the backend purged at each free at the edge of its budget;
+   * since it purges down to well below it (CORONA_DIRTY_SLACK_SHIFT), they
+   * would stay.  A forced release leaves that to the backend's own. */
+  size_t dirty_max = force ? cr_policy_hooks.dirty_budget(pool) : 0;
   for (cr_block_t *b = stale, *next; b != NULL; b = next) {
     next = b->next;
-    slab_return(pool, b);
+    slab_return(pool, b, dirty_max);
   }
 }
 
