@@ -247,6 +247,16 @@ void cr_os_purge(void *addr, size_t size) {
   fake_leave();
 }
 
+void cr_os_populate(void *addr, size_t size) {
+  fake_enter();
+  fake_map_t *m = fake_find((uintptr_t)addr);
+  if (m == NULL || (m->flags & FAKE_LOST) || size == 0 || !page_multiple((uintptr_t)addr) || !page_multiple(size) ||
+      (uintptr_t)addr + size > m->start + m->size)
+    fake_fatal("cr_os_populate: not pages of one mapping:", (uintptr_t)addr, size);
+  fake_stats.populates++;
+  fake_leave();
+}
+
 void *cr_os_remap(void *addr, size_t old_size, size_t new_size, void *target) {
   fake_enter();
   fake_map_t *m = fake_whole((uintptr_t)addr, old_size, "cr_os_remap: not a whole mapping:");

@@ -1,7 +1,12 @@
 /* test_slab_purge.c — what freeing a big heap of small objects costs in
  * purges, and that the heap's lists of empty blocks stay whole through it
- * (on the fake OS, which counts the purge calls):
- *   teardown  a thread fills 96 MiB with 1 KiB objects, keeps one in 4096
+ * and what a growing heap costs in calls to bring its pages in (on the fake
+ * OS, which counts both):
+ *   small     a heap of 2 MiB of slabs: no page is brought in ahead of use
+ *             (cr_os_populate is never called);
+ *   teardown  a thread fills 96 MiB with 1 KiB objects (the fresh slabs'
+ *             pages are brought in by groups: some cr_os_populate calls,
+ *             fewer than one per slab), keeps one in 4096
  *             (so no slab region ever becomes wholly free and none is
  *             unmapped) and frees the rest in order.  The backend's budget
  *             of resident free slabs (a base plus a share of the bytes in
@@ -48,12 +53,38 @@ static bool fill(size_t n, uint64_t seed) {
   return true;
 }
 
+/* Frees objects[0..n), checking each pattern. */
+static void drop(size_t n, uint64_t seed) {
+  for (size_t i = 0; i < n; i++) {
+    CHECK_PATTERN(objects[i], OBJECT, seed + i);
+    corona_free(objects[i]);
+    objects[i] = NULL;
+  }
+}
+
+static void *small_body(void *arg) {
+  (void)arg;
+  size_t n = 2 * MB / OBJECT;
+  fakeos_stats_t before, after;
+  fakeos_stats(&before);
+  if (fill(n, 3)) drop(n, 3);
+  fakeos_stats(&after);
+  printf("    small: %zu MiB of objects, %zu populate calls\n", n * OBJECT / MB, after.populates - before.populates);
+  CHECKF(after.populates == before.populates, "small: %zu populate calls for a heap of %zu MiB",
+         after.populates - before.populates, n * OBJECT / MB);
+  return NULL;
+}
+
 static void *teardown_body(void *arg) {
   (void)arg;
   size_t n = HEAP / OBJECT, freed = 0;
+  fakeos_stats_t start, before, after;
+  fakeos_stats(&start);
   if (!fill(n, 1)) return NULL;
-  fakeos_stats_t before, after;
   fakeos_stats(&before);
+  size_t populates = before.populates - start.populates, slabs = (before.mapped - start.mapped) / SLAB;
+  printf("    grow: %zu slabs mapped, %zu populate calls\n", slabs, populates);
+  CHECKF(populates > 0 && populates < slabs, "grow: %zu populate calls for %zu slabs mapped", populates, slabs);
   for (size_t i = 0; i < n; i++) {
     if (i % KEEP_EVERY == 0) continue;
     CHECK_PATTERN(objects[i], OBJECT, 1 + i);
@@ -92,6 +123,7 @@ int main(void) {
   corona_collect();
   fakeos_stats_t base, end;
   fakeos_stats(&base);
+  run_in_thread(small_body);
   run_in_thread(teardown_body);
   run_in_thread(reuse_body);
   for (size_t i = 0; i < HEAP / OBJECT; i += KEEP_EVERY) {

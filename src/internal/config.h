@@ -78,6 +78,17 @@
  * pages). */
 #define CORONA_REGION_SIZE ((size_t)4 << 20)
 
+/* A growing heap: once this many bytes of slabs are in use, the backend
+ * asks the OS for the pages of CORONA_POPULATE_SLABS fresh slabs in one call
+ * (cr_os_populate) as it carves the first of them, instead of a page fault
+ * per page as they are first written.  frag (288 MB of slabs, 72 000 page
+ * faults): 13-15 % less CPU time at 1 and 2 threads, the same RSS.  Below
+ * the bound nothing is brought in ahead of use, so a small program's RSS
+ * stays as it was; above it, the rest of the group being carved, at most
+ * CORONA_POPULATE_SLABS - 1 slabs. */
+#define CORONA_POPULATE_MIN ((size_t)8 << 20)
+#define CORONA_POPULATE_SLABS 8
+
 /* Huge-page span: the alignment of huge-page mappings, and the smallest
  * unit purged inside a huge-page region (purging less splits a huge page). */
 #define CORONA_HUGE_SPAN ((size_t)2 << 20)

@@ -92,6 +92,12 @@ void cr_os_unmap(void *addr, size_t size);
  * read back as zero when touched.  Cannot fail (Windows ends the process if
  * it cannot commit the pages again). */
 void cr_os_purge(void *addr, size_t size);
+/* Asks the OS to back [addr, addr+size) (page multiples inside one mapping,
+ * about to be written) with memory now: one call instead of a page fault
+ * per page.  A hint only: it may do nothing (Linux before 5.14, Windows),
+ * and it changes no contents (fresh pages read as zero, as they would
+ * have).  Cannot fail. */
+void cr_os_populate(void *addr, size_t size);
 /* Resizes the mapping [addr, addr+old_size) to new_size (page multiples).
  * target NULL: in place only.  Otherwise the pages move onto target (a
  * mapping of new_size, which they replace) without being copied.  Returns
