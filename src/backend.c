@@ -218,7 +218,7 @@ static void region_release(cr_backend_t *be, cr_region_t *r) {
 
 #define SLABS_PER_REGION ((uint32_t)(CORONA_REGION_SIZE / CORONA_SLAB_SIZE))
 #define SLAB_PAGES (CORONA_SLAB_SIZE / CORONA_PAGE_SIZE)
-_Static_assert(SLABS_PER_REGION % CORONA_POPULATE_SLABS == 0, "a group of slabs brought in never crosses a region's end");
+_Static_assert(SLABS_PER_REGION % CORONA_POPULATE_SLABS == 0, "a group of slabs brought in ends in its region");
 
 static char *block_alloc_locked(cr_backend_t *be, size_t bytes, size_t align, cr_region_t **region, bool *zeroed);
 static void block_release_locked(cr_backend_t *be, cr_region_t *r, char *block, size_t bytes, uint64_t now,
@@ -271,17 +271,15 @@ cr_block_t *cr_backend_slab_alloc(cr_backend_t *be) {
     }
   } else {
     b = (cr_block_t *)(r->base + (size_t)r->carved++ * CORONA_SLAB_SIZE);
-    /* The first of a group of fresh slabs brings in the group (see
-     * CORONA_POPULATE_MIN); huge pages come in whole anyway. */
-    if (!r->huge && (r->carved - 1) % CORONA_POPULATE_SLABS == 0 &&
-        cr_load_relaxed(&be->slab_bytes) >= CORONA_POPULATE_MIN)
-      populate = (char *)b;
+    /* The first of a group of fresh slabs brings the group in (see
+     * CORONA_POPULATE_MIN; huge pages come in whole anyway). */
+    bool first = (r->carved - 1) % CORONA_POPULATE_SLABS == 0;
+    if (first && !r->huge && cr_load_relaxed(&be->slab_bytes) >= CORONA_POPULATE_MIN) populate = (char *)b;
   }
   r->used++;
   cr_store_relaxed(&be->slab_bytes, cr_load_relaxed(&be->slab_bytes) + CORONA_SLAB_SIZE);
   cr_unlock(&be->lock);
-  /* Outside the lock: other threads carve the group's next slabs meanwhile,
-   * and the region stays mapped while b is in use. */
+  /* Unlocked: the region stays mapped while b is in use. */
   if (populate != NULL) cr_os_populate(populate, CORONA_POPULATE_SLABS * CORONA_SLAB_SIZE);
   b->backref = cr_backref_alloc(b);
   if (b->backref == 0) { /* no memory for the table: give the slab back */
