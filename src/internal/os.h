@@ -11,12 +11,13 @@
  * Policy (alignment of regions, retries, what to give back and when) stays
  * in the backend; the OS only does what it is asked, or says it cannot.
  *
- * Seventeen entries in seven groups (issue 15 asked for about a dozen; there
- * were twenty-two):
+ * Eighteen entries in seven groups (issue 15 asked for about a dozen; there
+ * were twenty-two, then seventeen; cr_os_populate came after):
  *   facts    cr_os_info: what does not change, read once, never fails
  *   memory   cr_os_map (reserve + commit, huge-page advice), cr_os_unmap
- *            (release), cr_os_purge (decommit), cr_os_remap (grow a big
- *            object without a copy)
+ *            (release), cr_os_purge (decommit), cr_os_populate (bring
+ *            pages in before their first write: a hint), cr_os_remap (grow
+ *            a big object without a copy)
  *   time     cr_os_now_ms
  *   names    cr_os_env (the environment), cr_os_next_symbol (the C
  *            library's function that corona replaces), cr_os_process_id
