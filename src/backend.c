@@ -218,11 +218,13 @@ static void region_release(cr_backend_t *be, cr_region_t *r) {
 
 #define SLABS_PER_REGION ((uint32_t)(CORONA_REGION_SIZE / CORONA_SLAB_SIZE))
 #define SLAB_PAGES (CORONA_SLAB_SIZE / CORONA_PAGE_SIZE)
+_Static_assert(SLABS_PER_REGION % CORONA_POPULATE_SLABS == 0, "a group of slabs brought in ends in its region");
 
 static char *block_alloc_locked(cr_backend_t *be, size_t bytes, size_t align, cr_region_t **region, bool *zeroed);
 static void block_release_locked(cr_backend_t *be, cr_region_t *r, char *block, size_t bytes, uint64_t now,
                                  size_t dirty_max);
 static void region_purge_locked(cr_backend_t *be, cr_region_t *r);
+static void dirty_trim_locked(cr_backend_t *be, size_t dirty_max);
 
 /* A user pool's slab: a 16 KB-aligned run of one of its large regions. */
 static cr_block_t *user_slab_alloc(cr_backend_t *be) {
@@ -251,6 +253,7 @@ cr_block_t *cr_backend_slab_alloc(cr_backend_t *be) {
     }
     return b;
   }
+  char *populate = NULL;
   cr_lock(&be->lock);
   cr_region_t *r = be->slab_regions;
   while (r != NULL && r->free_slabs == NULL && r->carved == SLABS_PER_REGION) r = r->next;
@@ -268,10 +271,16 @@ cr_block_t *cr_backend_slab_alloc(cr_backend_t *be) {
     }
   } else {
     b = (cr_block_t *)(r->base + (size_t)r->carved++ * CORONA_SLAB_SIZE);
+    /* The first of a group of fresh slabs brings the group in (see
+     * CORONA_POPULATE_MIN; huge pages come in whole anyway). */
+    bool first = (r->carved - 1) % CORONA_POPULATE_SLABS == 0;
+    if (first && !r->huge && cr_load_relaxed(&be->slab_bytes) >= CORONA_POPULATE_MIN) populate = (char *)b;
   }
   r->used++;
   cr_store_relaxed(&be->slab_bytes, cr_load_relaxed(&be->slab_bytes) + CORONA_SLAB_SIZE);
   cr_unlock(&be->lock);
+  /* Unlocked: the region stays mapped while b is in use. */
+  if (populate != NULL) cr_os_populate(populate, CORONA_POPULATE_SLABS * CORONA_SLAB_SIZE);
   b->backref = cr_backref_alloc(b);
   if (b->backref == 0) { /* no memory for the table: give the slab back */
     cr_backend_slab_free(be, b, 0);
@@ -307,7 +316,10 @@ void cr_backend_slab_free(cr_backend_t *be, cr_block_t *b, size_t dirty_max) {
   bits_set(r->dirty_map, (size_t)((char *)b - r->base) / CORONA_PAGE_SIZE, SLAB_PAGES, true);
   be->dirty_bytes += CORONA_SLAB_SIZE;
   if (r->dirty_since == 0) r->dirty_since = now ? now : 1;
-  if (be->dirty_bytes > dirty_max) region_purge_locked(be, r); /* too much resident */
+  if (be->dirty_bytes > dirty_max) { /* too much resident: see CORONA_DIRTY_SLACK_SHIFT */
+    region_purge_locked(be, r);
+    dirty_trim_locked(be, dirty_max - (dirty_max >> CORONA_DIRTY_SLACK_SHIFT));
+  }
   cr_unlock(&be->lock);
 }
 

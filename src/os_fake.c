@@ -236,12 +236,18 @@ void cr_os_unmap(void *addr, size_t size) {
   fake_leave();
 }
 
-void cr_os_purge(void *addr, size_t size) {
-  fake_enter();
+/* Ends the process unless [addr, addr+size) is pages of one live mapping
+ * (the contract of cr_os_purge and cr_os_populate). */
+static void fake_pages(void *addr, size_t size, const char *call) {
   fake_map_t *m = fake_find((uintptr_t)addr);
   if (m == NULL || (m->flags & FAKE_LOST) || size == 0 || !page_multiple((uintptr_t)addr) || !page_multiple(size) ||
       (uintptr_t)addr + size > m->start + m->size)
-    fake_fatal("cr_os_purge: not pages of one mapping:", (uintptr_t)addr, size);
+    fake_fatal(call, (uintptr_t)addr, size);
+}
+
+void cr_os_purge(void *addr, size_t size) {
+  fake_enter();
+  fake_pages(addr, size, "cr_os_purge: not pages of one mapping:");
   madvise(addr, size, MADV_DONTNEED);
   fake_stats.purges++;
   fake_leave();
@@ -278,6 +284,13 @@ bool cr_os_cut(void *addr, size_t size, size_t at, bool join) {
   }
   fake_leave();
   return ok;
+}
+
+void cr_os_populate(void *addr, size_t size) {
+  fake_enter();
+  fake_pages(addr, size, "cr_os_populate: not pages of one mapping:");
+  fake_stats.populates++;
+  fake_leave();
 }
 
 void *cr_os_remap(void *addr, size_t old_size, size_t new_size, void *target) {

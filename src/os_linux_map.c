@@ -52,6 +52,14 @@ void cr_os_unmap(void *addr, size_t size) { munmap(addr, size); }
 
 void cr_os_purge(void *addr, size_t size) { madvise(addr, size, MADV_DONTNEED); }
 
+/* MADV_POPULATE_WRITE (Linux 5.14) faults the pages in for writing, as the
+ * first stores would, in one call; an older kernel answers EINVAL and the
+ * stores fault them in as before. */
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+void cr_os_populate(void *addr, size_t size) { (void)madvise(addr, size, MADV_POPULATE_WRITE); }
+
 void *cr_os_remap(void *addr, size_t old_size, size_t new_size, void *target) {
 #ifdef OS_TSAN
   /* TSan does not intercept mremap: a range that pages were moved out of

@@ -128,6 +128,13 @@ void cr_os_unmap(void *addr, size_t size) {
   VirtualFree(addr, size, MEM_DECOMMIT);
 }
 
+/* Committed pages come in on their first touch; Windows has no call that
+ * brings in demand-zero pages ahead of it, so the hint does nothing. */
+void cr_os_populate(void *addr, size_t size) {
+  (void)addr;
+  (void)size;
+}
+
 void cr_os_purge(void *addr, size_t size) {
   /* MEM_RESET would be cheaper but leaves the old contents readable until
    * the system reuses the pages; the contract promises zeros, which only

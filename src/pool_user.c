@@ -291,7 +291,7 @@ static void forget_objects(cr_pool_t *pool) {
     cr_bins_init(t);
     for (unsigned bin = 0; bin < CORONA_NUM_BINS; bin++) cr_store_relaxed(&t->inbox.mailbox[bin], NULL);
   }
-  pool->empty = NULL;
+  pool->empty = pool->empty_oldest = NULL;
   pool->empty_count = 0;
   for (unsigned bin = 0; bin < CORONA_NUM_BINS; bin++) cr_store_relaxed(&pool->orphans[bin].head, NULL);
   memset(pool->loc.bins, 0, sizeof pool->loc.bins);

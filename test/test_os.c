@@ -8,6 +8,9 @@
  *             where the kernel has THP (else a skip); CR_OS_HUGE_ONLY is
  *             NULL or aligned to the huge-page size;
  *   purge     purged pages read zero, their neighbours keep their contents;
+ *   populate  pages brought in keep their contents (written ones) or read
+ *             zero (fresh ones); where the kernel takes the hint (5.14 on),
+ *             the fresh ones are resident before any touch (mincore);
  *   remap     a shrink stays in place; a growth in place keeps the contents
  *             or leaves everything as it was (NULL); a move onto a target
  *             carries the contents there;
@@ -116,6 +119,25 @@ static void test_purge(void) {
   CHECKF(tu_first_nonzero(p + 4 * page, 8 * page) == (size_t)-1, "purged pages do not read zero");
   for (size_t i = 0; i < size; i += page / 2)
     if (i < 4 * page || i >= 12 * page) CHECKF((unsigned char)p[i] == 0xA5, "byte %zu beside the purge changed", i);
+  cr_os_unmap(p, size);
+}
+
+static void test_populate(void) {
+  size_t page = cr_os_info()->page_size, n = 16, size = n * page;
+  char *p = cr_os_map(size, 0, 0, 0);
+  if (!CHECK(p != NULL)) return;
+  uint64_t seed = tu_seed(p, 4 * page);
+  tu_fill(p, 4 * page, seed);
+  cr_os_populate(p, size);
+  unsigned char vec[16];
+  size_t resident = 0;
+  if (mincore(p, size, vec) == 0)
+    for (size_t i = 4; i < n; i++) resident += vec[i] & 1;
+  printf("    fresh pages resident after the hint: %zu of %zu%s\n", resident, n - 4,
+         resident == 0 ? " (the kernel ignores it: before 5.14)" : "");
+  CHECKF(resident == 0 || resident == n - 4, "populate brought in %zu of %zu fresh pages", resident, n - 4);
+  CHECK_PATTERN(p, 4 * page, seed);
+  CHECKF(tu_first_nonzero(p + 4 * page, size - 4 * page) == (size_t)-1, "populated fresh pages do not read zero");
   cr_os_unmap(p, size);
 }
 
@@ -268,7 +290,7 @@ int main(int argc, char **argv) {
   setvbuf(stdout, NULL, _IOLBF, 0);
   static const tu_part_t parts[] = {
       {"facts", test_facts}, {"map", test_map},   {"huge", test_huge}, {"purge", test_purge},
-      {"remap", test_remap}, {"cut", test_cut}, {"env", test_env}, {"clock", test_clock}, {"hooks", test_hooks},
+      {"populate", test_populate}, {"remap", test_remap}, {"cut", test_cut}, {"env", test_env}, {"clock", test_clock}, {"hooks", test_hooks},
       {"write", test_write},
   };
   tu_run_parts(argc, argv, parts, sizeof parts / sizeof parts[0], 6);

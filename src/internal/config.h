@@ -87,6 +87,17 @@
  * pages). */
 #define CORONA_REGION_SIZE ((size_t)4 << 20)
 
+/* A growing heap: once this many bytes of slabs are in use, the backend
+ * asks the OS for the pages of CORONA_POPULATE_SLABS fresh slabs in one call
+ * (cr_os_populate) as it carves the first of them, instead of a page fault
+ * per page as they are first written.  frag (288 MB of slabs, 72 000 page
+ * faults): 13-15 % less CPU time at 1 and 2 threads, the same RSS.  Below
+ * the bound nothing is brought in ahead of use, so a small program's RSS
+ * stays as it was; above it, the rest of the group being carved, at most
+ * CORONA_POPULATE_SLABS - 1 slabs. */
+#define CORONA_POPULATE_MIN ((size_t)8 << 20)
+#define CORONA_POPULATE_SLABS 8
+
 /* Huge-page span: the alignment of huge-page mappings, and the smallest
  * unit purged inside a huge-page region (purging less splits a huge page). */
 #define CORONA_HUGE_SPAN ((size_t)2 << 20)
@@ -178,6 +189,13 @@
  * what stays resident after a program frees everything within the limit
  * (test_rss soft_limit: 29.6 MiB at a 32 MiB limit). */
 #define CORONA_DIRTY_OVER_LIMIT_SHIFT 2
+/* A slab freed over the dirty budget purges free slabs down to the budget
+ * less 1/2^shift of it, not just to the budget: a program freeing its heap
+ * lowers the budget (a share of the live bytes) with every slab, so purging
+ * only the freed slab's region made every further free a purge, one system
+ * call per 16 KB under the backend's lock (frag at 2 threads: 1900 madvise
+ * calls against 190 at 1 thread, and the other thread waiting on the lock). */
+#define CORONA_DIRTY_SLACK_SHIFT 2
 /* Blocks this big or bigger are never cached (they go straight back). */
 #define CORONA_LOC_MAX_OBJECT ((size_t)1 << 30)
 

@@ -12,12 +12,13 @@
  * in the backend; the OS only does what it is asked, or says it cannot.
  *
  * Eighteen entries in seven groups (issue 15 asked for about a dozen; there
- * were twenty-two):
+ * were twenty-two, then seventeen; cr_os_cut and cr_os_populate came after):
  *   facts    cr_os_info: what does not change, read once, never fails
  *   memory   cr_os_map (reserve + commit, huge-page advice), cr_os_unmap
- *            (release), cr_os_purge (decommit), cr_os_remap (grow a big
- *            object without a copy), cr_os_cut (one mapping becomes two,
- *            or two one: big buffers' resident pages reused by pieces)
+ *            (release), cr_os_purge (decommit), cr_os_populate (bring
+ *            pages in before their first write: a hint), cr_os_remap (grow
+ *            a big object without a copy), cr_os_cut (one mapping becomes
+ *            two, or two one: big buffers' resident pages reused by pieces)
  *   time     cr_os_now_ms
  *   names    cr_os_env (the environment), cr_os_next_symbol (the C
  *            library's function that corona replaces), cr_os_process_id
@@ -93,6 +94,12 @@ void cr_os_unmap(void *addr, size_t size);
  * read back as zero when touched.  Cannot fail (Windows ends the process if
  * it cannot commit the pages again). */
 void cr_os_purge(void *addr, size_t size);
+/* Asks the OS to back [addr, addr+size) (page multiples inside one mapping,
+ * about to be written) with memory now: one call instead of a page fault
+ * per page.  A hint only: it may do nothing (Linux before 5.14, Windows),
+ * and it changes no contents (fresh pages read as zero, as they would
+ * have).  Cannot fail. */
+void cr_os_populate(void *addr, size_t size);
 /* Resizes the mapping [addr, addr+old_size) to new_size (page multiples).
  * target NULL: in place only.  Otherwise the pages move onto target (a
  * mapping of new_size, which they replace) without being copied.  Returns

@@ -135,14 +135,16 @@ typedef struct cr_loc_s {
 } cr_loc_t;
 
 struct cr_pool_s {
-  cr_lock_t lock;          /* guards threads, free_tls, empty, empty_count */
+  cr_lock_t lock;          /* guards threads, free_tls, empty, empty_oldest, empty_count */
   uint32_t id;             /* 0: the default pool; user pools 1..CORONA_MAX_POOLS-1 */
   _Atomic(uint32_t) state; /* CR_POOL_LIVE, or CR_POOL_DEAD after destroy */
   _Atomic(uint64_t) gen;   /* changes at destroy: per-thread entries of the old pool go stale */
   cr_source_t source;      /* user pools */
   cr_tls_t *threads;       /* lock: live per-thread structs */
   cr_tls_t *free_tls;      /* lock: recycled per-thread structs (linked by pool_next) */
-  cr_block_t *empty;       /* lock: pool's list of empty blocks (linked by next) */
+  cr_block_t *empty;       /* lock: pool's list of empty blocks, newest first (linked by next,
+                              and back by prev, so the oldest leave without a walk) */
+  cr_block_t *empty_oldest; /* lock: its last block; NULL when it is empty */
   size_t empty_count;      /* lock */
   cr_orphans_t orphans[CORONA_NUM_BINS];
   cr_loc_t loc;
