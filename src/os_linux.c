@@ -1,15 +1,16 @@
 /* os_linux.c (layer: os) — the Linux side of the platform contract (internal/os.h),
  * all but the memory group: the facts (sysconf, /proc/meminfo, the initial
  * stack), the clock, environ, pthread keys for thread exit, fork and exit
- * handlers, dlsym, futexes and sched_yield, write(2).  The memory group is
- * os_linux_map.c, or os_fake.c in the test library corona_fakeos: both link
- * with this file. */
+ * handlers, dlsym, futexes and sched_yield, the purger's thread, write(2).
+ * The memory group is os_linux_map.c, or os_fake.c in the test library
+ * corona_fakeos: both link with this file. */
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <time.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <linux/futex.h>
@@ -128,6 +129,41 @@ void cr_os_wait(atomic_int *addr, int expected) {
 }
 
 void cr_os_wake_one(atomic_int *addr) { syscall(SYS_futex, (int *)addr, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0); }
+
+/* ---- background work ------------------------------------------------------------ */
+/* What the started thread runs: written before pthread_create, which
+ * publishes it to the new thread; one start at a time (os.h). */
+static void (*os_start_fn)(void *);
+static void *os_start_arg;
+
+static void *os_thread_main(void *unused) {
+  (void)unused;
+  pthread_setname_np(pthread_self(), "corona-purge"); /* what top and ps show */
+  os_start_fn(os_start_arg);
+  return NULL;
+}
+
+bool cr_os_thread_start(void (*fn)(void *arg), void *arg) {
+  os_start_fn = fn;
+  os_start_arg = arg;
+  pthread_attr_t attr;
+  if (pthread_attr_init(&attr) != 0) return false;
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  /* The new thread inherits the mask: block everything around the create. */
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  pthread_t t;
+  int err = pthread_create(&t, &attr, os_thread_main, NULL);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  pthread_attr_destroy(&attr);
+  return err == 0;
+}
+
+void cr_os_wait_ms(atomic_int *addr, int expected, uint64_t ms) {
+  struct timespec rel = {.tv_sec = (time_t)(ms / 1000), .tv_nsec = (long)(ms % 1000) * 1000000L};
+  syscall(SYS_futex, (int *)addr, FUTEX_WAIT_PRIVATE, expected, &rel, NULL, 0); /* relative */
+}
 
 /* ---- error output -------------------------------------------------------------- */
 void cr_os_write_err(const char *msg, size_t len) {
