@@ -116,6 +116,7 @@ static void tls_pool_push(cr_tls_t *tls, cr_block_t *b) {
   b->next = tls->empty;
   tls->empty = b;
   tls->empty_count++;
+  cr_tls_cache_note(tls);
 }
 
 /* An empty block may rest on its bin's partial list, free list intact, for
@@ -128,6 +129,7 @@ static bool keep_empty(cr_tls_t *tls, cr_block_t *b) {
   if (tls->kept_empty + tls->empty_count >= CORONA_EMPTY_CACHE_HIGH) return false;
   tls->kept_empty++;
   b->threshold = -1; /* nothing left to free into it */
+  cr_tls_cache_note(tls);
   return true;
 }
 
@@ -166,7 +168,13 @@ void cr_block_threshold_reached(cr_tls_t *tls, cr_block_t *b) {
     if (b->allocated > real_threshold(b)) return;
   }
 #endif
+  bool emptied = b->allocated == 0;
   block_rebalance(tls, b);
+  if (!emptied) return;
+  /* b went to a cache, and this is the end of a free: a safe point (thread.h,
+   * cr_policy_hooks.cached), where marked caches go back too. */
+  cr_tls_decay_check(tls);
+  cr_policy_hooks.cached(tls->pool, true);
 }
 
 void cr_bins_set_thresholds(cr_tls_t *tls) {
@@ -242,6 +250,10 @@ static void drain_bin(cr_tls_t *tls, unsigned bin) {
 void cr_bins_flush_empty(cr_tls_t *tls) {
   bins_home(tls);
   cr_bins_drain_all(tls);
+  cr_bins_hand_back_empty(tls);
+}
+
+void cr_bins_hand_back_empty(cr_tls_t *tls) {
   /* Resting empty blocks too: they are this thread's cache as much. */
   for (unsigned bin = 0; bin < CORONA_NUM_BINS && tls->kept_empty != 0; bin++) {
     for (cr_block_t *b = tls->partial[bin].head, *next; b != NULL; b = next) {
@@ -317,6 +329,7 @@ static cr_block_t *bin_refill(cr_tls_t *tls, unsigned bin) {
 
   /* A new block is needed: first let remote frees empty what they can. */
   cr_bins_drain_all(tls);
+  cr_tls_decay_check(tls); /* only the caches change: the bins stay as they are */
   cr_policy_hooks.tick(tls->pool);
   if ((b = take_partial(tls, bin)) != NULL) return b;
   if ((b = tls->empty) != NULL) {

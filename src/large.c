@@ -242,6 +242,7 @@ static void lloc_put(cr_tls_t *tls, cr_large_t *h) {
   tls->loc = h;
   tls->loc_count++;
   tls->loc_bytes += h->block_size;
+  cr_tls_cache_note(tls);
   if (tls->loc_count <= CORONA_LOCAL_LOC_MAX_COUNT && tls->loc_bytes <= CORONA_LOCAL_LOC_MAX_BYTES) return;
   /* Keep the most recent few (within the byte bound), the rest go global. */
   cr_large_t *keep = tls->loc;
@@ -270,6 +271,13 @@ void cr_large_cache_evict(cr_pool_t *pool, uint64_t older_than, size_t max_bytes
   cr_large_t *evicted = gloc_evict(&pool->loc, older_than, max_bytes);
   cr_unlock(&pool->loc.lock);
   release_chain(evicted);
+}
+
+uint64_t cr_large_cache_oldest(cr_pool_t *pool) {
+  cr_lock(&pool->loc.lock);
+  uint64_t t = pool->loc.oldest != NULL ? pool->loc.oldest->cached_at : 0;
+  cr_unlock(&pool->loc.lock);
+  return t;
 }
 
 void cr_large_flush_local(cr_tls_t *tls) {
@@ -366,6 +374,7 @@ void *cr_large_alloc(cr_pool_t *pool, cr_tls_t *own, size_t size, size_t alignme
       bytes = round_up(offset + body, alignment > CORONA_PAGE_SIZE ? CORONA_SLAB_SIZE : CORONA_PAGE_SIZE);
     }
   }
+  if (own != NULL) cr_tls_decay_check(own);
   cr_policy_hooks.tick(pool);
   block = backend_alloc(pool, &bytes, alignment, os_align, &region, &zeroed);
   if (block == NULL) { /* the OS refuses: give back what the caches hold, retry */
@@ -430,6 +439,10 @@ void cr_large_free(cr_large_t *h) {
     }
   }
   cr_policy_hooks.tick(pool);
+  /* The end of a free: a safe point (cr_policy_hooks.cached). */
+  cr_tls_t *tls = cr_tls_get();
+  if (tls->pool == pool) cr_tls_decay_check(tls);
+  cr_policy_hooks.cached(pool, true);
 }
 
 cr_large_t *cr_large_header(const void *p, unsigned kind) {

@@ -83,10 +83,11 @@ void cr_pool_lock_all(cr_pool_t *pool, bool take) {
   }
 }
 
-/* An empty block's slab goes back to the backend. */
-static void slab_return(cr_pool_t *pool, cr_block_t *b) {
+/* An empty block's slab goes back to the backend, which keeps its pages
+ * resident while it holds at most dirty_max free bytes. */
+static void slab_return(cr_pool_t *pool, cr_block_t *b, size_t dirty_max) {
   CR_STAT(cr_stats_small_in_use(pool, -(int64_t)CORONA_SLAB_SIZE));
-  cr_backend_slab_free(&pool->backend, b, cr_policy_hooks.dirty_budget(pool));
+  cr_backend_slab_free(&pool->backend, b, dirty_max);
 }
 
 /* ---- the pool's list of empty blocks --------------------------------------- */
@@ -127,8 +128,9 @@ void cr_pool_put_empty(cr_pool_t *pool, cr_block_t *list, size_t count) {
   cr_unlock(&pool->lock);
   for (cr_block_t *b = excess, *next; b != NULL; b = next) {
     next = b->next;
-    slab_return(pool, b);
+    slab_return(pool, b, cr_policy_hooks.dirty_budget(pool));
   }
+  cr_policy_hooks.cached(pool, false);
 }
 
 void cr_pool_decay_empty(cr_pool_t *pool, uint64_t now, uint64_t decay_ms, bool force) {
@@ -148,8 +150,22 @@ void cr_pool_decay_empty(cr_pool_t *pool, uint64_t now, uint64_t decay_ms, bool 
   cr_unlock(&pool->lock);
   for (cr_block_t *b = stale, *next; b != NULL; b = next) {
     next = b->next;
-    slab_return(pool, b);
+    slab_return(pool, b, cr_policy_hooks.dirty_budget(pool));
   }
+}
+
+uint64_t cr_pool_idle_since(cr_pool_t *pool, uint64_t now, uint64_t decay_ms, bool mark) {
+  uint64_t oldest = 0;
+  cr_lock(&pool->lock);
+  for (cr_block_t *b = pool->empty; b != NULL; b = b->next) /* newest first: the last is the oldest */
+    if (b->next == NULL) oldest = b->idle_since;
+  for (cr_tls_t *t = pool->threads; t != NULL; t = t->pool_next) {
+    if (cr_load_relaxed(&t->cache_state) != CR_CACHE_HOLDING) continue;
+    if (mark && t->cache_since + decay_ms <= now) cr_store_relaxed(&t->cache_state, CR_CACHE_MARKED);
+    else if (oldest == 0 || t->cache_since < oldest) oldest = t->cache_since;
+  }
+  cr_unlock(&pool->lock);
+  return oldest;
 }
 
 /* ---- orphans ------------------------------------------------------------- */
