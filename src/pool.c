@@ -148,9 +148,13 @@ void cr_pool_decay_empty(cr_pool_t *pool, uint64_t now, uint64_t decay_ms, bool 
   *link = NULL;
   pool->empty_count = kept;
   cr_unlock(&pool->lock);
+  /* Idle for the decay time already: their pages go back now (dirty_max 0
+   * purges each one's region), not after a second decay time in the
+   * backend.  A forced release leaves that to the backend's own. */
+  size_t dirty_max = force ? cr_policy_hooks.dirty_budget(pool) : 0;
   for (cr_block_t *b = stale, *next; b != NULL; b = next) {
     next = b->next;
-    slab_return(pool, b, cr_policy_hooks.dirty_budget(pool));
+    slab_return(pool, b, dirty_max);
   }
 }
 
