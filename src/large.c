@@ -440,8 +440,8 @@ void cr_large_free(cr_large_t *h) {
   }
   cr_policy_hooks.tick(pool);
   /* The end of a free: a safe point (cr_policy_hooks.cached). */
-  cr_tls_t *tls = cr_tls_get();
-  if (tls->pool == pool) cr_tls_decay_check(tls);
+  cr_tls_t *own = cr_tls_own();
+  if (own != NULL && own->pool == pool) cr_tls_decay_check(own);
   cr_policy_hooks.cached(pool, true);
 }
 
