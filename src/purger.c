@@ -21,7 +21,6 @@
 #include "internal/policy.h"
 #include "internal/options.h"
 #include "internal/os.h"
-#include "internal/report.h"
 
 /* purger_state, and who moves it:
  *   NONE -> WANTED      cached() away from a safe point, no thread yet
@@ -102,14 +101,9 @@ static CR_NOINLINE void purger_kick(int state, bool safe) {
   if (!atomic_compare_exchange_strong_explicit(&purger_state, &state, PURGER_BUSY, memory_order_relaxed,
                                                memory_order_relaxed))
     return; /* another thread starts it, or the state moved on */
-  if (cr_os_thread_start(purger_main, NULL)) return;
-  cr_store_relaxed(&purger_state, PURGER_OFF); /* for good: a refused start is not retried on every free */
-  if (cr_verbose()) {
-    cr_line_t l = CR_LINE_INIT;
-    cr_line_str(&l, "background purge: no thread (the OS refused one, or has none here); idle memory goes back on "
-                    "allocator calls");
-    cr_line_emit(&l);
-  }
+  /* Refused (or Windows, which has none: os_windows.c): off for good, not
+   * retried on every free; the calls' own release goes on as before. */
+  if (!cr_os_thread_start(purger_main, NULL)) cr_store_relaxed(&purger_state, PURGER_OFF);
 }
 
 void cr_purger_cached(cr_pool_t *pool, bool safe) {
