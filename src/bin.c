@@ -170,11 +170,9 @@ void cr_block_threshold_reached(cr_tls_t *tls, cr_block_t *b) {
 #endif
   bool emptied = b->allocated == 0;
   block_rebalance(tls, b);
-  if (!emptied) return;
-  /* b went to a cache, and this is the end of a free: a safe point (thread.h,
-   * cr_policy_hooks.cached), where marked caches go back too. */
-  cr_tls_decay_check(tls);
-  cr_policy_hooks.cached(tls->pool, true);
+  /* b went to a cache (which told the purger), at the end of a free: the
+   * caches go back here if the purger marked them. */
+  if (emptied) cr_tls_decay_check(tls);
 }
 
 void cr_bins_set_thresholds(cr_tls_t *tls) {
@@ -392,6 +390,14 @@ static CR_NOINLINE void check_local(cr_block_t *block, unsigned bin, void *list)
 static CR_NOINLINE void *refill_alloc(cr_tls_t *tls, unsigned bin) {
   unsigned row = CR_ROW(bin);
   void *p;
+  /* Nothing has changed yet: a safe point.  A purger start may have
+   * allocated from this bin meanwhile: take what it left on the list. */
+  if (cr_unlikely(cr_load_relaxed(&cr_purge_wanted)) && cr_policy_hooks.safe_point(tls->pool) &&
+      (p = tls->bins.free[row]) != NULL) {
+    tls->bins.free[row] = *(void **)p;
+    cr_free_mark_clear(p);
+    return p;
+  }
   cr_block_t *b = bin_refill(tls, bin);
   if (b == NULL) {
     errno = ENOMEM;

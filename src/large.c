@@ -318,6 +318,7 @@ static char *backend_alloc(cr_pool_t *pool, size_t *bytes, size_t alignment, siz
 
 void *cr_large_alloc(cr_pool_t *pool, cr_tls_t *own, size_t size, size_t alignment, bool zero) {
   if (size > cr_max_request || alignment > cr_max_request || alignment > CORONA_MAX_ALIGNMENT) goto oom;
+  if (cr_unlikely(cr_load_relaxed(&cr_purge_wanted))) cr_policy_hooks.safe_point(pool); /* nothing read yet */
   cr_tls_t *tls = cr_tls_get();
   size_t offset = alignment > CORONA_LARGE_HEADER ? alignment : CORONA_LARGE_HEADER;
   size_t os_align = 0;
@@ -439,10 +440,9 @@ void cr_large_free(cr_large_t *h) {
     }
   }
   cr_policy_hooks.tick(pool);
-  /* The end of a free: a safe point (cr_policy_hooks.cached). */
   cr_tls_t *own = cr_tls_own();
   if (own != NULL && own->pool == pool) cr_tls_decay_check(own);
-  cr_policy_hooks.cached(pool, true);
+  cr_policy_hooks.cached(pool); /* the global cache or the backend may hold it now */
 }
 
 cr_large_t *cr_large_header(const void *p, unsigned kind) {

@@ -138,7 +138,6 @@ static void *os_start_arg;
 
 static void *os_thread_main(void *unused) {
   (void)unused;
-  pthread_setname_np(pthread_self(), "corona-purge"); /* what top and ps show */
   os_start_fn(os_start_arg);
   return NULL;
 }
@@ -157,6 +156,7 @@ bool cr_os_thread_start(void (*fn)(void *arg), void *arg) {
   int err = pthread_create(&t, &attr, os_thread_main, NULL);
   pthread_sigmask(SIG_SETMASK, &old, NULL);
   pthread_attr_destroy(&attr);
+  if (err == 0) pthread_setname_np(t, "corona-purge"); /* what top and ps show, from the start */
   return err == 0;
 }
 

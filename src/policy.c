@@ -125,5 +125,6 @@ void cr_policy_init(void) {
       .loc_budget = loc_budget,
       .grew = soft_limit_check,
       .cached = cr_purger_cached,
+      .safe_point = cr_purger_safe_point,
   };
 }

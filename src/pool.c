@@ -130,7 +130,7 @@ void cr_pool_put_empty(cr_pool_t *pool, cr_block_t *list, size_t count) {
     next = b->next;
     slab_return(pool, b, cr_policy_hooks.dirty_budget(pool));
   }
-  cr_policy_hooks.cached(pool, false);
+  cr_policy_hooks.cached(pool);
 }
 
 void cr_pool_decay_empty(cr_pool_t *pool, uint64_t now, uint64_t decay_ms, bool force) {

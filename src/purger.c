@@ -3,10 +3,13 @@
  * allocator call, so that a program which frees and then waits does not
  * keep what it freed.
  *
- * - Lazy: the thread starts when memory is first cached (cr_policy_hooks.
- *   cached), at a safe point of the calling thread (a nested malloc must be
- *   safe there: glibc's pthread_create allocates); a process that never
- *   frees starts none; BACKGROUND_PURGE=0 starts none.
+ * - Lazy: once memory is first cached (cr_policy_hooks.cached), the thread
+ *   starts at the next safe point (cr_policy_hooks.safe_point): the start
+ *   of an allocation's slow path, or a thread's exit.  Never in a free:
+ *   glibc frees a joined thread's TLS blocks holding the lock of its stack
+ *   cache, which pthread_create takes too; and pthread_create allocates, so
+ *   the caller's state must be whole.  A process that never frees starts
+ *   none; BACKGROUND_PURGE=0 starts none.
  * - Quiet: while something is cached it sleeps until the next deadline
  *   (the oldest cached stamp + DECAY_MS, at least a quarter decay after its
  *   last round); once nothing is, it waits on purger_state with no time
@@ -23,13 +26,13 @@
 #include "internal/os.h"
 
 /* purger_state, and who moves it:
- *   NONE -> WANTED      cached() away from a safe point, no thread yet
- *   NONE|WANTED -> BUSY the caller that starts the thread (CAS: one starter)
- *   NONE|WANTED -> OFF  BACKGROUND_PURGE=0, or the OS refused the thread
+ *   NONE -> WANTED      the first cached(), with cr_purge_wanted set
+ *   WANTED -> BUSY      the safe point that starts the thread (CAS: one)
+ *   NONE -> OFF         BACKGROUND_PURGE=0; BUSY -> OFF: the OS refused
  *   BUSY -> IDLE        the purger, before its last look (purger_main)
  *   IDLE -> BUSY        the purger when that look found something, or a
  *                       cached() that then wakes it (CAS: one wake)
- *   * -> NONE|WANTED    the fork child's handler (no thread there)
+ *   IDLE|BUSY -> WANTED the fork child's handler (no thread there)
  * No wake-up is lost: a cached() makes its memory visible under the lock of
  * the cache it fills, then reads the state; the purger stores IDLE, then
  * looks at every cache under its lock.  Whichever takes a lock second sees
@@ -80,7 +83,7 @@ static void purger_main(void *unused) {
   }
 }
 
-static CR_NOINLINE void purger_kick(int state, bool safe) {
+static CR_NOINLINE void purger_kick(int state) {
   if (state == PURGER_IDLE) {
     if (atomic_compare_exchange_strong_explicit(&purger_state, &state, PURGER_BUSY, memory_order_relaxed,
                                                 memory_order_relaxed))
@@ -92,27 +95,34 @@ static CR_NOINLINE void purger_kick(int state, bool safe) {
                                             memory_order_relaxed);
     return;
   }
-  if (!safe) { /* the next safe point starts it */
-    if (state == PURGER_NONE)
-      atomic_compare_exchange_strong_explicit(&purger_state, &state, PURGER_WANTED, memory_order_relaxed,
-                                              memory_order_relaxed);
-    return;
-  }
-  if (!atomic_compare_exchange_strong_explicit(&purger_state, &state, PURGER_BUSY, memory_order_relaxed,
-                                               memory_order_relaxed))
-    return; /* another thread starts it, or the state moved on */
-  /* Refused (or Windows, which has none: os_windows.c): off for good, not
-   * retried on every free; the calls' own release goes on as before. */
-  if (!cr_os_thread_start(purger_main, NULL)) cr_store_relaxed(&purger_state, PURGER_OFF);
+  /* NONE: the next safe point starts it (cr_purger_safe_point). */
+  if (atomic_compare_exchange_strong_explicit(&purger_state, &state, PURGER_WANTED, memory_order_relaxed,
+                                              memory_order_relaxed))
+    cr_store_relaxed(&cr_purge_wanted, true);
 }
 
-void cr_purger_cached(cr_pool_t *pool, bool safe) {
+void cr_purger_cached(cr_pool_t *pool) {
   int state = cr_load_relaxed(&purger_state);
-  if (cr_likely(state == PURGER_BUSY || state == PURGER_OFF) || pool != &cr_default_pool) return;
-  purger_kick(state, safe);
+  if (cr_likely(state == PURGER_BUSY || state == PURGER_OFF || state == PURGER_WANTED) || pool != &cr_default_pool)
+    return;
+  purger_kick(state);
+}
+
+bool cr_purger_safe_point(cr_pool_t *pool) {
+  int state = PURGER_WANTED;
+  if (pool != &cr_default_pool || !atomic_compare_exchange_strong_explicit(&purger_state, &state, PURGER_BUSY,
+                                                                           memory_order_relaxed, memory_order_relaxed))
+    return false; /* another thread starts it, or it is not wanted */
+  cr_store_relaxed(&cr_purge_wanted, false);
+  /* Refused (or Windows, which has none: os_windows.c): off for good, not
+   * retried; the calls' own release goes on as before. */
+  if (!cr_os_thread_start(purger_main, NULL)) cr_store_relaxed(&purger_state, PURGER_OFF);
+  return true;
 }
 
 void cr_purger_fork_child(void) {
   int state = cr_load_relaxed(&purger_state);
-  if (state == PURGER_IDLE || state == PURGER_BUSY) cr_store_relaxed(&purger_state, PURGER_WANTED);
+  if (state != PURGER_IDLE && state != PURGER_BUSY) return;
+  cr_store_relaxed(&purger_state, PURGER_WANTED);
+  cr_store_relaxed(&cr_purge_wanted, true);
 }

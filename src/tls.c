@@ -26,6 +26,7 @@ _Thread_local cr_tls_t *cr_tls_current __attribute__((tls_model("initial-exec"))
 _Thread_local cr_tls_t *cr_tls_inner __attribute__((tls_model("initial-exec")));
 bool cr_checked;
 cr_policy_hooks_t cr_policy_hooks;
+atomic_bool cr_purge_wanted;
 
 void cr_tls_teardown(cr_tls_t *tls) {
   cr_large_flush_local(tls);
@@ -41,8 +42,9 @@ void cr_tls_on_thread_exit(void *value) {
   cr_tls_current = &cr_tls_empty;
   cr_tls_inner = NULL;
   /* The caches went to the pool; from here a nested malloc gets that fresh
-   * TLS, so this is a safe point (cr_policy_hooks.cached). */
-  cr_policy_hooks.cached(pool, true);
+   * TLS, so this is a safe point (cr_policy_hooks.safe_point). */
+  cr_policy_hooks.cached(pool);
+  if (cr_load_relaxed(&cr_purge_wanted)) cr_policy_hooks.safe_point(pool);
 }
 
 /* ---- the caches and the purger ----------------------------------------------
@@ -57,7 +59,7 @@ void cr_tls_cache_hold(cr_tls_t *tls) {
   tls->cache_since = now;
   cr_store_relaxed(&tls->cache_state, CR_CACHE_HOLDING);
   cr_unlock(&pool->lock);
-  cr_policy_hooks.cached(pool, false);
+  cr_policy_hooks.cached(pool);
 }
 
 void cr_tls_hand_back(cr_tls_t *tls) {
@@ -65,7 +67,7 @@ void cr_tls_hand_back(cr_tls_t *tls) {
   cr_store_relaxed(&tls->cache_state, CR_CACHE_EMPTY);
   cr_large_flush_local(tls);
   cr_bins_hand_back_empty(tls);
-  cr_policy_hooks.cached(tls->pool, false); /* the global cache is the purger's again */
+  cr_policy_hooks.cached(tls->pool); /* the global cache is the purger's again */
 }
 
 cr_tls_t *cr_tls_create(cr_pool_t *pool) {

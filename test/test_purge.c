@@ -210,6 +210,26 @@ static void small_stale(void) {
   for (size_t i = 0; i < w.n_kept; i++) t_free(kept[i]);
 }
 
+/* 64 MiB allocated and touched (small and large); freed when free_it. */
+static void churn_64(bool free_it) {
+  static void *p[64 + 4096];
+  size_t n = 0;
+  for (int i = 0; i < 32; i++) p[n++] = t_malloc(MB);
+  for (int i = 0; i < 4096; i++) p[n++] = t_malloc(8000);
+  for (size_t i = 0; i < n; i++)
+    if (CHECK(p[i] != NULL)) memset(p[i], 1, i < 32 ? MB : 8000);
+  if (free_it)
+    for (size_t i = 0; i < n; i++) t_free(p[i]);
+}
+
+/* Starts the purger as a program does: memory freed into the caches, then
+ * an allocation's slow path (the thread never starts inside a free). */
+static void start_purger(void) {
+  churn_64(true);
+  t_free(t_malloc(MB));
+  CHECKF(purgers() == 1, "no purger thread after frees and an allocation (%ld)", purgers());
+}
+
 /* ---- a sleeping thread's caches ------------------------------------------------------------ */
 
 static pthread_mutex_t sl_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -257,6 +277,9 @@ static void *sleeper_thread(void *arg) {
 
 static void sleeper(void) {
   uint64_t decay = decay_ms();
+  size_t base = rss(), settled;
+  start_purger();
+  wait_rss_below(base + 4 * MB, decay + 1000, &settled); /* what starting it took is gone again */
   pthread_t t;
   if (!CHECK(pthread_create(&t, NULL, sleeper_thread, NULL) == 0)) return;
   sl_wait_for(1);
@@ -283,18 +306,6 @@ static void sleeper(void) {
 }
 
 /* ---- no thread where none is needed --------------------------------------------------------- */
-
-/* 64 MiB allocated and touched (small and large); freed when free_it. */
-static void churn_64(bool free_it) {
-  static void *p[64 + 4096];
-  size_t n = 0;
-  for (int i = 0; i < 32; i++) p[n++] = t_malloc(MB);
-  for (int i = 0; i < 4096; i++) p[n++] = t_malloc(8000);
-  for (size_t i = 0; i < n; i++)
-    if (CHECK(p[i] != NULL)) memset(p[i], 1, i < 32 ? MB : 8000);
-  if (free_it)
-    for (size_t i = 0; i < n; i++) t_free(p[i]);
-}
 
 static void never(void) {
   size_t base = rss();
@@ -340,7 +351,8 @@ static int fork_child(size_t base) {
 
 static void fork_test(void) {
   size_t base = rss();
-  churn_64(true); /* the purger starts, and waits for this memory's deadline */
+  start_purger();
+  churn_64(true); /* the purger waits for this memory's deadline */
   fflush(stdout);
   pid_t pid = fork();
   if (pid == 0) _exit(fork_child(base));
@@ -367,7 +379,7 @@ static void exit_test(void) {
     fflush(stdout);
     pid_t pid = fork();
     if (pid == 0) {
-      churn_64(true);
+      start_purger();
       sleep_ms(decay * (uint64_t)i / 8); /* before, at and after the purger's deadline */
       churn_64(true);
       exit(0); /* atexit handlers, and LeakSanitizer where built with it */
@@ -392,6 +404,7 @@ static void exit_test(void) {
 
 static void idle(void) {
   size_t base = rss(), last;
+  start_purger();
   churn_64(true);
   uint64_t decay = decay_ms();
   uint64_t took = wait_rss_below(base + SLACK, decay + 1000, &last);

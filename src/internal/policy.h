@@ -21,8 +21,9 @@ void cr_decay_wait(cr_pool_t *pool, uint64_t now);
 void cr_policy_init(void);
 
 /* ---- purger.c: idle memory back to the OS with no allocator call -------- */
-/* cr_policy_hooks.cached (thread.h). */
-void cr_purger_cached(cr_pool_t *pool, bool safe);
+/* cr_policy_hooks.cached and .safe_point (thread.h). */
+void cr_purger_cached(cr_pool_t *pool);
+bool cr_purger_safe_point(cr_pool_t *pool);
 /* The fork child's handler (after the locks are let go): the child has no
  * purger thread; its next safe point starts one if the parent had one. */
 void cr_purger_fork_child(void);

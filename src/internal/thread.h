@@ -237,12 +237,20 @@ typedef struct cr_policy_hooks_s {
   /* Memory went into one of pool's caches (a thread's, the pool's lists,
    * the backend's dirty pages), which the caller made visible under that
    * cache's lock before this call: wakes the purger where it sleeps with
-   * nothing to do.  safe: the caller holds no lock and its thread's state
-   * is whole (a nested malloc would be safe here), so the purger's thread
-   * may be started, which may allocate; elsewhere the start waits for the
-   * next safe call.  Costs a load when the purger is already awake. */
-  void (*cached)(cr_pool_t *pool, bool safe);
+   * nothing to do; with no purger thread yet, sets cr_purge_wanted.  Never
+   * allocates; a load when the purger is awake. */
+  void (*cached)(cr_pool_t *pool);
+  /* Where cr_purge_wanted is set, at a point where the purger's thread may
+   * start: the caller holds no lock, its thread's state is whole, and the C
+   * library holds none of its own (the start of an allocation's slow path,
+   * or thread exit; never a free: glibc frees a thread's TLS blocks under
+   * the lock its pthread_create takes).  true when it started the thread,
+   * whose creation may have allocated from the calling thread. */
+  bool (*safe_point)(cr_pool_t *pool);
 } cr_policy_hooks_t;
+/* The purger's thread is wanted and not started yet (written by the policy
+ * layer; read relaxed by the slow paths before they call safe_point). */
+extern atomic_bool cr_purge_wanted;
 extern cr_policy_hooks_t cr_policy_hooks; /* written once by cr_init, read after it */
 
 /* Checked mode (debug mode, or running under Valgrind; set once by cr_init
