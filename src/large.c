@@ -443,6 +443,9 @@ void cr_large_free(cr_large_t *h) {
   cr_tls_t *own = cr_tls_own();
   if (own != NULL && own->pool == pool) cr_tls_decay_check(own);
   cr_policy_hooks.cached(pool); /* the global cache or the backend may hold it now */
+  /* A safe point too (thread.h): a thread of large objects only has no TLS,
+   * so no exit hook, and may make no allocation after its frees. */
+  if (cr_unlikely(cr_load_relaxed(&cr_purge_wanted))) cr_policy_hooks.safe_point(pool);
 }
 
 cr_large_t *cr_large_header(const void *p, unsigned kind) {

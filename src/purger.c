@@ -5,11 +5,13 @@
  *
  * - Lazy: once memory is first cached (cr_policy_hooks.cached), the thread
  *   starts at the next safe point (cr_policy_hooks.safe_point): the start
- *   of an allocation's slow path, or a thread's exit.  Never in a free:
- *   glibc frees a joined thread's TLS blocks holding the lock of its stack
- *   cache, which pthread_create takes too; and pthread_create allocates, so
- *   the caller's state must be whole.  A process that never frees starts
- *   none; BACKGROUND_PURGE=0 starts none.
+ *   of an allocation's slow path, a thread's exit, the end of a large free.
+ *   Never a small free: glibc frees a joined thread's DTV holding the lock
+ *   of its stack cache, which pthread_create takes too (a thread's dynamic
+ *   TLS blocks are freed there as well: one above 8 KB, of a dlopen'ed
+ *   module, freed before any other safe point would still deadlock); and
+ *   pthread_create allocates, so the caller's state must be whole.  A
+ *   process that never frees starts none; BACKGROUND_PURGE=0 starts none.
  * - Quiet: while something is cached it sleeps until the next deadline
  *   (the oldest cached stamp + DECAY_MS, at least a quarter decay after its
  *   last round); once nothing is, it waits on purger_state with no time

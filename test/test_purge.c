@@ -29,6 +29,11 @@
  *   exit       children exit (return from main) at staggered moments while
  *              the purger works: every one exits 0 at once, no crash, no
  *              hang, and under AddressSanitizer no leak report;
+ *   join       threads on stacks of the program's own, never allocating,
+ *              joined: glibc frees their DTVs (corona's) holding the lock
+ *              pthread_create takes; the purger must not start there (in a
+ *              child, killed after 20 s: a deadlock).  It bites where glibc's
+ *              own calloc is corona's: purge_names_join, purge_preload_join;
  *   idle       for test_purge_idle.sh (strace): frees, waits until the
  *              purger is done, then writes "idle begin", sleeps 3 s, writes
  *              "idle end"; the script counts the purger's system calls
@@ -44,6 +49,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <sys/syscall.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -400,6 +406,52 @@ static void exit_test(void) {
   printf("    exit: 12 children exited at staggered moments, %d failed\n", bad);
 }
 
+/* ---- no start inside glibc's stack-cache lock ------------------------------------------------- */
+
+static void *noop_thread(void *arg) { return arg; }
+
+/* Threads on stacks of the program's own, which never allocate, joined:
+ * glibc frees each one's DTV (which pthread_create calloc'ed from corona)
+ * while it holds the lock of its stack cache, and pthread_create takes
+ * that lock too.  Those frees are the process's first to empty a block, so
+ * a purger started there would deadlock, with every signal blocked (its
+ * creator blocks them around pthread_create): in a child, killed after
+ * 20 s. */
+#define JOIN_THREADS 600
+#define JOIN_STACK ((size_t)64 << 10)
+static void join_dtv(void) {
+  fflush(stdout);
+  pid_t pid = fork();
+  if (pid == 0) {
+    char *stacks = pu_map(JOIN_THREADS * JOIN_STACK);
+    static pthread_t t[JOIN_THREADS];
+    if (stacks == NULL) _exit(2);
+    for (int i = 0; i < JOIN_THREADS; i++) {
+      pthread_attr_t a;
+      pthread_attr_init(&a);
+      pthread_attr_setstack(&a, stacks + (size_t)i * JOIN_STACK, JOIN_STACK);
+      if (pthread_create(&t[i], &a, noop_thread, NULL) != 0) _exit(3);
+      pthread_attr_destroy(&a);
+    }
+    for (int i = 0; i < JOIN_THREADS; i++) pthread_join(t[i], NULL);
+    _exit(0);
+  }
+  if (!CHECK(pid > 0)) return;
+  int status = 0;
+  double t0 = tu_now();
+  while (waitpid(pid, &status, WNOHANG) == 0) {
+    if (tu_now() - t0 > 20) { /* a deadlock */
+      kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+      break;
+    }
+    sleep_ms(5);
+  }
+  printf("    join: %d threads on their own stacks joined: child %s\n", JOIN_THREADS,
+         WIFEXITED(status) ? "exited" : "killed after 20 s (a deadlock)");
+  CHECKF(WIFEXITED(status) && WEXITSTATUS(status) == 0, "join: child status %#x", status);
+}
+
 /* ---- idle: for strace ------------------------------------------------------------------------- */
 
 static void idle(void) {
@@ -433,7 +485,8 @@ int main(int argc, char **argv) {
   static const tu_part_t parts[] = {
       {"rss_small", rss_small}, {"rss_large", rss_large}, {"small_stale", small_stale},
       {"sleeper", sleeper},     {"never", never},         {"off", off},
-      {"fork", fork_test},      {"exit", exit_test},      {"idle", idle},
+      {"fork", fork_test},      {"exit", exit_test},      {"join", join_dtv},
+      {"idle", idle},
   };
   tu_run_parts(argc, argv, parts, sizeof parts / sizeof parts[0], 10);
   return tu_finish("test_purge", t0);

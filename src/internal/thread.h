@@ -242,10 +242,10 @@ typedef struct cr_policy_hooks_s {
   void (*cached)(cr_pool_t *pool);
   /* Where cr_purge_wanted is set, at a point where the purger's thread may
    * start: the caller holds no lock, its thread's state is whole, and the C
-   * library holds none of its own (the start of an allocation's slow path,
-   * or thread exit; never a free: glibc frees a thread's TLS blocks under
-   * the lock its pthread_create takes).  true when it started the thread,
-   * whose creation may have allocated from the calling thread. */
+   * library holds none of its own: the start of an allocation's slow path,
+   * thread exit, the end of a large free; never a small free (glibc frees a
+   * joined thread's DTV under the lock its pthread_create takes).  true when
+   * it started the thread, whose creation may have allocated here. */
   bool (*safe_point)(cr_pool_t *pool);
 } cr_policy_hooks_t;
 /* The purger's thread is wanted and not started yet (written by the policy
