@@ -146,6 +146,21 @@ CORONA_API void corona_stats_print(FILE *out);
  * "allocations", "frees", "active"). */
 CORONA_API void corona_stats_print_json(FILE *out);
 
+/* ---- heap profiling (docs/profiling.md) ----------------------------------------
+ * Samples one allocation of the default heap per `rate` bytes on average
+ * (geometric intervals), with its call stack; a profile in pprof's legacy
+ * heap format lists the sampled objects still live and all those sampled,
+ * per stack.  The options PROFILE, PROFILE_RATE, PROFILE_INTERVAL and
+ * PROFILE_LEAKS start it from the environment.  Not in debug mode. */
+/* Starts sampling (rate 0: the option PROFILE_RATE, by default 512 KiB), or
+ * changes the rate.  0, or ENOTSUP in debug mode. */
+CORONA_API int corona_profile_start(size_t rate);
+/* Stops sampling; the samples taken stay, and their frees still count. */
+CORONA_API int corona_profile_stop(void);
+/* Writes the profile to the file at path (created or truncated): 0, or an
+ * errno value (EINVAL for NULL, the open's or EIO on failure). */
+CORONA_API int corona_profile_dump(const char *path);
+
 /* ---- memory pools -----------------------------------------------------------
  * A pool is a heap of its own whose memory comes from the caller's raw_alloc
  * (for example one static buffer): the same per-thread caches, cross-thread

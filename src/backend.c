@@ -218,11 +218,13 @@ static void region_release(cr_backend_t *be, cr_region_t *r) {
 
 #define SLABS_PER_REGION ((uint32_t)(CORONA_REGION_SIZE / CORONA_SLAB_SIZE))
 #define SLAB_PAGES (CORONA_SLAB_SIZE / CORONA_PAGE_SIZE)
+_Static_assert(SLABS_PER_REGION % CORONA_POPULATE_SLABS == 0, "a group of slabs brought in ends in its region");
 
 static char *block_alloc_locked(cr_backend_t *be, size_t bytes, size_t align, cr_region_t **region, bool *zeroed);
 static void block_release_locked(cr_backend_t *be, cr_region_t *r, char *block, size_t bytes, uint64_t now,
                                  size_t dirty_max);
 static void region_purge_locked(cr_backend_t *be, cr_region_t *r);
+static void dirty_trim_locked(cr_backend_t *be, size_t dirty_max);
 
 /* A user pool's slab: a 16 KB-aligned run of one of its large regions. */
 static cr_block_t *user_slab_alloc(cr_backend_t *be) {
@@ -251,6 +253,7 @@ cr_block_t *cr_backend_slab_alloc(cr_backend_t *be) {
     }
     return b;
   }
+  char *populate = NULL;
   cr_lock(&be->lock);
   cr_region_t *r = be->slab_regions;
   while (r != NULL && r->free_slabs == NULL && r->carved == SLABS_PER_REGION) r = r->next;
@@ -268,10 +271,16 @@ cr_block_t *cr_backend_slab_alloc(cr_backend_t *be) {
     }
   } else {
     b = (cr_block_t *)(r->base + (size_t)r->carved++ * CORONA_SLAB_SIZE);
+    /* The first of a group of fresh slabs brings the group in (see
+     * CORONA_POPULATE_MIN; huge pages come in whole anyway). */
+    bool first = (r->carved - 1) % CORONA_POPULATE_SLABS == 0;
+    if (first && !r->huge && cr_load_relaxed(&be->slab_bytes) >= CORONA_POPULATE_MIN) populate = (char *)b;
   }
   r->used++;
   cr_store_relaxed(&be->slab_bytes, cr_load_relaxed(&be->slab_bytes) + CORONA_SLAB_SIZE);
   cr_unlock(&be->lock);
+  /* Unlocked: the region stays mapped while b is in use. */
+  if (populate != NULL) cr_os_populate(populate, CORONA_POPULATE_SLABS * CORONA_SLAB_SIZE);
   b->backref = cr_backref_alloc(b);
   if (b->backref == 0) { /* no memory for the table: give the slab back */
     cr_backend_slab_free(be, b, 0);
@@ -307,7 +316,10 @@ void cr_backend_slab_free(cr_backend_t *be, cr_block_t *b, size_t dirty_max) {
   bits_set(r->dirty_map, (size_t)((char *)b - r->base) / CORONA_PAGE_SIZE, SLAB_PAGES, true);
   be->dirty_bytes += CORONA_SLAB_SIZE;
   if (r->dirty_since <= 1) r->dirty_since = now > 1 ? now : 2; /* 1: leftovers only, no age */
-  if (be->dirty_bytes > dirty_max) region_purge_locked(be, r); /* too much resident */
+  if (be->dirty_bytes > dirty_max) { /* too much resident: see CORONA_DIRTY_SLACK_SHIFT */
+    region_purge_locked(be, r);
+    dirty_trim_locked(be, dirty_max - (dirty_max >> CORONA_DIRTY_SLACK_SHIFT));
+  }
   cr_unlock(&be->lock);
 }
 
@@ -382,7 +394,7 @@ char *cr_backend_block_alloc(cr_backend_t *be, size_t bytes, cr_region_t **regio
  * 64 KB pages): the OS purges only whole pages, and what it cannot purge
  * stays dirty, and counted, until its neighbours are free too. */
 static void purge_range_locked(cr_backend_t *be, cr_region_t *r, size_t start, size_t end) {
-  size_t os_page = cr_os_page_size();
+  size_t os_page = cr_os_info()->page_size;
   size_t span = r->huge ? CORONA_HUGE_SPAN / CORONA_PAGE_SIZE : 1;
   if (os_page / CORONA_PAGE_SIZE > span) span = os_page / CORONA_PAGE_SIZE;
   size_t a = (start + span - 1) / span * span, b = end / span * span;
@@ -566,6 +578,42 @@ void cr_backend_own_unmap(cr_backend_t *be, char *p, size_t bytes) {
   atomic_fetch_sub_explicit(&be->own_bytes, bytes, memory_order_relaxed);
   released_add(be, bytes);
   if (cr_verbose()) cr_verbose_event("unmapped own mapping", p, bytes);
+}
+
+bool cr_backend_own_split(cr_backend_t *be, char *p, size_t bytes, size_t at) {
+  if (be->source != NULL || !cr_os_cut(p, bytes, at, false)) return false;
+  /* The bytes stay mapped, marked and counted: one more mapping holds them. */
+  atomic_fetch_add_explicit(&be->own_count, 1, memory_order_relaxed);
+  return true;
+}
+
+bool cr_backend_own_join(cr_backend_t *be, char *p, size_t bytes, size_t at) {
+  if (be->source != NULL || !cr_os_cut(p, bytes, at, true)) return false;
+  atomic_fetch_sub_explicit(&be->own_count, 1, memory_order_relaxed);
+  return true;
+}
+
+bool cr_backend_own_move_into(cr_backend_t *be, char *src, size_t bytes, char *base, size_t size, char *dst) {
+  if (be->source != NULL) return false;
+  size_t lo = (size_t)(dst - base), hi = size - lo - bytes;
+  /* The target of a move is a whole mapping: cut it out, and join the
+   * pieces again after. */
+  if (lo != 0 && !cr_os_cut(base, size, lo, false)) return false;
+  if (hi != 0 && !cr_os_cut(dst, size - lo, bytes, false)) {
+    if (lo != 0) cr_os_cut(base, size, lo, true);
+    return false;
+  }
+  cr_pagemap_set((uintptr_t)src, bytes, CR_KIND_NONE); /* before the range is freed */
+  bool moved = cr_os_remap(src, bytes, bytes, dst) != NULL;
+  if (!moved) cr_pagemap_set((uintptr_t)src, bytes, CR_KIND_LARGE);
+  if (hi != 0) cr_os_cut(dst, size - lo, bytes, true);
+  if (lo != 0) cr_os_cut(base, size, lo, true);
+  if (!moved) return false;
+  /* The source's bytes are gone; the target's were counted with base. */
+  atomic_fetch_sub_explicit(&be->mapped_bytes, bytes, memory_order_relaxed);
+  atomic_fetch_sub_explicit(&be->own_count, 1, memory_order_relaxed);
+  atomic_fetch_sub_explicit(&be->own_bytes, bytes, memory_order_relaxed);
+  return true;
 }
 
 char *cr_backend_own_remap(cr_backend_t *be, char *p, size_t old_bytes, size_t new_bytes, bool huge) {

@@ -15,6 +15,10 @@ void cr_bins_init(cr_tls_t *tls) {
   for (unsigned bin = 0; bin < CORONA_NUM_BINS; bin++) {
     tls->bins.block[CR_ROW(bin)] = &cr_block_empty;
     tls->bins.mask[CR_ROW(bin)] = cr_bin_mask[bin];
+    /* No hot objects until the thread allocates in the class (its first
+     * refill starts a turn): a thread that only frees there, such as a
+     * pipeline's last stage, would never hand them out. */
+    tls->hot[bin] = CORONA_HOT_OBJECTS;
   }
 }
 
@@ -208,6 +212,25 @@ static int64_t list_home(cr_tls_t *tls, void *list) {
   return n;
 }
 
+void cr_bins_remote_start(cr_tls_t *tls, cr_block_t *b, void *p) {
+  unsigned bin = b->bin;
+  cr_remote_t *r = &tls->remote[bin];
+  if (r->block != NULL) cr_block_free_chain(r->block, r->head, r->tail);
+  tls->remote_held |= (uint32_t)1 << bin;
+  r->block = b;
+  r->head = r->tail = p;
+  r->count = 1;
+}
+
+void cr_bins_remote_flush(cr_tls_t *tls) {
+  for (uint32_t held = tls->remote_held; held != 0; held &= held - 1) {
+    cr_remote_t *r = &tls->remote[__builtin_ctz(held)];
+    cr_block_free_chain(r->block, r->head, r->tail);
+    r->block = NULL;
+  }
+  tls->remote_held = 0;
+}
+
 /* Both lists of every bin go home: objects of the active blocks and hot
  * objects of other blocks alike (see CORONA_HOT_OBJECTS), also in classes
  * where the thread has no active block.  Thread exit, corona_collect and a
@@ -215,10 +238,11 @@ static int64_t list_home(cr_tls_t *tls, void *list) {
  * objects with it.  While counting, what the free lists held was counted as
  * handed out, what the local lists held was not yet counted as freed. */
 static void bins_home(cr_tls_t *tls) {
+  cr_bins_remote_flush(tls); /* before the exit closes this thread's own public lists */
   for (unsigned bin = 0; bin < CORONA_NUM_BINS; bin++) {
     void *unused = tls->bins.free[CR_ROW(bin)], *freed = tls->bins.local[CR_ROW(bin)];
     tls->bins.free[CR_ROW(bin)] = tls->bins.local[CR_ROW(bin)] = NULL;
-    tls->hot[bin] = 0;
+    tls->hot[bin] = CORONA_HOT_OBJECTS; /* as a new TLS: no turn until the next refill */
     int64_t n_unused = list_home(tls, unused), n_freed = list_home(tls, freed);
     CR_STAT(if (cr_tls_counting(tls)) cr_stat_own(&tls->stats.bin_alloc[bin], -n_unused));
     CR_STAT(if (cr_tls_counting(tls)) cr_stat_own(&tls->stats.bin_free[bin], n_freed));
@@ -325,7 +349,9 @@ static cr_block_t *bin_refill(cr_tls_t *tls, unsigned bin) {
   if (b == NULL) b = take_orphan(tls, bin);
   if (b != NULL) return b;
 
-  /* A new block is needed: first let remote frees empty what they can. */
+  /* A new block is needed: first let remote frees empty what they can,
+   * ours to other threads (which may need their memory as much) included. */
+  cr_bins_remote_flush(tls);
   cr_bins_drain_all(tls);
   cr_tls_decay_check(tls); /* only the caches change: the bins stay as they are */
   cr_policy_hooks.tick(tls->pool);
@@ -359,8 +385,7 @@ fresh:
 /* Statistics: the local list becomes the free list.  Its objects were
  * freed by this thread (counted now) and will be handed out (counted as
  * allocations now; the owner subtracts what is still on the list). */
-static CR_NOINLINE void count_swap(cr_tls_t *tls, unsigned bin, void *list) {
-  int64_t n = cr_list_length(list);
+static CR_NOINLINE void count_swap(cr_tls_t *tls, unsigned bin, int64_t n) {
   cr_stat_own(&tls->stats.bin_free[bin], n);
   cr_stat_own(&tls->stats.bin_alloc[bin], n);
 }
@@ -385,10 +410,64 @@ static CR_NOINLINE void check_local(cr_block_t *block, unsigned bin, void *list)
   }
 }
 
+_Atomic(cr_sample_hook_t) cr_sample_hook;
+
+/* The heap profiler's cut (see cr_sample_hook): the bin's free list of
+ * `have` objects, just filled by a slow path of a sampling thread, keeps
+ * what the thread may allocate before its next sample point; the rest
+ * (objects of the active block) go on the local list, marked free as a
+ * free would have left them, and leave the call counts as if they had never
+ * been handed out.  hot: the hot objects put on the free list (and all
+ * allocated) since the last hand-out.  Returns the sampled object serving
+ * this allocation of size bytes, or NULL: the free list serves it. */
+static CR_NOINLINE void *sample_cut(cr_tls_t *tls, unsigned bin, size_t size, uint32_t hot, uint32_t have) {
+  cr_sample_hook_t hook = cr_load_relaxed(&cr_sample_hook);
+  unsigned row = CR_ROW(bin);
+  if (hook == NULL || tls->pool != &cr_default_pool) return NULL;
+  uint32_t allow = have;
+  void *sampled = hook(tls, size, cr_bin_size[bin], hot, &allow);
+  if (sampled == NULL && allow >= have) return NULL; /* the whole list: the common case */
+  void **link = &tls->bins.free[row];
+  for (uint32_t i = 0; *link != NULL && i < allow && sampled == NULL; i++) link = (void **)*link;
+  void *rest = *link;
+  if (rest == NULL) return sampled;
+  *link = NULL;
+  int64_t n = 1;
+  void *last = rest;
+  for (; cr_free_mark(last, cr_block_of(last)), *(void **)last != NULL; last = *(void **)last) n++;
+  *(void **)last = tls->bins.local[row];
+  tls->bins.local[row] = rest;
+  CR_STAT(if (cr_tls_counting(tls)) cr_stat_own(&tls->stats.bin_alloc[bin], -n));
+  CR_STAT(if (cr_tls_counting(tls)) cr_stat_own(&tls->stats.bin_free[bin], -n)); /* counted again later */
+  return sampled;
+}
+
+/* sample_cut's common case in line: the list's bytes (and the hot
+ * objects') fit before the next sample point, and the bin has none
+ * pending.  Returns what sample_cut does. */
+CR_INLINE void *sample_take(cr_tls_t *tls, unsigned bin, size_t size, uint32_t hot, uint32_t have) {
+  uint64_t need = (uint64_t)(have + hot) * cr_bin_size[bin];
+  if (cr_likely(tls->sample_left >= need && !(tls->sample_pending & (1u << bin)))) {
+    tls->sample_left -= need;
+    return NULL;
+  }
+  return sample_cut(tls, bin, size, hot, have);
+}
+
+/* The first object of the bin's (non-empty) free list, handed out. */
+CR_INLINE void *pop_free(cr_tls_t *tls, unsigned row) {
+  void *p = tls->bins.free[row];
+  tls->bins.free[row] = *(void **)p;
+  cr_free_mark_clear(p);
+  return p;
+}
+
 /* The bin's lists are both empty: objects from a block (the active one, or
  * another), checked out into the free list, and the first handed out. */
-static CR_NOINLINE void *refill_alloc(cr_tls_t *tls, unsigned bin) {
+static CR_NOINLINE void *refill_alloc(cr_tls_t *tls, unsigned bin, size_t size) {
   unsigned row = CR_ROW(bin);
+  uint32_t hot = tls->hot[bin];
+  tls->hot[bin] = 0; /* the list ran dry: a new turn */
   void *p;
   /* Nothing has changed yet: a safe point.  A purger start may have
    * allocated from this bin meanwhile: take what it left on the list. */
@@ -405,28 +484,40 @@ static CR_NOINLINE void *refill_alloc(cr_tls_t *tls, unsigned bin) {
   }
   uint32_t n = bin_fill(&tls->bins.free[row], b);
   CR_STAT(if (cr_tls_counting(tls)) cr_stat_own(&tls->stats.bin_alloc[bin], n));
-  (void)n;
-  p = tls->bins.free[row];
-  tls->bins.free[row] = *(void **)p;
-  cr_free_mark_clear(p);
-  return p;
+  if (cr_tls_sampling(tls) && (p = sample_take(tls, bin, size, hot, n)) != NULL) return p;
+  return pop_free(tls, row);
 }
 
 /* The local list p (non-empty) becomes the free list; its first object is
- * handed out. */
-CR_INLINE void *swap_local(cr_tls_t *tls, unsigned row, void *p) {
+ * handed out; the list ran dry, so a new turn of hot objects begins. */
+CR_INLINE void *swap_local(cr_tls_t *tls, unsigned bin, void *p) {
+  unsigned row = CR_ROW(bin);
+  tls->hot[bin] = 0;
   tls->bins.local[row] = NULL;
   tls->bins.free[row] = *(void **)p;
   cr_free_mark_clear(p);
   return p;
 }
 
-/* The swap in a class that is not a power of two, or while counting: the
- * list is checked (check_local) or counted first. */
-static CR_NOINLINE void *swap_local_checked(cr_tls_t *tls, unsigned bin, void *p) {
+/* The swap in a class that is not a power of two, or while the thread is
+ * watched: the list is checked (check_local), counted for the statistics,
+ * and cut for the heap profiler. */
+static CR_NOINLINE void *swap_local_checked(cr_tls_t *tls, unsigned bin, void *p, size_t size) {
   if ((cr_bin_size[bin] & (cr_bin_size[bin] - 1)) != 0) check_local(tls->bins.block[CR_ROW(bin)], bin, p);
-  CR_STAT(if (cr_tls_counting(tls)) count_swap(tls, bin, p));
-  return swap_local(tls, CR_ROW(bin), p);
+  if (cr_tls_watched(tls)) {
+    int64_t n = cr_list_length(p); /* at most a block's objects */
+    CR_STAT(if (cr_tls_counting(tls)) count_swap(tls, bin, n));
+    if (cr_tls_sampling(tls)) {
+      unsigned row = CR_ROW(bin);
+      uint32_t hot = tls->hot[bin];
+      tls->hot[bin] = 0; /* the list ran dry: a new turn */
+      tls->bins.local[row] = NULL;
+      tls->bins.free[row] = p;
+      void *sampled = sample_take(tls, bin, size, hot, (uint32_t)n);
+      return sampled != NULL ? sampled : pop_free(tls, row);
+    }
+  }
+  return swap_local(tls, bin, p);
 }
 
 /* The common case, a swap of the local list of a power-of-two class into
@@ -434,14 +525,12 @@ static CR_NOINLINE void *swap_local_checked(cr_tls_t *tls, unsigned bin, void *p
  * registers; the rest leaves by a tail call. */
 void *cr_malloc_small_slow(cr_tls_t *tls, size_t size) {
   unsigned bin = cr_bin_index(size);
-  unsigned row = CR_ROW(bin);
-  tls->hot[bin] = 0; /* the list ran dry: a new turn */
-  void *p = tls->bins.local[row];
-  if (cr_unlikely(p == NULL)) return refill_alloc(tls, bin);
+  void *p = tls->bins.local[CR_ROW(bin)];
+  if (cr_unlikely(p == NULL)) return refill_alloc(tls, bin, size);
   /* objects this thread freed: allocate them next */
-  if (cr_unlikely((cr_bin_size[bin] & (cr_bin_size[bin] - 1)) != 0 || cr_tls_counting(tls)))
-    return swap_local_checked(tls, bin, p);
-  return swap_local(tls, row, p);
+  if (cr_unlikely((cr_bin_size[bin] & (cr_bin_size[bin] - 1)) != 0 || cr_tls_watched(tls)))
+    return swap_local_checked(tls, bin, p, size);
+  return swap_local(tls, bin, p);
 }
 
 /* ---- thread exit ------------------------------------------------------- */

@@ -1,6 +1,7 @@
 /* block.c (layer: block) — one 16 KB slab block: the size classes that cut
- * it, initialisation, the remote free (CAS onto the public free list, then
- * the mailbox notice) and privatisation of the public list by the owner.  The invariants are stated above cr_block_s in
+ * it, initialisation, the remote free (a chain of objects CAS'ed onto the
+ * public free list, then the mailbox notice) and privatisation of the
+ * public list by the owner.  The invariants are stated above cr_block_s in
  * internal/block.h. */
 #include "internal/block.h"
 
@@ -103,11 +104,11 @@ uint32_t cr_block_privatize(cr_block_t *b, void *terminal) {
   return n;
 }
 
-void cr_block_free_remote(cr_block_t *b, void *p) {
-  /* Release: the link stored in p, and the user's last writes to p, reach
-   * the owner through its acquire exchange in cr_block_privatize. */
-  cr_free_mark(p, b);
-  void *old = cr_list_push(&b->public_free, p, (_Atomic(void *) *)p);
+void cr_block_free_chain(cr_block_t *b, void *head, void *tail) {
+  /* Release: the links of the chain (the one stored in tail included), and
+   * the user's last writes to its objects, reach the owner through its
+   * acquire exchange in cr_block_privatize. */
+  void *old = cr_list_push(&b->public_free, head, (_Atomic(void *) *)tail);
   if (old != NULL) return; /* already notified, or orphaned (CR_UNUSABLE) */
 
   /* We turned the list non-empty, so the owner learns of it through us.
@@ -115,7 +116,7 @@ void cr_block_free_remote(cr_block_t *b, void *p) {
    * that last emptied the list, making its owner store visible. */
   atomic_thread_fence(memory_order_acquire);
   cr_inbox_t *owner = cr_load_relaxed(&b->owner);
-  if (cr_unlikely(owner == NULL)) cr_fatal("remote free into an unowned block (double free?) at", p);
+  if (cr_unlikely(owner == NULL)) cr_fatal("remote free into an unowned block (double free?) at", head);
   cr_list_push(&owner->mailbox[b->bin], b, &b->mail_next); /* pairs with the owner's take */
   /* After the push, and release: an owner whose exchange reads this hint
    * sees the push; one that cleared the hint before it leaves it set for

@@ -17,42 +17,71 @@ CR_NOINLINE void cr_free_refused(void *p) {
   cr_fatal("free(): invalid pointer", p);
 }
 
-CR_NOINLINE void cr_free_not_owned(cr_tls_t *tls, cr_block_t *b, void *p) {
+/* The rarer cases of cr_free_not_owned, out of its way (so that the common
+ * one saves no registers and calls nothing but by a tail call). */
+static CR_NOINLINE void free_not_owned_rare(cr_tls_t *tls, cr_block_t *b, void *p) {
   /* An object of a user pool freed by corona_free (tls is the default
-   * heap's): free it into its pool as that pool's own free would.  Read
-   * before any check: b->pool is on the line the CAS below needs anyway. */
-  if (cr_unlikely(b->pool != tls->pool)) {
+   * heap's): free it into its pool as that pool's own free would. */
+  if (b->pool != tls->pool) {
     cr_pool_free_small(b->pool, p, b->bin + 1);
     return;
   }
-  if (cr_unlikely(tls == &cr_tls_empty)) {
+  if (tls == &cr_tls_empty) {
     /* Checked mode sends every free here (the fast-path TLS stays empty). */
     if (cr_checked) {
       cr_debug_free(p, "free");
       return;
     }
-    CR_STAT(if (cr_counting()) atomic_fetch_add_explicit(&b->pool->stats.bin_free[b->bin], 1, memory_order_relaxed));
-  } else if (cr_tls_counting(tls)) {
-    CR_STAT(cr_stat_own(&tls->stats.bin_free[b->bin], 1));
-  } else {
-    CR_STAT(cr_stat_event(b->pool, CR_STAT_REMOTE_FREE, 1));
-    /* Another thread's object of our pool: keep it for our own next
-     * allocation in its class (CORONA_HOT_OBJECTS), with no atomic at all.
-     * Its block keeps counting it as allocated: whoever frees it later
-     * sends it home as usual. */
-    void **list = &tls->bins.free[CR_ROW(b->bin)];
-    if (cr_likely(tls->hot[b->bin] < CORONA_HOT_OBJECTS)) {
-      tls->hot[b->bin]++;
-      cr_free_mark(p, b);
-      *(void **)p = *list;
-      *list = p;
+    /* A thread that frees other threads' objects before it ever allocates
+     * (a pipeline's last stage) gets its TLS now, so that its frees are
+     * batched as any thread's are, and go out at its exit.  Not after its
+     * TLS was torn down (a destructor freeing at thread exit): nothing
+     * would send such a batch out.  A thread whose first call to corona is
+     * a free in the OS's last round of thread-exit destructors still gets
+     * a TLS that is never torn down, as a malloc there would. */
+    if (!cr_tls_gone && (tls = cr_tls_create(&cr_default_pool)) != NULL) {
+      cr_free_not_owned(tls, b, p);
       return;
     }
-    cr_block_free_remote(b, p);
-    return;
+    CR_STAT(if (cr_counting()) atomic_fetch_add_explicit(&b->pool->stats.bin_free[b->bin], 1, memory_order_relaxed));
+  } else { /* counting */
+    CR_STAT(cr_stat_own(&tls->stats.bin_free[b->bin], 1));
   }
   CR_STAT(cr_stat_event(b->pool, CR_STAT_REMOTE_FREE, 1));
   cr_block_free_remote(b, p);
+}
+
+CR_NOINLINE void cr_free_not_owned(cr_tls_t *tls, cr_block_t *b, void *p) {
+  /* b->pool and b->bin lie on the line of b that other threads write; it is
+   * read, not written, while this thread's frees into b are held back. */
+  if (cr_unlikely(b->pool != tls->pool || tls == &cr_tls_empty || cr_tls_counting(tls))) {
+    free_not_owned_rare(tls, b, p);
+    return;
+  }
+  /* tls is this pool's: its own counter, without cr_stat_event's search. */
+  CR_STAT(cr_stat_own(&tls->stats.event[CR_STAT_REMOTE_FREE], 1));
+  unsigned bin = b->bin;
+  cr_free_mark(p, b);
+  /* Another thread's object of our pool: keep it for our own next
+   * allocation in its class (CORONA_HOT_OBJECTS), with no atomic at all.
+   * Its block keeps counting it as allocated: whoever frees it later
+   * sends it home as usual. */
+  if (cr_likely(tls->hot[bin] < CORONA_HOT_OBJECTS)) {
+    void **list = &tls->bins.free[CR_ROW(bin)];
+    tls->hot[bin]++;
+    *(void **)p = *list;
+    *list = p;
+    return;
+  }
+  /* Else held back with its block's other frees (cr_remote_t). */
+  cr_remote_t *r = &tls->remote[bin];
+  if (cr_likely(r->block == b) && cr_likely(r->count < CORONA_REMOTE_CHAIN)) {
+    *(void **)p = r->head;
+    r->head = p;
+    r->count++;
+    return;
+  }
+  cr_bins_remote_start(tls, b, p);
 }
 
 CR_NOINLINE void *cr_malloc_miss(cr_tls_t *tls, size_t size) {
@@ -80,6 +109,7 @@ CR_NOINLINE void cr_free_not_small(void *p, unsigned kind) {
   }
   cr_large_t *h = cr_large_header(p, kind);
   if (h == NULL) cr_fatal("free(): invalid pointer (not allocated by corona, or freed twice)", p);
+  if (cr_unlikely(h->sample != NULL)) cr_profile_free(h);
   cr_large_free(h);
 }
 
@@ -90,6 +120,7 @@ static inline bool is_pow2(size_t x) { return x != 0 && (x & (x - 1)) == 0; }
 CR_NOINLINE void *cr_large_entry(size_t size, size_t alignment, bool zero) {
   cr_init();
   if (cr_unlikely(cr_checked)) return cr_debug_alloc(size, alignment, zero);
+  if (cr_profiling()) return cr_profile_large(size, alignment, zero);
   return cr_large_alloc(&cr_default_pool, cr_tls_own(), size, alignment, zero);
 }
 

@@ -63,8 +63,8 @@ static bool parse_flag(const char *s, int64_t *out) {
 }
 
 /* The values of the text options, copied from the environment. */
-static char stats_file[CORONA_OPTION_TEXT_MAX];
-static char *const option_text[CR_OPT_COUNT] = {[CR_OPT_STATS_FILE] = stats_file};
+static char stats_file[CORONA_OPTION_TEXT_MAX], profile_prefix[CORONA_OPTION_TEXT_MAX];
+static char *const option_text[CR_OPT_COUNT] = {[CR_OPT_STATS_FILE] = stats_file, [CR_OPT_PROFILE] = profile_prefix};
 
 /* A text option: any value that is not empty and fits its buffer. */
 static bool take_text(int id, const char *s) {
@@ -103,6 +103,15 @@ static const cr_option_t options[CR_OPT_COUNT] = {
                            "the statistics report at exit goes to this file (%p: the process id), appended"},
     [CR_OPT_DEBUG] = {"DEBUG", CORONA_DEBUG_DEFAULT, parse_flag, 0, 1,
                       "check every free: double frees, bad pointers, overruns, writes to freed memory"},
+    [CR_OPT_PROFILE] = {"PROFILE", 0, NULL, 0, 1,
+                        "heap profiling on; a profile goes to PREFIX.PID.final.heap at exit (pprof's format)"},
+    [CR_OPT_PROFILE_RATE] = {"PROFILE_RATE", (int64_t)CORONA_PROFILE_RATE, parse_bytes, 1, (int64_t)1 << 40,
+                             "heap profiling: one sample per this many bytes allocated, on average"},
+    [CR_OPT_PROFILE_INTERVAL] = {"PROFILE_INTERVAL", 0, parse_bytes, 0, INT64_MAX,
+                                 "heap profiling on; a profile PREFIX.PID.N.heap each time this many more bytes "
+                                 "have been allocated (0: none)"},
+    [CR_OPT_PROFILE_LEAKS] = {"PROFILE_LEAKS", 0, parse_flag, 0, 1,
+                              "heap profiling on; the stacks of the objects still live reported on stderr at exit"},
 };
 static _Atomic(int64_t) option_values[CR_OPT_COUNT];
 

@@ -75,15 +75,13 @@ _Noreturn static void fake_fatal(const char *what, uintptr_t addr, size_t size) 
   buf[n++] = '+';
   fake_hex(buf, &n, size);
   buf[n++] = '\n';
-  cr_os_write_err(buf, n);
-  cr_os_abort();
+  cr_os_fatal(buf, n);
 }
 
 /* ---- the reservation ------------------------------------------------------------ */
 
 static void fake_reserve(void) {
-  cr_os_init(); /* the page size; it only reads */
-  fake_page = cr_os_page_size();
+  fake_page = cr_os_info()->page_size;
   size_t total = FAKE_OBJECTS + FAKE_META, over = total + FAKE_OBJECTS;
   char *p = mmap(NULL, over, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (p == MAP_FAILED) fake_fatal("cannot reserve its address space, bytes:", 0, over);
@@ -209,7 +207,7 @@ void *cr_os_map(size_t size, size_t alignment, size_t offset, unsigned flags) {
     fake_fatal("cr_os_map: size, alignment or offset out of contract:", alignment, size);
   void *p = NULL;
   if (flags & CR_OS_HUGE_ONLY) {
-    size_t huge = cr_os_huge_page_size();
+    size_t huge = cr_os_info()->huge_page_size;
     if (huge == 0 || size % huge != 0 || fake_stats.huge_left < size) goto out; /* none: not a refusal */
     if (alignment < huge) alignment = huge;
   }
@@ -238,14 +236,60 @@ void cr_os_unmap(void *addr, size_t size) {
   fake_leave();
 }
 
-void cr_os_purge(void *addr, size_t size) {
-  fake_enter();
+/* Ends the process unless [addr, addr+size) is pages of one live mapping
+ * (the contract of cr_os_purge and cr_os_populate). */
+static void fake_pages(void *addr, size_t size, const char *call) {
   fake_map_t *m = fake_find((uintptr_t)addr);
   if (m == NULL || (m->flags & FAKE_LOST) || size == 0 || !page_multiple((uintptr_t)addr) || !page_multiple(size) ||
       (uintptr_t)addr + size > m->start + m->size)
-    fake_fatal("cr_os_purge: not pages of one mapping:", (uintptr_t)addr, size);
+    fake_fatal(call, (uintptr_t)addr, size);
+}
+
+void cr_os_purge(void *addr, size_t size) {
+  fake_enter();
+  fake_pages(addr, size, "cr_os_purge: not pages of one mapping:");
   madvise(addr, size, MADV_DONTNEED);
   fake_stats.purges++;
+  fake_leave();
+}
+
+/* The record of one mapping becomes two, or two adjacent ones of the same
+ * flags become one (the contract in os.h); the pages are left alone. */
+bool cr_os_cut(void *addr, size_t size, size_t at, bool join) {
+  fake_enter();
+  if (at == 0 || at >= size || !page_multiple(at)) fake_fatal("cr_os_cut: cut out of contract:", (uintptr_t)addr, at);
+  bool ok;
+  if (!join) {
+    fake_map_t *m = fake_whole((uintptr_t)addr, size, "cr_os_cut: not a whole mapping:");
+    fake_area_t *a = area_of(m);
+    ok = a->n < FAKE_MAX_MAPS && !(m->flags & (CR_OS_META | CR_OS_HUGE_ONLY));
+    if (ok) {
+      unsigned flags = m->flags;
+      size_t serial = m->serial;
+      m->size = at;
+      area_insert(a, (uintptr_t)addr + at, size - at, flags, serial); /* m may have moved */
+      fake_stats.mappings++;
+      fake_stats.splits++;
+    }
+  } else {
+    fake_map_t *lo = fake_whole((uintptr_t)addr, at, "cr_os_cut: joining what is not a whole mapping:");
+    fake_map_t *hi = fake_whole((uintptr_t)addr + at, size - at, "cr_os_cut: joining what is not a whole mapping:");
+    ok = lo->flags == hi->flags && !(lo->flags & (CR_OS_META | CR_OS_HUGE_ONLY));
+    if (ok) {
+      lo->size = size;
+      area_remove(area_of(hi), hi);
+      fake_stats.mappings--;
+      fake_stats.joins++;
+    }
+  }
+  fake_leave();
+  return ok;
+}
+
+void cr_os_populate(void *addr, size_t size) {
+  fake_enter();
+  fake_pages(addr, size, "cr_os_populate: not pages of one mapping:");
+  fake_stats.populates++;
   fake_leave();
 }
 

@@ -1,10 +1,12 @@
 /* os_linux.c (layer: os) — the Linux side of the platform contract (internal/os.h),
  * all but the memory group: the facts (sysconf, /proc/meminfo, the initial
  * stack), the clock, environ, pthread keys for thread exit, fork and exit
- * handlers, dlsym, futexes and sched_yield, the purger's thread, write(2).
- * The memory group is os_linux_map.c, or os_fake.c in the test library
- * corona_fakeos: both link with this file. */
+ * handlers, dlsym, futexes and sched_yield, the purger's thread, write(2),
+ * and the heap profiler's stacks (libgcc's unwinder), symbols (dladdr) and
+ * files.  The memory group is os_linux_map.c, or os_fake.c in the test
+ * library corona_fakeos: both link with this file. */
 #include <dlfcn.h>
+#include <link.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <time.h>
@@ -17,13 +19,16 @@
 #include <sys/auxv.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include <unwind.h>
 
+#include "internal/config.h"
 #include "internal/os.h"
 
 /* ---- facts ------------------------------------------------------------------ */
-static size_t os_page_size = 4096;
-static size_t os_huge_page_size;
-static unsigned os_address_bits = 47;
+/* Written once, by os_read_facts under os_facts_once: pthread_once orders
+ * the writes before every return of cr_os_info. */
+static cr_os_info_t os_facts = {.page_size = 4096, .address_bits = 47};
+static pthread_once_t os_facts_once = PTHREAD_ONCE_INIT;
 
 /* Reads "Hugepagesize:  2048 kB" from /proc/meminfo without allocating. */
 static size_t read_huge_page_size(void) {
@@ -62,22 +67,30 @@ static unsigned read_address_bits(void) {
   return (unsigned)(64 - __builtin_clzll((unsigned long long)top));
 }
 
-void cr_os_init(void) {
+static void os_read_facts(void) {
   long ps = sysconf(_SC_PAGESIZE);
-  if (ps > 0) os_page_size = (size_t)ps;
-  os_huge_page_size = read_huge_page_size();
-  os_address_bits = read_address_bits();
+  if (ps > 0) os_facts.page_size = (size_t)ps;
+  os_facts.huge_page_size = read_huge_page_size();
+  os_facts.address_bits = read_address_bits();
 }
 
-size_t cr_os_page_size(void) { return os_page_size; }
-size_t cr_os_huge_page_size(void) { return os_huge_page_size; }
-unsigned cr_os_address_bits(void) { return os_address_bits; }
+const cr_os_info_t *cr_os_info(void) {
+  pthread_once(&os_facts_once, os_read_facts);
+  return &os_facts;
+}
 
-/* ---- time and environment ------------------------------------------------------ */
+/* ---- time and names ---------------------------------------------------------------- */
 
 uint64_t cr_os_now_ms(void) {
+  /* The coarse clock (the last tick's time, a few ms old at most): corona
+   * reads the time at every large free and cache decision, and the fine
+   * clock's read showed as 5 % of a churn of 8 KiB..2 MiB objects
+   * (suite-buffers mid); milliseconds of decay need no better. */
   struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
+#ifdef CLOCK_MONOTONIC_COARSE
+  if (clock_gettime(CLOCK_MONOTONIC_COARSE, &ts) != 0)
+#endif
+    clock_gettime(CLOCK_MONOTONIC, &ts);
   return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
@@ -94,29 +107,52 @@ const char *cr_os_env(const char *prefix, size_t i) {
   return NULL;
 }
 
-/* ---- threads and the process ------------------------------------------------- */
-static pthread_key_t os_thread_key[CR_OS_THREAD_SLOTS];
+void *cr_os_next_symbol(const char *name) { return dlsym(RTLD_NEXT, name); }
 
-bool cr_os_thread_exit_init(unsigned slot, void (*on_exit)(void *value)) {
-  return pthread_key_create(&os_thread_key[slot], on_exit) == 0;
+/* program_invocation_short_name (errno.h, _GNU_SOURCE): glibc's and musl's
+ * argv[0] without its directory, set before main, also in a fully static
+ * program; read at each call, as late as the report that asks. */
+uint64_t cr_os_process_id(char *name, size_t cap) {
+  const char *from = program_invocation_short_name;
+  size_t n = 0;
+  for (; cap > 0 && from != NULL && from[n] != '\0' && n < cap - 1; n++) name[n] = from[n];
+  if (cap > 0) name[n] = '\0';
+  return (uint64_t)getpid();
 }
 
-void cr_os_thread_set(unsigned slot, void *value) { pthread_setspecific(os_thread_key[slot], value); }
+/* ---- hooks ------------------------------------------------------------------ */
+/* One pthread key per slot, made at the slot's first cr_os_thread_exit (it
+ * never allocates).  os_key_exit[slot]: the slot's callback, stored by every
+ * caller (always the same function) before pthread_once, which runs
+ * os_key_make in one of them; os_key[slot] and os_key_ok[slot] are written
+ * there and read after pthread_once has returned, which orders them. */
+static pthread_key_t os_key[CR_OS_THREAD_SLOTS];
+static bool os_key_ok[CR_OS_THREAD_SLOTS];
+static _Atomic(void (*)(void *)) os_key_exit[CR_OS_THREAD_SLOTS];
+static pthread_once_t os_key_once[CR_OS_THREAD_SLOTS] = {PTHREAD_ONCE_INIT, PTHREAD_ONCE_INIT};
 
-void *cr_os_next_symbol(const char *name) { return dlsym(RTLD_NEXT, name); }
+static void os_key_make(unsigned slot) {
+  os_key_ok[slot] = pthread_key_create(&os_key[slot], atomic_load_explicit(&os_key_exit[slot], memory_order_relaxed)) == 0;
+}
+static void os_key_make0(void) { os_key_make(0); }
+static void os_key_make1(void) { os_key_make(1); }
+static void (*const os_key_makers[CR_OS_THREAD_SLOTS])(void) = {os_key_make0, os_key_make1};
+_Static_assert(CR_OS_THREAD_SLOTS == 2, "one once-function per slot");
+
+bool cr_os_thread_exit(unsigned slot, void (*on_exit)(void *value), void *value) {
+  atomic_store_explicit(&os_key_exit[slot], on_exit, memory_order_relaxed);
+  pthread_once(&os_key_once[slot], os_key_makers[slot]);
+  return os_key_ok[slot] && pthread_setspecific(os_key[slot], value) == 0;
+}
 
 /* A copy of stderr taken at start-up (cr_os_process_hooks), for reports due
  * after the program has closed its own (coreutils close it at exit). */
 static int kept_err_fd = -1;
 
-static void os_keep_stderr(void) {
-  if (kept_err_fd < 0) kept_err_fd = fcntl(2, F_DUPFD_CLOEXEC, 3);
-}
-
 void cr_os_process_hooks(void (*prepare)(void), void (*parent)(void), void (*child)(void), void (*at_exit)(void)) {
   pthread_atfork(prepare, parent, child);
   if (at_exit == NULL) return;
-  os_keep_stderr();
+  if (kept_err_fd < 0) kept_err_fd = fcntl(2, F_DUPFD_CLOEXEC, 3);
   atexit(at_exit);
 }
 
@@ -165,47 +201,166 @@ void cr_os_wait_ms(atomic_int *addr, int expected, uint64_t ms) {
   syscall(SYS_futex, (int *)addr, FUTEX_WAIT_PRIVATE, expected, &rel, NULL, 0); /* relative */
 }
 
-/* ---- error output -------------------------------------------------------------- */
-void cr_os_write_err(const char *msg, size_t len) {
-  int fd = 2;
+/* ---- output -------------------------------------------------------------------- */
+/* Writes all of data to fd; false at the first failure.  err: fd is the
+ * standard error, and the kept copy stands in once the program closed it. */
+static bool os_write_fd(int fd, const char *data, size_t len, bool err) {
   while (len > 0) {
-    ssize_t n = write(fd, msg, len);
+    ssize_t n = write(fd, data, len);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && errno == EBADF && fd == 2 && kept_err_fd >= 0) {
+    if (n < 0 && errno == EBADF && err && fd == 2 && kept_err_fd >= 0) {
       fd = kept_err_fd;
       continue;
     }
-    if (n <= 0) return;
-    msg += n;
+    if (n <= 0) return false;
+    data += n;
     len -= (size_t)n;
   }
+  return true;
 }
 
-bool cr_os_append_file(const char *path, const char *data, size_t len) {
+static int os_open(const char *path, int how) {
   int fd;
-  do fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0666);
+  do fd = open(path, how | O_CLOEXEC, 0666);
   while (fd < 0 && errno == EINTR);
+  return fd;
+}
+
+bool cr_os_write(const char *path, const char *data, size_t len) {
+  if (path == NULL) return os_write_fd(2, data, len, true);
+  int fd = os_open(path, O_WRONLY | O_CREAT | O_APPEND);
   if (fd < 0) return false;
-  bool ok = true;
-  while (len > 0 && ok) {
-    ssize_t n = write(fd, data, len);
-    if (n < 0 && errno == EINTR) continue;
-    ok = n > 0;
-    if (ok) data += n, len -= (size_t)n;
-  }
+  bool ok = os_write_fd(fd, data, len, false);
   close(fd);
   return ok;
 }
 
-/* program_invocation_short_name (errno.h, _GNU_SOURCE): glibc's and musl's
- * argv[0] without its directory, set before main, also in a fully static
- * program. */
-uint64_t cr_os_process_id(char *name, size_t cap) {
-  const char *from = program_invocation_short_name;
-  size_t n = 0;
-  for (; cap > 0 && from != NULL && from[n] != '\0' && n < cap - 1; n++) name[n] = from[n];
-  if (cap > 0) name[n] = '\0';
-  return (uint64_t)getpid();
+_Noreturn void cr_os_fatal(const char *msg, size_t len) {
+  os_write_fd(2, msg, len, true);
+  abort();
 }
 
-_Noreturn void cr_os_abort(void) { abort(); }
+/* ---- stacks and files (the heap profiler) ------------------------------------ */
+
+/* _Unwind_Backtrace rather than a frame-pointer walk (Debian builds its
+ * libraries and python3 without frame pointers: such a walk stops, or
+ * worse, wanders, at the first frame that has none) or glibc's backtrace()
+ * (which dlopens libgcc_s on its first call, and dlopen allocates).  The
+ * unwinder comes from libgcc_s, which the compiler driver links as needed,
+ * so it is loaded with corona, and walking reads the .eh_frame tables found
+ * through dl_iterate_phdr (or _dl_find_object) without allocating. */
+typedef struct {
+  void **pcs;
+  int max, n, skip;
+} os_unwind_t;
+
+static _Unwind_Reason_Code os_unwind_frame(struct _Unwind_Context *ctx, void *arg) {
+  os_unwind_t *u = arg;
+  uintptr_t ip = _Unwind_GetIP(ctx);
+  if (ip == 0) return _URC_END_OF_STACK;
+  if (u->skip > 0) {
+    u->skip--;
+    return _URC_NO_REASON;
+  }
+  u->pcs[u->n++] = (void *)ip;
+  return u->n < u->max ? _URC_NO_REASON : _URC_END_OF_STACK;
+}
+
+
+/* The object holding this very function, found among the loaded ones;
+ * the program itself comes first in dl_iterate_phdr's order. */
+typedef struct {
+  uintptr_t addr, lo, hi;
+  bool found, program;
+} os_code_t;
+
+static int os_code_object(struct dl_phdr_info *info, size_t size, void *arg) {
+  (void)size;
+  os_code_t *c = arg;
+  for (int i = 0; i < info->dlpi_phnum; i++) {
+    const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+    uintptr_t lo = info->dlpi_addr + ph->p_vaddr, hi = lo + ph->p_memsz;
+    if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_X) || c->addr < lo || c->addr >= hi) continue;
+    c->lo = lo, c->hi = hi, c->found = true;
+    c->program = info->dlpi_name == NULL || info->dlpi_name[0] == '\0';
+    return 1;
+  }
+  return 0;
+}
+
+/* corona's own code when it is a shared object, found once: [lo, hi), both
+ * 0 when corona is linked into the program (its frames then stay). */
+static void os_own_code(uintptr_t *lo, uintptr_t *hi) {
+  os_code_t c = {(uintptr_t)&os_own_code, 0, 0, false, false};
+  dl_iterate_phdr(os_code_object, &c);
+  if (c.found && !c.program) *lo = c.lo, *hi = c.hi;
+}
+
+__attribute__((noinline)) int cr_os_backtrace(void **pcs, int max) {
+  static _Atomic(uintptr_t) own_lo, own_hi;
+  static atomic_bool own_known;
+  if (!atomic_load_explicit(&own_known, memory_order_acquire)) {
+    uintptr_t lo = 0, hi = 0; /* racing callers find the same range */
+    os_own_code(&lo, &hi);
+    atomic_store_explicit(&own_lo, lo, memory_order_relaxed);
+    atomic_store_explicit(&own_hi, hi, memory_order_relaxed);
+    atomic_store_explicit(&own_known, true, memory_order_release);
+  }
+  uintptr_t lo = atomic_load_explicit(&own_lo, memory_order_relaxed);
+  uintptr_t hi = atomic_load_explicit(&own_hi, memory_order_relaxed);
+  void *raw[CORONA_BACKTRACE_MAX + 16]; /* room for corona's own frames, dropped below */
+  if (max > CORONA_BACKTRACE_MAX) max = CORONA_BACKTRACE_MAX;
+  os_unwind_t u = {raw, max + 16, 0, 1}; /* the first frame is this function's own */
+  if (max > 0) _Unwind_Backtrace(os_unwind_frame, &u);
+  int first = 0; /* corona's frames are innermost: drop them */
+  while (first < u.n && (uintptr_t)raw[first] >= lo && (uintptr_t)raw[first] < hi) first++;
+  int n = 0;
+  for (int k = first; k < u.n && n < max; k++) pcs[n++] = raw[k];
+  return n;
+}
+
+bool cr_os_symbol(const void *pc, char *name, size_t cap) {
+  Dl_info info;
+  if (cap == 0 || dladdr(pc, &info) == 0) return false;
+  size_t n = 0;
+  const char *from = info.dli_sname;
+  uintptr_t offset = 0;
+  if (from == NULL) { /* no symbol: the object's file name and the offset in it */
+    from = info.dli_fname != NULL ? info.dli_fname : "?";
+    for (const char *c = from; *c; c++)
+      if (*c == '/') from = c + 1;
+    offset = (uintptr_t)pc - (uintptr_t)info.dli_fbase;
+  }
+  for (; from[n] != '\0' && n < cap - 1; n++) name[n] = from[n];
+  if (offset != 0 && n + 20 < cap) {
+    name[n++] = '+';
+    name[n++] = '0';
+    name[n++] = 'x';
+    int shift = 60;
+    while (shift > 0 && ((offset >> shift) & 15) == 0) shift -= 4;
+    for (; shift >= 0; shift -= 4) name[n++] = "0123456789abcdef"[(offset >> shift) & 15];
+  }
+  name[n] = '\0';
+  return true;
+}
+
+intptr_t cr_os_file_create(const char *path) { return os_open(path, O_WRONLY | O_CREAT | O_TRUNC); }
+
+bool cr_os_file_write(intptr_t file, const void *data, size_t len) { return os_write_fd((int)file, (const char *)data, len, false); }
+
+void cr_os_file_close(intptr_t file) { close((int)file); }
+
+bool cr_os_file_mappings(intptr_t file) {
+  int maps = os_open("/proc/self/maps", O_RDONLY);
+  if (maps < 0) return false;
+  char buf[4096];
+  ssize_t n;
+  bool ok = true;
+  do {
+    do n = read(maps, buf, sizeof buf);
+    while (n < 0 && errno == EINTR);
+    if (n > 0) ok = os_write_fd((int)file, buf, (size_t)n, false);
+  } while (ok && n > 0);
+  close(maps);
+  return ok && n == 0;
+}

@@ -22,7 +22,8 @@ static void *os_mmap(size_t size, int flags) {
 
 void *cr_os_map(size_t size, size_t alignment, size_t offset, unsigned flags) {
   int mflags = (flags & CR_OS_META ? MAP_NORESERVE : 0) | (flags & CR_OS_HUGE_ONLY ? MAP_HUGETLB : 0);
-  size_t page = flags & CR_OS_HUGE_ONLY ? cr_os_huge_page_size() : cr_os_page_size();
+  const cr_os_info_t *os = cr_os_info();
+  size_t page = flags & CR_OS_HUGE_ONLY ? os->huge_page_size : os->page_size;
   if (page == 0) return NULL; /* huge pages of unknown size: none to ask for */
   char *p = os_mmap(size, mflags);
   if (p != NULL && alignment > page && (((uintptr_t)p + offset) & (alignment - 1)) != 0) {
@@ -51,6 +52,14 @@ void cr_os_unmap(void *addr, size_t size) { munmap(addr, size); }
 
 void cr_os_purge(void *addr, size_t size) { madvise(addr, size, MADV_DONTNEED); }
 
+/* MADV_POPULATE_WRITE (Linux 5.14) faults the pages in for writing, as the
+ * first stores would, in one call; an older kernel answers EINVAL and the
+ * stores fault them in as before. */
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+void cr_os_populate(void *addr, size_t size) { (void)madvise(addr, size, MADV_POPULATE_WRITE); }
+
 void *cr_os_remap(void *addr, size_t old_size, size_t new_size, void *target) {
 #ifdef OS_TSAN
   /* TSan does not intercept mremap: a range that pages were moved out of
@@ -61,4 +70,13 @@ void *cr_os_remap(void *addr, size_t old_size, size_t new_size, void *target) {
   void *p = target == NULL ? mremap(addr, old_size, new_size, 0)
                            : mremap(addr, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, target);
   return p == MAP_FAILED ? NULL : p;
+}
+
+/* Any page range of a mapping can be unmapped or remapped alone: a cut
+ * changes nothing here.  A join neither: where the kernel keeps the parts
+ * apart (different advice, or pages faulted in before they met), a later
+ * mremap of the whole fails, as the contract allows. */
+bool cr_os_cut(void *addr, size_t size, size_t at, bool join) {
+  (void)addr, (void)size, (void)at, (void)join;
+  return true;
 }

@@ -21,29 +21,39 @@
 #include "internal/os.h"
 
 static void os_find_wait(void);
+static void os_thread_exit_ready(void);
 
-static size_t os_page_size = 4096;
+/* ---- facts -------------------------------------------------------------------
+ * Written once, by os_read_facts under os_facts_once: InitOnceExecuteOnce
+ * orders the writes before every return of os_ready.  The address width is
+ * that of the highest address a mapping can have (47 on x64). */
+static cr_os_info_t os_facts = {.page_size = 4096, .address_bits = 47};
 /* Every reservation starts at a multiple of this (64 KiB in practice). */
 static size_t os_granularity = 65536;
-static size_t os_large_page_size;
+static INIT_ONCE os_facts_once = INIT_ONCE_STATIC_INIT;
 
-/* Bits of the highest address a mapping can have (47 on x64). */
-static unsigned os_address_bits = 47;
-
-void cr_os_init(void) {
+static BOOL CALLBACK os_read_facts(PINIT_ONCE once, PVOID param, PVOID *context) {
+  (void)once, (void)param, (void)context;
   SYSTEM_INFO si;
   GetSystemInfo(&si);
   uintptr_t top = (uintptr_t)si.lpMaximumApplicationAddress;
-  if (top != 0) os_address_bits = (unsigned)(64 - __builtin_clzll((unsigned long long)top));
-  if (si.dwPageSize != 0) os_page_size = si.dwPageSize;
+  if (top != 0) os_facts.address_bits = (unsigned)(64 - __builtin_clzll((unsigned long long)top));
+  if (si.dwPageSize != 0) os_facts.page_size = si.dwPageSize;
   if (si.dwAllocationGranularity != 0) os_granularity = si.dwAllocationGranularity;
-  os_large_page_size = GetLargePageMinimum();
+  os_facts.huge_page_size = GetLargePageMinimum();
   os_find_wait();
+  os_thread_exit_ready();
+  return TRUE;
 }
 
-size_t cr_os_page_size(void) { return os_page_size; }
-unsigned cr_os_address_bits(void) { return os_address_bits; }
-size_t cr_os_huge_page_size(void) { return os_large_page_size; }
+/* The facts (and the wait functions) are read: every entry that uses them
+ * calls this first. */
+static void os_ready(void) { InitOnceExecuteOnce(&os_facts_once, os_read_facts, NULL, NULL); }
+
+const cr_os_info_t *cr_os_info(void) {
+  os_ready();
+  return &os_facts;
+}
 
 /* ---- memory ------------------------------------------------------------------
  * A mapping is one reservation, committed whole at once: Windows charges
@@ -77,11 +87,12 @@ static void *os_map_large_pages(size_t size, size_t alignment, size_t offset);
 
 void *cr_os_map(size_t size, size_t alignment, size_t offset, unsigned flags) {
   if (size == 0) return NULL;
+  os_ready(); /* the page size and the granularity */
   if (flags & CR_OS_HUGE_ONLY) return os_map_large_pages(size, alignment, offset);
   /* CR_OS_META is charged all the same (Windows commits or refuses), and
    * CR_OS_HUGE has no transparent huge pages to ask for. */
   void *p = os_alloc(NULL, size);
-  if (p == NULL || alignment <= os_page_size || (((uintptr_t)p + offset) & (alignment - 1)) == 0) return p;
+  if (p == NULL || alignment <= os_facts.page_size || (((uintptr_t)p + offset) & (alignment - 1)) == 0) return p;
   /* Misaligned.  A part of a reservation cannot be given back, so the
    * Linux trick of over-mapping and trimming does not work: find an aligned
    * hole and reserve from the granule holding the aligned address,
@@ -117,6 +128,13 @@ void cr_os_unmap(void *addr, size_t size) {
   VirtualFree(addr, size, MEM_DECOMMIT);
 }
 
+/* Committed pages come in on their first touch; Windows has no call that
+ * brings in demand-zero pages ahead of it, so the hint does nothing. */
+void cr_os_populate(void *addr, size_t size) {
+  (void)addr;
+  (void)size;
+}
+
 void cr_os_purge(void *addr, size_t size) {
   /* MEM_RESET would be cheaper but leaves the old contents readable until
    * the system reuses the pages; the contract promises zeros, which only
@@ -135,8 +153,7 @@ void cr_os_purge(void *addr, size_t size) {
   }
   /* Leaving the range inaccessible would fault later, somewhere unrelated. */
   static const char msg[] = "corona: the system refused to commit purged pages again (out of commit charge)\n";
-  cr_os_write_err(msg, sizeof msg - 1);
-  cr_os_abort();
+  cr_os_fatal(msg, sizeof msg - 1);
 }
 
 /* Whether [addr, addr+size) lies in the one reservation based at base. */
@@ -163,6 +180,12 @@ void *cr_os_remap(void *addr, size_t old_size, size_t new_size, void *target) {
   return addr;
 }
 
+/* A reservation is released whole, so neither cuts nor joins are possible. */
+bool cr_os_cut(void *addr, size_t size, size_t at, bool join) {
+  (void)addr, (void)size, (void)at, (void)join;
+  return false;
+}
+
 /* Large pages need SeLockMemoryPrivilege held and enabled in the token.
  * Enabling it is tried once; the answer is kept. */
 enum { LP_UNKNOWN, LP_YES, LP_NO };
@@ -186,7 +209,7 @@ static bool os_enable_lock_memory(void) {
  * alignment and offset large-page multiples, so the hole starts on a
  * granule). */
 static void *os_map_large_pages(size_t size, size_t alignment, size_t offset) {
-  if (os_large_page_size == 0 || size % os_large_page_size != 0) return NULL;
+  if (os_facts.huge_page_size == 0 || size % os_facts.huge_page_size != 0) return NULL;
   int state = atomic_load_explicit(&os_large_pages, memory_order_relaxed);
   if (state == LP_UNKNOWN) {
     state = os_enable_lock_memory() ? LP_YES : LP_NO;
@@ -195,7 +218,7 @@ static void *os_map_large_pages(size_t size, size_t alignment, size_t offset) {
   if (state != LP_YES) return NULL;
   const DWORD type = MEM_RESERVE | MEM_COMMIT | MEM_LARGE_PAGES;
   void *p = VirtualAlloc(NULL, size, type, PAGE_READWRITE);
-  if (p == NULL || alignment <= os_large_page_size || (((uintptr_t)p + offset) & (alignment - 1)) == 0) return p;
+  if (p == NULL || alignment <= os_facts.huge_page_size || (((uintptr_t)p + offset) & (alignment - 1)) == 0) return p;
   VirtualFree(p, 0, MEM_RELEASE);
   for (int attempt = 0; attempt < 16; attempt++) {
     uintptr_t start = os_aligned_hole(size, alignment, offset);
@@ -250,37 +273,49 @@ const char *cr_os_env(const char *prefix, size_t i) {
  * wherever it was, maybe holding an allocator lock: then it does nothing,
  * the memory goes with the process. */
 static DWORD os_fls[CR_OS_THREAD_SLOTS] = {FLS_OUT_OF_INDEXES, FLS_OUT_OF_INDEXES};
-static void (*os_on_exit[CR_OS_THREAD_SLOTS])(void *value);
+static _Atomic(void (*)(void *value)) os_on_exit[CR_OS_THREAD_SLOTS];
 static BOOLEAN(NTAPI *os_shutdown_in_progress)(void);
 
 static void os_thread_exit(unsigned slot, void *value) {
   if (value == NULL) return;
   if (os_shutdown_in_progress != NULL && os_shutdown_in_progress()) return;
-  os_on_exit[slot](value);
+  atomic_load_explicit(&os_on_exit[slot], memory_order_relaxed)(value);
 }
 static void NTAPI os_fls_exit0(void *value) { os_thread_exit(0, value); }
 static void NTAPI os_fls_exit1(void *value) { os_thread_exit(1, value); }
 static PFLS_CALLBACK_FUNCTION const os_fls_callback[CR_OS_THREAD_SLOTS] = {os_fls_exit0, os_fls_exit1};
 _Static_assert(CR_OS_THREAD_SLOTS == 2, "one FLS callback per slot");
 
-bool cr_os_thread_exit_init(unsigned slot, void (*on_exit)(void *value)) {
-  if (slot == 0) {
-    /* The callbacks must outlive every thread: pin corona.dll (a no-op in
-     * a program), so that a FreeLibrary cannot unload the code they call. */
-    HMODULE self;
-    GetModuleHandleExA(GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS | GET_MODULE_HANDLE_EX_FLAG_PIN,
-                       (LPCSTR)(uintptr_t)&cr_os_thread_exit_init, &self);
-    HMODULE ntdll = GetModuleHandleA("ntdll.dll");
-    FARPROC f = ntdll != NULL ? GetProcAddress(ntdll, "RtlDllShutdownInProgress") : NULL;
-    os_shutdown_in_progress = (BOOLEAN(NTAPI *)(void))(uintptr_t)f;
-  }
-  os_on_exit[slot] = on_exit;
-  os_fls[slot] = FlsAlloc(os_fls_callback[slot]);
-  return os_fls[slot] != FLS_OUT_OF_INDEXES;
+/* Pins corona.dll (a no-op in a program): the callbacks must outlive every
+ * thread, so a FreeLibrary must not unload the code they call.  Called
+ * once, with the facts. */
+static void os_thread_exit_ready(void) {
+  HMODULE self;
+  GetModuleHandleExA(GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS | GET_MODULE_HANDLE_EX_FLAG_PIN,
+                     (LPCSTR)(uintptr_t)&cr_os_thread_exit, &self);
+  HMODULE ntdll = GetModuleHandleA("ntdll.dll");
+  FARPROC f = ntdll != NULL ? GetProcAddress(ntdll, "RtlDllShutdownInProgress") : NULL;
+  os_shutdown_in_progress = (BOOLEAN(NTAPI *)(void))(uintptr_t)f;
 }
 
-void cr_os_thread_set(unsigned slot, void *value) {
-  if (os_fls[slot] != FLS_OUT_OF_INDEXES) FlsSetValue(os_fls[slot], value);
+/* Makes the slot's FLS index, once per slot (param: the slot). */
+static BOOL CALLBACK os_fls_make(PINIT_ONCE once, PVOID param, PVOID *context) {
+  (void)once, (void)context;
+  unsigned slot = (unsigned)(uintptr_t)param;
+  os_fls[slot] = FlsAlloc(os_fls_callback[slot]);
+  return TRUE;
+}
+
+/* os_on_exit[slot]: stored by every caller (always the same function)
+ * before the slot's once, whose completion orders os_fls[slot] before
+ * every return of InitOnceExecuteOnce. */
+static INIT_ONCE os_fls_once[CR_OS_THREAD_SLOTS] = {INIT_ONCE_STATIC_INIT, INIT_ONCE_STATIC_INIT};
+
+bool cr_os_thread_exit(unsigned slot, void (*on_exit)(void *value), void *value) {
+  os_ready(); /* the pinning, and the shutdown test of os_thread_exit */
+  atomic_store_explicit(&os_on_exit[slot], on_exit, memory_order_relaxed);
+  InitOnceExecuteOnce(&os_fls_once[slot], os_fls_make, (PVOID)(uintptr_t)slot, NULL);
+  return os_fls[slot] != FLS_OUT_OF_INDEXES && FlsSetValue(os_fls[slot], value);
 }
 
 /* No symbol interposition on Windows: corona never stands in for the CRT. */
@@ -320,11 +355,13 @@ static void os_find_wait(void) {
 }
 
 void cr_os_wait(atomic_int *addr, int expected) {
+  os_ready();
   if (os_wait_on_address != NULL) os_wait_on_address((volatile VOID *)addr, &expected, sizeof expected, INFINITE);
   else SwitchToThread();
 }
 
 void cr_os_wake_one(atomic_int *addr) {
+  os_ready();
   if (os_wake_by_address != NULL) os_wake_by_address((PVOID)addr);
 }
 
@@ -345,7 +382,7 @@ void cr_os_wait_ms(atomic_int *addr, int expected, uint64_t ms) {
   else Sleep(limit < 10 ? limit : 10); /* no WaitOnAddress: the caller looks again */
 }
 
-/* ---- standard error ---------------------------------------------------------- */
+/* ---- output ------------------------------------------------------------------ */
 /* A duplicate of the standard error handle (cr_os_process_hooks), for reports
  * due after the program has closed or replaced its own. */
 static HANDLE kept_err = NULL;
@@ -368,11 +405,12 @@ static bool os_write_all(HANDLE h, const char *msg, size_t len) {
   return true;
 }
 
-void cr_os_write_err(const char *msg, size_t len) {
-  if (!os_write_all(GetStdHandle(STD_ERROR_HANDLE), msg, len) && kept_err != NULL) os_write_all(kept_err, msg, len);
+static bool os_write_err(const char *msg, size_t len) {
+  return os_write_all(GetStdHandle(STD_ERROR_HANDLE), msg, len) || (kept_err != NULL && os_write_all(kept_err, msg, len));
 }
 
-bool cr_os_append_file(const char *path, const char *data, size_t len) {
+bool cr_os_write(const char *path, const char *data, size_t len) {
+  if (path == NULL) return os_write_err(data, len);
   HANDLE h = CreateFileA(path, FILE_APPEND_DATA, FILE_SHARE_READ | FILE_SHARE_WRITE, NULL, OPEN_ALWAYS,
                          FILE_ATTRIBUTE_NORMAL, NULL);
   if (h == INVALID_HANDLE_VALUE) return false;
@@ -395,7 +433,38 @@ uint64_t cr_os_process_id(char *name, size_t cap) {
   return (uint64_t)GetCurrentProcessId();
 }
 
-_Noreturn void cr_os_abort(void) {
+/* ---- stacks and files (the heap profiler) ------------------------------------ */
+
+/* Windows: stacks keep corona's frames (pprof leaves out malloc and what
+ * it calls by name where it can). */
+int cr_os_backtrace(void **pcs, int max) {
+  if (max <= 0) return 0;
+  return (int)RtlCaptureStackBackTrace(1, (DWORD)max, pcs, NULL); /* from our caller */
+}
+
+/* Symbols need dbghelp, which allocates: none here (a dump still has the
+ * addresses). */
+bool cr_os_symbol(const void *pc, char *name, size_t cap) {
+  (void)pc, (void)name, (void)cap;
+  return false;
+}
+
+intptr_t cr_os_file_create(const char *path) {
+  HANDLE h = CreateFileA(path, GENERIC_WRITE, FILE_SHARE_READ, NULL, CREATE_ALWAYS, FILE_ATTRIBUTE_NORMAL, NULL);
+  return h == INVALID_HANDLE_VALUE ? -1 : (intptr_t)h;
+}
+
+bool cr_os_file_write(intptr_t file, const void *data, size_t len) { return os_write_all((HANDLE)file, data, len); }
+
+void cr_os_file_close(intptr_t file) { CloseHandle((HANDLE)file); }
+
+bool cr_os_file_mappings(intptr_t file) {
+  (void)file;
+  return false;
+}
+
+_Noreturn void cr_os_fatal(const char *msg, size_t len) {
+  os_write_err(msg, len);
   /* As abort() does, a SIGABRT handler of the program runs first; the
    * C runtime's default ends the process with status 3 (and, unlike its
    * abort(), prints no message of its own after corona's line). */

@@ -39,10 +39,14 @@ static void free_other(void *p, unsigned kind) {
    * is left alone: never taken into a corona list. */
 }
 
-CR_EXPORT void *malloc(size_t size) { return cr_malloc_inline(size); }
+/* malloc and free start on a cache line of their own: where the linker
+ * happened to put them moved with unrelated changes elsewhere in the
+ * library and, with the same instructions, cost small-fixed 4-5 % of its
+ * time (43.5 -> 45.8 ms, medians of 8, interleaved); aligned, 43.5. */
+CR_EXPORT __attribute__((aligned(64))) void *malloc(size_t size) { return cr_malloc_inline(size); }
 CR_EXPORT void *calloc(size_t count, size_t size) { return cr_calloc_inline(count, size); }
 
-CR_EXPORT void free(void *p) { cr_free_fast(p, free_other); }
+CR_EXPORT __attribute__((aligned(64))) void free(void *p) { cr_free_fast(p, free_other); }
 
 CR_EXPORT void *realloc(void *p, size_t size) {
   if (p != NULL && cr_pagemap_kind((uintptr_t)p) == CR_KIND_NONE) {
@@ -89,10 +93,10 @@ CR_EXPORT void *memalign(size_t alignment, size_t size) {
 
 CR_EXPORT void *aligned_alloc(size_t alignment, size_t size) { return memalign(alignment, size); }
 
-CR_EXPORT void *valloc(size_t size) { return cr_aligned_alloc(size, cr_os_page_size()); }
+CR_EXPORT void *valloc(size_t size) { return cr_aligned_alloc(size, cr_os_info()->page_size); }
 
 CR_EXPORT void *pvalloc(size_t size) {
-  size_t page = cr_os_page_size();
+  size_t page = cr_os_info()->page_size;
   size_t rounded = (size + page - 1) & ~(page - 1);
   if (rounded < size) {
     errno = ENOMEM;

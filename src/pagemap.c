@@ -37,7 +37,7 @@ static _Atomic(uint8_t) *pagemap_leaf(uintptr_t granule) {
 size_t cr_max_request = (size_t)1 << (CORONA_MAP_BITS - 1);
 
 void cr_pagemap_init(void) {
-  unsigned bits = cr_os_address_bits();
+  unsigned bits = cr_os_info()->address_bits;
   if (bits > CORONA_MAP_BITS) bits = CORONA_MAP_BITS;
   cr_max_request = (size_t)1 << (bits - 1);
 }
@@ -52,7 +52,7 @@ static void leaf_clear(size_t i, size_t from, size_t to) {
   uintptr_t off = cr_load_acquire(&cr_pagemap_root[i]);
   if (off == 0) return;
   _Atomic(uint8_t) *leaf = (_Atomic(uint8_t) *)((uintptr_t)cr_pagemap_zero + off);
-  size_t page = cr_os_page_size();
+  size_t page = cr_os_info()->page_size;
   size_t a = (from + page - 1) & ~(page - 1), b = to & ~(page - 1);
   if (a >= b) a = b = to;
   for (size_t j = from; j < a; j++) cr_store_relaxed(&leaf[j], CR_KIND_NONE);

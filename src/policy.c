@@ -29,19 +29,32 @@ size_t cr_dirty_limit(cr_pool_t *pool) {
   return base + (live >> CORONA_DIRTY_SHIFT);
 }
 
-/* How many block bytes the pool's global large-object cache may hold: a
- * base plus a share of the large bytes in use, capped, and within the room
- * the soft heap limit leaves. */
-static size_t loc_budget(cr_pool_t *pool) {
-  size_t limit = CORONA_GLOBAL_LOC_BASE + (cr_load_relaxed(&pool->large_in_use) >> CORONA_GLOBAL_LOC_SHIFT);
-  if (limit > CORONA_GLOBAL_LOC_MAX_BYTES) limit = CORONA_GLOBAL_LOC_MAX_BYTES;
+/* At most the room the soft heap limit leaves above the mapped bytes (where
+ * one is set): cached bytes count in the mapped ones. */
+static size_t within_soft_limit(cr_pool_t *pool, size_t limit) {
   size_t soft = (size_t)cr_option(CR_OPT_SOFT_LIMIT);
   if (soft != 0) {
     size_t mapped = cr_load_relaxed(&pool->backend.mapped_bytes);
-    size_t room = mapped < soft ? soft - mapped : 0; /* cached bytes count in mapped */
+    size_t room = mapped < soft ? soft - mapped : 0;
     if (room < limit) limit = room;
   }
   return limit;
+}
+
+/* How many block bytes of large regions the pool's global large-object
+ * cache may hold: a base plus a share of the large bytes in use, capped,
+ * and within the room the soft heap limit leaves. */
+static size_t loc_budget(cr_pool_t *pool) {
+  size_t limit = CORONA_GLOBAL_LOC_BASE + (cr_load_relaxed(&pool->large_in_use) >> CORONA_GLOBAL_LOC_SHIFT);
+  if (limit > CORONA_GLOBAL_LOC_MAX_BYTES) limit = CORONA_GLOBAL_LOC_MAX_BYTES;
+  return within_soft_limit(pool, limit);
+}
+
+/* How many bytes of mappings of their own the cache may hold (see
+ * CORONA_OWN_LOC_BASE), within the soft limit's room likewise. */
+static size_t own_budget(cr_pool_t *pool) {
+  size_t limit = CORONA_OWN_LOC_BASE + (cr_load_relaxed(&pool->large_in_use) >> CORONA_OWN_LOC_SHIFT);
+  return within_soft_limit(pool, limit);
 }
 
 /* ---- time-based release --------------------------------------------------- */
@@ -49,7 +62,7 @@ static size_t loc_budget(cr_pool_t *pool) {
 static void decay_run(cr_pool_t *pool, uint64_t now, bool force) {
   uint64_t decay = (uint64_t)cr_option(CR_OPT_DECAY_MS);
   uint64_t older_than = force ? UINT64_MAX : (now > decay ? now - decay : 0);
-  cr_large_cache_evict(pool, older_than, force ? 0 : loc_budget(pool));
+  cr_large_cache_evict(pool, older_than, force ? 0 : loc_budget(pool), force ? 0 : own_budget(pool));
   cr_pool_decay_empty(pool, now, decay, force);
   cr_backend_decay(&pool->backend, now, decay, force);
 }
@@ -110,7 +123,7 @@ static void soft_limit_check(cr_pool_t *pool) {
     cr_line_emit(&l);
   }
   if (!cr_lock_try(&pool->decay_lock)) return; /* another thread is trimming */
-  cr_large_cache_evict(pool, 0, loc_budget(pool));
+  cr_large_cache_evict(pool, 0, loc_budget(pool), own_budget(pool));
   if (pool->empty_count != 0) /* a racy hint: a miss only delays the release */
     cr_pool_decay_empty(pool, cr_os_now_ms(), 0, true);
   cr_backend_release_empty(&pool->backend);
@@ -123,6 +136,7 @@ void cr_policy_init(void) {
       .reclaim = cr_collect,
       .dirty_budget = cr_dirty_limit,
       .loc_budget = loc_budget,
+      .own_budget = own_budget,
       .grew = soft_limit_check,
       .cached = cr_purger_cached,
       .safe_point = cr_purger_safe_point,

@@ -11,6 +11,41 @@
 /* All-zero is a valid empty pool: unlocked locks, empty lists. */
 cr_pool_t cr_default_pool;
 
+/* What threads of pool count (CR_COUNT_*): calls for the statistics, and
+ * what they are handed for the heap profiler (the default heap's only). */
+static uint8_t counting_wanted(cr_pool_t *pool) {
+  uint8_t samples = pool == &cr_default_pool && cr_load_relaxed(&cr_sample_hook) != NULL ? CR_COUNT_SAMPLES : 0;
+#if CORONA_STATS
+  return (uint8_t)(samples | (cr_load_relaxed(&cr_stats_on) ? CR_COUNT_CALLS : 0));
+#else
+  return samples;
+#endif
+}
+
+/* Switching a thread's counting of calls on, its lists were never counted: its
+ * counters start so that they cancel (its figures move by exactly its calls
+ * from then on); switching off, the correction goes into the counters,
+ * which then hold the exact totals.  While counting, a thread's figure for
+ * a class is its counters minus its free list plus its local list. */
+void cr_pool_set_counting(cr_tls_t *self) {
+  cr_pool_t *pool = &cr_default_pool;
+  uint8_t want = counting_wanted(pool);
+#if CORONA_STATS
+  bool on = (want & CR_COUNT_CALLS) != 0;
+  if (self != NULL && self->pool == pool && cr_tls_counting(self) != on) {
+    int64_t sign = on ? 1 : -1;
+    for (unsigned bin = 0; bin < CORONA_NUM_BINS; bin++) {
+      cr_stat_own(&self->stats.bin_alloc[bin], sign * cr_list_length(self->bins.free[CR_ROW(bin)]));
+      cr_stat_own(&self->stats.bin_free[bin], -sign * cr_list_length(self->bins.local[CR_ROW(bin)]));
+    }
+  }
+#endif
+  cr_lock(&pool->lock);
+  for (cr_tls_t *t = pool->threads; t != NULL; t = t->pool_next) cr_store_relaxed(&t->counting, want);
+  cr_unlock(&pool->lock);
+  if (self != NULL && self->pool == pool) cr_bins_set_thresholds(self);
+}
+
 cr_tls_t *cr_pool_tls_alloc(cr_pool_t *pool) {
   cr_lock(&pool->lock);
   cr_tls_t *tls = pool->free_tls;
@@ -21,8 +56,8 @@ cr_tls_t *cr_pool_tls_alloc(cr_pool_t *pool) {
   memset(tls, 0, sizeof *tls); /* the caller gives the bins their rows (cr_bins_init) */
   tls->pool = pool;
   cr_lock(&pool->lock);
-  /* Under the lock, like cr_stats_switch's update of every thread's copy. */
-  CR_STAT(cr_store_relaxed(&tls->counting, cr_load_relaxed(&cr_stats_on)));
+  /* Under the lock, like cr_pool_set_counting's update of every thread's copy. */
+  cr_store_relaxed(&tls->counting, counting_wanted(pool));
   tls->pool_next = pool->threads;
   if (pool->threads != NULL) pool->threads->pool_prev = tls;
   pool->threads = tls;
@@ -90,41 +125,62 @@ static void slab_return(cr_pool_t *pool, cr_block_t *b, size_t dirty_max) {
   cr_backend_slab_free(&pool->backend, b, dirty_max);
 }
 
-/* ---- the pool's list of empty blocks --------------------------------------- */
+/* ---- the pool's list of empty blocks ---------------------------------------
+ * Newest first, so ordered by idle_since: put_empty adds at the head, the
+ * bound and the decay take the oldest from the tail.  Every block but the
+ * head has prev pointing at its newer neighbour (the head's prev is stale:
+ * a pop leaves it, so that taking a block touches no other header), so the
+ * oldest k < empty_count leave in k steps.  A walk of the whole list here
+ * (1024 headers, each a cache miss, under the pool's lock) made a program
+ * freeing its heap at 2 threads wait on the lock. */
 
 cr_block_t *cr_pool_take_empty(cr_pool_t *pool) {
   cr_lock(&pool->lock);
   cr_block_t *b = pool->empty;
   if (b != NULL) {
     pool->empty = b->next;
+    if (b->next == NULL) pool->empty_oldest = NULL;
     pool->empty_count--;
   }
   cr_unlock(&pool->lock);
   return b;
 }
 
+/* Unlinks the n oldest blocks (0 < n <= empty_count; lock held), newest of
+ * them first, linked by next. */
+static cr_block_t *take_oldest_locked(cr_pool_t *pool, size_t n) {
+  cr_block_t *first = pool->empty_oldest;
+  for (size_t i = 1; i < n; i++) first = first->prev;
+  if (n == pool->empty_count) {
+    pool->empty = pool->empty_oldest = NULL;
+  } else {
+    pool->empty_oldest = first->prev;
+    first->prev->next = NULL;
+  }
+  pool->empty_count -= n;
+  return first;
+}
+
 void cr_pool_put_empty(cr_pool_t *pool, cr_block_t *list, size_t count) {
   uint64_t now = cr_os_now_ms();
   cr_block_t *tail = list;
-  for (cr_block_t *b = list; b != NULL; tail = b, b = b->next) {
+  for (cr_block_t *b = list, *newer = NULL; b != NULL; newer = tail = b, b = b->next) {
     cr_store_relaxed(&b->owner, NULL);
     b->idle_since = now;
+    b->prev = newer;
     /* Frees into an empty block are double frees: make them fail the check. */
     cr_pagemap_set((uintptr_t)b, CORONA_SLAB_SIZE, CR_KIND_SLAB_FREE);
   }
   cr_block_t *excess = NULL;
   cr_lock(&pool->lock);
   tail->next = pool->empty;
-  pool->empty = list; /* newest first: the list is ordered by idle_since */
+  if (pool->empty != NULL) pool->empty->prev = tail;
+  else pool->empty_oldest = tail;
+  pool->empty = list;
   pool->empty_count += count;
   /* Past the bound, the oldest go back to the backend (and pages to the OS). */
-  if (pool->empty_count > CORONA_POOL_EMPTY_MAX) {
-    cr_block_t *keep = pool->empty;
-    for (size_t i = 1; i < CORONA_POOL_EMPTY_MAX; i++) keep = keep->next;
-    excess = keep->next;
-    keep->next = NULL;
-    pool->empty_count = CORONA_POOL_EMPTY_MAX;
-  }
+  if (pool->empty_count > CORONA_POOL_EMPTY_MAX)
+    excess = take_oldest_locked(pool, pool->empty_count - CORONA_POOL_EMPTY_MAX);
   cr_unlock(&pool->lock);
   for (cr_block_t *b = excess, *next; b != NULL; b = next) {
     next = b->next;
@@ -135,22 +191,21 @@ void cr_pool_put_empty(cr_pool_t *pool, cr_block_t *list, size_t count) {
 
 void cr_pool_decay_empty(cr_pool_t *pool, uint64_t now, uint64_t decay_ms, bool force) {
   cr_block_t *stale = NULL;
+  size_t n = 0;
   cr_lock(&pool->lock);
-  cr_block_t **link = &pool->empty;
-  size_t kept = 0;
-  /* idle_since may be later than now (stamped by another thread after we
-   * read the clock): compare by addition, not by a difference that wraps. */
-  while (*link != NULL && !force && (*link)->idle_since + decay_ms > now) {
-    link = &(*link)->next;
-    kept++;
-  }
-  stale = *link;
-  *link = NULL;
-  pool->empty_count = kept;
+  /* From the oldest, while idle long enough.  idle_since may be later than
+   * now (stamped by another thread after we read the clock): compare by
+   * addition, not by a difference that wraps. */
+  for (cr_block_t *b = pool->empty_oldest; n < pool->empty_count && (force || b->idle_since + decay_ms <= now);
+       b = b->prev)
+    n++;
+  if (n != 0) stale = take_oldest_locked(pool, n);
   cr_unlock(&pool->lock);
-  /* Idle for the decay time already: their pages go back now (dirty_max 0
-   * purges each one's region), not after a second decay time in the
-   * backend.  A forced release leaves that to the backend's own. */
+  /* Idle for the decay time already: their pages go back now (a budget of
+   * 0), not after a second decay time in the backend.  They used to, by
+   * chance, while the backend purged at each free at the edge of its budget;
+   * since it purges down to well below it (CORONA_DIRTY_SLACK_SHIFT), they
+   * would stay.  A forced release leaves that to the backend's own. */
   size_t dirty_max = force ? cr_policy_hooks.dirty_budget(pool) : 0;
   for (cr_block_t *b = stale, *next; b != NULL; b = next) {
     next = b->next;
@@ -161,8 +216,7 @@ void cr_pool_decay_empty(cr_pool_t *pool, uint64_t now, uint64_t decay_ms, bool 
 uint64_t cr_pool_idle_since(cr_pool_t *pool, uint64_t now, uint64_t decay_ms, bool mark) {
   uint64_t oldest = 0;
   cr_lock(&pool->lock);
-  for (cr_block_t *b = pool->empty; b != NULL; b = b->next) /* newest first: the last is the oldest */
-    if (b->next == NULL) oldest = b->idle_since;
+  if (pool->empty_oldest != NULL) oldest = pool->empty_oldest->idle_since;
   for (cr_tls_t *t = pool->threads; t != NULL; t = t->pool_next) {
     if (cr_load_relaxed(&t->cache_state) != CR_CACHE_HOLDING) continue;
     if (mark && t->cache_since + decay_ms <= now) cr_store_relaxed(&t->cache_state, CR_CACHE_MARKED);

@@ -39,6 +39,8 @@ static inline cr_pool_t *as_pool(corona_pool *h) { return (cr_pool_t *)(void *)h
 
 /* ---- the calling thread's TLS in a pool ---------------------------------- */
 
+static void pools_on_thread_exit(void *value);
+
 static CR_NOINLINE cr_tls_t *pool_tls_create(cr_pool_t *pool) {
   cr_init();
   cr_pool_ref_t *table = thread_table;
@@ -57,7 +59,7 @@ static CR_NOINLINE cr_tls_t *pool_tls_create(cr_pool_t *pool) {
   cr_bins_init(tls);
   table[pool->id] = (cr_pool_ref_t){pool, cr_load_relaxed(&pool->gen), tls};
   /* Last: may allocate (from the default heap), see cr_tls_create. */
-  if (fresh) cr_os_thread_set(1, table);
+  if (fresh) cr_thread_exit_hook(1, pools_on_thread_exit, table);
   return tls;
 }
 
@@ -73,7 +75,7 @@ cr_tls_t *cr_pool_tls(cr_pool_t *pool) {
   return cr_likely(tls != NULL) ? tls : pool_tls_create(pool);
 }
 
-void cr_pools_on_thread_exit(void *value) {
+static void pools_on_thread_exit(void *value) {
   cr_pool_ref_t *table = value;
   cr_lock(&pools_lock); /* keeps destroy and reset away while the thread's structs go */
   for (unsigned id = 1; id < CORONA_MAX_POOLS; id++) {
@@ -289,7 +291,7 @@ static void forget_objects(cr_pool_t *pool) {
     cr_bins_init(t);
     for (unsigned bin = 0; bin < CORONA_NUM_BINS; bin++) cr_store_relaxed(&t->inbox.mailbox[bin], NULL);
   }
-  pool->empty = NULL;
+  pool->empty = pool->empty_oldest = NULL;
   pool->empty_count = 0;
   for (unsigned bin = 0; bin < CORONA_NUM_BINS; bin++) cr_store_relaxed(&pool->orphans[bin].head, NULL);
   memset(pool->loc.bins, 0, sizeof pool->loc.bins);

@@ -1,6 +1,6 @@
 /* process.c (layer: api) — what concerns the whole process: initialisation
  * (once, before the first object), the fork handlers that take every lock in
- * rank order, and the thread-exit hooks registered with the OS. */
+ * rank order, and the exit report's hook. */
 #include "internal/api.h"
 #include "internal/options.h"
 #include "internal/os.h"
@@ -17,7 +17,7 @@ static atomic_int init_state;
 static _Noreturn CR_NOINLINE void page_size_unsupported(void) {
   cr_line_t l = CR_LINE_INIT;
   cr_line_str(&l, "the OS page size is ");
-  cr_line_u64(&l, cr_os_page_size() >> 10);
+  cr_line_u64(&l, cr_os_info()->page_size >> 10);
   cr_line_str(&l, " KiB; corona needs pages of at most 16 KiB (its slab size) and cannot run here");
   cr_fatal_line(&l);
 }
@@ -28,22 +28,20 @@ void cr_init(void) {
   if (atomic_compare_exchange_strong_explicit(&init_state, &expected, INIT_RUNNING, memory_order_acquire,
                                               memory_order_acquire)) {
     cr_pool_set_ranks(&cr_default_pool, false); /* before its first lock */
-    cr_os_init();
-    if (cr_os_page_size() > CORONA_SLAB_SIZE) page_size_unsupported();
+    if (cr_os_info()->page_size > CORONA_SLAB_SIZE) page_size_unsupported();
     cr_pagemap_init(); /* the machine's address width bounds the requests */
     cr_options_init();
     cr_debug_init(); /* decides checked mode, before the first object */
     cr_policy_init();
+    cr_profile_init(); /* after checked mode is decided: no profiling there */
     bool report = cr_option(CR_OPT_STATS) || cr_option(CR_OPT_STATS_FILE); /* at exit */
     CR_STAT(cr_store_relaxed(&cr_stats_on, report));
-    if (!cr_os_thread_exit_init(0, cr_tls_on_thread_exit) || !cr_os_thread_exit_init(1, cr_pools_on_thread_exit))
-      cr_os_write_err("corona: cannot register the thread-exit hook; exiting threads keep their blocks\n", 80);
     cr_store_release(&init_state, INIT_DONE); /* pairs with the acquire loads above and below */
     /* After DONE: registering may allocate, and that malloc must find the
      * allocator ready rather than wait for this very initialisation.  The
      * report at exit (statistics, the quarantine's last check) gets a copy
      * of stderr that survives a program closing its own. */
-    bool report_at_exit = report || cr_checked;
+    bool report_at_exit = report || cr_checked || cr_profile_at_exit_wanted();
     cr_os_process_hooks(cr_fork_prepare, cr_fork_release, cr_fork_child, report_at_exit ? cr_at_exit : NULL);
     return;
   }
@@ -106,6 +104,7 @@ void cr_fork_prepare(void) {
   cr_pools_fork_lock(true); /* the user pools, each in the order below */
   cr_pool_lock_all(&cr_default_pool, true);
   cr_chunk_desc_fork_lock(true);
+  cr_profile_fork_lock(true);
   cr_meta_fork_lock(true);
   cr_backref_fork_lock(true);
 }
@@ -118,6 +117,7 @@ void cr_fork_release(void) {
   }
   cr_backref_fork_lock(false);
   cr_meta_fork_lock(false);
+  cr_profile_fork_lock(false);
   cr_chunk_desc_fork_lock(false);
   cr_pool_lock_all(&cr_default_pool, false);
   cr_pools_fork_lock(false);

@@ -29,13 +29,13 @@ void cr_line_addr(cr_line_t *l, const void *addr) {
 
 void cr_line_emit(cr_line_t *l) {
   l->buf[l->n++] = '\n'; /* the appenders leave room for it */
-  cr_os_write_err(l->buf, l->n);
+  cr_os_write(NULL, l->buf, l->n);
   l->n = 0;
 }
 
 _Noreturn void cr_fatal_line(cr_line_t *l) {
-  cr_line_emit(l);
-  cr_os_abort();
+  l->buf[l->n++] = '\n'; /* as cr_line_emit, in the same one write */
+  cr_os_fatal(l->buf, l->n);
 }
 
 _Noreturn void cr_fatal(const char *what, const void *addr) {

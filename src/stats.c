@@ -32,29 +32,14 @@ static void sum_into(corona_stats *out, int64_t *alloc, int64_t *freed, cr_stats
  * thread is between its free and its malloc: never report "active" below 0. */
 static uint64_t minus(uint64_t a, uint64_t b) { return a > b ? a - b : 0; }
 
-/* While counting, a thread's figure for a class is its counters minus its
- * free list plus its local list (pool_stats applies that to the caller).
- * Switching on, the calling thread's lists were never counted: start its
- * counters so that they cancel (its figures move by exactly its calls from
- * now on).  Switching off, fold the correction into the counters, which
- * then hold the exact totals. */
+/* The switch itself, with the settling of the calling thread's counts, is
+ * cr_pool_set_counting's: the heap profiler switches counting too.  The
+ * flag is stored before the pool lock is taken there, so a thread created
+ * meanwhile either reads the new value or is on the list the switch walks. */
 void cr_stats_switch(bool on) {
   cr_init();
-  cr_tls_t *self = cr_tls_own();
-  bool was = cr_load_relaxed(&cr_stats_on);
-  if (self != NULL && self->pool == &cr_default_pool && on != was) {
-    int64_t sign = on ? 1 : -1;
-    for (unsigned bin = 0; bin < CORONA_NUM_BINS; bin++) {
-      cr_stat_own(&self->stats.bin_alloc[bin], sign * cr_list_length(self->bins.free[CR_ROW(bin)]));
-      cr_stat_own(&self->stats.bin_free[bin], -sign * cr_list_length(self->bins.local[CR_ROW(bin)]));
-    }
-  }
-  cr_pool_t *pool = &cr_default_pool;
-  cr_lock(&pool->lock); /* every thread's copy, as cr_pool_tls_alloc sets it */
   cr_store_relaxed(&cr_stats_on, on);
-  for (cr_tls_t *t = pool->threads; t != NULL; t = t->pool_next) cr_store_relaxed(&t->counting, on);
-  cr_unlock(&pool->lock);
-  if (self != NULL && self->pool == &cr_default_pool) cr_bins_set_thresholds(self);
+  cr_pool_set_counting(cr_tls_own());
 }
 
 static void pool_stats(cr_pool_t *pool, corona_stats *out, int64_t *alloc, int64_t *freed) {
@@ -288,6 +273,7 @@ static bool stats_path(char *path, size_t cap, const char *pattern) {
 
 void cr_at_exit(void) {
   if (cr_checked) cr_debug_flush(); /* the quarantine's last check */
+  cr_profile_at_exit();
   const char *file = cr_option_text(CR_OPT_STATS_FILE);
   if (!cr_option(CR_OPT_STATS) && file == NULL) return;
   corona_stats s;
@@ -297,12 +283,12 @@ void cr_at_exit(void) {
   format_report(&o, &s, status);
   if (file != NULL) {
     char path[CORONA_OPTION_TEXT_MAX + 64];
-    if (stats_path(path, sizeof path, file) && cr_os_append_file(path, buf, o.n)) return;
+    if (stats_path(path, sizeof path, file) && cr_os_write(path, buf, o.n)) return;
     cr_line_t l = CR_LINE_INIT; /* never lose the report: stderr instead */
     cr_line_str(&l, "cannot write the statistics to ");
     cr_line_str(&l, file);
     cr_line_str(&l, " (STATS_FILE); they follow here");
     cr_line_emit(&l);
   }
-  cr_os_write_err(buf, o.n);
+  cr_os_write(NULL, buf, o.n);
 }

@@ -34,9 +34,14 @@ void cr_tls_teardown(cr_tls_t *tls) {
   else cr_pool_tls_retire(tls->pool, tls); /* a late notice may still come */
 }
 
-void cr_tls_on_thread_exit(void *value) {
+/* One byte more of static TLS, beside the two pointers above (dlopen_late
+ * checks that they fit glibc's surplus). */
+_Thread_local bool cr_tls_gone __attribute__((tls_model("initial-exec")));
+
+static void tls_on_thread_exit(void *value) {
   cr_pool_t *pool = ((cr_tls_t *)value)->pool;
   cr_tls_teardown(value);
+  cr_tls_gone = true;
   /* A destructor running after ours that allocates gets a fresh TLS (and
    * the OS calls us again for it). */
   cr_tls_current = &cr_tls_empty;
@@ -78,6 +83,16 @@ cr_tls_t *cr_tls_create(cr_pool_t *pool) {
   else cr_tls_current = tls;
   /* Last: the OS may allocate here (glibc's pthread_setspecific can), and
    * that re-entrant malloc now finds this thread's TLS ready. */
-  cr_os_thread_set(0, tls);
+  cr_thread_exit_hook(0, tls_on_thread_exit, tls);
   return tls;
+}
+
+/* told: set by the first thread whose hook failed (any order will do: it
+ * only keeps the line below to one per process). */
+void cr_thread_exit_hook(unsigned slot, void (*on_exit)(void *value), void *value) {
+  static atomic_flag told = ATOMIC_FLAG_INIT;
+  if (cr_os_thread_exit(slot, on_exit, value) || atomic_flag_test_and_set_explicit(&told, memory_order_relaxed)) return;
+  cr_line_t l = CR_LINE_INIT;
+  cr_line_str(&l, "cannot register the thread-exit hook; exiting threads keep their blocks");
+  cr_line_emit(&l);
 }

@@ -21,6 +21,7 @@
 #                       sanitizer: no malloc override is built there)
 
 corona_add_test(test_debug test_debug.c corona_static)
+target_include_directories(test_debug PRIVATE ${PROJECT_SOURCE_DIR}/src) # internal/options.h
 set_tests_properties(debug PROPERTIES ENVIRONMENT "MALLOC_DEBUG=1")
 
 # A detection kills the child by SIGABRT (corona calls abort()).  The

@@ -55,6 +55,8 @@ typedef struct {
   size_t meta_mapped; /* bytes of metadata mapped now */
   size_t mappings;    /* mappings of object memory now */
   size_t maps, unmaps, purges, grows, shrinks, moves; /* calls that did something, so far */
+  size_t splits, joins;                               /* cr_os_cut that did: cuts, joins */
+  size_t populates;   /* cr_os_populate calls so far (a hint: the fake does nothing with it) */
   size_t refused;     /* requests refused on purpose (fakeos_fail_*) */
   size_t huge_left;   /* reserved huge-page bytes not in use */
 } fakeos_stats_t;

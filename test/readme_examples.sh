@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # readme_examples.sh — the `readme_examples` ctest case: every example in
-# README.md is compiled and run, so the README cannot show code that does
-# not build or a program that does not start.
+# README.md and in docs/*.md is compiled and run, so neither can show code
+# that does not build or a program that does not start (an example moved
+# from the README into docs/ stays compiled).  Names are unique across the
+# files.
 #
 # An example is a fenced block right after a marker line
 #
@@ -29,11 +31,13 @@
 #
 # Usage: readme_examples.sh --source DIR --libdir DIR [--cc CC] [--cmake CMAKE]
 #          [--install-build DIR] [--cflags FLAGS] [--sanitizer] [--windows]
-#          [--cross] [--emulator CMD...] [--readme FILE]
+#          [--cross] [--emulator CMD...] [--readme FILE]...
 #   --libdir         the directory holding the built libcorona.a / .so (.dll)
 #   --install-build  the build tree `cmake --install` installs from (for the
 #                    `installed` examples; default: --libdir)
 #   --cflags         extra flags for the C examples (a sanitizer's)
+#   --readme         a file to read instead of README.md and docs/*.md
+#                    (may be given more than once)
 #   --sanitizer      the library is instrumented: only the C examples run
 #                    (built with --cflags); a user's command line has no
 #                    sanitizer flags, so the sh and cmake examples cannot
@@ -49,7 +53,8 @@
 # shellcheck disable=SC2317 # functions called through logged, a trap, ${lang}_example
 set -uo pipefail
 
-src='' libdir='' cc=cc cmake=cmake install_build='' cflags='' sanitizer=0 windows=0 cross=0 readme=''
+src='' libdir='' cc=cc cmake=cmake install_build='' cflags='' sanitizer=0 windows=0 cross=0
+readmes=()
 cross_skips=0
 emulator=()
 while (($#)); do
@@ -63,13 +68,16 @@ while (($#)); do
     --sanitizer) sanitizer=1; shift ;;
     --windows) windows=1; shift ;;
     --cross) cross=1; shift ;;
-    --readme) readme=$2; shift 2 ;;
+    --readme) readmes+=("$2"); shift 2 ;;
     --emulator) shift; emulator=("$@"); break ;;
     *) echo "readme_examples.sh: unknown argument: $1" >&2; exit 2 ;;
     esac
 done
 [[ -n $src && -n $libdir ]] || { echo "usage: readme_examples.sh --source DIR --libdir DIR [...]" >&2; exit 2; }
-readme=${readme:-$src/README.md}
+if ((${#readmes[@]} == 0)); then
+    readmes=("$src/README.md")
+    for doc in "$src"/docs/*.md; do [[ -f $doc ]] && readmes+=("$doc"); done
+fi
 install_build=${install_build:-$libdir}
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/corona-readme.XXXXXX") && tmp=$(cd "$tmp" && pwd -P) || exit 1
@@ -101,11 +109,25 @@ run_program() {
 
 # ---- extract ---------------------------------------------------------------
 # One file per block (NAME.c, NAME.sh, NAME.cmake) and a manifest line
-# "NAME<TAB>LANG<TAB>LINE<TAB>ATTRIBUTES"; errors go to errors.txt.
+# "NAME<TAB>LANG<TAB>FILE:LINE<TAB>ATTRIBUTES"; errors go to errors.txt.
 mkdir -p "$tmp/blocks"
-awk -v dir="$tmp/blocks" -v file_name="${readme##*/}" '
-    function err(msg) { printf "%s:%d: %s\n", file_name, NR, msg > (dir "/errors.txt"); }
+awk -v dir="$tmp/blocks" -v root="$src/" '
+    function err_at(line, msg) { printf "%s:%d: %s\n", file_name, line, msg > (dir "/errors.txt"); }
+    function err(msg) { err_at(FNR, msg) }
+    # What a file left open is its own error, found at the next file or the
+    # end, and named at its last line.
+    function file_end() {
+        if (inblock) err_at(last_line, "a fenced block is not closed")
+        if (want) err_at(last_line, "example \"" name "\": the marker is not followed by a fenced block")
+        want = 0; inblock = 0
+    }
     BEGIN { want = 0; inblock = 0 }
+    FNR == 1 {
+        if (NR > 1) file_end()
+        file_name = FILENAME
+        if (index(file_name, root) == 1) file_name = substr(file_name, length(root) + 1)
+    }
+    { last_line = FNR }
     inblock {
         if ($0 ~ /^```[[:space:]]*$/) { inblock = 0; close(file); next }
         if (marked) print > file
@@ -121,7 +143,7 @@ awk -v dir="$tmp/blocks" -v file_name="${readme##*/}" '
         for (i = 2; i <= n; i++) attrs = attrs (attrs == "" ? "" : " ") w[i]
         if (name !~ /^[A-Za-z0-9_-]+$/) { err("bad example name \"" name "\""); next }
         if (name in seen) { err("example \"" name "\" named twice"); next }
-        seen[name] = 1; want = 1; markline = NR
+        seen[name] = 1; want = 1; markline = FNR
         next
     }
     /^```/ {
@@ -134,23 +156,20 @@ awk -v dir="$tmp/blocks" -v file_name="${readme##*/}" '
             }
             file = dir "/" name "." lang
             printf "" > file
-            printf "%s\t%s\t%d\t%s\n", name, lang, markline, attrs > (dir "/manifest.tsv")
+            printf "%s\t%s\t%s:%d\t%s\n", name, lang, file_name, markline, attrs > (dir "/manifest.tsv")
         } else if (lang == "c") {
             err("a ```c block without an <!-- example: NAME --> marker")
         }
         next
     }
     want && /[^[:space:]]/ { err("example \"" name "\": the marker is not followed by a fenced block"); want = 0 }
-    END {
-        if (inblock) err("a fenced block is not closed")
-        if (want) err("example \"" name "\": the marker is not followed by a fenced block")
-    }
-' "$readme"
+    END { file_end() }
+' "${readmes[@]}"
 touch "$tmp/blocks/manifest.tsv"
 if [[ -s $tmp/blocks/errors.txt ]]; then
     while IFS= read -r line; do fail "$line"; done <"$tmp/blocks/errors.txt"
 fi
-echo "examples in $readme:"
+echo "examples in ${readmes[*]#"$src/"}:"
 sed 's/\t/  /g; s/^/    /' "$tmp/blocks/manifest.tsv"
 
 attr() { # attr ATTRS KEY: the value of KEY=VALUE, or "1" for a bare KEY
@@ -295,14 +314,14 @@ while IFS=$'\t' read -r name lang line attrs; do
     # C programs are portable; command lines belong to one platform.
     if [[ $lang != c ]] && ((is_windows != windows)); then
         if ((is_windows)); then
-            echo "skip: example $name (${readme##*/}:$line) is for Windows: the Windows flavour runs it"
+            echo "skip: example $name ($line) is for Windows: the Windows flavour runs it"
         else
-            echo "skip: example $name (${readme##*/}:$line) is not for Windows"
+            echo "skip: example $name ($line) is not for Windows"
         fi
         continue
     fi
     echo
-    echo "==== example $name (${readme##*/}:$line, $lang${attrs:+, $attrs})"
+    echo "==== example $name ($line, $lang${attrs:+, $attrs})"
     case $lang in
     c) c_example "$name" ;;
     sh | cmake)

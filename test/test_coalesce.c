@@ -12,7 +12,13 @@
  *             (NULL, ENOMEM; the retry after corona_collect too): the merged
  *             range survives it and serves A + B;
  *   release   regions whose blocks are all freed go back to the OS: the
- *             OS's count of mapped bytes is back where it started.
+ *             OS's count of mapped bytes is back where it started;
+ *   own       a freed 24 MiB mapping of its own serves three 8 MiB buffers
+ *             while every mapping is refused (cut twice), and, those freed,
+ *             one of 24 MiB again (joined twice), and an 8 MiB one cut
+ *             again grows by realloc to 16 MiB in place, into the cached
+ *             rest; after corona_collect the OS's counts are back where
+ *             they started.
  * Linked with the fake OS (corona_fakeos, test/fakeos.h): its mappings come
  * first fit from one reservation, the same on every run, so a scenario's
  * objects lie back to back on the first try or the test fails.  And while
@@ -304,6 +310,51 @@ static void *release_body(void *arg) {
   return NULL;
 }
 
+/* ---- own: a mapping of its own cut into pieces, and the pieces joined ---------------- */
+static void *own_body(void *arg) {
+  (void)arg;
+  const size_t third = 8 * MB - 64; /* a block of 8 MiB with its header */
+  corona_collect();
+  fakeos_stats_t base, cut, joined, end;
+  fakeos_stats(&base);
+  void *a = alloc_filled(3 * third + 128, 60), *p[3] = {NULL, NULL, NULL};
+  check_free(a, 60);
+  /* With every mapping refused, three buffers of a third still come: cut
+   * from the freed one's pages. */
+  refuse_all(true);
+  for (int i = 0; i < 3; i++) p[i] = alloc_filled(third, 61 + (uint64_t)i);
+  fakeos_stats(&cut);
+  for (int i = 0; i < 3; i++) check_free(p[i], 61 + (uint64_t)i);
+  a = alloc_filled(3 * third + 128, 64); /* the pieces joined again */
+  fakeos_stats(&joined);
+  check_free(a, 64);
+  /* Cut again; realloc grows the piece into the cached rest after it, in
+   * place (no mapping to move onto: every one is refused). */
+  void *g = alloc_filled(third, 65), *grown = NULL;
+  size_t ug = g != NULL ? corona_usable_size(g) : 0;
+  if (g != NULL && CHECK((grown = corona_realloc(g, 2 * third)) != NULL)) {
+    CHECK_PATTERN(grown, ug, 65);
+    ADDR_CHECKF(grown == g, "own: realloc to 16 MiB moved the buffer from %p to %p", g, grown);
+    corona_free(grown);
+  }
+  refuse_all(false);
+  corona_collect();
+  fakeos_stats(&end);
+  printf("    own: a 24 MiB mapping cut %zu times into 8 MiB buffers, joined %zu times for one of 24 MiB; mapped "
+         "%.1f MiB in %zu mappings before, %.1f MiB in %zu after collect\n",
+         cut.splits - base.splits, joined.joins - cut.joins, (double)base.mapped / MB, base.mappings,
+         (double)end.mapped / MB, end.mappings);
+  CHECKF(cut.splits - base.splits == 2 && cut.maps == base.maps + 1,
+         "own: %zu cuts for three thirds of a freed mapping (want 2), %zu new mappings (want only the first)",
+         cut.splits - base.splits, cut.maps - base.maps);
+  CHECKF(joined.joins - cut.joins == 2 && joined.maps == cut.maps, "own: %zu joins (want 2), %zu new mappings (want 0)",
+         joined.joins - cut.joins, joined.maps - cut.maps);
+  CHECKF(end.mapped == base.mapped && end.mappings == base.mappings,
+         "own: %zu bytes in %zu mappings after collect (%zu in %zu before)", end.mapped, end.mappings, base.mapped,
+         base.mappings);
+  return NULL;
+}
+
 int main(void) {
   double t0 = tu_now();
   setvbuf(stdout, NULL, _IOLBF, 0);
@@ -315,7 +366,7 @@ int main(void) {
       {"pair_a_first", pair_body, (void *)0}, {"pair_b_first", pair_body, (void *)1},
       {"triple", triple_body, NULL},          {"run", run_body, NULL},
       {"remote", remote_body, NULL},          {"refused", refused_body, NULL},
-      {"release", release_body, NULL},
+      {"release", release_body, NULL},        {"own", own_body, NULL},
   };
   for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++) {
     int before = tu_failure_count();

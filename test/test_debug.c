@@ -45,6 +45,7 @@
 
 #include "childutil.h"
 #include "corona.h"
+#include "internal/options.h" /* CR_OPT_COUNT: the options verbose mode lists */
 #include "testutil.h"
 
 #define KB ((size_t)1024)
@@ -725,7 +726,8 @@ static int clean_run(int argc, char **argv) {
       tu_fail(__FILE__, __LINE__, "only options and OS events on stderr", "%s: unexpected line: %s", name, line);
   }
   CHECKF(debug_lines == 1, "%s: %zu \"corona: debug mode on\" lines, want 1 (was debug mode on?)", name, debug_lines);
-  CHECKF(option_lines == 12, "%s: %zu option lines, want 12 (one per option)", name, option_lines);
+  CHECKF(option_lines == CR_OPT_COUNT, "%s: %zu option lines, want %d (one per option)", name, option_lines,
+         (int)CR_OPT_COUNT);
   CHECKF(cu_count_prefix(child_err, "corona: option DEBUG = 1 (environment)") == 1,
          "%s: no \"corona: option DEBUG = 1 (environment)\" line", name);
   CHECKF(bad == 0, "%s: %zu unexpected stderr lines", name, bad);

@@ -13,6 +13,8 @@
  *   small_swapped     free(p), its list handed out again, free(p)
  *   small_remote      free(p) here, free(p) again in another thread
  *   small_hot         another thread's object freed twice here
+ *   small_held        the same, once this thread holds it back in its
+ *                     chain of remote frees (past the hot objects)
  *   interior_pow2     free(p + 16) of a live 64 B object
  *   interior_odd      free(p + 16) of a live 48 B object
  *   header_16 .. _256 free() of an address in the active block's header
@@ -146,6 +148,23 @@ static void small_hot(void *arg) {
   allocate_on(32, NULL);
 }
 
+#define HELD 300 /* more than CORONA_HOT_OBJECTS */
+static void *alloc_many(void *arg) {
+  void **p = arg;
+  for (int i = 0; i < HELD; i++) p[i] = corona_malloc(32);
+  return NULL;
+}
+static void small_held(void *arg) {
+  (void)arg;
+  static void *p[HELD];
+  pthread_t t;
+  pthread_create(&t, NULL, alloc_many, p);
+  pthread_join(t, NULL);
+  for (int i = 0; i < HELD; i++) corona_free(p[i]);
+  corona_free(p[HELD - 1]);
+  allocate_on(32, NULL);
+}
+
 static void interior(size_t size) {
   char *p = corona_malloc(size);
   memset(p, 0x11, size);
@@ -198,6 +217,7 @@ static const struct {
     {"small_swapped", small_swapped, "double free"},
     {"small_remote", small_remote, "double free"},
     {"small_hot", small_hot, "double free"},
+    {"small_held", small_held, "double free"},
     {"interior_pow2", interior_pow2, "invalid pointer"},
     {"interior_odd", interior_odd, "invalid pointer"},
     {"header_16", header_16, "invalid pointer"},

@@ -8,17 +8,30 @@
  *             where the kernel has THP (else a skip); CR_OS_HUGE_ONLY is
  *             NULL or aligned to the huge-page size;
  *   purge     purged pages read zero, their neighbours keep their contents;
+ *   populate  pages brought in keep their contents (written ones) or read
+ *             zero (fresh ones); where the kernel takes the hint (5.14 on),
+ *             the fresh ones are resident before any touch (mincore);
  *   remap     a shrink stays in place; a growth in place keeps the contents
  *             or leaves everything as it was (NULL); a move onto a target
  *             carries the contents there;
+ *   cut       a mapping cut in two, joined and cut again keeps its
+ *             contents, and each half is remapped and unmapped alone;
  *   env       cr_os_env finds a variable by "NAME=", lists entries by
  *             prefix, names compare with case;
- *   clock     cr_os_now_ms never goes back and follows a sleep. */
+ *   clock     cr_os_now_ms never goes back and follows a sleep;
+ *   hooks     cr_os_thread_exit: the callback runs once at the thread's
+ *             exit with the value last stored, not at all after NULL, and
+ *             for each slot its own;
+ *   write     cr_os_write appends to a file (created if missing), says
+ *             false where the file cannot be opened, and writes to
+ *             standard error with path NULL. */
 #define _GNU_SOURCE
 #include "internal/os.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "procutil.h"
 #include "testutil.h"
@@ -29,8 +42,10 @@
 static bool power_of_two(size_t v) { return v != 0 && (v & (v - 1)) == 0; }
 
 static void test_facts(void) {
-  size_t page = cr_os_page_size(), huge = cr_os_huge_page_size();
-  unsigned bits = cr_os_address_bits();
+  const cr_os_info_t *os = cr_os_info();
+  CHECK(cr_os_info() == os); /* read once, the same ever after */
+  size_t page = os->page_size, huge = os->huge_page_size;
+  unsigned bits = os->address_bits;
   printf("    page %zu B, huge page %zu B, addresses of %u bits\n", page, huge, bits);
   CHECKF(power_of_two(page) && page >= 4096, "page size %zu", page);
   CHECKF(huge == 0 || (power_of_two(huge) && huge > page), "huge page size %zu", huge);
@@ -84,7 +99,7 @@ static void test_huge(void) {
     }
     cr_os_unmap(p, size);
   }
-  size_t huge = cr_os_huge_page_size();
+  size_t huge = cr_os_info()->huge_page_size;
   if (huge == 0) return;
   char *q = cr_os_map(2 * huge, 4 * huge, 0, CR_OS_HUGE_ONLY);
   printf("    reserved huge pages: %s\n", q != NULL ? "granted" : "none (NULL)");
@@ -96,7 +111,7 @@ static void test_huge(void) {
 }
 
 static void test_purge(void) {
-  size_t page = cr_os_page_size(), size = 16 * page;
+  size_t page = cr_os_info()->page_size, size = 16 * page;
   char *p = cr_os_map(size, 0, 0, 0);
   if (!CHECK(p != NULL)) return;
   memset(p, 0xA5, size);
@@ -104,6 +119,25 @@ static void test_purge(void) {
   CHECKF(tu_first_nonzero(p + 4 * page, 8 * page) == (size_t)-1, "purged pages do not read zero");
   for (size_t i = 0; i < size; i += page / 2)
     if (i < 4 * page || i >= 12 * page) CHECKF((unsigned char)p[i] == 0xA5, "byte %zu beside the purge changed", i);
+  cr_os_unmap(p, size);
+}
+
+static void test_populate(void) {
+  size_t page = cr_os_info()->page_size, n = 16, size = n * page;
+  char *p = cr_os_map(size, 0, 0, 0);
+  if (!CHECK(p != NULL)) return;
+  uint64_t seed = tu_seed(p, 4 * page);
+  tu_fill(p, 4 * page, seed);
+  cr_os_populate(p, size);
+  unsigned char vec[16];
+  size_t resident = 0;
+  if (mincore(p, size, vec) == 0)
+    for (size_t i = 4; i < n; i++) resident += vec[i] & 1;
+  printf("    fresh pages resident after the hint: %zu of %zu%s\n", resident, n - 4,
+         resident == 0 ? " (the kernel ignores it: before 5.14)" : "");
+  CHECKF(resident == 0 || resident == n - 4, "populate brought in %zu of %zu fresh pages", resident, n - 4);
+  CHECK_PATTERN(p, 4 * page, seed);
+  CHECKF(tu_first_nonzero(p + 4 * page, size - 4 * page) == (size_t)-1, "populated fresh pages do not read zero");
   cr_os_unmap(p, size);
 }
 
@@ -134,6 +168,25 @@ static void test_remap(void) {
   cr_os_unmap(p, have);
 }
 
+static void test_cut(void) {
+  const size_t size = 1 * MB;
+  char *p = cr_os_map(size, 0, 0, 0);
+  if (!CHECK(p != NULL)) return;
+  uint64_t seed = tu_seed(p, size);
+  tu_fill(p, size, seed);
+  /* Cut in two, joined again, cut again: nothing moves, nothing is lost. */
+  CHECK(cr_os_cut(p, size, size / 4, false));
+  CHECK(cr_os_cut(p, size, size / 4, true));
+  CHECK(cr_os_cut(p, size, size / 2, false));
+  CHECK_PATTERN(p, size, seed);
+  /* Each half is a mapping of its own: remapped and unmapped alone. */
+  CHECK(cr_os_remap(p + size / 2, size / 2, size / 4, NULL) == p + size / 2);
+  CHECK_PATTERN(p, size / 2 + size / 4, seed);
+  cr_os_unmap(p + size / 2, size / 4);
+  CHECK_PATTERN(p, size / 2, seed);
+  cr_os_unmap(p, size / 2);
+}
+
 static void test_env(void) {
   CHECK(setenv("CORONA_TEST_OS_VAR", "forty-two", 1) == 0);
   CHECK(setenv("CORONA_TEST_OS_VARIANT", "other", 1) == 0);
@@ -159,13 +212,86 @@ static void test_clock(void) {
          (unsigned long long)b);
 }
 
+/* ---- hooks: one thread per case, the callbacks count what they get ---------- */
+static _Atomic(void *) exit_seen[CR_OS_THREAD_SLOTS];
+static atomic_int exit_calls[CR_OS_THREAD_SLOTS];
+static void on_exit0(void *value) {
+  atomic_store(&exit_seen[0], value);
+  atomic_fetch_add(&exit_calls[0], 1);
+}
+static void on_exit1(void *value) {
+  atomic_store(&exit_seen[1], value);
+  atomic_fetch_add(&exit_calls[1], 1);
+}
+
+typedef struct {
+  void *first, *last; /* stored in slot 0, in this order */
+  void *other;        /* stored in slot 1 (NULL: none) */
+  bool ok;
+} hook_case_t;
+
+static void *hook_thread(void *arg) {
+  hook_case_t *c = arg;
+  c->ok = cr_os_thread_exit(0, on_exit0, c->first) && cr_os_thread_exit(0, on_exit0, c->last);
+  if (c->other != NULL) c->ok = c->ok && cr_os_thread_exit(1, on_exit1, c->other);
+  return NULL;
+}
+
+static void hook_run(hook_case_t *c) {
+  for (unsigned s = 0; s < CR_OS_THREAD_SLOTS; s++) {
+    atomic_store(&exit_seen[s], NULL);
+    atomic_store(&exit_calls[s], 0);
+  }
+  pthread_t t;
+  if (!CHECK(pthread_create(&t, NULL, hook_thread, c) == 0)) return;
+  pthread_join(t, NULL);
+  CHECKF(c->ok, "cr_os_thread_exit said false");
+}
+
+static void test_hooks(void) {
+  static int a, b, x;
+  hook_case_t last = {&a, &b, &x, false};
+  hook_run(&last);
+  CHECKF(atomic_load(&exit_calls[0]) == 1 && atomic_load(&exit_seen[0]) == &b,
+         "slot 0: %d calls, value %p (want 1 call with %p)", atomic_load(&exit_calls[0]), atomic_load(&exit_seen[0]),
+         (void *)&b);
+  CHECKF(atomic_load(&exit_calls[1]) == 1 && atomic_load(&exit_seen[1]) == &x, "slot 1: %d calls, value %p (want %p)",
+         atomic_load(&exit_calls[1]), atomic_load(&exit_seen[1]), (void *)&x);
+  hook_case_t cleared = {&a, NULL, NULL, false};
+  hook_run(&cleared);
+  CHECKF(atomic_load(&exit_calls[0]) == 0 && atomic_load(&exit_calls[1]) == 0,
+         "a cleared value still ran the callbacks: %d, %d calls", atomic_load(&exit_calls[0]),
+         atomic_load(&exit_calls[1]));
+}
+
+/* ---- write ----------------------------------------------------------------------- */
+static void test_write(void) {
+  char dir[] = "/tmp/corona-test-os.XXXXXX";
+  if (!CHECK(mkdtemp(dir) != NULL)) return;
+  char path[sizeof dir + 16], missing[sizeof dir + 32];
+  snprintf(path, sizeof path, "%s/out", dir);
+  snprintf(missing, sizeof missing, "%s/none/out", dir);
+  CHECK(cr_os_write(path, "one\n", 4));
+  CHECK(cr_os_write(path, "two\n", 4));
+  char got[64] = {0};
+  FILE *f = fopen(path, "r");
+  size_t n = f != NULL ? fread(got, 1, sizeof got - 1, f) : 0;
+  if (f != NULL) fclose(f);
+  CHECKF(n == 8 && memcmp(got, "one\ntwo\n", 8) == 0, "the file holds %zu bytes: \"%s\"", n, got);
+  CHECK(!cr_os_write(missing, "x", 1));
+  static const char line[] = "    (a line on stderr from cr_os_write)\n";
+  CHECK(cr_os_write(NULL, line, sizeof line - 1));
+  unlink(path);
+  rmdir(dir);
+}
+
 int main(int argc, char **argv) {
   double t0 = tu_now();
   setvbuf(stdout, NULL, _IOLBF, 0);
-  cr_os_init();
   static const tu_part_t parts[] = {
       {"facts", test_facts}, {"map", test_map},   {"huge", test_huge}, {"purge", test_purge},
-      {"remap", test_remap}, {"env", test_env}, {"clock", test_clock},
+      {"populate", test_populate}, {"remap", test_remap}, {"cut", test_cut}, {"env", test_env}, {"clock", test_clock}, {"hooks", test_hooks},
+      {"write", test_write},
   };
   tu_run_parts(argc, argv, parts, sizeof parts / sizeof parts[0], 6);
   return tu_finish("test_os", t0);

@@ -66,7 +66,7 @@ static void test_high(void) {
 }
 
 static void test_width(void) {
-  unsigned bits = cr_os_address_bits();
+  unsigned bits = cr_os_info()->address_bits;
   CHECKF(bits >= 32 && bits <= 64, "address bits %u", bits);
   uintptr_t limit = bits >= 64 ? UINTPTR_MAX : ((uintptr_t)1 << bits) - 1;
   char here = 0;
@@ -121,7 +121,8 @@ static void test_hinted(void) {
  * arm64 Linux with 48-bit addresses: the address width is 48, and the page
  * map must serve corona's own objects there. */
 static void test_objects(void) {
-  CHECKF(cr_os_address_bits() == 48, "address bits %u, expected 48 (is the guest base set?)", cr_os_address_bits());
+  unsigned bits = cr_os_info()->address_bits;
+  CHECKF(bits == 48, "address bits %u, expected 48 (is the guest base set?)", bits);
   enum { N = 2000 };
   static void *p[N];
   for (int i = 0; i < N; i++) {

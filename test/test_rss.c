@@ -19,6 +19,10 @@
  *           biggest buffers plus the slack budget, contents survive, a
  *           realloc of a buffer with slack keeps its bytes, and all of it
  *           goes back at corona_collect;
+ *   reuse   a 24 MiB buffer touched and freed, then three of 8 MiB: they
+ *           are cut from its resident pages (under a quarter of their pages
+ *           fault in), contents intact; freed, one of 24 MiB again reuses
+ *           the joined pieces likewise;
  *   small   ~128 MB of small objects, all but one in 1024 freed (a
  *           survivor on about one slab in eight, so no slab region can be
  *           unmapped): right after the frees at most the resident budget
@@ -43,6 +47,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <pthread.h>
+#include <sys/resource.h>
 
 #include "corona.h"
 #include "procutil.h"
@@ -366,6 +371,55 @@ static void test_big(void) {
   }
 }
 
+/* ---- reuse: a freed big buffer serves smaller ones, its pieces a big one ---------------- */
+static long minor_faults(void) {
+  struct rusage ru;
+  return getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_minflt : 0;
+}
+
+/* Allocates n - 64 bytes (a block of n: the header is 64), touches every
+ * page with v; returns the minor faults that took, or -1 on failure. */
+static long take_touched(unsigned char **p, size_t n, unsigned char v) {
+  long f = minor_faults();
+  *p = corona_malloc(n - 64);
+  if (!CHECKF(*p != NULL, "reuse: malloc(%zu) failed", n - 64)) return -1;
+  pu_touch(*p, n - 64, v);
+  return minor_faults() - f;
+}
+
+static void test_reuse(void) {
+  const size_t third = 8 * MB, pages = third / pu_page_size();
+  corona_collect();
+  unsigned char *a, *p[3];
+  if (take_touched(&a, 3 * third, 1) < 0) return;
+  corona_free(a);
+  long cut = 0, whole;
+  for (int i = 0; i < 3; i++) {
+    long f = take_touched(&p[i], third, (unsigned char)(10 + i));
+    if (f < 0) return;
+    cut += f;
+  }
+  for (int i = 0; i < 3; i++) {
+    size_t bad = pu_touched_ok(p[i], third - 64, (unsigned char)(10 + i));
+    CHECKF(bad == (size_t)-1, "reuse: third %d lost its byte at %zu", i, bad);
+    corona_free(p[i]);
+  }
+  if ((whole = take_touched(&a, 3 * third, 2)) < 0) return;
+  CHECKF(pu_touched_ok(a, 3 * third - 64, 2) == (size_t)-1, "reuse: the whole buffer lost bytes");
+  corona_free(a);
+  corona_collect();
+  printf("    reuse: a 24 MiB buffer freed, three of 8 MiB in its place took %ld page faults (%zu pages), "
+         "freed, one of 24 MiB again %ld (%zu pages)\n", cut, 3 * pages, whole, 3 * pages);
+  if (ASSERT_RSS) {
+    /* Resident memory reused: at most a quarter of the pages faulted in
+     * (page-map and backref pages, the odd purge). */
+    CHECKF((size_t)cut < 3 * pages / 4, "reuse: three buffers cut from a freed one took %ld page faults of %zu pages",
+           cut, 3 * pages);
+    CHECKF((size_t)whole < 3 * pages / 4, "reuse: a buffer the size of the three took %ld page faults of %zu pages",
+           whole, 3 * pages);
+  }
+}
+
 /* ---- small: freed slabs in regions that stay in use ------------------------------------ */
 static void test_small(void) {
   const size_t total = tu_scaled(128 * MB, 64 * MB), keep_every = 1024;
@@ -528,7 +582,8 @@ int main(void) {
   } tests[] = {
       {"warm_up", warm_up},         {"bulk", test_bulk},          {"loop", test_loop},
       {"decay", test_decay},        {"soft_limit", test_soft_limit}, {"thread_exit", test_thread_exit},
-      {"big", test_big},            {"small", test_small},        {"absurd", test_absurd},
+      {"big", test_big},            {"reuse", test_reuse},        {"small", test_small},
+      {"absurd", test_absurd},
   };
   for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++) {
     int before = tu_failure_count();

@@ -22,7 +22,7 @@
  *   huge      CORONA_USE_HUGE_PAGES on: large pages where the privilege is
  *             held, a clean fallback where not; contents checked
  *   abort     a bad free in a child process: exit code 3 and one "corona:"
- *             line on stderr naming the address (cr_os_abort, write_err)
+ *             line on stderr naming the address (cr_os_fatal)
  *   report    MALLOC_STATS=1 in a child: the report at exit on stderr
  * Usage: test_windows [name...] (default: all); "child CASE" is internal. */
 #define _POSIX_C_SOURCE 200809L

@@ -18,9 +18,9 @@
 #                     (no reset of the peak RSS), huge_pages (no THP)
 #   pool_*            test_pool.c's five groups (misuse children re-executed)
 #   options, verbose  test_options.c: environment options, stderr line by line
-#   readme_examples   README.md's C programs (built with mingw-w64 against
-#                     libcorona.a and corona.dll) and its two Windows link
-#                     commands, run under Wine (readme_examples.sh --windows)
+#   readme_examples   the C programs of README.md and docs/*.md (built with
+#                     mingw-w64 against libcorona.a and corona.dll) and the
+#                     two Windows link commands (docs/usage.md), run under Wine (readme_examples.sh --windows)
 #   windows           test_windows.c: what os_windows.c must get right
 #                     (refused VirtualAlloc, failing raw_alloc, thread exit,
 #                     purge, in-place remap, big alignments, large pages,

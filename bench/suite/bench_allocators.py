@@ -11,11 +11,11 @@ import subprocess
 import sys
 
 from bench_util import die
-from bench_workloads import PEERS, ROOT
+from bench_workloads import PEERS, PEERS_DIR, ROOT, UPSTREAM_PEERS
 
 # Environment variables that tune an allocator: removed, so every allocator
 # runs with its defaults.
-SCRUB = re.compile(r"^(LD_PRELOAD|MALLOC_.*|CORONA_.*|MIMALLOC_.*|TCMALLOC_.*|JE_MALLOC_CONF|"
+SCRUB = re.compile(r"^(LD_PRELOAD|MALLOC_.*|CORONA_.*|MIMALLOC_.*|TCMALLOC_.*|SNMALLOC_.*|RPMALLOC_.*|JE_MALLOC_CONF|"
                    r"_RJEM_MALLOC_CONF|TBB_.*|GLIBC_TUNABLES|PYTHONMALLOC|PYTHONHASHSEED)$")
 
 
@@ -69,6 +69,30 @@ def alloc_env(base, path):
     return env
 
 
+def upstream_peer(name):
+    """(path, description) of an upstream peer in PEERS_DIR, or (None, None)
+    when it is not there (a note on stderr if the folder exists but lacks it).
+    The version comes from the folder's README.md table, whose rows read
+    | file | project | version (commit) | build | license |."""
+    fname, project = next((p[1], p[2]) for p in UPSTREAM_PEERS if p[0] == name)
+    path = os.path.join(os.path.abspath(PEERS_DIR), fname)
+    if not os.path.isfile(path):
+        if os.path.isdir(PEERS_DIR):
+            sys.stderr.write(f"bench: {name} ({path}) is missing; leaving it out\n")
+        return None, None
+    version = "version unknown"
+    try:
+        with open(os.path.join(PEERS_DIR, "README.md")) as f:
+            for line in f:
+                cells = [c.strip() for c in line.strip().strip("|").split("|")]
+                if len(cells) >= 3 and cells[0] == fname:
+                    version = cells[2]
+                    break
+    except OSError:
+        pass
+    return path, f"{path} (upstream {project} {version}, built from source: {PEERS_DIR}/README.md)"
+
+
 def find_allocators(a, bindir):
     """name -> (preload path or None, expected basename of the malloc file, description)."""
     found = {}
@@ -83,6 +107,10 @@ def find_allocators(a, bindir):
         elif name == "glibc":
             path = None
             desc = f"glibc {platform.libc_ver()[1] or '?'} (no preload)"
+        elif any(p[0] == name for p in UPSTREAM_PEERS):
+            path, desc = upstream_peer(name)
+            if not path:
+                continue
         else:
             soname, pkg = next((p[1], p[2]) for p in PEERS if p[0] == name)
             path = ldconfig_path(soname) or dpkg_path(pkg, soname)

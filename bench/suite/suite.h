@@ -101,6 +101,31 @@ NORETURN COLD static inline void suite_corrupt(const char *what, uint64_t id, si
             (unsigned long long)id, off, got, want);
 }
 
+/* A tagged object of N >= 8 bytes: ID in its first word and, when there is
+ * room, the tag of (KEY, N - 1) in its last byte.  suite_tagged_free checks
+ * both (WHAT names the workload in a failure), frees the object and returns
+ * the tag byte (0 for an 8-byte object). */
+static inline uint64_t *suite_tagged_new(uint64_t id, uint64_t key, size_t n) {
+  uint64_t *p = xmalloc(n);
+  p[0] = id;
+  if (n > 8)
+    ((unsigned char *)p)[n - 1] = tag_byte(key, n - 1);
+  return p;
+}
+static inline unsigned char suite_tagged_free(uint64_t *p, uint64_t id, uint64_t key, size_t n,
+                                              const char *what) {
+  if (p[0] != id)
+    suite_corrupt(what, id, 0, (unsigned)(p[0] & 0xff), (unsigned)(id & 0xff));
+  unsigned char last = 0;
+  if (n > 8) {
+    last = ((unsigned char *)p)[n - 1];
+    if (last != tag_byte(key, n - 1))
+      suite_corrupt(what, id, n - 1, last, tag_byte(key, n - 1));
+  }
+  free(p);
+  return last;
+}
+
 /* ---- which allocator is this? ------------------------------------------- */
 
 static inline const char *suite_file_of(void *fn) {

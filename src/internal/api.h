@@ -63,14 +63,25 @@ size_t cr_debug_usable_size(void *p);
 void cr_debug_flush(void); /* checks and releases the whole quarantine */
 void cr_debug_fork_lock(bool take); /* fork handlers: the quarantine's lock */
 
+/* ---- profile.c: heap profiling ----------------------------------------------
+ * While it runs, cr_sample_hook (thread.h) is set and every thread of the
+ * default heap counts calls; large allocations of the default heap come to
+ * cr_profile_large, and the free of a large object whose header has a
+ * sample record (h->sample) calls cr_profile_free before cr_large_free. */
+CR_INLINE bool cr_profiling(void) { return cr_unlikely(cr_load_relaxed(&cr_sample_hook) != NULL); }
+void cr_profile_init(void);  /* cr_init, after the options: the options that start it */
+void *cr_profile_large(size_t size, size_t alignment, bool zero); /* cr_large_alloc, maybe sampled */
+void cr_profile_free(cr_large_t *h); /* h->sample != NULL */
+bool cr_profile_at_exit_wanted(void);
+void cr_profile_at_exit(void); /* the final profile (PROFILE), the leak report (PROFILE_LEAKS) */
+void cr_profile_fork_lock(bool take);
+
 /* ---- pool_user.c: user pools ---------------------------------------------- */
 /* The calling thread's TLS for user pool `pool` (created on first use);
  * NULL when no memory can be had for it. */
 cr_tls_t *cr_pool_tls(cr_pool_t *pool);
 /* The same, or NULL when the thread has none (never creates one). */
 cr_tls_t *cr_pool_tls_peek(cr_pool_t *pool);
-/* The exit hook of the thread's table of user-pool TLS structs. */
-void cr_pools_on_thread_exit(void *table);
 /* Frees small object p of user pool `pool` (a corona_free of it). */
 void cr_pool_free_small(cr_pool_t *pool, void *p, unsigned kind);
 /* The pool owning p (page-map kind `kind`), NULL when p is not a live
@@ -93,7 +104,9 @@ void cr_free_not_small(void *p, unsigned kind);
  * noreturn, so that the fast path reaches it by a jump. */
 void cr_free_refused(void *p);
 /* free's path when the freeing thread (TLS tls, maybe cr_tls_empty) does
- * not own b: checked mode, statistics, then cr_block_free_remote. */
+ * not own b: checked mode, statistics, the hot list, then the thread's
+ * chain of remote frees for b's class (cr_remote_t), or
+ * cr_block_free_remote when the thread has no TLS or counts calls. */
 void cr_free_not_owned(cr_tls_t *tls, cr_block_t *b, void *p);
 /* The size to ask the bins for, to serve size bytes at alignment (a power
  * of two above 16): a class that is a multiple of the alignment; 0 when

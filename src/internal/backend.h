@@ -138,6 +138,18 @@ size_t cr_backend_dirty_bytes(cr_backend_t *be);
  * block + offset is a multiple of align. */
 char *cr_backend_own_map(cr_backend_t *be, size_t bytes, bool huge, size_t align, size_t offset);
 void cr_backend_own_unmap(cr_backend_t *be, char *p, size_t bytes);
+/* Cuts the own mapping [p, p+bytes) in two at p+at (a 16 KB multiple), or
+ * joins the adjacent own mappings [p, p+at) and [p+at, p+bytes) into one:
+ * from then on each result is unmapped or remapped alone, as any own
+ * mapping (cr_os_cut).  false, with nothing changed, where
+ * the OS cannot, and for a user pool (its chunks go back whole). */
+bool cr_backend_own_split(cr_backend_t *be, char *p, size_t bytes, size_t at);
+bool cr_backend_own_join(cr_backend_t *be, char *p, size_t bytes, size_t at);
+/* Moves the pages of the own mapping [src, src+bytes) onto [dst,
+ * dst+bytes), a part of the own mapping [base, base+size), without a copy:
+ * they replace what was there, and the source mapping is gone.  false,
+ * with both unchanged, where the OS cannot. */
+bool cr_backend_own_move_into(cr_backend_t *be, char *src, size_t bytes, char *base, size_t size, char *dst);
 /* Resizes an own mapping without copying (in place, or by moving its pages);
  * NULL with everything unchanged when it cannot. */
 char *cr_backend_own_remap(cr_backend_t *be, char *p, size_t old_bytes, size_t new_bytes, bool huge);

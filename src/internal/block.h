@@ -63,7 +63,8 @@ enum cr_list_e {
  * come back, where "left" means moved to the owner's bin lists (tls->bins
  * .free/.local) and "came back" means pushed on
  * free_list by the owner or taken from public_free by the owner.  Objects in
- * public_free or in the bin lists count as allocated.  So allocated == 0
+ * public_free, in the bin lists or held in another thread's batch of remote
+ * frees (cr_remote_t, thread.h) count as allocated.  So allocated == 0
  * implies public_free is empty and the block is not in any mailbox, and a
  * block whose free_list and bump area are empty while the bin list is empty
  * has allocated == capacity.
@@ -168,8 +169,11 @@ void cr_block_init(cr_block_t *b, cr_inbox_t *owner, cr_pool_t *pool, unsigned b
  * mailbox or when adopting it); terminal is what public_free becomes (NULL,
  * or CR_UNUSABLE when orphaning). Returns the number of objects reclaimed. */
 uint32_t cr_block_privatize(cr_block_t *b, void *terminal);
-/* A free of p into block b by a thread that does not own it. */
-void cr_block_free_remote(cr_block_t *b, void *p);
+/* Frees by a thread that does not own b: the objects head .. tail, linked
+ * through their first word and each carrying the free mark, go onto b's
+ * public list in one push, and the owner is notified if the list was
+ * empty.  The link stored in tail is overwritten. */
+void cr_block_free_chain(cr_block_t *b, void *head, void *tail);
 
 /* ---- the free mark --------------------------------------------------------
  * Every small object on a free list (a bin's, a block's, a public one) has
@@ -197,6 +201,12 @@ CR_INLINE bool cr_block_put(cr_block_t *b, void *p) {
   *(void **)p = b->free_list;
   b->free_list = p;
   return --b->allocated <= b->threshold;
+}
+
+/* A free of p into block b by a thread that does not own it. */
+CR_INLINE void cr_block_free_remote(cr_block_t *b, void *p) {
+  cr_free_mark(p, b);
+  cr_block_free_chain(b, p, p);
 }
 
 #endif /* CORONA_BLOCK_H */

@@ -73,10 +73,30 @@
  * threads 118 -> 104 ms (medians of 9, interleaved). */
 #define CORONA_HOT_OBJECTS 128
 
+/* A thread holds back at most this many remote frees per class before it
+ * pushes them onto their block's public list as one chain (cr_remote_t,
+ * thread.h): the atomic operation and the mailbox notice are paid once a
+ * chain, while the owner waits for no more than a chain's worth of its
+ * objects.  Without a limit a chain could hold a whole block per class and
+ * thread away from its owner, for 2-5 % fewer instructions (callgrind,
+ * pipeline and xmalloc workloads). */
+#define CORONA_REMOTE_CHAIN 16
+
 /* Slab regions: the backend maps this much address space at a time, aligned
  * to its size (2 MB alignment keeps the door open for transparent huge
  * pages). */
 #define CORONA_REGION_SIZE ((size_t)4 << 20)
+
+/* A growing heap: once this many bytes of slabs are in use, the backend
+ * asks the OS for the pages of CORONA_POPULATE_SLABS fresh slabs in one call
+ * (cr_os_populate) as it carves the first of them, instead of a page fault
+ * per page as they are first written.  frag (288 MB of slabs, 72 000 page
+ * faults): 13-15 % less CPU time at 1 and 2 threads, the same RSS.  Below
+ * the bound nothing is brought in ahead of use, so a small program's RSS
+ * stays as it was; above it, the rest of the group being carved, at most
+ * CORONA_POPULATE_SLABS - 1 slabs. */
+#define CORONA_POPULATE_MIN ((size_t)8 << 20)
+#define CORONA_POPULATE_SLABS 8
 
 /* Huge-page span: the alignment of huge-page mappings, and the smallest
  * unit purged inside a huge-page region (purging less splits a huge page). */
@@ -134,6 +154,21 @@
 #define CORONA_GLOBAL_LOC_BASE ((size_t)1 << 20)
 #define CORONA_GLOBAL_LOC_SHIFT 4
 #define CORONA_GLOBAL_LOC_MAX_BYTES ((size_t)256 << 20)
+/* The global cache's mappings of their own (blocks above MMAP_THRESHOLD)
+ * have a budget of their own, a base plus 1/2^shift of the live large
+ * bytes, beside the region blocks' (CORONA_GLOBAL_LOC_*), and are cut to
+ * size, joined when neighbours and gathered into a bigger request without
+ * a copy (large.c): a program that replaces big buffers by others of
+ * random sizes reuses their resident pages instead of faulting in fresh
+ * ones.  suite-buffers big (24 live of 4..28 MiB, zero-filled by memset):
+ * 476k minor faults and 645 MB peak RSS before, 129k and 517 MB with a
+ * 64 MiB base and a quarter; a 32 MiB base raised suite-large big (2 live
+ * of 8..48 MiB) from 74k faults to 128k, 64 MiB brings it to 70k.  A
+ * bigger share (a half) broke the soak's bound on peak RSS (1.5 x live
+ * + 32 MiB); an eighth faulted more than before.  Time-based release
+ * (DECAY_MS) empties it like the rest of the cache. */
+#define CORONA_OWN_LOC_BASE ((size_t)64 << 20)
+#define CORONA_OWN_LOC_SHIFT 2
 /* CORONA_DIRTY_BASE is the default of the option TRIM_THRESHOLD (glibc's
  * M_TRIM_THRESHOLD), to which TOP_PAD adds. */
 #define CORONA_DIRTY_BASE ((size_t)32 << 20)
@@ -154,6 +189,13 @@
  * what stays resident after a program frees everything within the limit
  * (test_rss soft_limit: 29.6 MiB at a 32 MiB limit). */
 #define CORONA_DIRTY_OVER_LIMIT_SHIFT 2
+/* A slab freed over the dirty budget purges free slabs down to the budget
+ * less 1/2^shift of it, not just to the budget: a program freeing its heap
+ * lowers the budget (a share of the live bytes) with every slab, so purging
+ * only the freed slab's region made every further free a purge, one system
+ * call per 16 KB under the backend's lock (frag at 2 threads: 1900 madvise
+ * calls against 190 at 1 thread, and the other thread waiting on the lock). */
+#define CORONA_DIRTY_SLACK_SHIFT 2
 /* Blocks this big or bigger are never cached (they go straight back). */
 #define CORONA_LOC_MAX_OBJECT ((size_t)1 << 30)
 
@@ -195,6 +237,18 @@
 /* Bytes a text option (STATS_FILE) may hold, its final NUL included; the
  * value is copied at initialisation, since the environment may change. */
 #define CORONA_OPTION_TEXT_MAX 1024
+
+/* Heap profiling (profile.c): the default mean bytes between two samples
+ * (the option PROFILE_RATE; jemalloc's and tcmalloc's default too), the
+ * frames kept of each sampled stack, the distinct (stack, size) records
+ * kept (beyond it, new ones are counted in one record without a stack), and
+ * the prefix of the files when no PROFILE prefix is set. */
+#define CORONA_PROFILE_RATE ((size_t)512 << 10)
+#define CORONA_PROFILE_FRAMES 64
+/* The most frames cr_os_backtrace gives (a profile keeps CORONA_PROFILE_FRAMES). */
+#define CORONA_BACKTRACE_MAX 128
+#define CORONA_PROFILE_MAX_RECORDS 65536
+#define CORONA_PROFILE_PREFIX "corona"
 
 /* Statistics counters (the design's COLLECT_STATS).  The CMake option
  * CORONA_STATS (default ON) sets it; at 0 every counter compiles away and

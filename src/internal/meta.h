@@ -45,7 +45,7 @@ extern _Atomic(uint8_t) cr_pagemap_zero[(size_t)1 << CR_PAGEMAP_LEAF_BITS];
  * not be mapped or the range reaches beyond the map. */
 bool cr_pagemap_set(uintptr_t addr, size_t size, uint8_t kind);
 /* The largest request (and alignment) corona tries to serve; see config.h.
- * Set by cr_pagemap_init, which cr_init calls after cr_os_init. */
+ * Set by cr_pagemap_init, which cr_init calls before any object is made. */
 extern size_t cr_max_request;
 void cr_pagemap_init(void);
 

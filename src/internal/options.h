@@ -18,7 +18,11 @@ typedef enum cr_option_id_e {
   CR_OPT_VERBOSE,
   CR_OPT_STATS,
   CR_OPT_STATS_FILE,
-  CR_OPT_DEBUG,
+  CR_OPT_PROFILE,
+  CR_OPT_PROFILE_RATE,
+  CR_OPT_PROFILE_INTERVAL,
+  CR_OPT_PROFILE_LEAKS,
+  CR_OPT_DEBUG, /* last: verbose mode lists the options in this order (test_options) */
   CR_OPT_COUNT
 } cr_option_id_t;
 /* Reads the environment; called once by cr_init. */

@@ -3,7 +3,7 @@
  * files behind it (src/README.md, layer os) are the only ones that include
  * OS headers or test for an OS or a CPU:
  *   os_linux.c      Linux: facts, time, environment, threads and process,
- *                   waiting, error output (shared by both Linux variants)
+ *                   waiting, output (shared by both Linux variants)
  *   os_linux_map.c  Linux: the memory group, on mmap/munmap/mremap/madvise
  *   os_fake.c       the memory group for tests, served from one reservation
  *                   (library corona_fakeos, in place of os_linux_map.c)
@@ -11,35 +11,31 @@
  * Policy (alignment of regions, retries, what to give back and when) stays
  * in the backend; the OS only does what it is asked, or says it cannot.
  *
- * Why these functions (issue 15 asked for about a dozen):
- *   - reserve + commit are one call, cr_os_map: corona commits every mapping
- *     whole when it takes it (a region is carved at once, an own mapping is
- *     the object), so a separate reserve and commit would be two calls where
- *     one does.  Its flags say what the memory is for (objects, sparse
- *     metadata, transparent huge pages, reserved huge pages): four mapping
- *     calls and the huge-page advice of the old contract are that one.
- *   - decommit/purge is cr_os_purge, release is cr_os_unmap; cr_os_remap
- *     stays on its own: it is how a big object grows without a copy.
- *   - page size, huge-page size and address width are three getters: each
- *     is read where it is needed, and a struct would only add a name.
- *   - the environment is one call, cr_os_env: both of its uses (an option's
- *     value, the CORONA_ variables that name no option) are "entries whose
- *     name starts so", and the platform's rule for names (Windows ignores
- *     case) lives in one place.
- *   - the thread-exit hook is two calls: registering it must happen before
- *     any thread can allocate, setting a thread's value on its first
- *     allocation.  Fork and exit handlers are one call (cr_os_process_hooks),
- *     which also keeps the copy of stderr that the exit report needs.
- *   - waiting is the lock's four: the spin hint (inline: it sits in a spin
- *     loop), yield, sleep on a word, wake.  Merging yield into the sleep
- *     would hide which callers have no word to sleep on.
- *   - cr_os_next_symbol is the override's way to the C library it replaces;
- *     error output is a write and an abort, kept apart because a report is
- *     not always fatal and the abort must be _Noreturn.
- *   - a statistics report names its process, and may go to a file instead
- *     of stderr (STATS_FILE): cr_os_process_id gives the id and the
- *     program's name in one call, cr_os_append_file is the file's write.
- * Twenty-two in all (from twenty-six). */
+ * Eighteen entries in seven groups (issue 15 asked for about a dozen; there
+ * were twenty-two, then seventeen; cr_os_cut and cr_os_populate came after):
+ *   facts    cr_os_info: what does not change, read once, never fails
+ *   memory   cr_os_map (reserve + commit, huge-page advice), cr_os_unmap
+ *            (release), cr_os_purge (decommit), cr_os_populate (bring
+ *            pages in before their first write: a hint), cr_os_remap (grow
+ *            a big object without a copy), cr_os_cut (one mapping becomes
+ *            two, or two one: big buffers' resident pages reused by pieces)
+ *   time     cr_os_now_ms
+ *   names    cr_os_env (the environment), cr_os_next_symbol (the C
+ *            library's function that corona replaces), cr_os_process_id
+ *            (which process and program this is: read when asked, so a
+ *            forked child names itself)
+ *   hooks    cr_os_thread_exit (one thread's end), cr_os_process_hooks
+ *            (fork and the process's end)
+ *   waiting  the lock's four: the spin hint (inline: it sits in a spin
+ *            loop), yield (for waits with no word to sleep on), sleep on a
+ *            word, wake
+ *   output   cr_os_write (standard error or a file), cr_os_fatal (the
+ *            last line, then the end: _Noreturn, so kept apart)
+ * and, in a block of their own, the purger's two: cr_os_thread_start and
+ * cr_os_wait_ms (twenty in all).
+ * corona maps every mapping whole and committed (a region is carved at
+ * once, an own mapping is the object), so reserve and commit are one call;
+ * cr_os_map's flags say what the memory is for. */
 #ifndef CORONA_OS_H
 #define CORONA_OS_H
 
@@ -50,19 +46,17 @@
 
 /* ---- facts ------------------------------------------------------------------ */
 
-/* Reads the facts below from the OS (defaults stay where it will not say).
- * Called first, before any other function here; may be called again (it
- * only reads).  Never allocates, never fails. */
-void cr_os_init(void);
-/* The OS page size in bytes (a power of two); valid after cr_os_init. */
-size_t cr_os_page_size(void);
-/* The size of the OS's huge pages in bytes; 0 when unknown or none. */
-size_t cr_os_huge_page_size(void);
-/* How many bits the addresses of the OS's mappings have when the caller
- * gives no hint: every such address is below 2^bits (47 on x86-64, 48 on
- * arm64 with 48-bit or 52-bit addresses, 39 on arm64 with 39).  Valid after
- * cr_os_init. */
-unsigned cr_os_address_bits(void);
+typedef struct {
+  size_t page_size;      /* the OS page size in bytes (a power of two) */
+  size_t huge_page_size; /* the OS's huge pages in bytes; 0 when unknown or none */
+  /* Every address of a mapping made without a hint is below 2^address_bits
+   * (47 on x86-64, 48 on arm64 with 48-bit or 52-bit addresses, 39 on arm64
+   * with 39). */
+  unsigned address_bits;
+} cr_os_info_t;
+/* The facts above, read from the OS at the first call (defaults stay where
+ * it will not say) and the same ever after.  Never allocates, never fails. */
+const cr_os_info_t *cr_os_info(void);
 
 /* ---- memory ----------------------------------------------------------------- */
 
@@ -81,7 +75,7 @@ enum {
   CR_OS_HUGE = 2,
   /* Explicitly reserved huge pages only (Linux: MAP_HUGETLB; Windows:
    * large pages, where the process may lock memory): size, alignment and
-   * offset are multiples of cr_os_huge_page_size; NULL when the system has
+   * offset are multiples of the huge-page size; NULL when the system has
    * none reserved or free. */
   CR_OS_HUGE_ONLY = 4,
 };
@@ -102,6 +96,12 @@ void cr_os_unmap(void *addr, size_t size);
  * read back as zero when touched.  Cannot fail (Windows ends the process if
  * it cannot commit the pages again). */
 void cr_os_purge(void *addr, size_t size);
+/* Asks the OS to back [addr, addr+size) (page multiples inside one mapping,
+ * about to be written) with memory now: one call instead of a page fault
+ * per page.  A hint only: it may do nothing (Linux before 5.14, Windows),
+ * and it changes no contents (fresh pages read as zero, as they would
+ * have).  Cannot fail. */
+void cr_os_populate(void *addr, size_t size);
 /* Resizes the mapping [addr, addr+old_size) to new_size (page multiples).
  * target NULL: in place only.  Otherwise the pages move onto target (a
  * mapping of new_size, which they replace) without being copied.  Returns
@@ -109,47 +109,58 @@ void cr_os_purge(void *addr, size_t size);
  * OS cannot do this: Windows shrinks in place, grows in place only back into
  * what a shrink left, and never moves). */
 void *cr_os_remap(void *addr, size_t old_size, size_t new_size, void *target);
+/* join false: cuts the whole mapping [addr, addr+size) in two at addr+at
+ * (a page multiple inside it); join true: makes the adjacent whole
+ * mappings [addr, addr+at) and [addr+at, addr+size) of the same flags one.
+ * From then on cr_os_unmap and cr_os_remap take the resulting mappings.
+ * Nothing is touched; the resident pages stay.  Returns false, with
+ * nothing changed, where the OS cannot (Windows releases a reservation
+ * only whole).  A remap that moves or grows a joined mapping may fail
+ * where the OS still keeps two (Linux: mremap takes one of its own). */
+bool cr_os_cut(void *addr, size_t size, size_t at, bool join);
 
-/* ---- time and environment ------------------------------------------------------ */
+/* ---- time ------------------------------------------------------------------- */
 
 /* Milliseconds of a monotonic clock (cheap: read on slow paths).  Cannot
  * fail. */
 uint64_t cr_os_now_ms(void);
+
+/* ---- names ------------------------------------------------------------------ */
+
 /* The i-th "NAME=value" entry of the environment whose text starts with
  * prefix, letters compared as the platform compares names (Windows ignores
  * case); NULL past the last.  A prefix ending in '=' finds one variable.
  * Never allocates (Windows: one copy of the block, at the first call). */
 const char *cr_os_env(const char *prefix, size_t i);
-
-/* ---- threads and the process ------------------------------------------------- */
-
-/* Slots of per-thread values with an exit callback: the default heap's
- * TLS, and the table of a thread's TLS structs in user pools. */
-#define CR_OS_THREAD_SLOTS 2
-/* Registers the function the OS calls when a thread that stored a non-NULL
- * value in slot with cr_os_thread_set exits.  Called once per slot, before
- * any thread stores a value.  Returns false on failure. */
-bool cr_os_thread_exit_init(unsigned slot, void (*on_exit)(void *value));
-/* Stores this thread's value for the exit callback (NULL clears it).  May
- * allocate through malloc (glibc's pthread_setspecific can), so callers must
- * have made a re-entrant malloc safe first.  A failure goes unreported: the
- * thread's memory then stays with it until the process ends. */
-void cr_os_thread_set(unsigned slot, void *value);
-/* Registers fork handlers (prepare before fork; parent and child after;
- * nothing where there is no fork) and, unless at_exit is NULL, a function to
- * run at normal process exit, keeping a private copy of the standard error
- * stream for what it writes (cr_os_write_err falls back to it once the
- * program has closed its own).  May allocate: call once, after
- * initialisation.  Failures go unreported (the hooks then do not run). */
-void cr_os_process_hooks(void (*prepare)(void), void (*parent)(void), void (*child)(void), void (*at_exit)(void));
-/* The process's id (after a fork, the child's own); the program's file
- * name, without its directory, into name (NUL-terminated, cut to cap - 1
- * bytes; "" when unknown).  Never allocates. */
-uint64_t cr_os_process_id(char *name, size_t cap);
 /* The next definition of a C function after this library's own (the one
  * the allocator replaces), or NULL (none, or no such lookup on this
  * platform).  May allocate: call at initialisation, never from free. */
 void *cr_os_next_symbol(const char *name);
+
+/* The process's id (after a fork, the child's own); the program's file
+ * name, without its directory, into name (NUL-terminated, cut to cap - 1
+ * bytes; "" when unknown).  Never allocates. */
+uint64_t cr_os_process_id(char *name, size_t cap);
+
+/* ---- hooks ------------------------------------------------------------------ */
+
+/* Slots of per-thread values with an exit callback: the default heap's
+ * TLS, and the table of a thread's TLS structs in user pools. */
+#define CR_OS_THREAD_SLOTS 2
+/* Has on_exit(value) run when this thread exits (value NULL: nothing runs
+ * for it).  A slot always gets the same on_exit: the first call registers
+ * it for every thread.  May allocate through malloc (glibc's
+ * pthread_setspecific can), so callers must have made a re-entrant malloc
+ * safe first.  false when the hook cannot be registered or the value not
+ * stored: the thread's memory then stays with it until the process ends. */
+bool cr_os_thread_exit(unsigned slot, void (*on_exit)(void *value), void *value);
+/* Registers fork handlers (prepare before fork; parent and child after;
+ * nothing where there is no fork) and, unless at_exit is NULL, a function to
+ * run at normal process exit, keeping a private copy of the standard error
+ * stream for what it writes (cr_os_write falls back to it once the program
+ * has closed its own).  May allocate: call once, after initialisation.
+ * Failures go unreported (the hooks then do not run). */
+void cr_os_process_hooks(void (*prepare)(void), void (*parent)(void), void (*child)(void), void (*at_exit)(void));
 
 /* ---- waiting ------------------------------------------------------------------- */
 
@@ -186,17 +197,42 @@ bool cr_os_thread_start(void (*fn)(void *arg), void *arg);
 /* cr_os_wait that also returns after at most ms milliseconds. */
 void cr_os_wait_ms(atomic_int *addr, int expected, uint64_t ms);
 
-/* ---- error output -------------------------------------------------------------- */
+/* ---- output -------------------------------------------------------------------- */
 
-/* Writes a message to the standard error stream (or the copy kept by
- * cr_os_process_hooks) without allocating; a failed write is dropped. */
-void cr_os_write_err(const char *msg, size_t len);
-/* Appends len bytes to the file at path, created if missing, with one write
- * where the OS allows (so that reports of several processes appending to
- * one file do not interleave).  false when it cannot be opened or written.
- * Never allocates. */
-bool cr_os_append_file(const char *path, const char *data, size_t len);
-/* Ends the process at once after a fatal error. */
-_Noreturn void cr_os_abort(void);
+/* Writes len bytes without allocating.  path NULL: to the standard error
+ * stream (or the copy kept by cr_os_process_hooks once the program has
+ * closed its own).  Otherwise appended to the file at path, created if
+ * missing, with one write where the OS allows (so that reports of several
+ * processes appending to one file do not interleave).  false when the bytes
+ * could not all be written (or the file not opened). */
+bool cr_os_write(const char *path, const char *data, size_t len);
+/* Writes msg as cr_os_write(NULL, ...) does, then ends the process at once
+ * (a SIGABRT handler of the program runs first, as with abort()). */
+_Noreturn void cr_os_fatal(const char *msg, size_t len);
+
+/* ---- stacks and files (the heap profiler, profile.c) --------------------------- */
+
+/* The return addresses of the calling thread's stack, innermost first,
+ * starting with the first frame outside corona's own code (when corona is
+ * a shared object; linked into the program, its frames stay on top), at
+ * most max of them; returns how many.  Never allocates and never calls
+ * corona (so a malloc may take one), and reads only the unwind tables every
+ * binary carries (Linux: libgcc's _Unwind_Backtrace; Windows:
+ * RtlCaptureStackBackTrace).  max is at most CORONA_BACKTRACE_MAX. */
+int cr_os_backtrace(void **pcs, int max);
+/* The name of the function holding code address pc, as the dynamic linker
+ * knows it (exported symbols only), else "object+0xoffset", into name
+ * (NUL-terminated, cut to cap - 1); false when neither is known.  Never
+ * allocates. */
+bool cr_os_symbol(const void *pc, char *name, size_t cap);
+/* A file for a profile: created, or truncated, for writing; -1 when it
+ * cannot be.  cr_os_file_write writes all of data (false on failure);
+ * cr_os_file_mappings appends the process's memory mappings in the format
+ * of Linux's /proc/self/maps (which pprof reads to find each address's
+ * object; false where the platform has no such list).  Never allocate. */
+intptr_t cr_os_file_create(const char *path);
+bool cr_os_file_write(intptr_t file, const void *data, size_t len);
+bool cr_os_file_mappings(intptr_t file);
+void cr_os_file_close(intptr_t file);
 
 #endif /* CORONA_OS_H */

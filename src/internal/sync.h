@@ -58,6 +58,7 @@ typedef enum cr_rank_e {
   CR_RANK_LOC,         /* cr_loc_t.lock: the global large-object cache */
   CR_RANK_BACKEND,     /* cr_backend_t.lock */
   CR_RANK_CHUNK_DESC,  /* backend.c: user-pool chunk descriptors */
+  CR_RANK_PROFILE,     /* profile.c: the heap profiler's samples (takes metadata memory) */
   CR_RANK_META,        /* meta.c: metadata memory */
   CR_RANK_BACKREF,     /* backref.c: the table */
   CR_RANKS

@@ -1,7 +1,7 @@
 /* thread.h (layer: thread) — per-thread state and the heap it belongs to:
  * the bins of small objects (bin.c), the per-thread struct and its life
  * (tls.c), the heap's shared lists of empty and orphaned blocks (pool.c),
- * large objects and their caches (large.c), and the statistics counters
+ * large objects and their caches (large.c, large_cache.c), and the statistics counters
  * (counters.c). */
 #ifndef CORONA_THREAD_H
 #define CORONA_THREAD_H
@@ -55,6 +55,25 @@ typedef struct cr_bins_s {
                                  fails the test and meets the full checks. */
 } cr_bins_t;
 
+/* Remote frees of one class held back by the freeing thread: objects of one
+ * block it does not own, each marked (so a second free of one is caught as
+ * a double free) and linked through its first word, head .. tail, pushed
+ * onto the block's public list together (cr_block_free_chain): one atomic
+ * operation on the block, and at most one mailbox notice, for a run of
+ * frees into the same block instead of one per object (a consumer frees a
+ * producer's objects in about the order they were carved).  The chain goes
+ * out when it is CORONA_REMOTE_CHAIN long, when a free of the class meets
+ * another block, when the thread needs a new block (bin_refill), and
+ * whenever its bins go home (thread exit, corona_collect, a reclaim before
+ * a retry), so at most CORONA_REMOTE_CHAIN objects per class wait here and
+ * none outlives the thread. */
+typedef struct cr_remote_s {
+  cr_block_t *block; /* owner: the block of the held objects; NULL when none */
+  void *head, *tail; /* owner: the held objects, most recent first */
+  uint32_t count;    /* owner: how many (at most CORONA_REMOTE_CHAIN) */
+} cr_remote_t;
+_Static_assert(CORONA_NUM_BINS <= 32, "cr_tls_t.remote_held has a bit per class");
+
 /* ---- per-thread data ----------------------------------------------------
  * One per (thread, pool).  Everything is owner-only except the inbox (atomic,
  * pushed by remote freers) and the pool-list links (lock(pool->lock)).
@@ -65,12 +84,18 @@ struct cr_tls_s {
   cr_blocklist_t partial[CORONA_NUM_BINS];
   cr_blocklist_t full[CORONA_NUM_BINS];
   uint32_t hot[CORONA_NUM_BINS];       /* owner: objects of other blocks put on bins.free by
-                                          frees since that list last ran dry */
+                                          frees since that list last ran dry (the limit, so
+                                          none, before the thread's first refill of the class) */
+  uint64_t sample_left;                /* owner: heap profiler, bytes the thread may be handed before
+                                          its next sample point (cr_sample_hook) */
+  uint32_t sample_pending;             /* owner: heap profiler, bins whose next hand-out is a sample */
+  uint32_t remote_held;                /* owner: bit b set when remote[b] holds a chain */
+  cr_remote_t remote[CORONA_NUM_BINS]; /* owner: remote frees held back, per class */
   cr_block_t *empty;                   /* owner: LIFO of empty blocks (linked by next) */
   uint32_t empty_count;                /* owner */
   uint32_t kept_empty;                 /* owner: empty blocks resting on partial lists */
-  _Atomic(bool) counting;              /* statistics count calls (a copy of cr_stats_on on a line
-                                          the slow paths touch anyway); written under pool->lock */
+  _Atomic(uint8_t) counting;           /* CR_COUNT_* bits, on a line the slow paths touch anyway;
+                                          written under pool->lock (cr_pool_set_counting) */
   _Atomic(uint32_t) cache_state;       /* CR_CACHE_*: what the purger knows of the caches below
                                           (empty, loc): HOLDING is set by the owner under pool->lock,
                                           MARKED by the purger under pool->lock, EMPTY by the owner
@@ -86,6 +111,12 @@ struct cr_tls_s {
   cr_inbox_t inbox; /* a block's owner is its thread's inbox (block.h); atomic, pushed by
                        remote freers, on lines of its own */
 };
+
+/* What a thread counts (tls->counting): calls, for the statistics (a copy of
+ * cr_stats_on: no hot objects on the free lists then, every free is seen);
+ * the objects its slow paths hand out, for the heap profiler
+ * (cr_sample_hook: every swap of a local list takes the checked route). */
+enum { CR_COUNT_CALLS = 1, CR_COUNT_SAMPLES = 2 };
 
 /* A thread's caches as the purger (policy layer) sees them.  A thread that
  * sleeps cannot be robbed of its owner-only caches, so the purger marks
@@ -115,14 +146,16 @@ typedef struct cr_loc_s {
 } cr_loc_t;
 
 struct cr_pool_s {
-  cr_lock_t lock;          /* guards threads, free_tls, empty, empty_count */
+  cr_lock_t lock;          /* guards threads, free_tls, empty, empty_oldest, empty_count */
   uint32_t id;             /* 0: the default pool; user pools 1..CORONA_MAX_POOLS-1 */
   _Atomic(uint32_t) state; /* CR_POOL_LIVE, or CR_POOL_DEAD after destroy */
   _Atomic(uint64_t) gen;   /* changes at destroy: per-thread entries of the old pool go stale */
   cr_source_t source;      /* user pools */
   cr_tls_t *threads;       /* lock: live per-thread structs */
   cr_tls_t *free_tls;      /* lock: recycled per-thread structs (linked by pool_next) */
-  cr_block_t *empty;       /* lock: pool's list of empty blocks (linked by next) */
+  cr_block_t *empty;       /* lock: pool's list of empty blocks, newest first (linked by next,
+                              and back by prev, so the oldest leave without a walk) */
+  cr_block_t *empty_oldest; /* lock: its last block; NULL when it is empty */
   size_t empty_count;      /* lock */
   cr_orphans_t orphans[CORONA_NUM_BINS];
   cr_loc_t loc;
@@ -147,7 +180,7 @@ enum { CR_POOL_FREE = 0, CR_POOL_LIVE = 0x6c697665, CR_POOL_DEAD = 0x64656164 };
  * pointer; for alignment <= 64 it is also the start of the block.  A live
  * object's header is registered in the backref table; a cached one has
  * user == NULL, so freeing it again is caught.  While cached, the cache links
- * live in the (unused) user memory: see cr_lnode_t in large.c.
+ * live in the (unused) user memory: see cr_lnode_t in large_cache.c.
  * Who writes: while the object is live, the thread that holds it, in
  * malloc, realloc or free (a program gives one object to one call at a
  * time; the one race it may start, two frees, is settled on `user`); the
@@ -165,7 +198,11 @@ typedef struct cr_large_s {
                            NULL (CAS) is the one free of the object, racing double frees lose */
   cr_pool_t *pool;     /* immutable */
   cr_region_t *region; /* holder: large region it was cut from; NULL: own mapping */
-  uint64_t cached_at;  /* the cache holding it: ms, while in a cache */
+  union {
+    uint64_t cached_at;          /* the cache holding it: ms, while in a cache */
+    struct cr_sample_s *sample;  /* holder: while live, the heap profiler's record of it when it was
+                                    sampled (profile.c), else NULL (set by every allocation) */
+  };
 } cr_large_t;
 
 _Static_assert(sizeof(cr_large_t) == CORONA_LARGE_HEADER, "large header size");
@@ -179,12 +216,37 @@ void cr_bins_init(cr_tls_t *tls);
  * failure. */
 void *cr_malloc_small_slow(cr_tls_t *tls, size_t size); /* finds the bin again from size */
 
+/* The heap profiler (profile.c, API layer), while it samples; NULL when it
+ * does not (set before, cleared after, every thread's CR_COUNT_SAMPLES bit
+ * is switched: relaxed, a thread that sees it late samples a few
+ * allocations late).  Objects reach a bin's free list in two ways: a slow
+ * path hands a list over (a swap or a refill), and a free puts a hot object
+ * there (tls->hot counts those since the list last ran dry).  Whenever a
+ * slow path of a sampling thread of the default heap is about to hand a
+ * list of `*allow` size-class objects (object_size bytes) over, the list
+ * having run dry (so the `hot` hot objects put there since the last time
+ * have all been allocated), it takes their bytes from tls->sample_left;
+ * where they do not fit, or the bin has a sample pending, it asks the hook
+ * instead, which answers how many of them the thread may allocate before
+ * its next sample point (*allow, at least 1; the rest wait on the bin's
+ * local list), or gives the sampled object that serves this allocation of
+ * size bytes. */
+typedef void *(*cr_sample_hook_t)(cr_tls_t *tls, size_t size, size_t object_size, uint32_t hot, uint32_t *allow);
+extern _Atomic(cr_sample_hook_t) cr_sample_hook;
+
 /* A local free made block b reach its threshold (empty, or reusable; or
  * any free while statistics count calls). */
 void cr_block_threshold_reached(cr_tls_t *tls, cr_block_t *b);
 /* Resets the thresholds of tls's non-active blocks after counting was
  * switched on or off (owner only). */
 void cr_bins_set_thresholds(cr_tls_t *tls);
+/* Publishes every chain of remote frees tls holds back (cr_remote_t). */
+void cr_bins_remote_flush(cr_tls_t *tls);
+/* A free by tls of p (marked), an object of another thread's block b of
+ * the same pool, when tls's chain for b's class holds none of b's objects
+ * or is full (cr_free_not_owned appends to any other chain of b's): that
+ * chain goes out, and p starts a new one. */
+void cr_bins_remote_start(cr_tls_t *tls, cr_block_t *b, void *p);
 /* Drains every mailbox of tls (remote frees become reusable). */
 void cr_bins_drain_all(cr_tls_t *tls);
 /* Drains the mailboxes, then hands the thread's empty blocks to the pool. */
@@ -202,14 +264,19 @@ bool cr_bins_release_all(cr_tls_t *tls);
 extern _Thread_local cr_tls_t *cr_tls_current __attribute__((tls_model("initial-exec")));
 extern cr_tls_t cr_tls_empty;
 extern cr_block_t cr_block_empty;
+/* Set when the thread's TLS was torn down at its exit (destructors that
+ * run later may still call malloc and free). */
+extern _Thread_local bool cr_tls_gone __attribute__((tls_model("initial-exec")));
 /* Checked mode (debug.c): the thread's real TLS, NULL until created. */
 extern _Thread_local cr_tls_t *cr_tls_inner __attribute__((tls_model("initial-exec")));
 /* Creates (or recycles) the TLS of the calling thread for the default pool. */
 cr_tls_t *cr_tls_create(cr_pool_t *pool);
 /* Thread exit of one TLS: its caches and blocks go to its pool. */
 void cr_tls_teardown(cr_tls_t *tls);
-/* The OS's thread-exit hook of the default heap's TLS (slot 0). */
-void cr_tls_on_thread_exit(void *value);
+/* Has on_exit(value) run when this thread exits (cr_os_thread_exit: slot
+ * 0 the default heap's TLS, 1 the table of user-pool TLS structs); a
+ * failure is reported once per process (the thread keeps its blocks). */
+void cr_thread_exit_hook(unsigned slot, void (*on_exit)(void *value), void *value);
 
 CR_INLINE cr_tls_t *cr_tls_get(void) { return cr_tls_current; }
 /* The calling thread's real TLS, also in checked mode; NULL if none yet. */
@@ -230,8 +297,10 @@ typedef struct cr_policy_hooks_s {
   /* How many free bytes pool's backend may keep resident before the decay
    * time (its dirty_max), and the slack of live own mappings. */
   size_t (*dirty_budget)(cr_pool_t *pool);
-  /* How many block bytes pool's global large-object cache may hold. */
+  /* How many block bytes of large regions pool's global large-object
+   * cache may hold, and how many of mappings of their own. */
   size_t (*loc_budget)(cr_pool_t *pool);
+  size_t (*own_budget)(cr_pool_t *pool);
   /* A large allocation took new memory from the backend. */
   void (*grew)(cr_pool_t *pool);
   /* Memory went into one of pool's caches (a thread's, the pool's lists,
@@ -260,10 +329,16 @@ extern cr_policy_hooks_t cr_policy_hooks; /* written once by cr_init, read after
 extern bool cr_checked;
 
 /* ---- counters.c: statistics kept per thread and per pool ------------------ */
+/* Whether tls's slow paths watch what they hand out (counting calls, or
+ * sampling): the local list's swap then takes the checked route. */
+CR_INLINE bool cr_tls_watched(cr_tls_t *tls) { return cr_unlikely(cr_load_relaxed(&tls->counting) != 0); }
+CR_INLINE bool cr_tls_sampling(cr_tls_t *tls) { return (cr_load_relaxed(&tls->counting) & CR_COUNT_SAMPLES) != 0; }
 #if CORONA_STATS
 /* Whether tls counts calls (its own copy of cr_stats_on: no extra cache
  * line on slow paths). */
-CR_INLINE bool cr_tls_counting(cr_tls_t *tls) { return cr_unlikely(cr_load_relaxed(&tls->counting)); }
+CR_INLINE bool cr_tls_counting(cr_tls_t *tls) {
+  return cr_unlikely((cr_load_relaxed(&tls->counting) & CR_COUNT_CALLS) != 0);
+}
 /* Adds n to event ev: the calling thread's counters when it has a TLS of
  * pool, else the pool's shared ones. */
 void cr_stat_event(cr_pool_t *pool, unsigned ev, uint64_t n);
@@ -288,6 +363,12 @@ void cr_pool_decay_empty(cr_pool_t *pool, uint64_t now, uint64_t decay_ms, bool 
  * the OS refuses memory.  cr_pool_tls_free unlinks and recycles it. */
 cr_tls_t *cr_pool_tls_alloc(cr_pool_t *pool);
 void cr_pool_tls_free(cr_pool_t *pool, cr_tls_t *tls);
+/* Sets every thread's counting flag of the default heap to what the
+ * statistics (cr_stats_on) and the heap profiler (cr_sample_hook) ask for,
+ * under the pool lock, after the caller changed one of them.  The calling
+ * thread's (self, or NULL) counts are settled against its lists as its flag
+ * flips, so they stay exact (see cr_stats_switch). */
+void cr_pool_set_counting(cr_tls_t *self);
 /* Unlinks tls for good (never recycled: a notice may still arrive). */
 void cr_pool_tls_retire(cr_pool_t *pool, cr_tls_t *tls);
 /* Gives the pool's locks their ranks (sync.h): a user pool's, or the
@@ -338,11 +419,38 @@ void *cr_large_resize(cr_large_t *h, size_t size);
 CR_INLINE size_t cr_large_usable(const cr_large_t *h) {
   return (size_t)(h->block + h->block_size - (char *)cr_load_relaxed(&h->user));
 }
+/* ---- large_cache.c: the caches of large objects ---------------------------
+ * Gives a block back to the backend (or the OS), its backref with it. */
+void cr_large_release(cr_large_t *h);
+/*
+ * A cached block for bytes (block bytes, alignment <= 64): the calling
+ * thread's local cache first (exact size), then pool's global one (its own
+ * bin, or with any_own the cached mapping of its own that fits best: the
+ * smallest that covers bytes, else the biggest, for the caller to resize);
+ * taken out of the cache; NULL when none. */
+cr_large_t *cr_large_cache_take(cr_pool_t *pool, size_t bytes, bool any_own);
+/* Caches the freed block h (cached_at set): the calling thread's local
+ * cache when it is of pool, else the global one, which may release the
+ * oldest entries over the budgets. */
+void cr_large_cache_put(cr_pool_t *pool, cr_large_t *h);
+/* Mappings of their own in the global cache may be cut and joined (the
+ * OS's heap, without huge pages). */
+bool cr_large_own_cuttable(cr_pool_t *pool);
+/* Cuts h (a mapping of its own, out of the cache) down to bytes; the rest
+ * goes to the global cache; false, h unchanged, when it cannot. */
+bool cr_large_own_cut(cr_pool_t *pool, cr_large_t *h, size_t bytes);
+/* [block + from, block + to) of an own mapping holds fresh, untouched
+ * pages: moves cached pieces' resident pages onto them, as far as they go. */
+void cr_large_own_fill(cr_pool_t *pool, char *block, size_t from, size_t to);
+/* Grows the live own mapping h to bytes into the cached piece right after
+ * it; false, nothing changed, when there is none big enough. */
+bool cr_large_own_extend(cr_large_t *h, size_t bytes);
 /* The calling thread's local cache into the global one (thread exit). */
 void cr_large_flush_local(cr_tls_t *tls);
 /* Releases the global cache's blocks cached before older_than (ms), and the
- * oldest others while it holds more than max_bytes. */
-void cr_large_cache_evict(cr_pool_t *pool, uint64_t older_than, size_t max_bytes);
+ * oldest others while it holds more than max_bytes of region blocks or more
+ * than own_max of mappings of their own. */
+void cr_large_cache_evict(cr_pool_t *pool, uint64_t older_than, size_t max_bytes, size_t own_max);
 /* When the global cache's oldest block was cached (ms); 0 when empty. */
 uint64_t cr_large_cache_oldest(cr_pool_t *pool);
 /* Everything the calling thread caches goes to the pool: its local
