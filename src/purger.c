@@ -58,22 +58,27 @@ static uint64_t oldest_cached(cr_pool_t *pool, uint64_t now, uint64_t decay_ms, 
 static void purger_main(void *unused) {
   (void)unused;
   cr_pool_t *pool = &cr_default_pool;
-  uint64_t last = 0; /* when the last round ran */
+  uint64_t last = 0;   /* when the last round ran */
+  bool woken = true;   /* just started, or woken: what is cached is fresh, so no round before a deadline */
   for (;;) {
     uint64_t decay = (uint64_t)cr_option(CR_OPT_DECAY_MS), gap = decay >= 4 ? decay / 4 : 1;
     uint64_t now = cr_os_now_ms();
-    if (last != 0 && now < last + gap) { /* rounds at most as often as the calls' own (policy.c) */
+    if (!woken && last != 0 && now < last + gap) { /* rounds at most as often as the calls' own (policy.c) */
       cr_os_wait_ms(&purger_state, PURGER_BUSY, last + gap - now);
       continue;
     }
-    last = now;
-    cr_decay_wait(pool, now);
+    if (!woken) {
+      last = now;
+      cr_decay_wait(pool, now);
+    }
+    woken = false;
     uint64_t oldest = oldest_cached(pool, now, decay, true);
     if (oldest == 0) {
       cr_store_relaxed(&purger_state, PURGER_IDLE);
       oldest = oldest_cached(pool, now, decay, false); /* the last look (see purger_state) */
       if (oldest == 0) {
         while (cr_load_relaxed(&purger_state) == PURGER_IDLE) cr_os_wait(&purger_state, PURGER_IDLE);
+        woken = true;
         continue;
       }
       int idle = PURGER_IDLE; /* a cached() may have woken us already: either way, BUSY */
