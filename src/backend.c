@@ -315,7 +315,7 @@ void cr_backend_slab_free(cr_backend_t *be, cr_block_t *b, size_t dirty_max) {
   r->free_slabs = b;
   bits_set(r->dirty_map, (size_t)((char *)b - r->base) / CORONA_PAGE_SIZE, SLAB_PAGES, true);
   be->dirty_bytes += CORONA_SLAB_SIZE;
-  if (r->dirty_since == 0) r->dirty_since = now ? now : 1;
+  if (r->dirty_since <= 1) r->dirty_since = now > 1 ? now : 2; /* 1: leftovers only, no age */
   if (be->dirty_bytes > dirty_max) { /* too much resident: see CORONA_DIRTY_SLACK_SHIFT */
     region_purge_locked(be, r);
     dirty_trim_locked(be, dirty_max - (dirty_max >> CORONA_DIRTY_SLACK_SHIFT));
@@ -447,7 +447,7 @@ static void block_release_locked(cr_backend_t *be, cr_region_t *r, char *block, 
   bits_set(r->dirty_map, at, n, true);
   be->dirty_bytes += bytes;
   r->used -= (uint32_t)n;
-  if (r->dirty_since == 0) r->dirty_since = now ? now : 1;
+  if (r->dirty_since <= 1) r->dirty_since = now > 1 ? now : 2; /* 1: leftovers only, no age */
   if (be->dirty_bytes <= dirty_max) return;
   purge_range_locked(be, r, at, at + n); /* too much resident */
   /* Rare while a program holds its heap steady (corona-soft-limit: a dozen
@@ -526,6 +526,16 @@ void cr_backend_release_empty(cr_backend_t *be) {
     region_release(be, r);
   }
   cr_unlock(&be->lock);
+}
+
+uint64_t cr_backend_dirty_since(cr_backend_t *be) {
+  uint64_t oldest = 0;
+  cr_lock(&be->lock);
+  for (int large = 0; large < 2; large++)
+    for (cr_region_t *r = large ? be->large_regions : be->slab_regions; r != NULL; r = r->next)
+      if (r->dirty_since > 1 && !r->user && (oldest == 0 || r->dirty_since < oldest)) oldest = r->dirty_since;
+  cr_unlock(&be->lock);
+  return oldest;
 }
 
 size_t cr_backend_dirty_bytes(cr_backend_t *be) {

@@ -120,6 +120,7 @@ static void tls_pool_push(cr_tls_t *tls, cr_block_t *b) {
   b->next = tls->empty;
   tls->empty = b;
   tls->empty_count++;
+  cr_tls_cache_note(tls);
 }
 
 /* An empty block may rest on its bin's partial list, free list intact, for
@@ -132,6 +133,7 @@ static bool keep_empty(cr_tls_t *tls, cr_block_t *b) {
   if (tls->kept_empty + tls->empty_count >= CORONA_EMPTY_CACHE_HIGH) return false;
   tls->kept_empty++;
   b->threshold = -1; /* nothing left to free into it */
+  cr_tls_cache_note(tls);
   return true;
 }
 
@@ -170,7 +172,11 @@ void cr_block_threshold_reached(cr_tls_t *tls, cr_block_t *b) {
     if (b->allocated > real_threshold(b)) return;
   }
 #endif
+  bool emptied = b->allocated == 0;
   block_rebalance(tls, b);
+  /* b went to a cache (which told the purger), at the end of a free: the
+   * caches go back here if the purger marked them. */
+  if (emptied) cr_tls_decay_check(tls);
 }
 
 void cr_bins_set_thresholds(cr_tls_t *tls) {
@@ -266,6 +272,10 @@ static void drain_bin(cr_tls_t *tls, unsigned bin) {
 void cr_bins_flush_empty(cr_tls_t *tls) {
   bins_home(tls);
   cr_bins_drain_all(tls);
+  cr_bins_hand_back_empty(tls);
+}
+
+void cr_bins_hand_back_empty(cr_tls_t *tls) {
   /* Resting empty blocks too: they are this thread's cache as much. */
   for (unsigned bin = 0; bin < CORONA_NUM_BINS && tls->kept_empty != 0; bin++) {
     for (cr_block_t *b = tls->partial[bin].head, *next; b != NULL; b = next) {
@@ -343,6 +353,7 @@ static cr_block_t *bin_refill(cr_tls_t *tls, unsigned bin) {
    * ours to other threads (which may need their memory as much) included. */
   cr_bins_remote_flush(tls);
   cr_bins_drain_all(tls);
+  cr_tls_decay_check(tls); /* only the caches change: the bins stay as they are */
   cr_policy_hooks.tick(tls->pool);
   if ((b = take_partial(tls, bin)) != NULL) return b;
   if ((b = tls->empty) != NULL) {
@@ -458,6 +469,14 @@ static CR_NOINLINE void *refill_alloc(cr_tls_t *tls, unsigned bin, size_t size) 
   uint32_t hot = tls->hot[bin];
   tls->hot[bin] = 0; /* the list ran dry: a new turn */
   void *p;
+  /* Nothing has changed yet: a safe point.  A purger start may have
+   * allocated from this bin meanwhile: take what it left on the list. */
+  if (cr_unlikely(cr_load_relaxed(&cr_purge_wanted)) && cr_policy_hooks.safe_point(tls->pool) &&
+      (p = tls->bins.free[row]) != NULL) {
+    tls->bins.free[row] = *(void **)p;
+    cr_free_mark_clear(p);
+    return p;
+  }
   cr_block_t *b = bin_refill(tls, bin);
   if (b == NULL) {
     errno = ENOMEM;

@@ -116,6 +116,7 @@ static char *backend_alloc(cr_pool_t *pool, size_t *bytes, size_t alignment, siz
 
 void *cr_large_alloc(cr_pool_t *pool, cr_tls_t *own, size_t size, size_t alignment, bool zero) {
   if (size > cr_max_request || alignment > cr_max_request || alignment > CORONA_MAX_ALIGNMENT) goto oom;
+  if (cr_unlikely(cr_load_relaxed(&cr_purge_wanted))) cr_policy_hooks.safe_point(pool); /* nothing read yet */
   size_t offset = alignment > CORONA_LARGE_HEADER ? alignment : CORONA_LARGE_HEADER;
   size_t os_align = 0;
   cr_large_t *h = NULL;
@@ -177,6 +178,7 @@ void *cr_large_alloc(cr_pool_t *pool, cr_tls_t *own, size_t size, size_t alignme
       bytes = round_up(offset + body, alignment > CORONA_PAGE_SIZE ? CORONA_SLAB_SIZE : CORONA_PAGE_SIZE);
     }
   }
+  if (own != NULL) cr_tls_decay_check(own);
   cr_policy_hooks.tick(pool);
   block = backend_alloc(pool, &bytes, alignment, os_align, &region, &zeroed);
   if (block == NULL) { /* the OS refuses: give back what the caches hold, retry */
@@ -240,6 +242,12 @@ void cr_large_free(cr_large_t *h) {
     cr_large_cache_put(pool, h);
   }
   cr_policy_hooks.tick(pool);
+  cr_tls_t *own = cr_tls_own();
+  if (own != NULL && own->pool == pool) cr_tls_decay_check(own);
+  cr_policy_hooks.cached(pool); /* the global cache or the backend may hold it now */
+  /* A safe point too (thread.h): a thread of large objects only has no TLS,
+   * so no exit hook, and may make no allocation after its frees. */
+  if (cr_unlikely(cr_load_relaxed(&cr_purge_wanted))) cr_policy_hooks.safe_point(pool);
 }
 
 cr_large_t *cr_large_header(const void *p, unsigned kind) {

@@ -320,6 +320,7 @@ static void lloc_put(cr_tls_t *tls, cr_large_t *h) {
   tls->loc = h;
   tls->loc_count++;
   tls->loc_bytes += h->block_size;
+  cr_tls_cache_note(tls);
   if (tls->loc_count <= CORONA_LOCAL_LOC_MAX_COUNT && tls->loc_bytes <= CORONA_LOCAL_LOC_MAX_BYTES) return;
   /* Keep the most recent few (within the byte bound), the rest go global. */
   cr_large_t *keep = tls->loc;
@@ -366,6 +367,13 @@ void cr_large_cache_evict(cr_pool_t *pool, uint64_t older_than, size_t max_bytes
   cr_large_t *evicted = gloc_evict(&pool->loc, older_than, max_bytes, own_max);
   cr_unlock(&pool->loc.lock);
   release_chain(evicted);
+}
+
+uint64_t cr_large_cache_oldest(cr_pool_t *pool) {
+  cr_lock(&pool->loc.lock);
+  uint64_t t = pool->loc.oldest != NULL ? pool->loc.oldest->cached_at : 0;
+  cr_unlock(&pool->loc.lock);
+  return t;
 }
 
 void cr_large_flush_local(cr_tls_t *tls) {

@@ -85,6 +85,8 @@ static const cr_option_t options[CR_OPT_COUNT] = {
                                "bytes from which a large object gets huge pages (with USE_HUGE_PAGES)"},
     [CR_OPT_DECAY_MS] = {"DECAY_MS", 1000, parse_count, 0, (int64_t)1 << 40,
                          "idle milliseconds before cached free memory goes back to the OS"},
+    [CR_OPT_BACKGROUND_PURGE] = {"BACKGROUND_PURGE", 1, parse_flag, 0, 1,
+                                 "a thread returns idle memory after DECAY_MS without waiting for an allocator call"},
     [CR_OPT_SOFT_LIMIT] = {"SOFT_HEAP_LIMIT", 0, parse_bytes, 0, INT64_MAX,
                            "bytes mapped above which caches are trimmed (0: none)"},
     [CR_OPT_TRIM_THRESHOLD] = {"TRIM_THRESHOLD", (int64_t)CORONA_DIRTY_BASE, parse_bytes, 0, INT64_MAX,

@@ -1,10 +1,10 @@
 /* os_linux.c (layer: os) — the Linux side of the platform contract (internal/os.h),
  * all but the memory group: the facts (sysconf, /proc/meminfo, the initial
  * stack), the clock, environ, pthread keys for thread exit, fork and exit
- * handlers, dlsym, futexes and sched_yield, write(2), and the heap
- * profiler's stacks (libgcc's unwinder), symbols (dladdr) and files.  The memory group is
- * os_linux_map.c, or os_fake.c in the test library corona_fakeos: both link
- * with this file. */
+ * handlers, dlsym, futexes and sched_yield, the purger's thread, write(2),
+ * and the heap profiler's stacks (libgcc's unwinder), symbols (dladdr) and
+ * files.  The memory group is os_linux_map.c, or os_fake.c in the test
+ * library corona_fakeos: both link with this file. */
 #include <dlfcn.h>
 #include <link.h>
 #include <errno.h>
@@ -12,6 +12,7 @@
 #include <time.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <linux/futex.h>
@@ -164,6 +165,41 @@ void cr_os_wait(atomic_int *addr, int expected) {
 }
 
 void cr_os_wake_one(atomic_int *addr) { syscall(SYS_futex, (int *)addr, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0); }
+
+/* ---- background work ------------------------------------------------------------ */
+/* What the started thread runs: written before pthread_create, which
+ * publishes it to the new thread; one start at a time (os.h). */
+static void (*os_start_fn)(void *);
+static void *os_start_arg;
+
+static void *os_thread_main(void *unused) {
+  (void)unused;
+  os_start_fn(os_start_arg);
+  return NULL;
+}
+
+bool cr_os_thread_start(void (*fn)(void *arg), void *arg) {
+  os_start_fn = fn;
+  os_start_arg = arg;
+  pthread_attr_t attr;
+  if (pthread_attr_init(&attr) != 0) return false;
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  /* The new thread inherits the mask: block everything around the create. */
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  pthread_t t;
+  int err = pthread_create(&t, &attr, os_thread_main, NULL);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  pthread_attr_destroy(&attr);
+  if (err == 0) pthread_setname_np(t, "corona-purge"); /* what top and ps show, from the start */
+  return err == 0;
+}
+
+void cr_os_wait_ms(atomic_int *addr, int expected, uint64_t ms) {
+  struct timespec rel = {.tv_sec = (time_t)(ms / 1000), .tv_nsec = (long)(ms % 1000) * 1000000L};
+  syscall(SYS_futex, (int *)addr, FUTEX_WAIT_PRIVATE, expected, &rel, NULL, 0); /* relative */
+}
 
 /* ---- output -------------------------------------------------------------------- */
 /* Writes all of data to fd; false at the first failure.  err: fd is the

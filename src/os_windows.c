@@ -365,6 +365,23 @@ void cr_os_wake_one(atomic_int *addr) {
   if (os_wake_by_address != NULL) os_wake_by_address((PVOID)addr);
 }
 
+/* ---- background work ------------------------------------------------------------
+ * No purger thread on Windows: ExitProcess stops every other thread wherever
+ * it is, maybe inside a corona lock, before the DLL's exit-time frees run,
+ * which would then wait for that lock for ever.  So idle memory goes back on
+ * the program's own calls there, as before (README, BACKGROUND_PURGE). */
+bool cr_os_thread_start(void (*fn)(void *arg), void *arg) {
+  (void)fn;
+  (void)arg;
+  return false;
+}
+
+void cr_os_wait_ms(atomic_int *addr, int expected, uint64_t ms) {
+  DWORD limit = ms < (uint64_t)(INFINITE - 1) ? (DWORD)ms : INFINITE - 1;
+  if (os_wait_on_address != NULL) os_wait_on_address((volatile VOID *)addr, &expected, sizeof expected, limit);
+  else Sleep(limit < 10 ? limit : 10); /* no WaitOnAddress: the caller looks again */
+}
+
 /* ---- output ------------------------------------------------------------------ */
 /* A duplicate of the standard error handle (cr_os_process_hooks), for reports
  * due after the program has closed or replaced its own. */

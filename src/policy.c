@@ -2,7 +2,8 @@
  * layers below ask for through cr_policy_hooks (thread.h): how many free
  * bytes the caches may keep (the dirty budget, the global large-object
  * cache's budget), the soft heap limit, the time-based release of what
- * stays idle (decay), and corona_collect. */
+ * stays idle (decay), and corona_collect.  The purger, which runs that
+ * release with no allocator call, is purger.c. */
 #include "internal/policy.h"
 #include "internal/options.h"
 #include "internal/os.h"
@@ -66,13 +67,24 @@ static void decay_run(cr_pool_t *pool, uint64_t now, bool force) {
   cr_backend_decay(&pool->backend, now, decay, force);
 }
 
+/* decay_lock held: the release due at now, and the time of the next. */
+static void decay_due_locked(cr_pool_t *pool, uint64_t now) {
+  uint64_t decay = (uint64_t)cr_option(CR_OPT_DECAY_MS);
+  cr_store_relaxed(&pool->next_decay, now + (decay >= 4 ? decay / 4 : 1));
+  decay_run(pool, now, false);
+}
+
 void cr_maybe_decay(cr_pool_t *pool) {
   uint64_t now = cr_os_now_ms();
   if (now < cr_load_relaxed(&pool->next_decay)) return;
   if (!cr_lock_try(&pool->decay_lock)) return; /* someone else is at it */
-  uint64_t decay = (uint64_t)cr_option(CR_OPT_DECAY_MS);
-  cr_store_relaxed(&pool->next_decay, now + (decay >= 4 ? decay / 4 : 1));
-  decay_run(pool, now, false);
+  decay_due_locked(pool, now);
+  cr_unlock(&pool->decay_lock);
+}
+
+void cr_decay_wait(cr_pool_t *pool, uint64_t now) {
+  cr_lock(&pool->decay_lock);
+  decay_due_locked(pool, now);
   cr_unlock(&pool->decay_lock);
 }
 
@@ -126,5 +138,7 @@ void cr_policy_init(void) {
       .loc_budget = loc_budget,
       .own_budget = own_budget,
       .grew = soft_limit_check,
+      .cached = cr_purger_cached,
+      .safe_point = cr_purger_safe_point,
   };
 }

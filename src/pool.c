@@ -186,6 +186,7 @@ void cr_pool_put_empty(cr_pool_t *pool, cr_block_t *list, size_t count) {
     next = b->next;
     slab_return(pool, b, cr_policy_hooks.dirty_budget(pool));
   }
+  cr_policy_hooks.cached(pool);
 }
 
 void cr_pool_decay_empty(cr_pool_t *pool, uint64_t now, uint64_t decay_ms, bool force) {
@@ -210,6 +211,19 @@ void cr_pool_decay_empty(cr_pool_t *pool, uint64_t now, uint64_t decay_ms, bool 
     next = b->next;
     slab_return(pool, b, dirty_max);
   }
+}
+
+uint64_t cr_pool_idle_since(cr_pool_t *pool, uint64_t now, uint64_t decay_ms, bool mark) {
+  uint64_t oldest = 0;
+  cr_lock(&pool->lock);
+  if (pool->empty_oldest != NULL) oldest = pool->empty_oldest->idle_since;
+  for (cr_tls_t *t = pool->threads; t != NULL; t = t->pool_next) {
+    if (cr_load_relaxed(&t->cache_state) != CR_CACHE_HOLDING) continue;
+    if (mark && t->cache_since + decay_ms <= now) cr_store_relaxed(&t->cache_state, CR_CACHE_MARKED);
+    else if (oldest == 0 || t->cache_since < oldest) oldest = t->cache_since;
+  }
+  cr_unlock(&pool->lock);
+  return oldest;
 }
 
 /* ---- orphans ------------------------------------------------------------- */

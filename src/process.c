@@ -42,7 +42,7 @@ void cr_init(void) {
      * report at exit (statistics, the quarantine's last check) gets a copy
      * of stderr that survives a program closing its own. */
     bool report_at_exit = report || cr_checked || cr_profile_at_exit_wanted();
-    cr_os_process_hooks(cr_fork_prepare, cr_fork_release, cr_fork_release, report_at_exit ? cr_at_exit : NULL);
+    cr_os_process_hooks(cr_fork_prepare, cr_fork_release, cr_fork_child, report_at_exit ? cr_at_exit : NULL);
     return;
   }
   while (cr_load_acquire(&init_state) != INIT_DONE) cr_os_yield();
@@ -123,4 +123,10 @@ void cr_fork_release(void) {
   cr_pools_fork_lock(false);
   cr_debug_fork_lock(false);
   cr_store_release(&fork_holder, 0); /* after every unlock: see above */
+}
+
+/* Whatever the nesting, a child has one thread: never the purger's. */
+void cr_fork_child(void) {
+  cr_fork_release();
+  cr_purger_fork_child();
 }

@@ -1,6 +1,7 @@
 /* tls.c (layer: thread) — per-thread data: the thread's TLS pointer, the
  * static empty TLS it starts at, creating a thread's TLS on its first call
- * (after cr_init) and tearing it down when the thread exits. */
+ * (after cr_init) and tearing it down when the thread exits; what the purger
+ * (policy layer) knows of the thread's caches, and their hand-back. */
 #include <string.h>
 
 #include "internal/thread.h"
@@ -25,6 +26,7 @@ _Thread_local cr_tls_t *cr_tls_current __attribute__((tls_model("initial-exec"))
 _Thread_local cr_tls_t *cr_tls_inner __attribute__((tls_model("initial-exec")));
 bool cr_checked;
 cr_policy_hooks_t cr_policy_hooks;
+atomic_bool cr_purge_wanted;
 
 void cr_tls_teardown(cr_tls_t *tls) {
   cr_large_flush_local(tls);
@@ -37,12 +39,40 @@ void cr_tls_teardown(cr_tls_t *tls) {
 _Thread_local bool cr_tls_gone __attribute__((tls_model("initial-exec")));
 
 static void tls_on_thread_exit(void *value) {
+  cr_pool_t *pool = ((cr_tls_t *)value)->pool;
   cr_tls_teardown(value);
   cr_tls_gone = true;
   /* A destructor running after ours that allocates gets a fresh TLS (and
    * the OS calls us again for it). */
   cr_tls_current = &cr_tls_empty;
   cr_tls_inner = NULL;
+  /* The caches went to the pool; from here a nested malloc gets that fresh
+   * TLS, so this is a safe point (cr_policy_hooks.safe_point). */
+  cr_policy_hooks.cached(pool);
+  if (cr_load_relaxed(&cr_purge_wanted)) cr_policy_hooks.safe_point(pool);
+}
+
+/* ---- the caches and the purger ----------------------------------------------
+ * Who writes cache_state: see cr_tls_s.  HOLDING is set under pool->lock,
+ * and the hook is called after the unlock, so a purger that goes to sleep
+ * with nothing to do either sees HOLDING under that lock or is woken
+ * (policy.c, purger). */
+void cr_tls_cache_hold(cr_tls_t *tls) {
+  cr_pool_t *pool = tls->pool;
+  uint64_t now = cr_os_now_ms();
+  cr_lock(&pool->lock);
+  tls->cache_since = now;
+  cr_store_relaxed(&tls->cache_state, CR_CACHE_HOLDING);
+  cr_unlock(&pool->lock);
+  cr_policy_hooks.cached(pool);
+}
+
+void cr_tls_hand_back(cr_tls_t *tls) {
+  /* First: what goes back below may be cached again (HOLDING) at once. */
+  cr_store_relaxed(&tls->cache_state, CR_CACHE_EMPTY);
+  cr_large_flush_local(tls);
+  cr_bins_hand_back_empty(tls);
+  cr_policy_hooks.cached(tls->pool); /* the global cache is the purger's again */
 }
 
 cr_tls_t *cr_tls_create(cr_pool_t *pool) {

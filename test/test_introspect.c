@@ -20,8 +20,9 @@
  *                            these names) the same checks of the same code:
  *                            src/introspect.c built into the test under
  *                            other names, corona_malloc as malloc
- * ctest runs them with CORONA_DECAY_MS=100000, so that nothing cached goes
- * back on its own while a part measures.
+ * ctest runs them with CORONA_DECAY_MS=100000 and CORONA_BACKGROUND_PURGE=0,
+ * so that nothing cached goes back on its own while a part measures, and no
+ * purger thread is started (which allocates) in the middle of one.
  *
  * Parts:
  *   mallopt      every glibc parameter gives 1 (M_MXFAST only in 0..160),

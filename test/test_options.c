@@ -158,12 +158,12 @@ static bool glob(const char *pat, const char *s) {
 /* ---- the option lines ------------------------------------------------------------ */
 /* DEBUG last (check_lines reads it).  A text option (STATS_FILE) shows its
  * value in quotes; here it counts as 1 when set, 0 when empty. */
-#define N_OPTIONS 15
+#define N_OPTIONS 16
 static const char *const option_names[N_OPTIONS] = {
-    "USE_HUGE_PAGES", "HUGE_PAGE_THRESHOLD", "DECAY_MS",   "SOFT_HEAP_LIMIT", "TRIM_THRESHOLD",
+    "USE_HUGE_PAGES", "HUGE_PAGE_THRESHOLD", "DECAY_MS",   "BACKGROUND_PURGE", "SOFT_HEAP_LIMIT", "TRIM_THRESHOLD",
     "TOP_PAD",        "MMAP_THRESHOLD",      "VERBOSE",    "STATS",           "STATS_FILE",
     "PROFILE",        "PROFILE_RATE",        "PROFILE_INTERVAL", "PROFILE_LEAKS", "DEBUG"};
-static const uint64_t option_defaults[N_OPTIONS] = {0, 2 * MB, 1000, 0, 32 * MB, 0, 4 * MB, 0, 0, 0,
+static const uint64_t option_defaults[N_OPTIONS] = {0, 2 * MB, 1000, 1, 0, 32 * MB, 0, 4 * MB, 0, 0, 0,
                                                     0, MB / 2, 0,    0, TEST_DEBUG_DEFAULT};
 
 /* Parses "corona: option NAME = VALUE (SOURCE)" with an optional ": ..."

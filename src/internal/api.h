@@ -19,6 +19,8 @@ void cr_init(void);
  * fork, release them in parent and child afterwards. */
 void cr_fork_prepare(void);
 void cr_fork_release(void);
+/* The child's: the same release, and the child has no purger thread. */
+void cr_fork_child(void);
 /* Switches counting of small-object calls on or off; the calling thread's
  * counts are settled against its current lists, so they stay exact. */
 void cr_stats_switch(bool on);

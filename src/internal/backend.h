@@ -40,7 +40,8 @@ struct cr_region_s {   /* everything lock(backend->lock) */
   bool huge;            /* backed by huge pages: purge only whole huge pages */
   bool user;            /* a user pool's memory: never purged, never zero (calloc clears) */
   cr_block_t *free_slabs; /* slab region: slabs back from use, by next (dirty ones first) */
-  uint64_t dirty_since; /* oldest free-but-unpurged page (ms), 0 = none */
+  uint64_t dirty_since; /* oldest free-but-unpurged page (ms), 0 = none; 1 = only parts of huge
+                           or OS pages a purge had to leave (no age: the next free stamps it) */
   uint64_t free_map[CR_REGION_WORDS];  /* large region: 1 = page free */
   uint64_t dirty_map[CR_REGION_WORDS]; /* 1 = free page that may hold data (slab region: its first
                                           CORONA_REGION_SIZE / CORONA_PAGE_SIZE bits) */
@@ -122,6 +123,10 @@ bool cr_backend_block_resize(cr_backend_t *be, cr_region_t *r, char *block, size
 /* Purges free pages idle longer than decay_ms and unmaps wholly free large
  * regions (everything free when force). */
 void cr_backend_decay(cr_backend_t *be, uint64_t now, uint64_t decay_ms, bool force);
+/* The oldest dirty_since of the regions with free pages a decay can still
+ * purge (ms); 0 when none (1, parts of huge or OS pages, counts as none:
+ * only a free of their neighbours lets them go). */
+uint64_t cr_backend_dirty_since(cr_backend_t *be);
 /* Unmaps the large regions with no block in use (the soft heap limit). */
 void cr_backend_release_empty(cr_backend_t *be);
 /* Free pages resident in the regions (purged at the decay time), read under

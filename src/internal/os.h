@@ -31,6 +31,8 @@
  *            word, wake
  *   output   cr_os_write (standard error or a file), cr_os_fatal (the
  *            last line, then the end: _Noreturn, so kept apart)
+ * and, in a block of their own, the purger's two: cr_os_thread_start and
+ * cr_os_wait_ms (twenty in all).
  * corona maps every mapping whole and committed (a region is carved at
  * once, an own mapping is the object), so reserve and commit are one call;
  * cr_os_map's flags say what the memory is for. */
@@ -181,6 +183,19 @@ void cr_os_yield(void);
 void cr_os_wait(atomic_int *addr, int expected);
 /* Wakes one thread asleep in cr_os_wait(addr) (none: nothing happens). */
 void cr_os_wake_one(atomic_int *addr);
+
+/* ---- background work (the purger, policy layer) --------------------------------
+ * A block of its own: the rest of the contract is being reshaped apart from
+ * it; these two use cr_os_wait's conventions and nothing else of it. */
+
+/* Starts a detached thread running fn(arg) with every signal blocked in it
+ * (a program's handler never runs there, so never inside corona's locks).
+ * One start at a time (the caller serialises).  May allocate (glibc's
+ * pthread_create does): call with no lock held, where a nested malloc is
+ * safe.  false when the OS refuses, or has no such thread here (Windows). */
+bool cr_os_thread_start(void (*fn)(void *arg), void *arg);
+/* cr_os_wait that also returns after at most ms milliseconds. */
+void cr_os_wait_ms(atomic_int *addr, int expected, uint64_t ms);
 
 /* ---- output -------------------------------------------------------------------- */
 

@@ -96,6 +96,11 @@ struct cr_tls_s {
   uint32_t kept_empty;                 /* owner: empty blocks resting on partial lists */
   _Atomic(uint8_t) counting;           /* CR_COUNT_* bits, on a line the slow paths touch anyway;
                                           written under pool->lock (cr_pool_set_counting) */
+  _Atomic(uint32_t) cache_state;       /* CR_CACHE_*: what the purger knows of the caches below
+                                          (empty, loc): HOLDING is set by the owner under pool->lock,
+                                          MARKED by the purger under pool->lock, EMPTY by the owner
+                                          (from MARKED) when it hands them back */
+  uint64_t cache_since;                /* lock(pool->lock): when cache_state last became HOLDING (ms) */
   uint32_t loc_count;                  /* owner: local large-object cache: entries */
   size_t loc_bytes;                    /* owner: and their block bytes */
   struct cr_large_s *loc;              /* owner: most recent first */
@@ -112,6 +117,12 @@ struct cr_tls_s {
  * the objects its slow paths hand out, for the heap profiler
  * (cr_sample_hook: every swap of a local list takes the checked route). */
 enum { CR_COUNT_CALLS = 1, CR_COUNT_SAMPLES = 2 };
+
+/* A thread's caches as the purger (policy layer) sees them.  A thread that
+ * sleeps cannot be robbed of its owner-only caches, so the purger marks
+ * those idle for DECAY_MS and the owner hands them back at its next slow
+ * path (cr_tls_decay_check); at thread exit they go back anyway. */
+enum { CR_CACHE_EMPTY = 0, CR_CACHE_HOLDING = 1, CR_CACHE_MARKED = 2 };
 
 /* ---- memory pool --------------------------------------------------------
  * The default heap is one of these (cr_default_pool); user pools will be
@@ -240,6 +251,8 @@ void cr_bins_remote_start(cr_tls_t *tls, cr_block_t *b, void *p);
 void cr_bins_drain_all(cr_tls_t *tls);
 /* Drains the mailboxes, then hands the thread's empty blocks to the pool. */
 void cr_bins_flush_empty(cr_tls_t *tls);
+/* Only the empty blocks the thread caches (resting and pooled) to the pool. */
+void cr_bins_hand_back_empty(cr_tls_t *tls);
 /* Thread exit: orphans or releases every block of tls.  false when some
  * block is still owed a mailbox notice: tls must then never be reused. */
 bool cr_bins_release_all(cr_tls_t *tls);
@@ -290,7 +303,23 @@ typedef struct cr_policy_hooks_s {
   size_t (*own_budget)(cr_pool_t *pool);
   /* A large allocation took new memory from the backend. */
   void (*grew)(cr_pool_t *pool);
+  /* Memory went into one of pool's caches (a thread's, the pool's lists,
+   * the backend's dirty pages), which the caller made visible under that
+   * cache's lock before this call: wakes the purger where it sleeps with
+   * nothing to do; with no purger thread yet, sets cr_purge_wanted.  Never
+   * allocates; a load when the purger is awake. */
+  void (*cached)(cr_pool_t *pool);
+  /* Where cr_purge_wanted is set, at a point where the purger's thread may
+   * start: the caller holds no lock, its thread's state is whole, and the C
+   * library holds none of its own: the start of an allocation's slow path,
+   * thread exit, the end of a large free; never a small free (glibc frees a
+   * joined thread's DTV under the lock its pthread_create takes).  true when
+   * it started the thread, whose creation may have allocated here. */
+  bool (*safe_point)(cr_pool_t *pool);
 } cr_policy_hooks_t;
+/* The purger's thread is wanted and not started yet (written by the policy
+ * layer; read relaxed by the slow paths before they call safe_point). */
+extern atomic_bool cr_purge_wanted;
 extern cr_policy_hooks_t cr_policy_hooks; /* written once by cr_init, read after it */
 
 /* Checked mode (debug mode, or running under Valgrind; set once by cr_init
@@ -353,6 +382,25 @@ void cr_pool_orphan(cr_pool_t *pool, cr_block_t *b);
 cr_block_t *cr_pool_adopt(cr_pool_t *pool, unsigned bin);
 /* Orphans whose objects have all been freed go to the pool's empty list. */
 void cr_pool_reclaim_orphans(cr_pool_t *pool);
+/* The purger's view of the pool (under pool->lock): with mark, marks the
+ * threads whose caches have been HOLDING for decay_ms; returns the oldest
+ * idle stamp left among the pool's empty blocks and the threads' unmarked
+ * caches (0: nothing). */
+uint64_t cr_pool_idle_since(cr_pool_t *pool, uint64_t now, uint64_t decay_ms, bool mark);
+
+/* ---- tls.c: the thread's caches and the purger ---------------------------- */
+/* The owner's caches gained memory: the purger must learn of them once
+ * (HOLDING); the default heap's only (the purger serves that one). */
+void cr_tls_cache_hold(cr_tls_t *tls);
+CR_INLINE void cr_tls_cache_note(cr_tls_t *tls) {
+  if (cr_load_relaxed(&tls->cache_state) == CR_CACHE_EMPTY && tls->pool == &cr_default_pool) cr_tls_cache_hold(tls);
+}
+/* The purger marked the caches: they go to the pool (owner only, at a slow
+ * path where its lists may change). */
+void cr_tls_hand_back(cr_tls_t *tls);
+CR_INLINE void cr_tls_decay_check(cr_tls_t *tls) {
+  if (cr_unlikely(cr_load_relaxed(&tls->cache_state) == CR_CACHE_MARKED)) cr_tls_hand_back(tls);
+}
 
 /* ---- large.c: objects above CORONA_MAX_SMALL ----------------------------- */
 /* own: the calling thread's TLS for pool, or NULL (what a reclaim before
@@ -403,6 +451,8 @@ void cr_large_flush_local(cr_tls_t *tls);
  * oldest others while it holds more than max_bytes of region blocks or more
  * than own_max of mappings of their own. */
 void cr_large_cache_evict(cr_pool_t *pool, uint64_t older_than, size_t max_bytes, size_t own_max);
+/* When the global cache's oldest block was cached (ms); 0 when empty. */
+uint64_t cr_large_cache_oldest(cr_pool_t *pool);
 /* Everything the calling thread caches goes to the pool: its local
  * large-object cache, its mailboxes' frees and its empty blocks. */
 void cr_tls_flush(cr_tls_t *tls);
