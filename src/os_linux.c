@@ -160,8 +160,10 @@ void cr_os_process_hooks(void (*prepare)(void), void (*parent)(void), void (*chi
 void cr_os_yield(void) { sched_yield(); }
 
 /* Private futexes: the lock words are never shared between processes. */
-void cr_os_wait(atomic_int *addr, int expected) {
-  syscall(SYS_futex, (int *)addr, FUTEX_WAIT_PRIVATE, expected, NULL, NULL, 0);
+void cr_os_wait(atomic_int *addr, int expected, uint64_t ms) {
+  struct timespec rel = {.tv_sec = (time_t)(ms / 1000), .tv_nsec = (long)(ms % 1000) * 1000000L};
+  syscall(SYS_futex, (int *)addr, FUTEX_WAIT_PRIVATE, expected, ms == CR_OS_FOREVER ? NULL : &rel, NULL,
+          0); /* a relative limit */
 }
 
 void cr_os_wake_one(atomic_int *addr) { syscall(SYS_futex, (int *)addr, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0); }
@@ -196,11 +198,6 @@ bool cr_os_thread_start(void (*fn)(void *arg), void *arg) {
   return err == 0;
 }
 
-void cr_os_wait_ms(atomic_int *addr, int expected, uint64_t ms) {
-  struct timespec rel = {.tv_sec = (time_t)(ms / 1000), .tv_nsec = (long)(ms % 1000) * 1000000L};
-  syscall(SYS_futex, (int *)addr, FUTEX_WAIT_PRIVATE, expected, &rel, NULL, 0); /* relative */
-}
-
 /* ---- output -------------------------------------------------------------------- */
 /* Writes all of data to fd; false at the first failure.  err: fd is the
  * standard error, and the kept copy stands in once the program closed it. */
@@ -228,9 +225,9 @@ static int os_open(const char *path, int how) {
 
 bool cr_os_write(const char *path, const char *data, size_t len) {
   if (path == NULL) return os_write_fd(2, data, len, true);
-  int fd = os_open(path, O_WRONLY | O_CREAT | O_APPEND);
+  int fd = os_open(path, data == NULL ? O_WRONLY | O_CREAT | O_TRUNC : O_WRONLY | O_CREAT | O_APPEND);
   if (fd < 0) return false;
-  bool ok = os_write_fd(fd, data, len, false);
+  bool ok = data == NULL || os_write_fd(fd, data, len, false);
   close(fd);
   return ok;
 }
@@ -344,23 +341,20 @@ bool cr_os_symbol(const void *pc, char *name, size_t cap) {
   return true;
 }
 
-intptr_t cr_os_file_create(const char *path) { return os_open(path, O_WRONLY | O_CREAT | O_TRUNC); }
-
-bool cr_os_file_write(intptr_t file, const void *data, size_t len) { return os_write_fd((int)file, (const char *)data, len, false); }
-
-void cr_os_file_close(intptr_t file) { close((int)file); }
-
-bool cr_os_file_mappings(intptr_t file) {
+bool cr_os_write_mappings(const char *path) {
   int maps = os_open("/proc/self/maps", O_RDONLY);
   if (maps < 0) return false;
+  int fd = os_open(path, O_WRONLY | O_CREAT | O_APPEND);
   char buf[4096];
-  ssize_t n;
-  bool ok = true;
-  do {
+  ssize_t n = -1;
+  bool ok = fd >= 0;
+  while (ok) {
     do n = read(maps, buf, sizeof buf);
     while (n < 0 && errno == EINTR);
-    if (n > 0) ok = os_write_fd((int)file, buf, (size_t)n, false);
-  } while (ok && n > 0);
+    if (n <= 0) break;
+    ok = os_write_fd(fd, buf, (size_t)n, false);
+  }
+  if (fd >= 0) close(fd);
   close(maps);
   return ok && n == 0;
 }

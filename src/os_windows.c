@@ -354,10 +354,12 @@ static void os_find_wait(void) {
   os_wake_by_address = (VOID(WINAPI *)(PVOID))(uintptr_t)k;
 }
 
-void cr_os_wait(atomic_int *addr, int expected) {
+void cr_os_wait(atomic_int *addr, int expected, uint64_t ms) {
   os_ready();
-  if (os_wait_on_address != NULL) os_wait_on_address((volatile VOID *)addr, &expected, sizeof expected, INFINITE);
-  else SwitchToThread();
+  DWORD limit = ms == CR_OS_FOREVER ? INFINITE : ms < (uint64_t)(INFINITE - 1) ? (DWORD)ms : INFINITE - 1;
+  if (os_wait_on_address != NULL) os_wait_on_address((volatile VOID *)addr, &expected, sizeof expected, limit);
+  else if (limit == INFINITE) SwitchToThread();
+  else Sleep(limit < 10 ? limit : 10); /* no WaitOnAddress: the caller looks again */
 }
 
 void cr_os_wake_one(atomic_int *addr) {
@@ -374,12 +376,6 @@ bool cr_os_thread_start(void (*fn)(void *arg), void *arg) {
   (void)fn;
   (void)arg;
   return false;
-}
-
-void cr_os_wait_ms(atomic_int *addr, int expected, uint64_t ms) {
-  DWORD limit = ms < (uint64_t)(INFINITE - 1) ? (DWORD)ms : INFINITE - 1;
-  if (os_wait_on_address != NULL) os_wait_on_address((volatile VOID *)addr, &expected, sizeof expected, limit);
-  else Sleep(limit < 10 ? limit : 10); /* no WaitOnAddress: the caller looks again */
 }
 
 /* ---- output ------------------------------------------------------------------ */
@@ -411,10 +407,10 @@ static bool os_write_err(const char *msg, size_t len) {
 
 bool cr_os_write(const char *path, const char *data, size_t len) {
   if (path == NULL) return os_write_err(data, len);
-  HANDLE h = CreateFileA(path, FILE_APPEND_DATA, FILE_SHARE_READ | FILE_SHARE_WRITE, NULL, OPEN_ALWAYS,
-                         FILE_ATTRIBUTE_NORMAL, NULL);
+  HANDLE h = CreateFileA(path, data == NULL ? GENERIC_WRITE : FILE_APPEND_DATA, FILE_SHARE_READ | FILE_SHARE_WRITE,
+                         NULL, data == NULL ? CREATE_ALWAYS : OPEN_ALWAYS, FILE_ATTRIBUTE_NORMAL, NULL);
   if (h == INVALID_HANDLE_VALUE) return false;
-  bool ok = os_write_all(h, data, len);
+  bool ok = data == NULL || os_write_all(h, data, len);
   CloseHandle(h);
   return ok;
 }
@@ -449,17 +445,8 @@ bool cr_os_symbol(const void *pc, char *name, size_t cap) {
   return false;
 }
 
-intptr_t cr_os_file_create(const char *path) {
-  HANDLE h = CreateFileA(path, GENERIC_WRITE, FILE_SHARE_READ, NULL, CREATE_ALWAYS, FILE_ATTRIBUTE_NORMAL, NULL);
-  return h == INVALID_HANDLE_VALUE ? -1 : (intptr_t)h;
-}
-
-bool cr_os_file_write(intptr_t file, const void *data, size_t len) { return os_write_all((HANDLE)file, data, len); }
-
-void cr_os_file_close(intptr_t file) { CloseHandle((HANDLE)file); }
-
-bool cr_os_file_mappings(intptr_t file) {
-  (void)file;
+bool cr_os_write_mappings(const char *path) {
+  (void)path;
   return false;
 }
 

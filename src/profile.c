@@ -314,14 +314,14 @@ CORONA_API int corona_profile_stop(void) {
 /* A buffered writer to a file, formatted with snprintf (no allocation for
  * these formats); a failed write is remembered. */
 typedef struct writer_s {
-  intptr_t file;
+  const char *path;
   bool ok;
   size_t n;
   char buf[4096];
 } writer_t;
 
 static void flush(writer_t *w) {
-  if (w->n > 0 && w->ok) w->ok = cr_os_file_write(w->file, w->buf, w->n);
+  if (w->n > 0 && w->ok) w->ok = cr_os_write(w->path, w->buf, w->n);
   w->n = 0;
 }
 
@@ -337,8 +337,8 @@ typedef unsigned long long ull;
 /* The legacy heap profile: a header with the totals and the rate, a line
  * per record ("live: bytes [allocated: bytes] @ pcs"), and the mappings.
  * Record lines are written under the lock (no allocation there). */
-static int write_profile(intptr_t file) {
-  writer_t w = {file, true, 0, {0}};
+static int write_profile(const char *path) {
+  writer_t w = {path, true, 0, {0}};
   uint64_t live = 0, live_bytes = 0, allocs = 0, alloc_bytes = 0;
   cr_lock(&prof_lock);
   for (size_t i = 0; i < TABLE_SIZE; i++)
@@ -358,7 +358,7 @@ static int write_profile(intptr_t file) {
   cr_unlock(&prof_lock);
   WRITE(&w, "\nMAPPED_LIBRARIES:\n");
   flush(&w);
-  if (w.ok) cr_os_file_mappings(file);
+  if (w.ok) cr_os_write_mappings(path);
   return w.ok ? 0 : EIO;
 }
 
@@ -368,9 +368,8 @@ CORONA_API int corona_profile_dump(const char *path) {
   prof_thread_t *t = &self;
   bool was_busy = t->busy;
   t->busy = true; /* the C library may allocate in snprintf: never sample that */
-  intptr_t file = cr_os_file_create(path);
-  int status = file < 0 ? errno != 0 ? errno : EIO : write_profile(file);
-  if (file >= 0) cr_os_file_close(file);
+  errno = 0;
+  int status = !cr_os_write(path, NULL, 0) ? errno != 0 ? errno : EIO : write_profile(path);
   t->busy = was_busy;
   return status;
 }

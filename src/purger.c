@@ -64,7 +64,7 @@ static void purger_main(void *unused) {
     uint64_t decay = (uint64_t)cr_option(CR_OPT_DECAY_MS), gap = decay >= 4 ? decay / 4 : 1;
     uint64_t now = cr_os_now_ms();
     if (!woken && last != 0 && now < last + gap) { /* rounds at most as often as the calls' own (policy.c) */
-      cr_os_wait_ms(&purger_state, PURGER_BUSY, last + gap - now);
+      cr_os_wait(&purger_state, PURGER_BUSY, last + gap - now);
       continue;
     }
     if (!woken) {
@@ -77,7 +77,7 @@ static void purger_main(void *unused) {
       cr_store_relaxed(&purger_state, PURGER_IDLE);
       oldest = oldest_cached(pool, now, decay, false); /* the last look (see purger_state) */
       if (oldest == 0) {
-        while (cr_load_relaxed(&purger_state) == PURGER_IDLE) cr_os_wait(&purger_state, PURGER_IDLE);
+        while (cr_load_relaxed(&purger_state) == PURGER_IDLE) cr_os_wait(&purger_state, PURGER_IDLE, CR_OS_FOREVER);
         woken = true;
         continue;
       }
@@ -86,7 +86,7 @@ static void purger_main(void *unused) {
                                               memory_order_relaxed);
     }
     now = cr_os_now_ms();
-    if (oldest + decay > now) cr_os_wait_ms(&purger_state, PURGER_BUSY, oldest + decay - now);
+    if (oldest + decay > now) cr_os_wait(&purger_state, PURGER_BUSY, oldest + decay - now);
   }
 }
 

@@ -17,7 +17,7 @@ void cr_lock_slow(cr_lock_t *lock) {
   }
   /* Taking the lock as 2 (not 1) is conservative: we cannot know whether
    * others sleep too, so our unlock will wake one if there is one. */
-  while (atomic_exchange_explicit(&lock->locked, 2, memory_order_acquire) != 0) cr_os_wait(&lock->locked, 2);
+  while (atomic_exchange_explicit(&lock->locked, 2, memory_order_acquire) != 0) cr_os_wait(&lock->locked, 2, CR_OS_FOREVER);
 }
 
 void cr_lock_wake(cr_lock_t *lock) { cr_os_wake_one(&lock->locked); }
