@@ -12,7 +12,7 @@
  *    found first-fit in a free-page bitmap.  Freed pages are free at once
  *    (neighbours coalesce: a run of free pages is one block) but purged only
  *    after the decay time; a wholly free region is unmapped then too.
- *  - Bigger blocks get their own mapping (own_map / own_unmap / own_remap).
+ *  - Bigger blocks get their own mapping (backend_own.c).
  * One lock guards the region lists and descriptors; it is taken only on the
  * slow paths (caches sit in front of it).
  *
@@ -141,19 +141,6 @@ static inline size_t region_size(unsigned kind) {
 
 static inline size_t region_pages(const cr_region_t *r) { return r->size / CORONA_PAGE_SIZE; }
 
-/* The mapped bytes grew by n: keeps their peak. */
-static void mapped_add(cr_backend_t *be, size_t n) {
-  size_t now = atomic_fetch_add_explicit(&be->mapped_bytes, n, memory_order_relaxed) + n;
-  size_t peak = cr_load_relaxed(&be->peak_mapped);
-  while (now > peak && !atomic_compare_exchange_weak_explicit(&be->peak_mapped, &peak, now, memory_order_relaxed,
-                                                              memory_order_relaxed)) {
-  }
-}
-
-static inline void released_add(cr_backend_t *be, size_t n) {
-  atomic_fetch_add_explicit(&be->released, n, memory_order_relaxed);
-}
-
 static cr_region_t *region_new(cr_backend_t *be, unsigned kind, size_t need) {
   cr_region_t *r = desc_alloc(be);
   if (r == NULL) return NULL;
@@ -189,7 +176,7 @@ static cr_region_t *region_new(cr_backend_t *be, unsigned kind, size_t need) {
   r->huge = huge;
   if (kind == CR_REGION_LARGE) memset(r->free_map, 0xff, sizeof r->free_map);
   list_add(kind == CR_REGION_SLAB ? &be->slab_regions : &be->large_regions, r);
-  mapped_add(be, size);
+  cr_backend_mapped_add(be, size);
   if (cr_verbose()) {
     static const char *const what[2][3] = {
         {"mapped slab region", "mapped slab region (transparent huge pages)", "mapped slab region (reserved huge pages)"},
@@ -207,7 +194,7 @@ static void region_release(cr_backend_t *be, cr_region_t *r) {
   cr_pagemap_set((uintptr_t)r->base, r->size, CR_KIND_NONE);
   cr_os_unmap(r->base, r->size);
   atomic_fetch_sub_explicit(&be->mapped_bytes, r->size, memory_order_relaxed);
-  released_add(be, r->size);
+  cr_backend_released_add(be, r->size);
   if (cr_verbose())
     cr_verbose_event(r->kind == CR_REGION_SLAB ? "returned slab region" : "returned large region", r->base, r->size);
   r->next = be->free_descs;
@@ -402,7 +389,7 @@ static void purge_range_locked(cr_backend_t *be, cr_region_t *r, size_t start, s
   cr_os_purge(r->base + a * CORONA_PAGE_SIZE, (b - a) * CORONA_PAGE_SIZE);
   bits_set(r->dirty_map, a, b - a, false);
   be->dirty_bytes -= (b - a) * CORONA_PAGE_SIZE;
-  released_add(be, (b - a) * CORONA_PAGE_SIZE);
+  cr_backend_released_add(be, (b - a) * CORONA_PAGE_SIZE);
 }
 
 /* Purges dirty runs, those of the regions with the oldest dirty pages
@@ -543,114 +530,4 @@ size_t cr_backend_dirty_bytes(cr_backend_t *be) {
   size_t dirty = be->dirty_bytes;
   cr_unlock(&be->lock);
   return dirty;
-}
-
-/* ---- own mappings for the biggest blocks ---------------------------------- */
-
-char *cr_backend_own_map(cr_backend_t *be, size_t bytes, bool huge, size_t align, size_t offset) {
-  if (be->source != NULL) return cr_user_own_map(be, bytes);
-  if (align == 0) align = huge ? CORONA_HUGE_SPAN : CORONA_SLAB_SIZE;
-  char *p = cr_os_map(bytes, align, offset, huge ? CR_OS_HUGE : 0);
-  if (p == NULL) return NULL;
-  /* Every granule is marked, so a header lookup below any pointer of the
-   * object stays inside the mapping; and only the mapping's granules: an
-   * alignment's slack went back to the OS in cr_os_map, unmarked. */
-  if (!cr_pagemap_set((uintptr_t)p, bytes, CR_KIND_LARGE)) {
-    cr_os_unmap(p, bytes);
-    return NULL;
-  }
-  mapped_add(be, bytes);
-  atomic_fetch_add_explicit(&be->own_count, 1, memory_order_relaxed);
-  atomic_fetch_add_explicit(&be->own_bytes, bytes, memory_order_relaxed);
-  if (cr_verbose()) cr_verbose_event(huge ? "mapped own mapping (huge pages advised)" : "mapped own mapping", p, bytes);
-  return p;
-}
-
-void cr_backend_own_unmap(cr_backend_t *be, char *p, size_t bytes) {
-  if (be->source != NULL) {
-    cr_user_own_unmap(be, p, bytes);
-    return;
-  }
-  cr_pagemap_set((uintptr_t)p, bytes, CR_KIND_NONE);
-  cr_os_unmap(p, bytes);
-  atomic_fetch_sub_explicit(&be->mapped_bytes, bytes, memory_order_relaxed);
-  atomic_fetch_sub_explicit(&be->own_count, 1, memory_order_relaxed);
-  atomic_fetch_sub_explicit(&be->own_bytes, bytes, memory_order_relaxed);
-  released_add(be, bytes);
-  if (cr_verbose()) cr_verbose_event("unmapped own mapping", p, bytes);
-}
-
-bool cr_backend_own_split(cr_backend_t *be, char *p, size_t bytes, size_t at) {
-  if (be->source != NULL || !cr_os_cut(p, bytes, at, false)) return false;
-  /* The bytes stay mapped, marked and counted: one more mapping holds them. */
-  atomic_fetch_add_explicit(&be->own_count, 1, memory_order_relaxed);
-  return true;
-}
-
-bool cr_backend_own_join(cr_backend_t *be, char *p, size_t bytes, size_t at) {
-  if (be->source != NULL || !cr_os_cut(p, bytes, at, true)) return false;
-  atomic_fetch_sub_explicit(&be->own_count, 1, memory_order_relaxed);
-  return true;
-}
-
-bool cr_backend_own_move_into(cr_backend_t *be, char *src, size_t bytes, char *base, size_t size, char *dst) {
-  if (be->source != NULL) return false;
-  size_t lo = (size_t)(dst - base), hi = size - lo - bytes;
-  /* The target of a move is a whole mapping: cut it out, and join the
-   * pieces again after. */
-  if (lo != 0 && !cr_os_cut(base, size, lo, false)) return false;
-  if (hi != 0 && !cr_os_cut(dst, size - lo, bytes, false)) {
-    if (lo != 0) cr_os_cut(base, size, lo, true);
-    return false;
-  }
-  cr_pagemap_set((uintptr_t)src, bytes, CR_KIND_NONE); /* before the range is freed */
-  bool moved = cr_os_remap(src, bytes, bytes, dst) != NULL;
-  if (!moved) cr_pagemap_set((uintptr_t)src, bytes, CR_KIND_LARGE);
-  if (hi != 0) cr_os_cut(dst, size - lo, bytes, true);
-  if (lo != 0) cr_os_cut(base, size, lo, true);
-  if (!moved) return false;
-  /* The source's bytes are gone; the target's were counted with base. */
-  atomic_fetch_sub_explicit(&be->mapped_bytes, bytes, memory_order_relaxed);
-  atomic_fetch_sub_explicit(&be->own_count, 1, memory_order_relaxed);
-  atomic_fetch_sub_explicit(&be->own_bytes, bytes, memory_order_relaxed);
-  return true;
-}
-
-char *cr_backend_own_remap(cr_backend_t *be, char *p, size_t old_bytes, size_t new_bytes, bool huge) {
-  if (be->source != NULL) return NULL; /* user memory cannot be remapped: the caller moves the object */
-  if (new_bytes <= old_bytes) { /* shrinking in place never fails or moves */
-    if (new_bytes == old_bytes) return p;
-    /* Marks go before the pages: once unmapped, the range may be mapped and
-     * marked by another thread. */
-    cr_pagemap_set((uintptr_t)p + new_bytes, old_bytes - new_bytes, CR_KIND_NONE);
-    if (cr_os_remap(p, old_bytes, new_bytes, NULL) == NULL) {
-      cr_pagemap_set((uintptr_t)p + new_bytes, old_bytes - new_bytes, CR_KIND_LARGE);
-      return p;
-    }
-    atomic_fetch_sub_explicit(&be->mapped_bytes, old_bytes - new_bytes, memory_order_relaxed);
-    atomic_fetch_sub_explicit(&be->own_bytes, old_bytes - new_bytes, memory_order_relaxed);
-    released_add(be, old_bytes - new_bytes);
-    return p;
-  }
-  if (cr_os_remap(p, old_bytes, new_bytes, NULL) != NULL) { /* grew in place */
-    if (cr_pagemap_set((uintptr_t)p + old_bytes, new_bytes - old_bytes, CR_KIND_LARGE)) {
-      mapped_add(be, new_bytes - old_bytes);
-      atomic_fetch_add_explicit(&be->own_bytes, new_bytes - old_bytes, memory_order_relaxed);
-      return p;
-    }
-    cr_os_remap(p, new_bytes, old_bytes, NULL); /* no page-map leaf: undo */
-  }
-  /* Move the pages onto a fresh, already marked mapping: no copy. */
-  char *q = cr_backend_own_map(be, new_bytes, huge, 0, 0);
-  if (q == NULL) return NULL;
-  cr_pagemap_set((uintptr_t)p, old_bytes, CR_KIND_NONE); /* before the range is freed */
-  if (cr_os_remap(p, old_bytes, new_bytes, q) == NULL) {
-    cr_pagemap_set((uintptr_t)p, old_bytes, CR_KIND_LARGE);
-    cr_backend_own_unmap(be, q, new_bytes);
-    return NULL;
-  }
-  atomic_fetch_sub_explicit(&be->mapped_bytes, old_bytes, memory_order_relaxed);
-  atomic_fetch_sub_explicit(&be->own_count, 1, memory_order_relaxed); /* its pages live on in q */
-  atomic_fetch_sub_explicit(&be->own_bytes, old_bytes, memory_order_relaxed);
-  return q;
 }

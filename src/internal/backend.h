@@ -154,4 +154,18 @@ bool cr_backend_own_move_into(cr_backend_t *be, char *src, size_t bytes, char *b
  * NULL with everything unchanged when it cannot. */
 char *cr_backend_own_remap(cr_backend_t *be, char *p, size_t old_bytes, size_t new_bytes, bool huge);
 
+/* The backend's byte counters, kept by backend.c and backend_own.c (relaxed
+ * atomics: statistics, and the peak is a best effort under races). */
+static inline void cr_backend_mapped_add(cr_backend_t *be, size_t n) {
+  size_t now = atomic_fetch_add_explicit(&be->mapped_bytes, n, memory_order_relaxed) + n;
+  size_t peak = atomic_load_explicit(&be->peak_mapped, memory_order_relaxed);
+  while (now > peak && !atomic_compare_exchange_weak_explicit(&be->peak_mapped, &peak, now, memory_order_relaxed,
+                                                              memory_order_relaxed)) {
+  }
+}
+
+static inline void cr_backend_released_add(cr_backend_t *be, size_t n) {
+  atomic_fetch_add_explicit(&be->released, n, memory_order_relaxed);
+}
+
 #endif /* CORONA_BACKEND_H */
