@@ -74,16 +74,18 @@ static void gloc_unlink(cr_loc_t *loc, cr_large_t *h) {
  * other sizes finds a resident one that fits among them, where the small
  * blocks' budget kept one or two).  Returns them as a chain for release
  * outside the lock.  The newest entry, if it has a mapping of its own, stays
- * whatever its size (until it ages): a program that frees a big buffer and
+ * whatever its size (until it ages) when keep_newest (no soft heap limit,
+ * cr_policy_hooks.own_budget): a program that frees a big buffer and
  * then asks for another gets the resident pages back (resized by mremap)
  * instead of faulting in fresh ones. */
-static cr_large_t *gloc_evict(cr_loc_t *loc, uint64_t older_than, size_t max_bytes, size_t own_max) {
+static cr_large_t *gloc_evict(cr_loc_t *loc, uint64_t older_than, size_t max_bytes, size_t own_max,
+                              bool keep_newest) {
   cr_large_t *chain = NULL;
   cr_large_t *h = loc->oldest;
   while (h != NULL) {
     cr_large_t *newer = node(h)->newer;
     bool over = h->region != NULL ? loc->bytes - loc->own_bytes > max_bytes
-                                  : loc->own_bytes > own_max && h != loc->newest;
+                                  : loc->own_bytes > own_max && (h != loc->newest || !keep_newest);
     if (h->cached_at < older_than || over) {
       gloc_unlink(loc, h);
       node(h)->next = chain;
@@ -160,7 +162,8 @@ static cr_large_t *own_join(cr_pool_t *pool, cr_large_t *h) {
 /* Puts a chain (linked by next) of cached headers into the global cache. */
 static void gloc_put(cr_pool_t *pool, cr_large_t *chain) {
   cr_loc_t *loc = &pool->loc;
-  size_t limit = cr_policy_hooks.loc_budget(pool), own_limit = cr_policy_hooks.own_budget(pool);
+  bool keep_newest;
+  size_t limit = cr_policy_hooks.loc_budget(pool), own_limit = cr_policy_hooks.own_budget(pool, &keep_newest);
   bool cuttable = cr_large_own_cuttable(pool);
   cr_lock(&loc->lock);
   while (chain != NULL) {
@@ -169,7 +172,7 @@ static void gloc_put(cr_pool_t *pool, cr_large_t *chain) {
     if (h->region == NULL && cuttable) h = own_join(pool, h);
     gloc_link(loc, h);
   }
-  cr_large_t *evicted = gloc_evict(loc, 0, limit, own_limit);
+  cr_large_t *evicted = gloc_evict(loc, 0, limit, own_limit, keep_newest);
   cr_unlock(&loc->lock);
   release_chain(evicted);
 }
@@ -362,9 +365,9 @@ void cr_tls_flush(cr_tls_t *tls) {
   cr_bins_flush_empty(tls);
 }
 
-void cr_large_cache_evict(cr_pool_t *pool, uint64_t older_than, size_t max_bytes, size_t own_max) {
+void cr_large_cache_evict(cr_pool_t *pool, uint64_t older_than, size_t max_bytes, size_t own_max, bool keep_newest) {
   cr_lock(&pool->loc.lock);
-  cr_large_t *evicted = gloc_evict(&pool->loc, older_than, max_bytes, own_max);
+  cr_large_t *evicted = gloc_evict(&pool->loc, older_than, max_bytes, own_max, keep_newest);
   cr_unlock(&pool->loc.lock);
   release_chain(evicted);
 }

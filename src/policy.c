@@ -51,9 +51,11 @@ static size_t loc_budget(cr_pool_t *pool) {
 }
 
 /* How many bytes of mappings of their own the cache may hold (see
- * CORONA_OWN_LOC_BASE), within the soft limit's room likewise. */
-static size_t own_budget(cr_pool_t *pool) {
+ * CORONA_OWN_LOC_BASE), within the soft limit's room likewise; under a
+ * soft limit the newest one has no exemption: the limit bounds every cache. */
+static size_t own_budget(cr_pool_t *pool, bool *keep_newest) {
   size_t limit = CORONA_OWN_LOC_BASE + (cr_load_relaxed(&pool->large_in_use) >> CORONA_OWN_LOC_SHIFT);
+  *keep_newest = cr_option(CR_OPT_SOFT_LIMIT) == 0;
   return within_soft_limit(pool, limit);
 }
 
@@ -62,7 +64,9 @@ static size_t own_budget(cr_pool_t *pool) {
 static void decay_run(cr_pool_t *pool, uint64_t now, bool force) {
   uint64_t decay = (uint64_t)cr_option(CR_OPT_DECAY_MS);
   uint64_t older_than = force ? UINT64_MAX : (now > decay ? now - decay : 0);
-  cr_large_cache_evict(pool, older_than, force ? 0 : loc_budget(pool), force ? 0 : own_budget(pool));
+  bool keep_newest;
+  size_t own = own_budget(pool, &keep_newest);
+  cr_large_cache_evict(pool, older_than, force ? 0 : loc_budget(pool), force ? 0 : own, keep_newest && !force);
   cr_pool_decay_empty(pool, now, decay, force);
   cr_backend_decay(&pool->backend, now, decay, force);
 }
@@ -123,7 +127,9 @@ static void soft_limit_check(cr_pool_t *pool) {
     cr_line_emit(&l);
   }
   if (!cr_lock_try(&pool->decay_lock)) return; /* another thread is trimming */
-  cr_large_cache_evict(pool, 0, loc_budget(pool), own_budget(pool));
+  bool keep_newest;
+  size_t own = own_budget(pool, &keep_newest);
+  cr_large_cache_evict(pool, 0, loc_budget(pool), own, keep_newest);
   if (pool->empty_count != 0) /* a racy hint: a miss only delays the release */
     cr_pool_decay_empty(pool, cr_os_now_ms(), 0, true);
   cr_backend_release_empty(&pool->backend);

@@ -298,9 +298,12 @@ typedef struct cr_policy_hooks_s {
    * time (its dirty_max), and the slack of live own mappings. */
   size_t (*dirty_budget)(cr_pool_t *pool);
   /* How many block bytes of large regions pool's global large-object
-   * cache may hold, and how many of mappings of their own. */
+   * cache may hold, and how many of mappings of their own; *keep_newest:
+   * whether the newest mapping of its own may stay beyond that budget (so
+   * that a big buffer freed and asked for again stays resident), which a
+   * soft heap limit forbids. */
   size_t (*loc_budget)(cr_pool_t *pool);
-  size_t (*own_budget)(cr_pool_t *pool);
+  size_t (*own_budget)(cr_pool_t *pool, bool *keep_newest);
   /* A large allocation took new memory from the backend. */
   void (*grew)(cr_pool_t *pool);
   /* Memory went into one of pool's caches (a thread's, the pool's lists,
@@ -450,7 +453,7 @@ void cr_large_flush_local(cr_tls_t *tls);
 /* Releases the global cache's blocks cached before older_than (ms), and the
  * oldest others while it holds more than max_bytes of region blocks or more
  * than own_max of mappings of their own. */
-void cr_large_cache_evict(cr_pool_t *pool, uint64_t older_than, size_t max_bytes, size_t own_max);
+void cr_large_cache_evict(cr_pool_t *pool, uint64_t older_than, size_t max_bytes, size_t own_max, bool keep_newest);
 /* When the global cache's oldest block was cached (ms); 0 when empty. */
 uint64_t cr_large_cache_oldest(cr_pool_t *pool);
 /* Everything the calling thread caches goes to the pool: its local
