@@ -343,7 +343,7 @@ static cr_block_t *bin_refill(cr_tls_t *tls, unsigned bin) {
    * ours to other threads (which may need their memory as much) included. */
   cr_bins_remote_flush(tls);
   cr_bins_drain_all(tls);
-  cr_policy_hooks.tick(tls->pool);
+  cr_policy_hooks.tick(tls->pool, cr_os_now_ms());
   if ((b = take_partial(tls, bin)) != NULL) return b;
   if ((b = tls->empty) != NULL) {
     tls->empty = b->next;

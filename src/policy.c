@@ -66,8 +66,7 @@ static void decay_run(cr_pool_t *pool, uint64_t now, bool force) {
   cr_backend_decay(&pool->backend, now, decay, force);
 }
 
-void cr_maybe_decay(cr_pool_t *pool) {
-  uint64_t now = cr_os_now_ms();
+void cr_maybe_decay(cr_pool_t *pool, uint64_t now) {
   if (now < cr_load_relaxed(&pool->next_decay)) return;
   if (!cr_lock_try(&pool->decay_lock)) return; /* someone else is at it */
   uint64_t decay = (uint64_t)cr_option(CR_OPT_DECAY_MS);
