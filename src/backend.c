@@ -98,13 +98,23 @@ static size_t dirty_find(const cr_region_t *r, size_t from, bool want) {
 }
 
 /* Start of the smallest run of at least n dirty pages in r, *len its
- * length; CR_REGION_PAGES when there is none.  A scan that does not stop at
- * an exact fit sees every run: then r->dirty_run_max is set to the longest
- * one's length. */
+ * length; CR_REGION_PAGES when there is none.  A run whose page n - 1 past
+ * its start is clean is too short, and so is every run that starts before
+ * that page: the search goes on from the next dirty page after it, without
+ * looking for their ends.  A scan that does not stop at an exact fit sees
+ * every run, the skipped ones shorter than n: then r->dirty_run_max is set
+ * to an upper bound of the longest run. */
 static size_t best_run(cr_region_t *r, size_t n, size_t *len) {
   size_t best = CR_REGION_PAGES, max = 0;
   *len = SIZE_MAX;
   for (size_t start = dirty_find(r, 0, true); start < CR_REGION_PAGES;) {
+    size_t last = start + n - 1;
+    if (last >= CR_REGION_PAGES) break; /* this run and the rest are short */
+    if (!bit_get(r->dirty_map, last)) {
+      if (n - 1 > max) max = n - 1;
+      start = dirty_find(r, last, true);
+      continue;
+    }
     size_t end = dirty_find(r, start, false);
     if (end - start > max) max = end - start;
     if (end - start >= n && end - start < *len) {
@@ -114,6 +124,7 @@ static size_t best_run(cr_region_t *r, size_t n, size_t *len) {
     }
     start = dirty_find(r, end, true);
   }
+  if (max < n && best == CR_REGION_PAGES) max = n - 1; /* runs cut off by the region's end were short too */
   r->dirty_run_max = (uint32_t)max;
   return best;
 }
