@@ -9,7 +9,8 @@
  *    page when the slab came back into use.
  *  - Large regions (CORONA_LARGE_REGION_SIZE) hold page-granular blocks of up
  *    to the MMAP_THRESHOLD option (CORONA_LARGE_REGION_MAX by default),
- *    found first-fit in a free-page bitmap.  Freed pages are free at once
+ *    found best-fit among the resident free pages (a dirty-page bitmap with
+ *    a one-word summary), else first-fit in a free-page bitmap.  Freed pages are free at once
  *    (neighbours coalesce: a run of free pages is one block) but purged only
  *    after the decay time; a wholly free region is unmapped then too.
  *  - Bigger blocks get their own mapping (own_map / own_unmap / own_remap).
