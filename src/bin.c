@@ -354,7 +354,7 @@ static cr_block_t *bin_refill(cr_tls_t *tls, unsigned bin) {
   cr_bins_remote_flush(tls);
   cr_bins_drain_all(tls);
   cr_tls_decay_check(tls); /* only the caches change: the bins stay as they are */
-  cr_policy_hooks.tick(tls->pool);
+  cr_policy_hooks.tick(tls->pool, cr_os_now_ms());
   if ((b = take_partial(tls, bin)) != NULL) return b;
   if ((b = tls->empty) != NULL) {
     tls->empty = b->next;

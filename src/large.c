@@ -29,10 +29,11 @@ static size_t own_above(void) {
   return t < CORONA_LARGE_REGION_SIZE ? (size_t)t : CORONA_LARGE_REGION_SIZE;
 }
 
-/* Block bytes a fresh allocation of size (alignment <= 64) gets. */
-static size_t block_bytes_for(size_t size) {
+/* Block bytes a fresh allocation of size (alignment <= 64) gets; own_max:
+ * own_above(), which the caller reads once for all its decisions. */
+static size_t block_bytes_for(size_t size, size_t own_max) {
   size_t b = round_up(size + CORONA_LARGE_HEADER, CORONA_PAGE_SIZE);
-  if (b <= own_above()) return b;
+  if (b <= own_max) return b;
   return round_up(b, huge_for(b) ? CORONA_HUGE_SPAN : CORONA_SLAB_SIZE);
 }
 
@@ -126,11 +127,12 @@ void *cr_large_alloc(cr_pool_t *pool, cr_tls_t *own, size_t size, size_t alignme
   bool zeroed = false;
 
   if (offset == CORONA_LARGE_HEADER) {
-    bytes = block_bytes_for(size);
-    bool own = bytes > own_above();
+    size_t own_max = own_above(); /* one option read: each was a call, on every cache hit */
+    bytes = block_bytes_for(size, own_max);
+    bool own = bytes > own_max;
     h = cr_large_cache_take(pool, bytes, own && !zero);
     size_t slack = 0;
-    size_t min_tail = own_above() > CORONA_SLAB_SIZE ? own_above() : CORONA_SLAB_SIZE;
+    size_t min_tail = own_max > CORONA_SLAB_SIZE ? own_max : CORONA_SLAB_SIZE;
     if (h != NULL && own && h->region == NULL && h->block_size > bytes && h->block_size - bytes >= min_tail &&
         cr_large_own_cuttable(pool) && cr_large_own_cut(pool, h, bytes)) {
       /* cut to size: the tail stays cached, resident */
@@ -179,7 +181,7 @@ void *cr_large_alloc(cr_pool_t *pool, cr_tls_t *own, size_t size, size_t alignme
     }
   }
   if (own != NULL) cr_tls_decay_check(own);
-  cr_policy_hooks.tick(pool);
+  cr_policy_hooks.tick(pool, cr_os_now_ms());
   block = backend_alloc(pool, &bytes, alignment, os_align, &region, &zeroed);
   if (block == NULL) { /* the OS refuses: give back what the caches hold, retry */
     cr_policy_hooks.reclaim(pool, own);
@@ -234,14 +236,15 @@ void cr_large_free(cr_large_t *h) {
   slack_drop(h);
   atomic_fetch_sub_explicit(&pool->large_in_use, h->block_size, memory_order_relaxed);
   CR_STAT(cr_stat_event(pool, CR_STAT_LARGE_FREE, 1));
+  uint64_t now = cr_os_now_ms(); /* one clock read for the cache's stamp and the tick */
   if ((char *)h != h->block || h->block_size > CORONA_LOC_MAX_OBJECT ||
       (h->region == NULL && pool->backend.source != NULL && !pool->source.keep_all)) {
     cr_large_release(h);
   } else {
-    h->cached_at = cr_os_now_ms();
+    h->cached_at = now;
     cr_large_cache_put(pool, h);
   }
-  cr_policy_hooks.tick(pool);
+  cr_policy_hooks.tick(pool, now);
   cr_tls_t *own = cr_tls_own();
   if (own != NULL && own->pool == pool) cr_tls_decay_check(own);
   cr_policy_hooks.cached(pool); /* the global cache or the backend may hold it now */
@@ -271,7 +274,7 @@ static void in_use_adjust(cr_pool_t *pool, size_t old_bytes, size_t new_bytes) {
 void *cr_large_resize(cr_large_t *h, size_t size) {
   if ((char *)h != h->block) return NULL; /* aligned: moved by the caller */
   cr_backend_t *be = &h->pool->backend;
-  size_t bytes = block_bytes_for(size);
+  size_t bytes = block_bytes_for(size, own_above());
   if (h->region != NULL) {
     if (bytes > (h->pool->backend.source != NULL ? CORONA_LARGE_REGION_SIZE : own_above())) return NULL;
     if (bytes == h->block_size || (bytes < h->block_size && bytes >= h->block_size / 2)) {

@@ -78,8 +78,7 @@ static void decay_due_locked(cr_pool_t *pool, uint64_t now) {
   decay_run(pool, now, false);
 }
 
-void cr_maybe_decay(cr_pool_t *pool) {
-  uint64_t now = cr_os_now_ms();
+void cr_maybe_decay(cr_pool_t *pool, uint64_t now) {
   if (now < cr_load_relaxed(&pool->next_decay)) return;
   if (!cr_lock_try(&pool->decay_lock)) return; /* someone else is at it */
   decay_due_locked(pool, now);

@@ -13,6 +13,10 @@
  *             range survives it and serves A + B;
  *   release   regions whose blocks are all freed go back to the OS: the
  *             OS's count of mapped bytes is back where it started;
+ *   bestfit   holes of 10, 75 and 50 pages between live objects, freed
+ *             by a thread that exits and pushed from the global cache to
+ *             the backend by newer blocks: a request of 50 pages takes
+ *             the last (best fit, not first fit), one of 75 the second;
  *   own       a freed 24 MiB mapping of its own serves three 8 MiB buffers
  *             while every mapping is refused (cut twice), and, those freed,
  *             one of 24 MiB again (joined twice), and an 8 MiB one cut
@@ -355,6 +359,49 @@ static void *own_body(void *arg) {
   return NULL;
 }
 
+/* Frees the holes of bestfit (their seeds are their index + 1); the
+ * thread's exit puts them into the global cache. */
+static void *bestfit_free_body(void *arg) {
+  void **o = arg;
+  for (int i = 0; i < 6; i += 2) check_free(o[i], (uint64_t)i + 1);
+  return NULL;
+}
+
+/* Fills the global cache past its budget with blocks freed after the
+ * holes: the holes, its oldest entries, go to the backend, resident. */
+static void *bestfit_push_body(void *arg) {
+  (void)arg;
+  void *f[3];
+  for (int i = 0; i < 3; i++) f[i] = alloc_filled(MB, 40 + (uint64_t)i);
+  for (int i = 0; i < 3; i++) check_free(f[i], 40 + (uint64_t)i);
+  return NULL;
+}
+
+/* Holes of resident free pages between live objects: a small one, a big
+ * one (75 pages: it spans words of the dirty map) and one of 50 pages
+ * after it.  A request of 50 pages takes the hole it fits exactly, not the
+ * first that covers it, and one of 75 pages the big hole. */
+static void *bestfit_body(void *arg) {
+  (void)arg;
+  const char *what = "bestfit";
+  corona_collect();
+  int checks = address_checks;
+  void *o[6];
+  static const size_t sizes[6] = {40 * KB - 64, 16 * KB, 300 * KB - 64, 16 * KB, 200 * KB - 64, 16 * KB};
+  if (!alloc_adjacent(o, sizes, 6, 1, what)) return NULL;
+  run_in_thread(bestfit_free_body, o);
+  run_in_thread(bestfit_push_body, NULL);
+  void *m = alloc_filled(sizes[4], 7);
+  ADDR_CHECKF(m == o[4], "%s: %zu bytes at %p, the hole that fits them is at %p", what, sizes[4], m, o[4]);
+  void *h = alloc_filled(sizes[2], 8);
+  ADDR_CHECKF(h == o[2], "%s: %zu bytes at %p, the hole that fits them is at %p", what, sizes[2], h, o[2]);
+  check_free(m, 7);
+  check_free(h, 8);
+  for (int i = 1; i < 6; i += 2) check_free(o[i], (uint64_t)i + 1);
+  report(what, checks);
+  return NULL;
+}
+
 int main(void) {
   double t0 = tu_now();
   setvbuf(stdout, NULL, _IOLBF, 0);
@@ -367,6 +414,7 @@ int main(void) {
       {"triple", triple_body, NULL},          {"run", run_body, NULL},
       {"remote", remote_body, NULL},          {"refused", refused_body, NULL},
       {"release", release_body, NULL},        {"own", own_body, NULL},
+      {"bestfit", bestfit_body, NULL},
   };
   for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++) {
     int before = tu_failure_count();

@@ -42,6 +42,9 @@ struct cr_region_s {   /* everything lock(backend->lock) */
   cr_block_t *free_slabs; /* slab region: slabs back from use, by next (dirty ones first) */
   uint64_t dirty_since; /* oldest free-but-unpurged page (ms), 0 = none; 1 = only parts of huge
                            or OS pages a purge had to leave (no age: the next free stamps it) */
+  uint32_t dirty_run_max; /* large region: no run of dirty_map is longer (an upper bound: set exact by a full
+                             best-fit scan, raised by each release; claims and purges only shorten runs) */
+  uint64_t dirty_any, dirty_full; /* bit w: dirty_map[w] has a bit set / all bits set (backend.c's dirty_set) */
   uint64_t free_map[CR_REGION_WORDS];  /* large region: 1 = page free */
   uint64_t dirty_map[CR_REGION_WORDS]; /* 1 = free page that may hold data (slab region: its first
                                           CORONA_REGION_SIZE / CORONA_PAGE_SIZE bits) */

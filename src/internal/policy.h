@@ -12,7 +12,7 @@
  * heap limit the base is at most a share of the limit (policy.c). */
 size_t cr_dirty_limit(cr_pool_t *pool);
 /* Time-based release, due at most every quarter decay; cheap when not due. */
-void cr_maybe_decay(cr_pool_t *pool);
+void cr_maybe_decay(cr_pool_t *pool, uint64_t now);
 /* Everything cached that can go back to the OS goes (corona_collect). */
 void cr_collect(cr_pool_t *pool, cr_tls_t *tls); /* tls: the calling thread's for pool, or NULL */
 /* The same, due or not, waiting for the pool's decay lock (the purger). */

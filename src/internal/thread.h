@@ -289,8 +289,10 @@ CR_INLINE cr_tls_t *cr_tls_own(void) {
  * up only through them. */
 typedef struct cr_policy_hooks_s {
   /* A thread is about to take a block from its heap's shared lists or the
-   * backend: time-based release may be due (cheap when it is not). */
-  void (*tick)(cr_pool_t *pool);
+   * backend, or has freed a large one: time-based release may be due
+   * (cheap when it is not).  now: cr_os_now_ms(), which the caller has
+   * read anyway or reads for it (a large free stamps the block with it). */
+  void (*tick)(cr_pool_t *pool, uint64_t now);
   /* The OS refused memory: everything cached goes back before one retry
    * (tls: the calling thread's for pool, or NULL). */
   void (*reclaim)(cr_pool_t *pool, cr_tls_t *tls);
