@@ -332,6 +332,7 @@ static cr_block_t *take_orphan(cr_tls_t *tls, unsigned bin) {
 static cr_block_t *slab_new(cr_pool_t *pool) {
   cr_block_t *b = cr_backend_slab_alloc(&pool->backend);
   CR_STAT(if (b != NULL) cr_stats_small_in_use(pool, (int64_t)CORONA_SLAB_SIZE));
+  cr_policy_hooks.slab_grew(pool);
   return b;
 }
 

@@ -108,6 +108,7 @@ void cr_collect(cr_pool_t *pool, cr_tls_t *tls) {
  * collect, under a blocking lock, on every cache miss of every thread.
  * Verbose mode says so once each time the mapped bytes cross the limit. */
 static void soft_limit_check(cr_pool_t *pool) {
+  cr_purger_heap_grew(pool);
   size_t soft = (size_t)cr_option(CR_OPT_SOFT_LIMIT);
   if (soft == 0 || pool->backend.source != NULL) return; /* the default heap's limit */
   size_t mapped = cr_load_relaxed(&pool->backend.mapped_bytes);
@@ -145,5 +146,6 @@ void cr_policy_init(void) {
       .grew = soft_limit_check,
       .cached = cr_purger_cached,
       .safe_point = cr_purger_safe_point,
+      .slab_grew = cr_purger_heap_grew,
   };
 }

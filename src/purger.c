@@ -10,8 +10,11 @@
  *   of its stack cache, which pthread_create takes too (a thread's dynamic
  *   TLS blocks are freed there as well: one above 8 KB, of a dlopen'ed
  *   module, freed before any other safe point would still deadlock); and
- *   pthread_create allocates, so the caller's state must be whole.  A
- *   process that never frees starts none; BACKGROUND_PURGE=0 starts none.
+ *   pthread_create allocates, so the caller's state must be whole.  A heap
+ *   past CORONA_PURGER_EAGER_BYTES wants it before anything is cached
+ *   (cr_purger_heap_grew): its one thread may free only small objects and
+ *   then sleep, reaching no safe point.  A process that never frees, with a
+ *   smaller heap, starts none; BACKGROUND_PURGE=0 starts none.
  * - Quiet: while something is cached it sleeps until the next deadline
  *   (the oldest cached stamp + DECAY_MS, at least a quarter decay after its
  *   last round); once nothing is, it waits on purger_state with no time
@@ -28,7 +31,8 @@
 #include "internal/os.h"
 
 /* purger_state, and who moves it:
- *   NONE -> WANTED      the first cached(), with cr_purge_wanted set
+ *   NONE -> WANTED      the first cached(), or a heap grown past
+ *                       CORONA_PURGER_EAGER_BYTES, with cr_purge_wanted set
  *   WANTED -> BUSY      the safe point that starts the thread (CAS: one)
  *   NONE -> OFF         BACKGROUND_PURGE=0; BUSY -> OFF: the OS refused
  *   BUSY -> IDLE        the purger, before its last look (purger_main)
@@ -113,6 +117,13 @@ void cr_purger_cached(cr_pool_t *pool) {
   if (cr_likely(state == PURGER_BUSY || state == PURGER_OFF || state == PURGER_WANTED) || pool != &cr_default_pool)
     return;
   purger_kick(state);
+}
+
+void cr_purger_heap_grew(cr_pool_t *pool) {
+  if (cr_likely(cr_load_relaxed(&purger_state) != PURGER_NONE) || pool != &cr_default_pool ||
+      cr_load_relaxed(&pool->backend.mapped_bytes) < CORONA_PURGER_EAGER_BYTES)
+    return;
+  purger_kick(PURGER_NONE); /* WANTED: the next safe point starts it, and it waits */
 }
 
 bool cr_purger_safe_point(cr_pool_t *pool) {

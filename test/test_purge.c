@@ -20,6 +20,10 @@
  *              call hands them back, and DECAY_MS + 1 s later they are gone;
  *   never      a process that allocates 64 MiB and frees nothing starts no
  *              thread (none named corona-purge in /proc/self/task);
+ *   lone       one thread grows a heap past CORONA_PURGER_EAGER_BYTES
+ *              with 4000-byte objects, frees them all by small frees and
+ *              makes no call: within DECAY_MS + 1 s its RSS is back within
+ *              16 MiB of its start (the purger was wanted early);
  *   off        with BACKGROUND_PURGE=0 (the ctest entry sets it) a process
  *              that frees 64 MiB starts no thread, and the memory stays
  *              resident until a call: the purger is what gave it back;
@@ -323,6 +327,32 @@ static void never(void) {
   CHECKF(n == 0, "never: %ld purger threads in a process that never freed", n);
 }
 
+/* One thread, a heap past CORONA_PURGER_EAGER_BYTES of 4000-byte objects,
+ * every one freed by small frees (no safe point after the first cached
+ * byte), then no call at all: the purger, wanted since the heap grew past
+ * that size, gives the pages back.  Without the early start it never runs. */
+static void lone(void) {
+  enum { N = (320u << 20) / 4000 };
+  static void *p[N];
+  size_t base = rss();
+  for (size_t i = 0; i < N; i++)
+    if (CHECK((p[i] = t_malloc(4000)) != NULL)) memset(p[i], (int)(i & 0xff), 4000);
+  uint64_t sum = 0;
+  for (size_t i = 0; i < N; i++) sum += ((unsigned char *)p[i])[3999] == (i & 0xff);
+  CHECKF(sum == N, "lone: %llu of %u objects kept their fill", (unsigned long long)sum, (unsigned)N);
+  size_t full = rss();
+  for (size_t i = 0; i < N; i++) t_free(p[i]);
+  size_t freed = rss();
+  sleep_ms(decay_ms() + 1000);
+  size_t last = rss();
+  printf("    lone: one thread, 320 MiB freed by small frees; RSS start %.1f MiB, full %.1f, freed %.1f, "
+         "%.1f after %llu ms; purger threads %ld\n", (double)base / MB, (double)full / MB, (double)freed / MB,
+         (double)last / MB, (unsigned long long)(decay_ms() + 1000), purgers());
+  if (ASSERT_RSS)
+    CHECKF(last <= base + SLACK, "lone: RSS %.1f MiB is more than 16 MiB above its start %.1f MiB with no call",
+           (double)last / MB, (double)base / MB);
+}
+
 static void off(void) {
   const char *v = getenv("CORONA_BACKGROUND_PURGE");
   if (v == NULL || strcmp(v, "0") != 0) {
@@ -484,10 +514,10 @@ int main(int argc, char **argv) {
   if (!ASSERT_RSS) tu_skip("ThreadSanitizer build: RSS figures are printed, not asserted");
   static const tu_part_t parts[] = {
       {"rss_small", rss_small}, {"rss_large", rss_large}, {"small_stale", small_stale},
-      {"sleeper", sleeper},     {"never", never},         {"off", off},
+      {"sleeper", sleeper},     {"never", never},         {"lone", lone},           {"off", off},
       {"fork", fork_test},      {"exit", exit_test},      {"join", join_dtv},
       {"idle", idle},
   };
-  tu_run_parts(argc, argv, parts, sizeof parts / sizeof parts[0], 10);
+  tu_run_parts(argc, argv, parts, sizeof parts / sizeof parts[0], 11);
   return tu_finish("test_purge", t0);
 }

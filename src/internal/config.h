@@ -137,6 +137,11 @@
  * hit): from this size up, its pages are purged instead of written with
  * zeros (see zero_object in large.c). */
 #define CORONA_CALLOC_PURGE_MIN ((size_t)1 << 20)
+/* A default heap that has mapped this much wants the background purger
+ * before its first cached byte: a program whose one thread frees only small
+ * objects and then sleeps reaches no safe point to start it (purger.c).  A
+ * smaller heap starts it only once something is cached. */
+#define CORONA_PURGER_EAGER_BYTES ((size_t)256 << 20)
 /* Per-thread large-object cache bounds (the design's LOCAL_LOC_*); when
  * exceeded, all but the TRIM most recent entries go to the global cache. */
 #define CORONA_LOCAL_LOC_MAX_BYTES ((size_t)4 << 20)

@@ -24,6 +24,8 @@ void cr_policy_init(void);
 /* cr_policy_hooks.cached and .safe_point (thread.h). */
 void cr_purger_cached(cr_pool_t *pool);
 bool cr_purger_safe_point(cr_pool_t *pool);
+/* cr_policy_hooks.slab_grew, and a large allocation's growth too. */
+void cr_purger_heap_grew(cr_pool_t *pool);
 /* The fork child's handler (after the locks are let go): the child has no
  * purger thread; its next safe point starts one if the parent had one. */
 void cr_purger_fork_child(void);

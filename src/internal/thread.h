@@ -321,6 +321,9 @@ typedef struct cr_policy_hooks_s {
    * joined thread's DTV under the lock its pthread_create takes).  true when
    * it started the thread, whose creation may have allocated here. */
   bool (*safe_point)(cr_pool_t *pool);
+  /* pool took a fresh slab from its backend: a big heap wants the purger
+   * early (CORONA_PURGER_EAGER_BYTES).  A load and a compare otherwise. */
+  void (*slab_grew)(cr_pool_t *pool);
 } cr_policy_hooks_t;
 /* The purger's thread is wanted and not started yet (written by the policy
  * layer; read relaxed by the slow paths before they call safe_point). */
