@@ -97,16 +97,18 @@ void cr_meta_fork_lock(bool take); /* fork handlers: take or release its lock */
  * paths install and take back, and only while cr_stats_on (MALLOC_STATS=1,
  * or switched on by corona_allocation_mode): then a list swap walks the
  * list it installs, and a free into a non-active block counts itself. */
-#if CORONA_STATS
-#define CR_STAT(x) x
-extern _Atomic(bool) cr_stats_on;
-CR_INLINE bool cr_counting(void) { return cr_unlikely(cr_load_relaxed(&cr_stats_on)); }
-/* Objects on a free list (statistics: list lengths stand in for counts). */
+/* Objects on a free list (the statistics and the heap profiler count lists
+ * handed over: their lengths stand in for calls). */
 CR_INLINE int64_t cr_list_length(void *list) {
   int64_t n = 0;
   for (void *p = list; p != NULL; p = *(void **)p) n++;
   return n;
 }
+
+#if CORONA_STATS
+#define CR_STAT(x) x
+extern _Atomic(bool) cr_stats_on;
+CR_INLINE bool cr_counting(void) { return cr_unlikely(cr_load_relaxed(&cr_stats_on)); }
 /* Owner-only adds to the calling thread's per-class counts (n may be
  * negative: objects handed back unused). */
 CR_INLINE void cr_stat_own(_Atomic(uint64_t) *c, int64_t n) {
