@@ -362,7 +362,11 @@ static void test_big(void) {
   size_t rss_end = pu_rss();
   printf("    big: %zu buffers of 8..48 MiB, 2 live, in %.2f s; RSS base %.1f, max %.1f, after collect %.1f MiB\n", rounds,
          tu_now() - t, pu_mib(base), pu_mib(rss_max), pu_mib(rss_end));
-  if (ASSERT_RSS) {
+  if (ASSERT_RSS && tu_emulator() != NULL) {
+    /* qemu-user 7.2 ignores madvise (it answers 0 and does nothing), so the
+     * pieces a collect purges but keeps mapped stay resident there. */
+    tu_skip("big: under qemu-user madvise(MADV_DONTNEED) does nothing: the RSS bounds are not checked");
+  } else if (ASSERT_RSS) {
     /* Two of the biggest buffers, half the resident budget (32 MiB + a
      * quarter of ~96 MiB live, halved) as slack, and 8 MiB for the rest. */
     size_t bound = base + 96 * MB + (32 * MB + 24 * MB) / 2 + 8 * MB;

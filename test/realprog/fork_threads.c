@@ -36,6 +36,17 @@
 
 enum { WORKERS = 4, SLOTS = 256, EXCHANGE = 64, FORKS = 50, PREPARED = 64, CHILD_DEADLINE_S = 30, WATCHDOG_S = 100 };
 
+/* EMULATOR_HANGS: under qemu-user 7.2 (the arm64 suite) a child forked
+ * while other threads run now and then blocks for good in a futex of the
+ * emulator's own memory, waited on from the emulator's code (seen through
+ * /proc/PID/task/N/syscall and the maps): a lock of qemu's that another
+ * thread held at the fork.  There a child that does not exit is a visible
+ * skip, not a failure; natively it is a failure. */
+
+/* tu_failure_count() just before the fork: a child's (or grandchild's)
+ * verdict is about its own checks, not the parent's earlier failures. */
+static int failures_at_fork, child_failures_at_fork;
+
 /* An object's first 16 bytes hold its size and a tag; the rest is the
  * pattern of testutil.h. */
 typedef struct {
@@ -190,6 +201,7 @@ static void child_work(int round, void **prepared) {
   }
   /* A grandchild, forked while this child's threads run. */
   if (round % 10 == 0) {
+    child_failures_at_fork = tu_failure_count();
     pid_t g = fork();
     if (g == 0) {
       tu_rng_t gr;
@@ -202,7 +214,7 @@ static void child_work(int round, void **prepared) {
       }
       for (int i = 0; i < 32; i++) obj_free(v[i]);
       for (int i = 1; i < PREPARED; i += 2) obj_ok(prepared[i]);
-      _exit(tu_failure_count() == 0 ? 0 : 1);
+      _exit(tu_failure_count() == child_failures_at_fork ? 0 : 1);
     }
     int st = 0;
     if (CHECKF(g > 0, "child %d: fork of a grandchild failed: %s", round, strerror(errno))) {
@@ -265,11 +277,12 @@ int main(void) {
   for (int round = 0; round < FORKS; round++) {
     void *prepared[PREPARED];
     for (int i = 0; i < PREPARED; i++) prepared[i] = obj_new(&r, 200000);
+    failures_at_fork = tu_failure_count(); /* a child's verdict is its own failures */
     pid_t pid = fork();
     if (pid == 0) {
       alarm(0);
       child_work(round, prepared);
-      _exit(tu_failure_count() == 0 ? 0 : 1);
+      _exit(tu_failure_count() == failures_at_fork ? 0 : 1);
     }
     if (!CHECKF(pid > 0, "fork %d failed: %s", round, strerror(errno))) break;
     /* The parent goes on allocating while the child runs. */
@@ -281,8 +294,14 @@ int main(void) {
       got = waitpid(pid, &st, WNOHANG);
       if (got != 0) break;
       if (tu_now() > deadline) {
-        tu_fail(__FILE__, __LINE__, "child exits", "fork %d: child %d did not exit within %d s: deadlocked after fork? killing it",
-                round, (int)pid, CHILD_DEADLINE_S);
+        if (tu_emulator() != NULL) /* see EMULATOR_HANGS */
+          tu_skip("fork %d: child %d did not exit within %d s under the emulator (qemu-user can deadlock on its own "
+                  "locks in the child of a multi-threaded fork); killing it",
+                  round, (int)pid, CHILD_DEADLINE_S);
+        else
+          tu_fail(__FILE__, __LINE__, "child exits",
+                  "fork %d: child %d did not exit within %d s: deadlocked after fork? killing it", round, (int)pid,
+                  CHILD_DEADLINE_S);
         kill(pid, SIGKILL);
         got = waitpid(pid, &st, 0);
         st = -1;
