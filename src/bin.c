@@ -398,8 +398,10 @@ static CR_NOINLINE void count_swap(cr_tls_t *tls, unsigned bin, int64_t n) {
  * every object of the list is checked here, once, before any is handed
  * out, so such a free ends in a report instead of overlapping memory.  A
  * list longer than the block holds is a cycle: an object freed twice whose
- * mark was overwritten meanwhile (a use after free). */
-static CR_NOINLINE void check_local(cr_block_t *block, unsigned bin, void *list) {
+ * mark was overwritten meanwhile (a use after free).  Returns the list's
+ * length: a watched thread's swap needs it and need not walk again (in
+ * line, so that the unwatched swap's loop does not keep the count). */
+CR_INLINE uint32_t check_local(cr_block_t *block, unsigned bin, void *list) {
   /* Every p here passed free's active-block test, so 0 < end - p <= 16 KB
    * and one multiply and compare decide (see cr_bin_magic). */
   uintptr_t end = (uintptr_t)block + CORONA_SLAB_SIZE;
@@ -409,9 +411,21 @@ static CR_NOINLINE void check_local(cr_block_t *block, unsigned bin, void *list)
     if (cr_unlikely((end - (uintptr_t)p) * magic > limit)) cr_fatal("free(): invalid pointer", p);
     if (cr_unlikely(left-- == 0)) cr_fatal("free(): double free detected (list cycle), pointer", p);
   }
+  return block->capacity - left;
 }
 
 _Atomic(cr_sample_hook_t) cr_sample_hook;
+
+/* A list's length not counted (sample_take's have). */
+#define SAMPLE_UNCOUNTED UINT32_MAX
+
+/* The first object of the bin's (non-empty) free list, handed out. */
+CR_INLINE void *pop_free(cr_tls_t *tls, unsigned row) {
+  void *p = tls->bins.free[row];
+  tls->bins.free[row] = *(void **)p;
+  cr_free_mark_clear(p);
+  return p;
+}
 
 /* The heap profiler's cut (see cr_sample_hook): the bin's free list of
  * `have` objects, just filled by a slow path of a sampling thread, keeps
@@ -420,47 +434,56 @@ _Atomic(cr_sample_hook_t) cr_sample_hook;
  * free would have left them, and leave the call counts as if they had never
  * been handed out.  hot: the hot objects put on the free list (and all
  * allocated) since the last hand-out.  Returns the sampled object serving
- * this allocation of size bytes, or NULL: the free list serves it. */
+ * this allocation of size bytes, else the free list's first.  Reached by
+ * tail calls only: a sample's stack starts two frames above the caller's
+ * (the unwinder's cost is per frame). */
 static CR_NOINLINE void *sample_cut(cr_tls_t *tls, unsigned bin, size_t size, uint32_t hot, uint32_t have) {
   cr_sample_hook_t hook = cr_load_relaxed(&cr_sample_hook);
   unsigned row = CR_ROW(bin);
-  if (hook == NULL || tls->pool != &cr_default_pool) return NULL;
+  if (hook == NULL || tls->pool != &cr_default_pool) return pop_free(tls, row);
+  bool beyond_drops = have == SAMPLE_UNCOUNTED; /* see sample_take */
+  if (beyond_drops) have = (uint32_t)cr_list_length(tls->bins.free[row]);
   uint32_t allow = have;
-  void *sampled = hook(tls, size, cr_bin_size[bin], hot, &allow);
-  if (sampled == NULL && allow >= have) return NULL; /* the whole list: the common case */
+  void *sampled = hook(tls, size, cr_bin_size[bin], hot, &allow, beyond_drops);
+  if (sampled == NULL && allow >= have) return pop_free(tls, row); /* the whole list: the common case */
   void **link = &tls->bins.free[row];
   for (uint32_t i = 0; *link != NULL && i < allow && sampled == NULL; i++) link = (void **)*link;
   void *rest = *link;
-  if (rest == NULL) return sampled;
-  *link = NULL;
-  int64_t n = 1;
-  void *last = rest;
-  for (; cr_free_mark(last, cr_block_of(last)), *(void **)last != NULL; last = *(void **)last) n++;
-  *(void **)last = tls->bins.local[row];
-  tls->bins.local[row] = rest;
-  CR_STAT(if (cr_tls_counting(tls)) cr_stat_own(&tls->stats.bin_alloc[bin], -n));
-  CR_STAT(if (cr_tls_counting(tls)) cr_stat_own(&tls->stats.bin_free[bin], -n)); /* counted again later */
-  return sampled;
+  if (rest != NULL) {
+    *link = NULL;
+    int64_t n = 1;
+    void *last = rest;
+    for (; cr_free_mark(last, cr_block_of(last)), *(void **)last != NULL; last = *(void **)last) n++;
+    *(void **)last = tls->bins.local[row];
+    tls->bins.local[row] = rest;
+    CR_STAT(if (cr_tls_counting(tls)) cr_stat_own(&tls->stats.bin_alloc[bin], -n));
+    CR_STAT(if (cr_tls_counting(tls)) cr_stat_own(&tls->stats.bin_free[bin], -n)); /* counted again later */
+  }
+  return sampled != NULL ? sampled : pop_free(tls, row); /* allow >= 1: the list kept one */
 }
 
-/* sample_cut's common case in line: the list's bytes (and the hot
- * objects') fit before the next sample point, and the bin has none
- * pending.  Returns what sample_cut does. */
-CR_INLINE void *sample_take(cr_tls_t *tls, unsigned bin, size_t size, uint32_t hot, uint32_t have) {
-  uint64_t need = (uint64_t)(have + hot) * cr_bin_size[bin];
+/* The hand-out of a sampling thread's bin whose free list was just filled
+ * with `have` objects: sample_cut's common case in line (the list's bytes,
+ * and the hot objects', fit before the next sample point, and the bin has
+ * none pending), else sample_cut, by a tail call.  Returns what the
+ * allocation gets.
+ *
+ * A list nobody has counted (have == SAMPLE_UNCOUNTED: a swap of a
+ * power-of-two class, whose local list free never counts) is not walked:
+ * its bytes are taken as bound objects' (at most a block's), the part past
+ * its real end being bytes of a stream that nobody allocates.  Sample
+ * points fall on that stream as a Poisson process, and those that fall on
+ * the real bytes are still one per PROFILE_RATE bytes on average, wherever
+ * they are: only when a point falls within the bound is the list walked
+ * (a few per cent of swaps at the default rate), and a point past the real
+ * end is dropped (sample_cut tells the hook, which draws afresh). */
+CR_INLINE void *sample_take(cr_tls_t *tls, unsigned bin, size_t size, uint32_t hot, uint32_t have, uint32_t bound) {
+  uint64_t need = (uint64_t)(have != SAMPLE_UNCOUNTED ? have + hot : bound + hot) * cr_bin_size[bin];
   if (cr_likely(tls->sample_left >= need && !(tls->sample_pending & (1u << bin)))) {
     tls->sample_left -= need;
-    return NULL;
+    return pop_free(tls, CR_ROW(bin));
   }
   return sample_cut(tls, bin, size, hot, have);
-}
-
-/* The first object of the bin's (non-empty) free list, handed out. */
-CR_INLINE void *pop_free(cr_tls_t *tls, unsigned row) {
-  void *p = tls->bins.free[row];
-  tls->bins.free[row] = *(void **)p;
-  cr_free_mark_clear(p);
-  return p;
 }
 
 /* The bin's lists are both empty: objects from a block (the active one, or
@@ -485,7 +508,7 @@ static CR_NOINLINE void *refill_alloc(cr_tls_t *tls, unsigned bin, size_t size) 
   }
   uint32_t n = bin_fill(&tls->bins.free[row], b);
   CR_STAT(if (cr_tls_counting(tls)) cr_stat_own(&tls->stats.bin_alloc[bin], n));
-  if (cr_tls_sampling(tls) && (p = sample_take(tls, bin, size, hot, n)) != NULL) return p;
+  if (cr_tls_sampling(tls)) return sample_take(tls, bin, size, hot, n, n);
   return pop_free(tls, row);
 }
 
@@ -500,24 +523,32 @@ CR_INLINE void *swap_local(cr_tls_t *tls, unsigned bin, void *p) {
   return p;
 }
 
-/* The swap in a class that is not a power of two, or while the thread is
- * watched: the list is checked (check_local), counted for the statistics,
- * and cut for the heap profiler. */
-static CR_NOINLINE void *swap_local_checked(cr_tls_t *tls, unsigned bin, void *p, size_t size) {
-  if ((cr_bin_size[bin] & (cr_bin_size[bin] - 1)) != 0) check_local(tls->bins.block[CR_ROW(bin)], bin, p);
-  if (cr_tls_watched(tls)) {
-    int64_t n = cr_list_length(p); /* at most a block's objects */
-    CR_STAT(if (cr_tls_counting(tls)) count_swap(tls, bin, n));
-    if (cr_tls_sampling(tls)) {
-      unsigned row = CR_ROW(bin);
-      uint32_t hot = tls->hot[bin];
-      tls->hot[bin] = 0; /* the list ran dry: a new turn */
-      tls->bins.local[row] = NULL;
-      tls->bins.free[row] = p;
-      void *sampled = sample_take(tls, bin, size, hot, (uint32_t)n);
-      return sampled != NULL ? sampled : pop_free(tls, row);
-    }
+/* The swap of a watched thread: the list is checked in a class that is
+ * not a power of two (check_local), counted for the statistics, and cut
+ * for the heap profiler.  The profiler does without its length when no
+ * walk has counted it (see sample_take). */
+static CR_NOINLINE void *swap_local_watched(cr_tls_t *tls, unsigned bin, void *p, size_t size) {
+  unsigned row = CR_ROW(bin);
+  int64_t n = -1; /* the list's length, once a walk has counted it */
+  if ((cr_bin_size[bin] & (cr_bin_size[bin] - 1)) != 0) n = check_local(tls->bins.block[row], bin, p);
+  if (n < 0 && cr_tls_counting(tls)) n = cr_list_length(p); /* at most a block's objects */
+  CR_STAT(if (cr_tls_counting(tls)) count_swap(tls, bin, n));
+  if (cr_tls_sampling(tls)) {
+    uint32_t hot = tls->hot[bin];
+    tls->hot[bin] = 0; /* the list ran dry: a new turn */
+    tls->bins.local[row] = NULL;
+    tls->bins.free[row] = p;
+    uint32_t bound = tls->bins.block[row]->capacity; /* the local list holds the active block's objects */
+    return sample_take(tls, bin, size, hot, n < 0 ? SAMPLE_UNCOUNTED : (uint32_t)n, bound);
   }
+  return swap_local(tls, bin, p);
+}
+
+/* The swap in a class that is not a power of two (the list is checked:
+ * check_local), or while the thread is watched. */
+static CR_NOINLINE void *swap_local_checked(cr_tls_t *tls, unsigned bin, void *p, size_t size) {
+  if (cr_unlikely(cr_tls_watched(tls))) return swap_local_watched(tls, bin, p, size);
+  check_local(tls->bins.block[CR_ROW(bin)], bin, p);
   return swap_local(tls, bin, p);
 }
 

@@ -170,8 +170,9 @@ static uint32_t take_stack(void **pcs) {
 
 static void interval_dump(void);
 
-/* Records a sample of the live large object whose header is h. */
-static void take_sample(prof_thread_t *t, cr_large_t *h, size_t size, size_t requested) {
+/* Records a sample of the live large object whose header is h.  In line:
+ * each frame between the unwinder and the program costs the unwinder. */
+CR_INLINE void take_sample(prof_thread_t *t, cr_large_t *h, size_t size, size_t requested) {
   void *pcs[CORONA_PROFILE_FRAMES];
   t->busy = true;
   uint32_t depth = take_stack(pcs);
@@ -198,7 +199,7 @@ static void take_sample(prof_thread_t *t, cr_large_t *h, size_t size, size_t req
 /* A large object for a sampled small allocation, of the class's alignment
  * (a class that is a multiple of an alignment is how aligned small requests
  * are served); NULL (then served unsampled) when there is no memory. */
-static void *sampled_small(prof_thread_t *t, cr_tls_t *tls, size_t size, size_t object_size) {
+CR_INLINE void *sampled_small(prof_thread_t *t, cr_tls_t *tls, size_t size, size_t object_size) {
   size_t align = object_size & (0 - object_size);
   void *p = cr_large_alloc(&cr_default_pool, tls, size, align > CORONA_LARGE_HEADER ? align : 0, false);
   if (p != NULL) take_sample(t, cr_large_header(p, CR_KIND_LARGE), object_size, size);
@@ -207,7 +208,8 @@ static void *sampled_small(prof_thread_t *t, cr_tls_t *tls, size_t size, size_t 
 
 /* cr_sample_hook: see thread.h.  bin.c has found that the list's bytes do
  * not fit in tls->sample_left, or that the bin has a sample pending. */
-static void *sample_small(cr_tls_t *tls, size_t size, size_t object_size, uint32_t hot, uint32_t *allow) {
+static void *sample_small(cr_tls_t *tls, size_t size, size_t object_size, uint32_t hot, uint32_t *allow,
+                          bool beyond_drops) {
   prof_thread_t *t = &self;
   if (t->gen != cr_load_relaxed(&prof_gen)) draw(t, tls);
   if (t->busy) return NULL; /* the whole list, uncounted: only the sampler itself comes here */
@@ -227,7 +229,10 @@ static void *sample_small(cr_tls_t *tls, size_t size, size_t object_size, uint32
   }
   uint64_t k = (uint64_t)left / object_size;
   if (k >= *allow) {
-    tls->sample_left = (uint64_t)left - *allow * object_size;
+    if (beyond_drops) /* the point fell past the list's real end (bin.c, sample_take) */
+      draw(t, tls);
+    else
+      tls->sample_left = (uint64_t)left - *allow * object_size;
     return NULL;
   }
   /* The point falls in object k + 1 of this list: the list stops short,

@@ -230,8 +230,11 @@ void *cr_malloc_small_slow(cr_tls_t *tls, size_t size); /* finds the bin again f
  * instead, which answers how many of them the thread may allocate before
  * its next sample point (*allow, at least 1; the rest wait on the bin's
  * local list), or gives the sampled object that serves this allocation of
- * size bytes. */
-typedef void *(*cr_sample_hook_t)(cr_tls_t *tls, size_t size, size_t object_size, uint32_t hot, uint32_t *allow);
+ * size bytes.  beyond_drops: the list's bytes were taken from
+ * tls->sample_left at a bound past its real end (bin.c, sample_take), so a
+ * point beyond the list is dropped and the next drawn afresh. */
+typedef void *(*cr_sample_hook_t)(cr_tls_t *tls, size_t size, size_t object_size, uint32_t hot, uint32_t *allow,
+                                  bool beyond_drops);
 extern _Atomic(cr_sample_hook_t) cr_sample_hook;
 
 /* A local free made block b reach its threshold (empty, or reusable; or
