@@ -247,22 +247,65 @@ _Noreturn void cr_os_fatal(const char *msg, size_t len) {
  * so it is loaded with corona, and walking reads the .eh_frame tables found
  * through dl_iterate_phdr (or _dl_find_object) without allocating. */
 typedef struct {
-  void **pcs;
-  int max, n, skip;
+  void **raw;                /* return addresses seen, innermost first: this function's own frame first */
+  uintptr_t *cfa;            /* and their frames' CFAs */
+  int cap, n;
+  cr_os_stack_memo_t *memo;  /* or NULL */
+  bool hit, capped;          /* the memo gave the rest; the walk stopped at cap */
 } os_unwind_t;
+
+/* Whether the stack whose innermost frame (this function's own) has
+ * return address ip and CFA cfa is the memo's.  libgcc gives a frame the
+ * CFA of the frame it called (its stack pointer at that call), and on
+ * x86-64 the return address into a frame is the word just below that.
+ * Each return address of the memo is checked where the last walk found
+ * it, from the innermost frame up, so a read is made only in a frame the
+ * previous check has shown to be there (the same call site below it).  A
+ * function whose frame size varies (alloca, stack realignment) could hold
+ * a stale copy of a return address at the memo's place, an unlikely
+ * coincidence that would give the last stack again from that frame up. */
+static bool os_memo_matches(const cr_os_stack_memo_t *m, uintptr_t ip, uintptr_t cfa) {
+#if defined(__x86_64__)
+  if (m->n == 0 || m->ip[0] != ip || m->cfa[0] != cfa) return false;
+  for (uint32_t i = 1; i < m->n; i++)
+    if (*(const uintptr_t *)(m->cfa[i] - sizeof(uintptr_t)) != m->ip[i]) return false;
+  return true;
+#else
+  (void)m, (void)ip, (void)cfa;
+  return false;
+#endif
+}
 
 static _Unwind_Reason_Code os_unwind_frame(struct _Unwind_Context *ctx, void *arg) {
   os_unwind_t *u = arg;
   uintptr_t ip = _Unwind_GetIP(ctx);
   if (ip == 0) return _URC_END_OF_STACK;
-  if (u->skip > 0) {
-    u->skip--;
-    return _URC_NO_REASON;
+  uintptr_t cfa = _Unwind_GetCFA(ctx);
+  if (u->n == 0 && u->memo != NULL && os_memo_matches(u->memo, ip, cfa)) {
+    for (uint32_t i = 0; i < u->memo->n && u->n < u->cap; i++) u->raw[u->n++] = (void *)u->memo->ip[i];
+    u->hit = true;
+    return _URC_END_OF_STACK;
   }
-  u->pcs[u->n++] = (void *)ip;
-  return u->n < u->max ? _URC_NO_REASON : _URC_END_OF_STACK;
+  u->raw[u->n] = (void *)ip;
+  u->cfa[u->n++] = cfa;
+  if (u->n < u->cap) return _URC_NO_REASON;
+  u->capped = true;
+  return _URC_END_OF_STACK;
 }
 
+/* Keeps a whole walk of u as the memo: one that reached the stack's end,
+ * short enough, its CFAs rising as callers' frames do; else empties it. */
+static void os_memo_keep(const os_unwind_t *u) {
+  cr_os_stack_memo_t *m = u->memo;
+  bool keep = !u->capped && u->n >= 2 && u->n <= CR_OS_STACK_MEMO_FRAMES;
+  for (int i = 1; keep && i < u->n; i++) keep = u->cfa[i] > u->cfa[i - 1];
+  m->n = 0;
+#if defined(__x86_64__)
+  if (!keep) return;
+  for (int i = 0; i < u->n; i++) m->ip[i] = (uintptr_t)u->raw[i], m->cfa[i] = u->cfa[i];
+  m->n = (uint32_t)u->n;
+#endif
+}
 
 /* The object holding this very function, found among the loaded ones;
  * the program itself comes first in dl_iterate_phdr's order. */
@@ -293,7 +336,7 @@ static void os_own_code(uintptr_t *lo, uintptr_t *hi) {
   if (c.found && !c.program) *lo = c.lo, *hi = c.hi;
 }
 
-__attribute__((noinline)) int cr_os_backtrace(void **pcs, int max) {
+__attribute__((noinline)) int cr_os_backtrace(void **pcs, int max, cr_os_stack_memo_t *memo) {
   static _Atomic(uintptr_t) own_lo, own_hi;
   static atomic_bool own_known;
   if (!atomic_load_explicit(&own_known, memory_order_acquire)) {
@@ -305,11 +348,14 @@ __attribute__((noinline)) int cr_os_backtrace(void **pcs, int max) {
   }
   uintptr_t lo = atomic_load_explicit(&own_lo, memory_order_relaxed);
   uintptr_t hi = atomic_load_explicit(&own_hi, memory_order_relaxed);
-  void *raw[CORONA_BACKTRACE_MAX + 16]; /* room for corona's own frames, dropped below */
+  void *raw[CORONA_BACKTRACE_MAX + 17]; /* room for this function's frame and corona's, dropped below */
+  uintptr_t cfa[CORONA_BACKTRACE_MAX + 17];
   if (max > CORONA_BACKTRACE_MAX) max = CORONA_BACKTRACE_MAX;
-  os_unwind_t u = {raw, max + 16, 0, 1}; /* the first frame is this function's own */
-  if (max > 0) _Unwind_Backtrace(os_unwind_frame, &u);
-  int first = 0; /* corona's frames are innermost: drop them */
+  if (max <= 0) return 0;
+  os_unwind_t u = {raw, cfa, max + 17, 0, memo, false, false};
+  _Unwind_Backtrace(os_unwind_frame, &u);
+  if (memo != NULL && !u.hit) os_memo_keep(&u);
+  int first = 1; /* this function's own frame, then corona's: innermost, dropped */
   while (first < u.n && (uintptr_t)raw[first] >= lo && (uintptr_t)raw[first] < hi) first++;
   int n = 0;
   for (int k = first; k < u.n && n < max; k++) pcs[n++] = raw[k];

@@ -433,7 +433,8 @@ uint64_t cr_os_process_id(char *name, size_t cap) {
 
 /* Windows: stacks keep corona's frames (pprof leaves out malloc and what
  * it calls by name where it can). */
-int cr_os_backtrace(void **pcs, int max) {
+int cr_os_backtrace(void **pcs, int max, cr_os_stack_memo_t *memo) {
+  (void)memo; /* RtlCaptureStackBackTrace walks x64's unwind tables quickly enough */
   if (max <= 0) return 0;
   return (int)RtlCaptureStackBackTrace(1, (DWORD)max, pcs, NULL); /* from our caller */
 }

@@ -163,8 +163,8 @@ static cr_sample_t *record_locked(void **pcs, uint32_t depth, size_t size, size_
 /* The caller's stack, corona's own frames left out by the OS layer when
  * corona is a shared object (in a program linked with libcorona.a they stay
  * on top, see docs/profiling.md). */
-static uint32_t take_stack(void **pcs) {
-  int n = cr_os_backtrace(pcs, CORONA_PROFILE_FRAMES);
+static uint32_t take_stack(void **pcs, cr_tls_t *tls) {
+  int n = cr_os_backtrace(pcs, CORONA_PROFILE_FRAMES, &tls->stack_memo);
   return n > 0 ? (uint32_t)n : 0;
 }
 
@@ -172,10 +172,10 @@ static void interval_dump(void);
 
 /* Records a sample of the live large object whose header is h.  In line:
  * each frame between the unwinder and the program costs the unwinder. */
-CR_INLINE void take_sample(prof_thread_t *t, cr_large_t *h, size_t size, size_t requested) {
+CR_INLINE void take_sample(prof_thread_t *t, cr_tls_t *tls, cr_large_t *h, size_t size, size_t requested) {
   void *pcs[CORONA_PROFILE_FRAMES];
   t->busy = true;
-  uint32_t depth = take_stack(pcs);
+  uint32_t depth = take_stack(pcs, tls);
   cr_lock(&prof_lock);
   cr_sample_t *r = record_locked(pcs, depth, size, requested);
   if (r != NULL) {
@@ -202,7 +202,7 @@ CR_INLINE void take_sample(prof_thread_t *t, cr_large_t *h, size_t size, size_t 
 CR_INLINE void *sampled_small(prof_thread_t *t, cr_tls_t *tls, size_t size, size_t object_size) {
   size_t align = object_size & (0 - object_size);
   void *p = cr_large_alloc(&cr_default_pool, tls, size, align > CORONA_LARGE_HEADER ? align : 0, false);
-  if (p != NULL) take_sample(t, cr_large_header(p, CR_KIND_LARGE), object_size, size);
+  if (p != NULL) take_sample(t, tls, cr_large_header(p, CR_KIND_LARGE), object_size, size);
   return p;
 }
 
@@ -218,15 +218,16 @@ static void *sample_small(cr_tls_t *tls, size_t size, size_t object_size, uint32
    * and a sample point that fell among them is taken here (late by at most
    * CORONA_HOT_OBJECTS objects of this class). */
   int64_t left = (int64_t)tls->sample_left - (int64_t)(hot * object_size);
+  bool now = true; /* one call site for both: the stack memo (os.h) sees one return address */
   if (tls->sample_pending & bit) {
     tls->sample_pending &= ~bit; /* the object a cut kept for this class's next list */
     tls->sample_left = left < 0 ? 0 : (uint64_t)left;
-    return sampled_small(t, tls, size, object_size);
-  }
-  if (left < (int64_t)object_size) { /* the point falls in this object */
+  } else if (left < (int64_t)object_size) { /* the point falls in this object */
     draw(t, tls);
-    return sampled_small(t, tls, size, object_size);
+  } else {
+    now = false;
   }
+  if (now) return sampled_small(t, tls, size, object_size);
   uint64_t k = (uint64_t)left / object_size;
   if (k >= *allow) {
     if (beyond_drops) /* the point fell past the list's real end (bin.c, sample_take) */
@@ -258,7 +259,7 @@ void *cr_profile_large(size_t size, size_t alignment, bool zero) {
     tls->sample_left -= size;
     return p;
   }
-  take_sample(t, cr_large_header(p, CR_KIND_LARGE), size, size);
+  take_sample(t, tls, cr_large_header(p, CR_KIND_LARGE), size, size);
   draw(t, tls);
   return p;
 }

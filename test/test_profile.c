@@ -40,7 +40,21 @@ typedef struct {
 
 /* Sums the records of the profile at path whose innermost frame is in
  * function fn (all records when fn is NULL); checks the format as it goes. */
+static bool read_profile_in(const char *path, const char *fn, const char *caller, profile_sum_t *sum);
 static bool read_profile(const char *path, const char *fn, profile_sum_t *sum) {
+  return read_profile_in(path, fn, NULL, sum);
+}
+
+/* The name of the function holding return address pc, or "". */
+static const char *pc_function(void *pc) {
+  Dl_info info;
+  if (dladdr((char *)pc - 1, &info) == 0 || info.dli_sname == NULL) return "";
+  return info.dli_sname;
+}
+
+/* As read_profile, and when caller is not NULL, only the records whose
+ * second frame is in function caller. */
+static bool read_profile_in(const char *path, const char *fn, const char *caller, profile_sum_t *sum) {
   memset(sum, 0, sizeof *sum);
   FILE *f = fopen(path, "r");
   if (!CHECKF(f != NULL, "%s: %s", path, strerror(errno))) return false;
@@ -65,13 +79,10 @@ static bool read_profile(const char *path, const char *fn, profile_sum_t *sum) {
       continue;
     }
     sum->lines++;
-    void *pc = NULL;
-    if (fn != NULL) {
-      Dl_info info;
-      if (sscanf(line + at, " %p", &pc) != 1 || dladdr((char *)pc - 1, &info) == 0 || info.dli_sname == NULL ||
-          strcmp(info.dli_sname, fn) != 0)
-        continue;
-    }
+    void *pc = NULL, *pc2 = NULL;
+    if (fn != NULL && (sscanf(line + at, " %p", &pc) != 1 || strcmp(pc_function(pc), fn) != 0)) continue;
+    if (caller != NULL && (sscanf(line + at, " %p %p", &pc, &pc2) != 2 || strcmp(pc_function(pc2), caller) != 0))
+      continue;
     sum->live += a, sum->live_bytes += b, sum->allocs += c, sum->alloc_bytes += d;
   }
   fclose(f);
@@ -296,6 +307,53 @@ static void part_threads(void) {
   CHECK(corona_profile_stop() == 0);
 }
 
+/* ---- memo: stacks alike up to a caller ------------------------------------ */
+
+/* Two callers of one allocating function, their frames alike, so that a
+ * sample's innermost frames are the same in both, at the same stack
+ * address: the unwinder's shortcut (cr_os_backtrace's memo of the last
+ * stack) must still tell them apart, by the return address into each
+ * caller.  Every allocation is sampled (rate 1). */
+ALLOCATOR(memo_alloc)
+TU_KEEP void memo_caller_a(void **out, int n) {
+  for (int i = 0; i < n; i++) out[i] = memo_alloc(64);
+  __asm__ volatile("" : : : "memory");
+}
+TU_KEEP void memo_caller_b(void **out, int n) {
+  for (int i = 0; i < n; i++) out[i] = memo_alloc(64);
+  __asm__ volatile("" : : : "memory");
+}
+
+static void part_memo(void) {
+  char path[320];
+  snprintf(path, sizeof path, "%s/memo.heap", dir);
+  if (!CHECK(corona_profile_start(1) == 0)) return;
+  enum { ROUNDS = 20, RUN = 25 };
+  static void *a[ROUNDS * RUN], *b[ROUNDS * RUN];
+  for (int r = 0; r < ROUNDS; r++) { /* runs of each, alternating, the last stack left by the other */
+    memo_caller_a(a + r * RUN, RUN);
+    memo_caller_b(b + r * RUN, r % 3 == 0 ? RUN : RUN - 1);
+  }
+  int nb = 0;
+  for (int r = 0; r < ROUNDS; r++) nb += r % 3 == 0 ? RUN : RUN - 1;
+  profile_sum_t sa, sb, all;
+  if (CHECK(corona_profile_dump(path) == 0)) {
+    CHECK(read_profile_in(path, "memo_alloc", "memo_caller_a", &sa));
+    CHECK(read_profile_in(path, "memo_alloc", "memo_caller_b", &sb));
+    CHECK(read_profile(path, "memo_alloc", &all));
+    CHECKF(sa.allocs == ROUNDS * RUN && sb.allocs == (uint64_t)nb && all.allocs == sa.allocs + sb.allocs,
+           "memo_alloc sampled %llu times: %llu through memo_caller_a (expected %d), %llu through memo_caller_b "
+           "(expected %d)",
+           (unsigned long long)all.allocs, (unsigned long long)sa.allocs, ROUNDS * RUN,
+           (unsigned long long)sb.allocs, nb);
+  }
+  CHECK(corona_profile_stop() == 0);
+  for (int i = 0; i < ROUNDS * RUN; i++) corona_free(a[i]);
+  for (int r = 0; r < ROUNDS; r++)
+    for (int i = 0; i < (r % 3 == 0 ? RUN : RUN - 1); i++) corona_free(b[r * RUN + i]);
+  unlink(path);
+}
+
 static void part_debug(void) {
   const char *debug = getenv("MALLOC_DEBUG");
   if (debug == NULL || strcmp(debug, "1") != 0) {
@@ -367,7 +425,7 @@ int main(int argc, char **argv) {
   if (argc == 3 && strcmp(argv[1], "workload") == 0) return workload(argv[2]);
   double t0 = tu_now();
   make_dir();
-  static const tu_part_t parts[] = {{"exact", part_exact}, {"threads", part_threads}, {"debug", part_debug}};
+  static const tu_part_t parts[] = {{"exact", part_exact}, {"memo", part_memo}, {"threads", part_threads}, {"debug", part_debug}};
   tu_run_parts(argc, argv, parts, sizeof parts / sizeof *parts, 8);
   rmdir(dir);
   return tu_finish("test_profile", t0);

@@ -219,14 +219,30 @@ _Noreturn void cr_os_fatal(const char *msg, size_t len);
 
 /* ---- stacks and files (the heap profiler, profile.c) --------------------------- */
 
+/* A thread's last stack, which cr_os_backtrace keeps for its next call
+ * (the caller owns it, one per thread; all zero: empty).  A sample taken
+ * where the last one was -- the same return address and stack address in
+ * the innermost frame, and every return address of the frames above where
+ * the last walk found it -- is that stack again, read from here instead of
+ * unwound (the unwinder costs ~2000 instructions a frame).  Only where the
+ * return address has a fixed place (x86-64: the word below the stack
+ * pointer of the call); elsewhere it stays empty. */
+#define CR_OS_STACK_MEMO_FRAMES 32
+typedef struct {
+  uintptr_t ip[CR_OS_STACK_MEMO_FRAMES];  /* return addresses, innermost first */
+  uintptr_t cfa[CR_OS_STACK_MEMO_FRAMES]; /* each frame's stack pointer at its call, rising */
+  uint32_t n;                             /* frames kept; 0: none */
+} cr_os_stack_memo_t;
+
 /* The return addresses of the calling thread's stack, innermost first,
  * starting with the first frame outside corona's own code (when corona is
  * a shared object; linked into the program, its frames stay on top), at
  * most max of them; returns how many.  Never allocates and never calls
  * corona (so a malloc may take one), and reads only the unwind tables every
  * binary carries (Linux: libgcc's _Unwind_Backtrace; Windows:
- * RtlCaptureStackBackTrace).  max is at most CORONA_BACKTRACE_MAX. */
-int cr_os_backtrace(void **pcs, int max);
+ * RtlCaptureStackBackTrace).  max is at most CORONA_BACKTRACE_MAX.  memo:
+ * the calling thread's own, or NULL. */
+int cr_os_backtrace(void **pcs, int max, cr_os_stack_memo_t *memo);
 /* The name of the function holding code address pc, as the dynamic linker
  * knows it (exported symbols only), else "object+0xoffset", into name
  * (NUL-terminated, cut to cap - 1); false when neither is known.  Never

@@ -89,6 +89,7 @@ struct cr_tls_s {
   uint64_t sample_left;                /* owner: heap profiler, bytes the thread may be handed before
                                           its next sample point (cr_sample_hook) */
   uint32_t sample_pending;             /* owner: heap profiler, bins whose next hand-out is a sample */
+  cr_os_stack_memo_t stack_memo;       /* owner: heap profiler, the last sample's stack (os.h) */
   uint32_t remote_held;                /* owner: bit b set when remote[b] holds a chain */
   cr_remote_t remote[CORONA_NUM_BINS]; /* owner: remote frees held back, per class */
   cr_block_t *empty;                   /* owner: LIFO of empty blocks (linked by next) */
