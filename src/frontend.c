@@ -109,8 +109,9 @@ CR_NOINLINE void cr_free_not_small(void *p, unsigned kind) {
   }
   cr_large_t *h = cr_large_header(p, kind);
   if (h == NULL) cr_fatal("free(): invalid pointer (not allocated by corona, or freed twice)", p);
+  cr_large_claim(h); /* first: a racing double free may already have cached it (thread.h) */
   if (cr_unlikely(h->sample != NULL)) cr_profile_free(h);
-  cr_large_free(h);
+  cr_large_free_claimed(h);
 }
 
 static inline bool is_pow2(size_t x) { return x != 0 && (x & (x - 1)) == 0; }

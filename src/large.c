@@ -224,15 +224,22 @@ oom:
   return NULL;
 }
 
-void cr_large_free(cr_large_t *h) {
-  cr_pool_t *pool = h->pool;
-  /* Claim the object: of two frees racing on one pointer, both of which
-   * passed validation, exactly one turns user NULL; the other is a double
-   * free and must not cache the block a second time. */
+void cr_large_claim(cr_large_t *h) {
+  /* Exactly one free turns user NULL; the other is a double free and must
+   * not cache the block a second time, nor read its fields. */
   void *user = cr_load_relaxed(&h->user);
   if (cr_unlikely(user == NULL || !atomic_compare_exchange_strong_explicit(&h->user, &user, NULL, memory_order_relaxed,
                                                                            memory_order_relaxed)))
     cr_fatal("free(): double free of a large object at", user != NULL ? user : (char *)h + CORONA_LARGE_HEADER);
+}
+
+void cr_large_free(cr_large_t *h) {
+  cr_large_claim(h);
+  cr_large_free_claimed(h);
+}
+
+void cr_large_free_claimed(cr_large_t *h) {
+  cr_pool_t *pool = h->pool;
   slack_drop(h);
   atomic_fetch_sub_explicit(&pool->large_in_use, h->block_size, memory_order_relaxed);
   CR_STAT(cr_stat_event(pool, CR_STAT_LARGE_FREE, 1));

@@ -67,7 +67,8 @@ void cr_debug_fork_lock(bool take); /* fork handlers: the quarantine's lock */
  * While it runs, cr_sample_hook (thread.h) is set and every thread of the
  * default heap counts calls; large allocations of the default heap come to
  * cr_profile_large, and the free of a large object whose header has a
- * sample record (h->sample) calls cr_profile_free before cr_large_free. */
+ * sample record (h->sample) calls cr_profile_free between cr_large_claim and
+ * cr_large_free_claimed. */
 CR_INLINE bool cr_profiling(void) { return cr_unlikely(cr_load_relaxed(&cr_sample_hook) != NULL); }
 void cr_profile_init(void);  /* cr_init, after the options: the options that start it */
 void *cr_profile_large(size_t size, size_t alignment, bool zero); /* cr_large_alloc, maybe sampled */

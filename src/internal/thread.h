@@ -420,7 +420,14 @@ CR_INLINE void cr_tls_decay_check(cr_tls_t *tls) {
  * must read as zero.
  * NULL with errno ENOMEM on failure. */
 void *cr_large_alloc(cr_pool_t *pool, cr_tls_t *own, size_t size, size_t alignment, bool zero);
-void cr_large_free(cr_large_t *h);
+void cr_large_free(cr_large_t *h); /* cr_large_claim, then cr_large_free_claimed */
+/* The free of h claims it first: of two frees racing on one pointer, both
+ * of which passed validation, exactly one claims it; the other ends the
+ * process with a report.  Only the claimant may then read what the live
+ * object's holder owns (h->sample: the same word becomes cached_at once
+ * the claimant caches the block). */
+void cr_large_claim(cr_large_t *h);
+void cr_large_free_claimed(cr_large_t *h);
 /* The live large header of p (page-map kind `kind`), or NULL when p is not
  * the user pointer of a live large object.  Never faults. */
 cr_large_t *cr_large_header(const void *p, unsigned kind);
