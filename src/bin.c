@@ -529,8 +529,18 @@ CR_INLINE void *swap_local(cr_tls_t *tls, unsigned bin, void *p) {
  * walk has counted it (see sample_take). */
 static CR_NOINLINE void *swap_local_watched(cr_tls_t *tls, unsigned bin, void *p, size_t size) {
   unsigned row = CR_ROW(bin);
+  uint32_t object_size = cr_bin_size[bin];
+  if ((object_size & (object_size - 1)) == 0 && !cr_tls_counting(tls)) {
+    /* A power of two, sampled only: nothing walks the list.  Its bound is
+     * a slab's worth of objects (more than a block holds: its header). */
+    uint32_t hot = tls->hot[bin];
+    tls->hot[bin] = 0; /* the list ran dry: a new turn */
+    tls->bins.local[row] = NULL;
+    tls->bins.free[row] = p;
+    return sample_take(tls, bin, size, hot, SAMPLE_UNCOUNTED, (uint32_t)(CORONA_SLAB_SIZE >> __builtin_ctz(object_size)));
+  }
   int64_t n = -1; /* the list's length, once a walk has counted it */
-  if ((cr_bin_size[bin] & (cr_bin_size[bin] - 1)) != 0) n = check_local(tls->bins.block[row], bin, p);
+  if ((object_size & (object_size - 1)) != 0) n = check_local(tls->bins.block[row], bin, p);
   if (n < 0 && cr_tls_counting(tls)) n = cr_list_length(p); /* at most a block's objects */
   CR_STAT(if (cr_tls_counting(tls)) count_swap(tls, bin, n));
   if (cr_tls_sampling(tls)) {

@@ -247,27 +247,29 @@ _Noreturn void cr_os_fatal(const char *msg, size_t len) {
  * so it is loaded with corona, and walking reads the .eh_frame tables found
  * through dl_iterate_phdr (or _dl_find_object) without allocating. */
 typedef struct {
-  void **raw;                /* return addresses seen, innermost first: this function's own frame first */
-  uintptr_t *cfa;            /* and their frames' CFAs */
+  void **raw;                /* return addresses seen, innermost first: cr_os_backtrace's own frame first */
+  uintptr_t *cfa;            /* and their frames' CFAs (libgcc's: see os_memo_matches) */
   int cap, n;
   cr_os_stack_memo_t *memo;  /* or NULL */
-  bool hit, capped;          /* the memo gave the rest; the walk stopped at cap */
+  bool capped;               /* the walk stopped at cap */
 } os_unwind_t;
 
-/* Whether the stack whose innermost frame (this function's own) has
- * return address ip and CFA cfa is the memo's.  libgcc gives a frame the
- * CFA of the frame it called (its stack pointer at that call), and on
- * x86-64 the return address into a frame is the word just below that.
- * Each return address of the memo is checked where the last walk found
- * it, from the innermost frame up, so a read is made only in a frame the
- * previous check has shown to be there (the same call site below it).  A
- * function whose frame size varies (alloca, stack realignment) could hold
- * a stale copy of a return address at the memo's place, an unlikely
- * coincidence that would give the last stack again from that frame up. */
+/* Whether the calling thread's stack is the memo's, its frame 1 (the
+ * caller of cr_os_backtrace) given by its return address ip and the stack
+ * pointer cfa of its call, which the caller reads without the unwinder.
+ * libgcc gives a frame the CFA of the frame it called (its stack pointer
+ * at that call), and on x86-64 the return address into a frame is the word
+ * just below that.  Each return address of the memo is checked where the
+ * last walk found it, from the innermost frame up, so a read is made only
+ * in a frame the previous check has shown to be there (the same call site
+ * below it).  A function whose frame size varies (alloca, stack
+ * realignment) could hold a stale copy of a return address at the memo's
+ * place, an unlikely coincidence that would give the last stack again from
+ * that frame up. */
 static bool os_memo_matches(const cr_os_stack_memo_t *m, uintptr_t ip, uintptr_t cfa) {
 #if defined(__x86_64__)
-  if (m->n == 0 || m->ip[0] != ip || m->cfa[0] != cfa) return false;
-  for (uint32_t i = 1; i < m->n; i++)
+  if (m->n < 2 || m->ip[1] != ip || m->cfa[1] != cfa) return false;
+  for (uint32_t i = 2; i < m->n; i++)
     if (*(const uintptr_t *)(m->cfa[i] - sizeof(uintptr_t)) != m->ip[i]) return false;
   return true;
 #else
@@ -280,14 +282,8 @@ static _Unwind_Reason_Code os_unwind_frame(struct _Unwind_Context *ctx, void *ar
   os_unwind_t *u = arg;
   uintptr_t ip = _Unwind_GetIP(ctx);
   if (ip == 0) return _URC_END_OF_STACK;
-  uintptr_t cfa = _Unwind_GetCFA(ctx);
-  if (u->n == 0 && u->memo != NULL && os_memo_matches(u->memo, ip, cfa)) {
-    for (uint32_t i = 0; i < u->memo->n && u->n < u->cap; i++) u->raw[u->n++] = (void *)u->memo->ip[i];
-    u->hit = true;
-    return _URC_END_OF_STACK;
-  }
   u->raw[u->n] = (void *)ip;
-  u->cfa[u->n++] = cfa;
+  u->cfa[u->n++] = _Unwind_GetCFA(ctx);
   if (u->n < u->cap) return _URC_NO_REASON;
   u->capped = true;
   return _URC_END_OF_STACK;
@@ -352,9 +348,15 @@ __attribute__((noinline)) int cr_os_backtrace(void **pcs, int max, cr_os_stack_m
   uintptr_t cfa[CORONA_BACKTRACE_MAX + 17];
   if (max > CORONA_BACKTRACE_MAX) max = CORONA_BACKTRACE_MAX;
   if (max <= 0) return 0;
-  os_unwind_t u = {raw, cfa, max + 17, 0, memo, false, false};
-  _Unwind_Backtrace(os_unwind_frame, &u);
-  if (memo != NULL && !u.hit) os_memo_keep(&u);
+  os_unwind_t u = {raw, cfa, max + 17, 0, memo, false};
+  /* Frame 1 as the unwinder would see it: no unwinding at all when the
+   * memo holds this stack. */
+  if (memo != NULL && os_memo_matches(memo, (uintptr_t)__builtin_return_address(0), (uintptr_t)__builtin_dwarf_cfa())) {
+    for (uint32_t i = 0; i < memo->n && u.n < u.cap; i++) raw[u.n++] = (void *)memo->ip[i];
+  } else {
+    _Unwind_Backtrace(os_unwind_frame, &u);
+    if (memo != NULL) os_memo_keep(&u);
+  }
   int first = 1; /* this function's own frame, then corona's: innermost, dropped */
   while (first < u.n && (uintptr_t)raw[first] >= lo && (uintptr_t)raw[first] < hi) first++;
   int n = 0;
