@@ -3,6 +3,7 @@
  * share: the list of their TLS structs, its list of empty blocks, the
  * per-bin orphan lists, and its backend.  ("Pool" means nothing else in
  * corona: a thread's own empty blocks are its empty cache.) */
+#include <stddef.h>
 #include <string.h>
 
 #include "internal/thread.h"
@@ -51,9 +52,14 @@ cr_tls_t *cr_pool_tls_alloc(cr_pool_t *pool) {
   cr_tls_t *tls = pool->free_tls;
   if (tls != NULL) pool->free_tls = tls->pool_next;
   cr_unlock(&pool->lock);
-  if (tls == NULL && (tls = cr_meta_alloc(sizeof *tls)) == NULL) return NULL;
-  /* A recycled TLS has empty mailboxes (its exit collected every notice). */
-  memset(tls, 0, sizeof *tls); /* the caller gives the bins their rows (cr_bins_init) */
+  /* A recycled TLS has empty mailboxes (its exit collected every notice),
+   * and keeps its stack memo (thread.h). */
+  size_t clear = offsetof(cr_tls_t, stack_memo);
+  if (tls == NULL) {
+    if ((tls = cr_meta_alloc(sizeof *tls)) == NULL) return NULL;
+    clear = sizeof *tls;
+  }
+  memset(tls, 0, clear); /* the caller gives the bins their rows (cr_bins_init) */
   tls->pool = pool;
   cr_lock(&pool->lock);
   /* Under the lock, like cr_pool_set_counting's update of every thread's copy. */

@@ -89,7 +89,6 @@ struct cr_tls_s {
   uint64_t sample_left;                /* owner: heap profiler, bytes the thread may be handed before
                                           its next sample point (cr_sample_hook) */
   uint32_t sample_pending;             /* owner: heap profiler, bins whose next hand-out is a sample */
-  cr_os_stack_memo_t stack_memo;       /* owner: heap profiler, the last sample's stack (os.h) */
   uint32_t remote_held;                /* owner: bit b set when remote[b] holds a chain */
   cr_remote_t remote[CORONA_NUM_BINS]; /* owner: remote frees held back, per class */
   cr_block_t *empty;                   /* owner: LIFO of empty blocks (linked by next) */
@@ -111,6 +110,11 @@ struct cr_tls_s {
 #endif
   cr_inbox_t inbox; /* a block's owner is its thread's inbox (block.h); atomic, pushed by
                        remote freers, on lines of its own */
+  /* Last, and kept when the TLS is recycled (cr_pool_tls_alloc clears what
+   * comes before it): a thread that takes over another's stack (glibc
+   * reuses the stacks of exited threads) and samples where it did finds
+   * the stack there, checked frame by frame like any memo (os.h). */
+  cr_os_stack_memo_t stack_memo; /* owner: heap profiler, the last sample's stack */
 };
 
 /* What a thread counts (tls->counting): calls, for the statistics (a copy of
