@@ -261,8 +261,12 @@ void cr_bins_drain_all(cr_tls_t *tls);
 void cr_bins_flush_empty(cr_tls_t *tls);
 /* Only the empty blocks the thread caches (resting and pooled) to the pool. */
 void cr_bins_hand_back_empty(cr_tls_t *tls);
-/* Thread exit: orphans or releases every block of tls.  false when some
- * block is still owed a mailbox notice: tls must then never be reused. */
+/* Both lists of every bin go home (bin.c): thread exit, corona_collect and
+ * a user pool's thread teardown. */
+void cr_bins_home(cr_tls_t *tls);
+/* Thread exit (bin_exit.c): orphans or releases every block of tls.  false
+ * when some block is still owed a mailbox notice: tls must then never be
+ * reused. */
 bool cr_bins_release_all(cr_tls_t *tls);
 
 /* ---- tls.c: per-thread data ------------------------------------------- */
