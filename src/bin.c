@@ -524,34 +524,23 @@ CR_INLINE void *swap_local(cr_tls_t *tls, unsigned bin, void *p) {
 }
 
 /* The swap of a watched thread: the list is checked in a class that is
- * not a power of two (check_local), counted for the statistics, and cut
- * for the heap profiler.  The profiler does without its length when no
- * walk has counted it (see sample_take). */
+ * not a power of two (check_local, which counts it), counted for the
+ * statistics, and cut for the heap profiler, which does without its length
+ * when nothing has counted it (a power of two's, sampled only): it takes
+ * the list's bytes at a bound, a slab's worth of objects (more than a block
+ * holds: its header), see sample_take. */
 static CR_NOINLINE void *swap_local_watched(cr_tls_t *tls, unsigned bin, void *p, size_t size) {
   unsigned row = CR_ROW(bin);
-  uint32_t object_size = cr_bin_size[bin];
-  if ((object_size & (object_size - 1)) == 0 && !cr_tls_counting(tls)) {
-    /* A power of two, sampled only: nothing walks the list.  Its bound is
-     * a slab's worth of objects (more than a block holds: its header). */
-    uint32_t hot = tls->hot[bin];
-    tls->hot[bin] = 0; /* the list ran dry: a new turn */
-    tls->bins.local[row] = NULL;
-    tls->bins.free[row] = p;
-    return sample_take(tls, bin, size, hot, SAMPLE_UNCOUNTED, (uint32_t)(CORONA_SLAB_SIZE >> __builtin_ctz(object_size)));
-  }
-  int64_t n = -1; /* the list's length, once a walk has counted it */
+  uint32_t object_size = cr_bin_size[bin], n = SAMPLE_UNCOUNTED;
   if ((object_size & (object_size - 1)) != 0) n = check_local(tls->bins.block[row], bin, p);
-  if (n < 0 && cr_tls_counting(tls)) n = cr_list_length(p); /* at most a block's objects */
+  else if (cr_tls_counting(tls)) n = (uint32_t)cr_list_length(p); /* at most a block's objects */
   CR_STAT(if (cr_tls_counting(tls)) count_swap(tls, bin, n));
-  if (cr_tls_sampling(tls)) {
-    uint32_t hot = tls->hot[bin];
-    tls->hot[bin] = 0; /* the list ran dry: a new turn */
-    tls->bins.local[row] = NULL;
-    tls->bins.free[row] = p;
-    uint32_t bound = tls->bins.block[row]->capacity; /* the local list holds the active block's objects */
-    return sample_take(tls, bin, size, hot, n < 0 ? SAMPLE_UNCOUNTED : (uint32_t)n, bound);
-  }
-  return swap_local(tls, bin, p);
+  if (!cr_tls_sampling(tls)) return swap_local(tls, bin, p);
+  uint32_t hot = tls->hot[bin];
+  tls->hot[bin] = 0; /* the list ran dry: a new turn */
+  tls->bins.local[row] = NULL;
+  tls->bins.free[row] = p;
+  return sample_take(tls, bin, size, hot, n, (uint32_t)(CORONA_SLAB_SIZE >> __builtin_ctz(object_size)));
 }
 
 /* The swap in a class that is not a power of two (the list is checked:
