@@ -8,16 +8,11 @@
 #include "internal/thread.h"
 
 #if CORONA_STATS
-static inline void add_own(_Atomic(uint64_t) *c, uint64_t n) { cr_store_relaxed(c, cr_load_relaxed(c) + n); }
 static inline void add_shared(_Atomic(uint64_t) *c, uint64_t n) {
   atomic_fetch_add_explicit(c, n, memory_order_relaxed);
 }
 
-void cr_stat_event(cr_pool_t *pool, unsigned ev, uint64_t n) {
-  cr_tls_t *tls = cr_tls_own();
-  if (tls != NULL && tls->pool == pool) add_own(&tls->stats.event[ev], n);
-  else add_shared(&pool->stats.event[ev], n);
-}
+void cr_stat_event_shared(cr_pool_t *pool, unsigned ev, uint64_t n) { add_shared(&pool->stats.event[ev], n); }
 
 void cr_stats_retire_locked(cr_pool_t *pool, cr_tls_t *tls) {
   for (unsigned bin = 0; bin < CORONA_NUM_BINS; bin++) {

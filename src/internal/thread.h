@@ -360,8 +360,14 @@ CR_INLINE bool cr_tls_counting(cr_tls_t *tls) {
   return cr_unlikely((cr_load_relaxed(&tls->counting) & CR_COUNT_CALLS) != 0);
 }
 /* Adds n to event ev: the calling thread's counters when it has a TLS of
- * pool, else the pool's shared ones. */
-void cr_stat_event(cr_pool_t *pool, unsigned ev, uint64_t n);
+ * pool (in line: every large allocation and free counts), else the pool's
+ * shared ones. */
+void cr_stat_event_shared(cr_pool_t *pool, unsigned ev, uint64_t n);
+CR_INLINE void cr_stat_event(cr_pool_t *pool, unsigned ev, uint64_t n) {
+  cr_tls_t *tls = cr_tls_own();
+  if (cr_likely(tls != NULL && tls->pool == pool)) cr_stat_own(&tls->stats.event[ev], (int64_t)n);
+  else cr_stat_event_shared(pool, ev, n);
+}
 /* Thread exit (pool->lock held): tls's counts go to the pool's. */
 void cr_stats_retire_locked(cr_pool_t *pool, cr_tls_t *tls);
 /* Slab bytes serving objects changed by delta; tracks the peak. */
