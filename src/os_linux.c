@@ -267,16 +267,19 @@ typedef struct {
  * place, an unlikely coincidence that would give the last stack again from
  * that frame up. */
 static bool os_memo_matches(const cr_os_stack_memo_t *m, uintptr_t ip, uintptr_t cfa) {
-#if defined(__x86_64__)
   if (m->n < 2 || m->ip[1] != ip || m->cfa[1] != cfa) return false;
   for (uint32_t i = 2; i < m->n; i++)
     if (*(const uintptr_t *)(m->cfa[i] - sizeof(uintptr_t)) != m->ip[i]) return false;
   return true;
-#else
-  (void)m, (void)ip, (void)cfa;
-  return false;
-#endif
 }
+
+/* Where the return address has that fixed place (os.h): elsewhere
+ * cr_os_backtrace keeps no memo and always unwinds. */
+#if defined(__x86_64__)
+#define OS_STACK_MEMO 1
+#else
+#define OS_STACK_MEMO 0
+#endif
 
 static _Unwind_Reason_Code os_unwind_frame(struct _Unwind_Context *ctx, void *arg) {
   os_unwind_t *u = arg;
@@ -296,11 +299,9 @@ static void os_memo_keep(const os_unwind_t *u) {
   bool keep = !u->capped && u->n >= 2 && u->n <= CR_OS_STACK_MEMO_FRAMES;
   for (int i = 1; keep && i < u->n; i++) keep = u->cfa[i] > u->cfa[i - 1];
   m->n = 0;
-#if defined(__x86_64__)
   if (!keep) return;
   for (int i = 0; i < u->n; i++) m->ip[i] = (uintptr_t)u->raw[i], m->cfa[i] = u->cfa[i];
   m->n = (uint32_t)u->n;
-#endif
 }
 
 /* The object holding this very function, found among the loaded ones;
@@ -348,6 +349,7 @@ __attribute__((noinline)) int cr_os_backtrace(void **pcs, int max, cr_os_stack_m
   uintptr_t cfa[CORONA_BACKTRACE_MAX + 17];
   if (max > CORONA_BACKTRACE_MAX) max = CORONA_BACKTRACE_MAX;
   if (max <= 0) return 0;
+  if (!OS_STACK_MEMO) memo = NULL;
   os_unwind_t u = {raw, cfa, max + 17, 0, memo, false};
   /* Frame 1 as the unwinder would see it: no unwinding at all when the
    * memo holds this stack. */

@@ -347,12 +347,11 @@ typedef unsigned long long ull;
 
 /* v in decimal, right-aligned in width characters, as "%<width>llu". */
 static void write_u64(writer_t *w, uint64_t v, int width) {
-  char digits[20];
-  int n = 0;
-  do digits[n++] = (char)('0' + v % 10), v /= 10;
-  while (v != 0);
-  for (; width > n; width--) w->buf[w->n++] = ' ';
-  while (n > 0) w->buf[w->n++] = digits[--n];
+  char d[20];
+  size_t n = cr_fmt_u64(d, v);
+  for (; width > (int)n; width--) w->buf[w->n++] = ' ';
+  memcpy(w->buf + w->n, d, n);
+  w->n += n;
 }
 
 /* "live: bytes [allocated: bytes] @", as "%6llu: %8llu [%6llu: %8llu] @". */
@@ -371,13 +370,8 @@ static void write_record_head(writer_t *w, uint64_t live, uint64_t live_bytes, u
 /* " 0x" and pc in hex, as " %p" writes it. */
 static void write_pc(writer_t *w, const void *pc) {
   if (sizeof w->buf - w->n < 32) flush(w);
-  uintptr_t v = (uintptr_t)pc;
-  char *o = w->buf + w->n;
-  *o++ = ' ', *o++ = '0', *o++ = 'x';
-  int shift = (int)(sizeof v * 8) - 4;
-  while (shift > 0 && ((v >> shift) & 15) == 0) shift -= 4;
-  for (; shift >= 0; shift -= 4) *o++ = "0123456789abcdef"[(v >> shift) & 15];
-  w->n = (size_t)(o - w->buf);
+  w->buf[w->n++] = ' ', w->buf[w->n++] = '0', w->buf[w->n++] = 'x';
+  w->n += cr_fmt_hex(w->buf + w->n, (uintptr_t)pc, 1);
 }
 
 /* The legacy heap profile: a header with the totals and the rate, a line

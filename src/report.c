@@ -10,21 +10,37 @@ void cr_line_str(cr_line_t *l, const char *s) {
   while (*s && l->n < sizeof l->buf - 1) l->buf[l->n++] = *s++;
 }
 
-void cr_line_u64(cr_line_t *l, uint64_t v) {
+size_t cr_fmt_u64(char *out, uint64_t v) {
   char digits[20];
-  int n = 0;
-  do {
-    digits[n++] = (char)('0' + v % 10);
-    v /= 10;
-  } while (v != 0);
-  while (n > 0 && l->n < sizeof l->buf - 1) l->buf[l->n++] = digits[--n];
+  size_t n = 0, k = 0;
+  do digits[n++] = (char)('0' + v % 10), v /= 10;
+  while (v != 0);
+  while (n > 0) out[k++] = digits[--n];
+  return k;
+}
+
+size_t cr_fmt_hex(char *out, uint64_t v, int min_digits) {
+  int shift = 60;
+  while (shift > 0 && shift >= min_digits * 4 && ((v >> shift) & 15) == 0) shift -= 4;
+  size_t k = 0;
+  for (; shift >= 0; shift -= 4) out[k++] = "0123456789abcdef"[(v >> shift) & 15];
+  return k;
+}
+
+/* Appends n bytes of s, cut at the buffer's end (room kept for the newline). */
+static void line_put(cr_line_t *l, const char *s, size_t n) {
+  for (size_t i = 0; i < n && l->n < sizeof l->buf - 1; i++) l->buf[l->n++] = s[i];
+}
+
+void cr_line_u64(cr_line_t *l, uint64_t v) {
+  char d[20];
+  line_put(l, d, cr_fmt_u64(d, v));
 }
 
 void cr_line_addr(cr_line_t *l, const void *addr) {
-  uintptr_t a = (uintptr_t)addr;
+  char d[16];
   cr_line_str(l, "0x");
-  for (int shift = (int)sizeof a * 8 - 4; shift >= 0 && l->n < sizeof l->buf - 1; shift -= 4)
-    l->buf[l->n++] = "0123456789abcdef"[(a >> shift) & 15];
+  line_put(l, d, cr_fmt_hex(d, (uintptr_t)addr, 16));
 }
 
 void cr_line_emit(cr_line_t *l) {

@@ -13,6 +13,12 @@ typedef struct cr_line_s {
   size_t n;
 } cr_line_t;
 #define CR_LINE_INIT {"corona: ", 8}
+/* v in decimal into out (room for 20), without allocating; the digits'
+ * count. */
+size_t cr_fmt_u64(char *out, uint64_t v);
+/* v in hexadecimal into out (room for 16), at least min_digits digits
+ * (leading zeros), no prefix; the digits' count. */
+size_t cr_fmt_hex(char *out, uint64_t v, int min_digits);
 void cr_line_str(cr_line_t *l, const char *s);
 void cr_line_u64(cr_line_t *l, uint64_t v);
 void cr_line_addr(cr_line_t *l, const void *addr); /* 0x + 16 hex digits */
