@@ -18,7 +18,7 @@ void cr_bins_init(cr_tls_t *tls) {
     /* No hot objects until the thread allocates in the class (its first
      * refill starts a turn): a thread that only frees there, such as a
      * pipeline's last stage, would never hand them out. */
-    tls->hot[bin] = CORONA_HOT_OBJECTS;
+    tls->hot[bin] = CR_HOT_NO_TURN;
   }
 }
 
@@ -242,7 +242,7 @@ void cr_bins_home(cr_tls_t *tls) {
   for (unsigned bin = 0; bin < CORONA_NUM_BINS; bin++) {
     void *unused = tls->bins.free[CR_ROW(bin)], *freed = tls->bins.local[CR_ROW(bin)];
     tls->bins.free[CR_ROW(bin)] = tls->bins.local[CR_ROW(bin)] = NULL;
-    tls->hot[bin] = CORONA_HOT_OBJECTS; /* as a new TLS: no turn until the next refill */
+    tls->hot[bin] = CR_HOT_NO_TURN; /* as a new TLS: no turn until the next refill */
     int64_t n_unused = list_home(tls, unused), n_freed = list_home(tls, freed);
     CR_STAT(if (cr_tls_counting(tls)) cr_stat_own(&tls->stats.bin_alloc[bin], -n_unused));
     CR_STAT(if (cr_tls_counting(tls)) cr_stat_own(&tls->stats.bin_free[bin], n_freed));
@@ -478,6 +478,7 @@ static CR_NOINLINE void *sample_cut(cr_tls_t *tls, unsigned bin, size_t size, ui
  * (a few per cent of swaps at the default rate), and a point past the real
  * end is dropped (sample_cut tells the hook, which draws afresh). */
 CR_INLINE void *sample_take(cr_tls_t *tls, unsigned bin, size_t size, uint32_t hot, uint32_t have, uint32_t bound) {
+  if (hot == CR_HOT_NO_TURN) hot = 0; /* the class's first list: no frees were kept hot */
   uint64_t need = (uint64_t)(have != SAMPLE_UNCOUNTED ? have + hot : bound + hot) * cr_bin_size[bin];
   if (cr_likely(tls->sample_left >= need && !(tls->sample_pending & (1u << bin)))) {
     tls->sample_left -= need;

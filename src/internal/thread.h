@@ -38,6 +38,15 @@ typedef struct cr_blocklist_s {
 #define CR_BLOCK_NEVER ((cr_block_t *)(uintptr_t)CORONA_MIN_ALIGN)
 
 
+/* tls->hot[bin] of a class with no turn running: above the limit, so frees
+ * put nothing on the free list (the fast path's test is `< limit`), and
+ * distinct from a turn that reached the limit: the heap profiler counts
+ * the hot objects of a turn as allocated (bin.c, sample_take), and a new
+ * thread's or a collected class's phantom turn would count bytes nobody
+ * allocated (a short thread touching many classes: five times the
+ * samples). */
+#define CR_HOT_NO_TURN (CORONA_HOT_OBJECTS + 1)
+
 /* The bins of one thread, a column per field (x86 reaches row k of each
  * column with one scaled address, where an array of structs would need a
  * shift and an add on both fast paths).  Rows that serve no class (0 and the
@@ -84,8 +93,9 @@ struct cr_tls_s {
   cr_blocklist_t partial[CORONA_NUM_BINS];
   cr_blocklist_t full[CORONA_NUM_BINS];
   uint32_t hot[CORONA_NUM_BINS];       /* owner: objects of other blocks put on bins.free by
-                                          frees since that list last ran dry (the limit, so
-                                          none, before the thread's first refill of the class) */
+                                          frees since that list last ran dry; CR_HOT_NO_TURN
+                                          (none, and none may be) before the thread's first
+                                          refill of the class */
   uint64_t sample_left;                /* owner: heap profiler, bytes the thread may be handed before
                                           its next sample point (cr_sample_hook) */
   uint32_t sample_pending;             /* owner: heap profiler, bins whose next hand-out is a sample */
