@@ -266,11 +266,24 @@ typedef struct {
  * realignment) could hold a stale copy of a return address at the memo's
  * place, an unlikely coincidence that would give the last stack again from
  * that frame up. */
-static bool os_memo_matches(const cr_os_stack_memo_t *m, uintptr_t ip, uintptr_t cfa) {
+static bool os_memo_matches(const cr_os_stack_t *m, uintptr_t ip, uintptr_t cfa) {
   if (m->n < 2 || m->ip[1] != ip || m->cfa[1] != cfa) return false;
   for (uint32_t i = 2; i < m->n; i++)
     if (*(const uintptr_t *)(m->cfa[i] - sizeof(uintptr_t)) != m->ip[i]) return false;
   return true;
+}
+
+/* The memo's stack that the calling thread's is (see os_memo_matches), or
+ * NULL. */
+static const cr_os_stack_t *os_memo_find(cr_os_stack_memo_t *memo, uintptr_t ip, uintptr_t cfa) {
+  for (uint32_t k = 0; k < CR_OS_STACK_MEMOS; k++) {
+    uint32_t i = (memo->last + k) % CR_OS_STACK_MEMOS; /* the last one first */
+    if (os_memo_matches(&memo->stack[i], ip, cfa)) {
+      memo->last = i;
+      return &memo->stack[i];
+    }
+  }
+  return NULL;
 }
 
 /* Where the return address has that fixed place (os.h): elsewhere
@@ -292,16 +305,18 @@ static _Unwind_Reason_Code os_unwind_frame(struct _Unwind_Context *ctx, void *ar
   return _URC_END_OF_STACK;
 }
 
-/* Keeps a whole walk of u as the memo: one that reached the stack's end,
- * short enough, its CFAs rising as callers' frames do; else empties it. */
+/* Keeps a whole walk of u in the memo, in place of the stack not used
+ * last: one that reached the stack's end, short enough, its CFAs rising
+ * as callers' frames do; else leaves the memo as it is. */
 static void os_memo_keep(const os_unwind_t *u) {
-  cr_os_stack_memo_t *m = u->memo;
   bool keep = !u->capped && u->n >= 2 && u->n <= CR_OS_STACK_MEMO_FRAMES;
   for (int i = 1; keep && i < u->n; i++) keep = u->cfa[i] > u->cfa[i - 1];
-  m->n = 0;
   if (!keep) return;
+  uint32_t slot = (u->memo->last + 1) % CR_OS_STACK_MEMOS;
+  cr_os_stack_t *m = &u->memo->stack[slot];
   for (int i = 0; i < u->n; i++) m->ip[i] = (uintptr_t)u->raw[i], m->cfa[i] = u->cfa[i];
   m->n = (uint32_t)u->n;
+  u->memo->last = slot;
 }
 
 /* The object holding this very function, found among the loaded ones;
@@ -353,8 +368,10 @@ __attribute__((noinline)) int cr_os_backtrace(void **pcs, int max, cr_os_stack_m
   os_unwind_t u = {raw, cfa, max + 17, 0, memo, false};
   /* Frame 1 as the unwinder would see it: no unwinding at all when the
    * memo holds this stack. */
-  if (memo != NULL && os_memo_matches(memo, (uintptr_t)__builtin_return_address(0), (uintptr_t)__builtin_dwarf_cfa())) {
-    for (uint32_t i = 0; i < memo->n && u.n < u.cap; i++) raw[u.n++] = (void *)memo->ip[i];
+  const cr_os_stack_t *m = NULL;
+  if (memo != NULL) m = os_memo_find(memo, (uintptr_t)__builtin_return_address(0), (uintptr_t)__builtin_dwarf_cfa());
+  if (m != NULL) {
+    for (uint32_t i = 0; i < m->n && u.n < u.cap; i++) raw[u.n++] = (void *)m->ip[i];
   } else {
     _Unwind_Backtrace(os_unwind_frame, &u);
     if (memo != NULL) os_memo_keep(&u);

@@ -124,7 +124,7 @@ struct cr_tls_s {
    * comes before it): a thread that takes over another's stack (glibc
    * reuses the stacks of exited threads) and samples where it did finds
    * the stack there, checked frame by frame like any memo (os.h). */
-  cr_os_stack_memo_t stack_memo; /* owner: heap profiler, the last sample's stack */
+  cr_os_stack_memo_t stack_memo; /* owner: heap profiler, the last samples' stacks */
 };
 
 /* What a thread counts (tls->counting): calls, for the statistics (a copy of
