@@ -524,30 +524,37 @@ CR_INLINE void *swap_local(cr_tls_t *tls, unsigned bin, void *p) {
   return p;
 }
 
-/* The swap of a watched thread: the list is checked in a class that is
- * not a power of two (check_local, which counts it), counted for the
- * statistics, and cut for the heap profiler, which does without its length
- * when nothing has counted it (a power of two's, sampled only): it takes
- * the list's bytes at a bound, a slab's worth of objects (more than a block
- * holds: its header), see sample_take. */
-static CR_NOINLINE void *swap_local_watched(cr_tls_t *tls, unsigned bin, void *p, size_t size) {
+/* The swap of a sampling thread: the local list p (n objects, or
+ * SAMPLE_UNCOUNTED) becomes the free list, handed out through sample_take
+ * (a power of two's list, which nothing counts, at its bound: a slab's
+ * worth of objects, more than a block holds). */
+static CR_NOINLINE void *swap_local_sampled(cr_tls_t *tls, unsigned bin, void *p, size_t size, uint32_t n) {
   unsigned row = CR_ROW(bin);
-  uint32_t object_size = cr_bin_size[bin], n = SAMPLE_UNCOUNTED;
-  if ((object_size & (object_size - 1)) != 0) n = check_local(tls->bins.block[row], bin, p);
-  else if (cr_tls_counting(tls)) n = (uint32_t)cr_list_length(p); /* at most a block's objects */
-  CR_STAT(if (cr_tls_counting(tls)) count_swap(tls, bin, n));
-  if (!cr_tls_sampling(tls)) return swap_local(tls, bin, p);
   uint32_t hot = tls->hot[bin];
   tls->hot[bin] = 0; /* the list ran dry: a new turn */
   tls->bins.local[row] = NULL;
   tls->bins.free[row] = p;
-  return sample_take(tls, bin, size, hot, n, (uint32_t)(CORONA_SLAB_SIZE >> __builtin_ctz(object_size)));
+  return sample_take(tls, bin, size, hot, n, (uint32_t)(CORONA_SLAB_SIZE >> __builtin_ctz(cr_bin_size[bin])));
 }
 
-/* The swap in a class that is not a power of two (the list is checked:
- * check_local), or while the thread is watched. */
-static CR_NOINLINE void *swap_local_checked(cr_tls_t *tls, unsigned bin, void *p, size_t size) {
-  if (cr_unlikely(cr_tls_watched(tls))) return swap_local_watched(tls, bin, p, size);
+/* The swap of a watched thread: the list is checked in a class that is
+ * not a power of two (check_local, which counts it), counted for the
+ * statistics, and cut for the heap profiler, which does without its length
+ * when nothing has counted it (a power of two's, sampled only: the caller
+ * goes to swap_local_sampled at once, see cr_malloc_small_slow). */
+static CR_NOINLINE void *swap_local_watched(cr_tls_t *tls, unsigned bin, void *p, size_t size) {
+  uint32_t object_size = cr_bin_size[bin], n;
+  bool pow2 = (object_size & (object_size - 1)) == 0;
+  if (!pow2) n = check_local(tls->bins.block[CR_ROW(bin)], bin, p);
+  else n = (uint32_t)cr_list_length(p); /* counting: at most a block's objects */
+  CR_STAT(if (cr_tls_counting(tls)) count_swap(tls, bin, n));
+  if (!cr_tls_sampling(tls)) return swap_local(tls, bin, p);
+  return swap_local_sampled(tls, bin, p, size, n);
+}
+
+/* The swap in a class that is not a power of two, the thread unwatched:
+ * the list is checked (check_local). */
+static CR_NOINLINE void *swap_local_checked(cr_tls_t *tls, unsigned bin, void *p) {
   check_local(tls->bins.block[CR_ROW(bin)], bin, p);
   return swap_local(tls, bin, p);
 }
@@ -560,7 +567,13 @@ void *cr_malloc_small_slow(cr_tls_t *tls, size_t size) {
   void *p = tls->bins.local[CR_ROW(bin)];
   if (cr_unlikely(p == NULL)) return refill_alloc(tls, bin, size);
   /* objects this thread freed: allocate them next */
-  if (cr_unlikely((cr_bin_size[bin] & (cr_bin_size[bin] - 1)) != 0 || cr_tls_watched(tls)))
-    return swap_local_checked(tls, bin, p, size);
+  bool pow2 = (cr_bin_size[bin] & (cr_bin_size[bin] - 1)) == 0;
+  if (cr_unlikely(cr_tls_watched(tls))) {
+    /* Sampled only (watched, not counting), a power of two: nothing to
+     * check or count, straight to the sampler's swap. */
+    if (pow2 && !cr_tls_counting(tls)) return swap_local_sampled(tls, bin, p, size, SAMPLE_UNCOUNTED);
+    return swap_local_watched(tls, bin, p, size);
+  }
+  if (cr_unlikely(!pow2)) return swap_local_checked(tls, bin, p);
   return swap_local(tls, bin, p);
 }

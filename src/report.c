@@ -20,11 +20,12 @@ size_t cr_fmt_u64(char *out, uint64_t v) {
 }
 
 size_t cr_fmt_hex(char *out, uint64_t v, int min_digits) {
-  int shift = 60;
-  while (shift > 0 && shift >= min_digits * 4 && ((v >> shift) & 15) == 0) shift -= 4;
-  size_t k = 0;
-  for (; shift >= 0; shift -= 4) out[k++] = "0123456789abcdef"[(v >> shift) & 15];
-  return k;
+  /* The digit count from the highest set bit, then the digits from the
+   * last: no search for the first (a profile writes thousands). */
+  int digits = v == 0 ? 1 : (64 - __builtin_clzll(v) + 3) / 4;
+  if (digits < min_digits) digits = min_digits > 16 ? 16 : min_digits;
+  for (int i = digits - 1; i >= 0; i--, v >>= 4) out[i] = "0123456789abcdef"[v & 15];
+  return (size_t)digits;
 }
 
 /* Appends n bytes of s, cut at the buffer's end (room kept for the newline). */
