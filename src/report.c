@@ -11,12 +11,10 @@ void cr_line_str(cr_line_t *l, const char *s) {
 }
 
 size_t cr_fmt_u64(char *out, uint64_t v) {
-  char digits[20];
-  size_t n = 0, k = 0;
-  do digits[n++] = (char)('0' + v % 10), v /= 10;
-  while (v != 0);
-  while (n > 0) out[k++] = digits[--n];
-  return k;
+  size_t n = 1; /* the digit count first, then the digits from the last */
+  for (uint64_t t = v; t >= 10; t /= 10) n++;
+  for (size_t i = n; i-- > 0; v /= 10) out[i] = (char)('0' + v % 10);
+  return n;
 }
 
 size_t cr_fmt_hex(char *out, uint64_t v, int min_digits) {
