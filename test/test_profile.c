@@ -365,8 +365,9 @@ static void part_memo(void) {
 /* A power-of-two class's local lists are not counted: their bytes are taken
  * at a bound, and sample points past a list's real end are dropped
  * (bin.c, sample_take).  The estimate of the bytes allocated must still be
- * right: 64 B objects (a power of two, local lists of a few dozen) and
- * 48 B ones (counted by the interior-pointer check) churned by two
+ * right: 64 B objects (a power of two, local lists of a few dozen, taken
+ * at a slab's worth) and 48 B ones (taken at the block's capacity; their
+ * walk for the interior-pointer check does not count) churned by two
  * functions, at a rate giving about a thousand samples each; the estimate
  * (the samples' bytes scaled by 1 / (1 - exp(-size/rate)), as pprof does)
  * within 15 % of the truth (about 5 standard errors). */
