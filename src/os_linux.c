@@ -305,14 +305,15 @@ static _Unwind_Reason_Code os_unwind_frame(struct _Unwind_Context *ctx, void *ar
   return _URC_END_OF_STACK;
 }
 
-/* Keeps a whole walk of u in the memo, in place of the stack not used
- * last: one that reached the stack's end, short enough, its CFAs rising
- * as callers' frames do; else leaves the memo as it is. */
+/* Keeps a whole walk of u in the memo, in place of the stacks in turn:
+ * one that reached the stack's end, short enough, its CFAs rising as
+ * callers' frames do; else leaves the memo as it is. */
 static void os_memo_keep(const os_unwind_t *u) {
   bool keep = !u->capped && u->n >= 2 && u->n <= CR_OS_STACK_MEMO_FRAMES;
   for (int i = 1; keep && i < u->n; i++) keep = u->cfa[i] > u->cfa[i - 1];
   if (!keep) return;
-  uint32_t slot = (u->memo->last + 1) % CR_OS_STACK_MEMOS;
+  uint32_t slot = u->memo->next;
+  u->memo->next = (slot + 1) % CR_OS_STACK_MEMOS;
   cr_os_stack_t *m = &u->memo->stack[slot];
   for (int i = 0; i < u->n; i++) m->ip[i] = (uintptr_t)u->raw[i], m->cfa[i] = u->cfa[i];
   m->n = (uint32_t)u->n;
