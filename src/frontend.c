@@ -208,8 +208,12 @@ void *cr_resize_in_place(void *p, unsigned kind, size_t have, size_t size, size_
      * of the object (the smallest class always counts as a fit). */
     if (size <= have && (size >= have / 2 || have <= cr_bin_size[0])) return p;
   } else if (size > CORONA_MAX_SMALL) {
-    /* Large to large: in place, or by moving pages; never a copy if not needed. */
-    return cr_large_resize(cr_large_header(p, kind), size);
+    /* Large to large: in place, or by moving pages; never a copy if not
+     * needed.  A sampled object moves: the heap profiler takes back at its
+     * free the size it counted (profile.c, size_key). */
+    cr_large_t *h = cr_large_header(p, kind);
+    if (h->sample != NULL) return NULL;
+    return cr_large_resize(h, size);
   }
   return NULL;
 }

@@ -6,6 +6,7 @@
  *            objects, before and after frees and a stop; sampled objects
  *            keep their contents through realloc, calloc reads zero, aligned
  *            requests stay aligned; bad dump paths fail
+ *   sizes    large samples of 2048 sizes: every byte, in few records
  *   bound, churn  estimates of bytes allocated within 15 %: lists counted at
  *            a bound, short threads touching many classes
  *   threads  4 threads allocating with cross-thread frees, a thread dumping
@@ -39,6 +40,7 @@ typedef struct {
   uint64_t live, live_bytes, allocs, alloc_bytes;
   double alloc_estimate; /* bytes allocated, each record's scaled as pprof does (1 / (1 - exp(-size/rate))) */
   int lines;       /* record lines */
+  int matched;     /* of them, those summed */
   bool header, mappings;
 } profile_sum_t;
 
@@ -88,6 +90,7 @@ static bool read_profile_in(const char *path, const char *fn, const char *caller
     if (fn != NULL && (sscanf(line + at, " %p", &pc) != 1 || strcmp(pc_function(pc), fn) != 0)) continue;
     if (caller != NULL && (sscanf(line + at, " %p %p", &pc, &pc2) != 2 || strcmp(pc_function(pc2), caller) != 0))
       continue;
+    sum->matched++;
     sum->live += a, sum->live_bytes += b, sum->allocs += c, sum->alloc_bytes += d;
     if (c > 0) sum->alloc_estimate += (double)d / -expm1(-((double)d / (double)c) / (double)rate);
   }
@@ -197,6 +200,61 @@ static void part_exact(void) {
   CHECK(s.live == 0 && s.allocs == N);
   CHECK(corona_profile_dump(NULL) == EINVAL);
   CHECK(corona_profile_dump("/nonexistent-corona-dir/x.heap") != 0);
+  unlink(path);
+}
+
+/* ---- sizes: large samples of many sizes ----------------------------------- */
+
+/* Large samples are kept a record per sixteenth of an octave of sizes,
+ * their bytes summed (a record per size made one per sample: 35,000 in
+ * suite-buffers mid, most of the profiling's cost).  At rate 1 every
+ * allocation is sampled: 2048 distinct sizes of 9000 B .. 2.3 MB (8
+ * octaves) from one function, one in 16 kept, give every byte exactly, in
+ * at most 16 records an octave; a sampled object grown by realloc moves
+ * (its free takes back what was counted), and once all are freed nothing
+ * is live, to the byte. */
+ALLOCATOR(sizes_alloc)
+
+static void part_sizes(void) {
+  char path[320];
+  snprintf(path, sizeof path, "%s/sizes.heap", dir);
+  enum { N = 2048, KEEP = 16 };
+  static void *p[N / KEEP];
+  static size_t n[N / KEEP];
+  uint64_t total = 0, kept = 0;
+  if (!CHECK(corona_profile_start(1) == 0)) return;
+  for (int i = 0; i < N; i++) {
+    size_t size = (size_t)(9000 * exp2(8.0 * i / N)) + (size_t)i; /* distinct */
+    void *q = sizes_alloc(size);
+    if (!CHECK(q != NULL)) return;
+    tu_fill(q, 64, (uint64_t)i);
+    total += size;
+    if (i % KEEP != 0) {
+      corona_free(q);
+      continue;
+    }
+    p[i / KEEP] = q, n[i / KEEP] = size;
+    kept += size;
+  }
+  profile_sum_t s;
+  if (CHECK(corona_profile_dump(path) == 0) && CHECK(read_profile(path, "sizes_alloc", &s))) {
+    CHECKF(s.allocs == N && s.live == N / KEEP && s.alloc_bytes == total && s.live_bytes == kept,
+           "%llu samples, %llu live, %llu bytes, %llu live (allocated %d, %llu bytes; kept %d, %llu bytes)",
+           (unsigned long long)s.allocs, (unsigned long long)s.live, (unsigned long long)s.alloc_bytes,
+           (unsigned long long)s.live_bytes, N, (unsigned long long)total, N / KEEP, (unsigned long long)kept);
+    CHECKF(s.matched <= 16 * 9, "%d records for %d sizes in 8 octaves", s.matched, N);
+  }
+  for (int i = 0; i < N / KEEP; i++) { /* grown in place unless sampled: these move */
+    void *q = corona_realloc(p[i], n[i] + 4096);
+    if (!CHECK(q != NULL)) continue;
+    CHECK_PATTERN(q, 64, (uint64_t)i * KEEP);
+    p[i] = q;
+  }
+  CHECK(corona_profile_stop() == 0);
+  for (int i = 0; i < N / KEEP; i++) corona_free(p[i]);
+  if (CHECK(corona_profile_dump(path) == 0) && CHECK(read_profile(path, "sizes_alloc", &s)))
+    CHECKF(s.live == 0 && s.live_bytes == 0 && s.alloc_bytes == total, "%llu live, %llu bytes live",
+           (unsigned long long)s.live, (unsigned long long)s.live_bytes);
   unlink(path);
 }
 
@@ -546,7 +604,7 @@ int main(int argc, char **argv) {
   if (argc == 3 && strcmp(argv[1], "workload") == 0) return workload(argv[2]);
   double t0 = tu_now();
   make_dir();
-  static const tu_part_t parts[] = {{"exact", part_exact}, {"memo", part_memo}, {"bound", part_bound}, {"churn", part_churn}, {"threads", part_threads}, {"debug", part_debug}};
+  static const tu_part_t parts[] = {{"exact", part_exact}, {"memo", part_memo}, {"sizes", part_sizes}, {"bound", part_bound}, {"churn", part_churn}, {"threads", part_threads}, {"debug", part_debug}};
   tu_run_parts(argc, argv, parts, sizeof parts / sizeof *parts, 8);
   rmdir(dir);
   return tu_finish("test_profile", t0);
