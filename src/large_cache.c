@@ -198,6 +198,12 @@ static cr_large_t *gloc_get(cr_pool_t *pool, size_t bytes, bool any_own) {
   cr_lock(&loc->lock);
   cr_large_t *h = loc->bins[bin];
   while (h != NULL && h->block_size < bytes) h = node(h)->next;
+  /* A block a little bigger serves too (CORONA_LOC_FIT_SHIFT): the exact
+   * bins' neighbours, smallest first. */
+  if (h == NULL && bytes <= LOC_EXACT_MAX) {
+    unsigned last = loc_bin(bytes + (bytes >> CORONA_LOC_FIT_SHIFT));
+    for (unsigned b = bin + 1; h == NULL && b <= last; b++) h = loc->bins[b];
+  }
   if (h == NULL && any_own) h = own_best(loc, bytes);
   if (h != NULL) gloc_unlink(loc, h);
   cr_unlock(&loc->lock);
@@ -299,16 +305,21 @@ bool cr_large_own_extend(cr_large_t *h, size_t bytes) {
 /* ---- local cache (owner only) -------------------------------------------- */
 
 static cr_large_t *lloc_get(cr_tls_t *tls, size_t bytes) {
-  cr_large_t **link = &tls->loc;
-  for (cr_large_t *h = tls->loc; h != NULL; link = &node(h)->next, h = node(h)->next) {
-    if (h->block_size == bytes) {
-      *link = node(h)->next;
-      tls->loc_count--;
-      tls->loc_bytes -= bytes;
-      return h;
+  /* The exact size, else the smallest a little bigger (CORONA_LOC_FIT_SHIFT). */
+  cr_large_t **best = NULL;
+  size_t best_size = bytes + (bytes >> CORONA_LOC_FIT_SHIFT) + 1;
+  for (cr_large_t **link = &tls->loc, *h; (h = *link) != NULL; link = &node(h)->next) {
+    if (h->block_size >= bytes && h->block_size < best_size) {
+      best = link, best_size = h->block_size;
+      if (best_size == bytes) break;
     }
   }
-  return NULL;
+  if (best == NULL) return NULL;
+  cr_large_t *h = *best;
+  *best = node(h)->next;
+  tls->loc_count--;
+  tls->loc_bytes -= h->block_size;
+  return h;
 }
 
 static void lloc_put(cr_tls_t *tls, cr_large_t *h) {
