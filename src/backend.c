@@ -10,7 +10,8 @@
  *  - Large regions (CORONA_LARGE_REGION_SIZE) hold page-granular blocks of up
  *    to the MMAP_THRESHOLD option (CORONA_LARGE_REGION_MAX by default),
  *    found best-fit among the resident free pages (a dirty-page bitmap with
- *    a one-word summary), else first-fit in a free-page bitmap.  Freed pages are free at once
+ *    one-word summaries and an index of its runs by length: backend_map.c),
+ *    else first-fit in a free-page bitmap.  Freed pages are free at once
  *    (neighbours coalesce: a run of free pages is one block) but purged only
  *    after the decay time; a wholly free region is unmapped then too.
  *  - Bigger blocks get their own mapping (backend_own.c).
@@ -26,129 +27,11 @@
  * keeps all memory).  The chunks are backend_user.c's. */
 #include <string.h>
 
-#include "internal/backend.h"
+#include "internal/backend_map.h"
 #include "internal/os.h"
 #include "internal/options.h"
 #include "internal/report.h"
 
-
-/* ---- bitmaps of large regions -------------------------------------------- */
-
-static inline bool bit_get(const uint64_t *m, size_t i) { return (m[i >> 6] >> (i & 63)) & 1; }
-
-/* The bits of word w that [from, from + n) covers. */
-static inline uint64_t word_mask(size_t w, size_t from, size_t end) {
-  size_t lo = w * 64 > from ? 0 : from - w * 64, hi = end - w * 64 >= 64 ? 64 : end - w * 64;
-  uint64_t m = hi == 64 ? ~(uint64_t)0 : ((uint64_t)1 << hi) - 1;
-  return m & (~(uint64_t)0 << lo);
-}
-
-/* A word at a time: a 4 MB block is 1024 bits, and a bit at a time showed
- * in profiles of large-object churn. */
-static void bits_set(uint64_t *m, size_t from, size_t n, bool on) {
-  if (n == 0) return;
-  size_t end = from + n;
-  for (size_t w = from >> 6; w <= (end - 1) >> 6; w++) {
-    uint64_t mask = word_mask(w, from, end);
-    m[w] = on ? m[w] | mask : m[w] & ~mask;
-  }
-}
-
-/* First index >= from whose bit equals want, or CR_REGION_PAGES. */
-static size_t bit_find(const uint64_t *m, size_t from, bool want) {
-  while (from < CR_REGION_PAGES) {
-    uint64_t w = want ? m[from >> 6] : ~m[from >> 6];
-    w &= ~(uint64_t)0 << (from & 63);
-    if (w != 0) return (from & ~(size_t)63) + (size_t)__builtin_ctzll(w);
-    from = (from | 63) + 1;
-  }
-  return CR_REGION_PAGES;
-}
-
-/* ---- the dirty map and its summary (lock(backend->lock)) -------------------
- * dirty_any has bit w set when dirty_map[w] has a bit set, dirty_full when
- * all 64 are: the best-fit search jumps over empty words and through the
- * full words of a long run with one count of trailing zeros, where a sweep
- * of all 64 words of every region with dirty pages, at each allocation, was
- * most of the cost of a churn of 8 KiB..2 MiB objects. */
-_Static_assert(CR_REGION_WORDS <= 64, "one summary bit per word of a region's map");
-
-static void dirty_set(cr_region_t *r, size_t from, size_t n, bool on) {
-  bits_set(r->dirty_map, from, n, on);
-  if (n == 0) return;
-  for (size_t w = from >> 6; w <= (from + n - 1) >> 6; w++) {
-    uint64_t bit = (uint64_t)1 << w, word = r->dirty_map[w];
-    r->dirty_any = word != 0 ? r->dirty_any | bit : r->dirty_any & ~bit;
-    r->dirty_full = word == ~(uint64_t)0 ? r->dirty_full | bit : r->dirty_full & ~bit;
-  }
-}
-
-/* bit_find on r's dirty map, through its summary. */
-static size_t dirty_find(const cr_region_t *r, size_t from, bool want) {
-  uint64_t words = want ? r->dirty_any : ~r->dirty_full; /* the words that may hold a wanted bit */
-  while (from < CR_REGION_PAGES) {
-    size_t w = from >> 6;
-    uint64_t word = want ? r->dirty_map[w] : ~r->dirty_map[w];
-    word &= ~(uint64_t)0 << (from & 63);
-    if (word != 0) return w * 64 + (size_t)__builtin_ctzll(word);
-    uint64_t later = w + 1 < 64 ? words & (~(uint64_t)0 << (w + 1)) : 0;
-    if (later == 0) break;
-    from = (size_t)__builtin_ctzll(later) * 64;
-  }
-  return CR_REGION_PAGES;
-}
-
-/* Start of the smallest run of at least n dirty pages in r, *len its
- * length; CR_REGION_PAGES when there is none.  A run whose page n - 1 past
- * its start is clean is too short, and so is every run that starts before
- * that page: the search goes on from the next dirty page after it, without
- * looking for their ends.  A scan that does not stop at an exact fit sees
- * every run, the skipped ones shorter than n: then r->dirty_run_max is set
- * to an upper bound of the longest run. */
-static size_t best_run(cr_region_t *r, size_t n, size_t *len) {
-  size_t best = CR_REGION_PAGES, max = 0;
-  *len = SIZE_MAX;
-  for (size_t start = dirty_find(r, 0, true); start < CR_REGION_PAGES;) {
-    size_t last = start + n - 1;
-    if (last >= CR_REGION_PAGES) break; /* this run and the rest are short */
-    if (!bit_get(r->dirty_map, last)) {
-      if (n - 1 > max) max = n - 1;
-      start = dirty_find(r, last, true);
-      continue;
-    }
-    size_t end = dirty_find(r, start, false);
-    if (end - start > max) max = end - start;
-    if (end - start >= n && end - start < *len) {
-      best = start;
-      *len = end - start;
-      if (*len == n) return best;
-    }
-    start = dirty_find(r, end, true);
-  }
-  if (max < n && best == CR_REGION_PAGES) max = n - 1; /* runs cut off by the region's end were short too */
-  r->dirty_run_max = (uint32_t)max;
-  return best;
-}
-
-/* Start of the first run of n set bits in map (the free map, or the dirty
- * map: dirty pages are free) that begins at a multiple of align, or
- * CR_REGION_PAGES. */
-static size_t find_run(const uint64_t *map, size_t n, size_t align) {
-  for (size_t start = bit_find(map, 0, true); start < CR_REGION_PAGES;) {
-    size_t end = bit_find(map, start, false);
-    size_t at = (start + align - 1) / align * align;
-    if (at + n <= end) return at;
-    start = bit_find(map, end, true);
-  }
-  return CR_REGION_PAGES;
-}
-
-static size_t count_bits(const uint64_t *m, size_t from, size_t n) {
-  if (n == 0) return 0;
-  size_t c = 0, end = from + n;
-  for (size_t w = from >> 6; w <= (end - 1) >> 6; w++) c += (size_t)__builtin_popcountll(m[w] & word_mask(w, from, end));
-  return c;
-}
 
 /* ---- region descriptors (metadata memory, recycled, never unmapped) ---- */
 
@@ -201,7 +84,7 @@ static cr_region_t *region_new(cr_backend_t *be, unsigned kind, size_t need) {
     r->size = size;
     r->kind = CR_REGION_LARGE;
     r->user = true;
-    bits_set(r->free_map, 0, size / CORONA_PAGE_SIZE, true);
+    cr_bits_set(r->free_map, 0, size / CORONA_PAGE_SIZE, true);
     list_add(&be->large_regions, r);
     return r;
   }
@@ -238,7 +121,7 @@ static cr_region_t *region_new(cr_backend_t *be, unsigned kind, size_t need) {
 
 /* Unmaps r; its free pages that were still resident leave the dirty count. */
 static void region_release(cr_backend_t *be, cr_region_t *r) {
-  be->dirty_bytes -= count_bits(r->dirty_map, 0, r->size / CORONA_PAGE_SIZE) * CORONA_PAGE_SIZE;
+  be->dirty_bytes -= cr_bits_count(r->dirty_map, 0, r->size / CORONA_PAGE_SIZE) * CORONA_PAGE_SIZE;
   list_del(r->kind == CR_REGION_SLAB ? &be->slab_regions : &be->large_regions, r);
   cr_pagemap_set((uintptr_t)r->base, r->size, CR_KIND_NONE);
   cr_os_unmap(r->base, r->size);
@@ -301,8 +184,8 @@ cr_block_t *cr_backend_slab_alloc(cr_backend_t *be) {
   if (b != NULL) {
     r->free_slabs = b->next;
     size_t page = (size_t)((char *)b - r->base) / CORONA_PAGE_SIZE;
-    if (bit_get(r->dirty_map, page)) { /* resident: no page faults to come */
-      dirty_set(r, page, SLAB_PAGES, false);
+    if (cr_bit_get(r->dirty_map, page)) { /* resident: no page faults to come */
+      cr_dirty_set(r, page, SLAB_PAGES, false);
       be->dirty_bytes -= CORONA_SLAB_SIZE;
     }
   } else {
@@ -349,7 +232,7 @@ void cr_backend_slab_free(cr_backend_t *be, cr_block_t *b, size_t dirty_max) {
   }
   b->next = r->free_slabs; /* first out again: it is the resident one */
   r->free_slabs = b;
-  dirty_set(r, (size_t)((char *)b - r->base) / CORONA_PAGE_SIZE, SLAB_PAGES, true);
+  cr_dirty_set(r, (size_t)((char *)b - r->base) / CORONA_PAGE_SIZE, SLAB_PAGES, true);
   be->dirty_bytes += CORONA_SLAB_SIZE;
   if (r->dirty_since <= 1) r->dirty_since = now > 1 ? now : 2; /* 1: leftovers only, no age */
   if (be->dirty_bytes > dirty_max) { /* too much resident: see CORONA_DIRTY_SLACK_SHIFT */
@@ -365,14 +248,14 @@ void cr_backend_slab_free(cr_backend_t *be, cr_block_t *b, size_t dirty_max) {
  * (resident, possibly non-zero). */
 static size_t claim_locked(cr_backend_t *be, cr_region_t *r, size_t at, size_t n) {
   if (r->user) { /* user memory: never known to be zero */
-    bits_set(r->free_map, at, n, false);
+    cr_bits_set(r->free_map, at, n, false);
     r->used += (uint32_t)n;
     return n;
   }
-  size_t dirty = count_bits(r->dirty_map, at, n);
+  size_t dirty = cr_bits_count(r->dirty_map, at, n);
   be->dirty_bytes -= dirty * CORONA_PAGE_SIZE;
-  bits_set(r->free_map, at, n, false);
-  dirty_set(r, at, n, false);
+  cr_bits_set(r->free_map, at, n, false);
+  cr_dirty_set(r, at, n, false);
   r->used += (uint32_t)n;
   return dirty;
 }
@@ -388,13 +271,11 @@ static char *block_alloc_locked(cr_backend_t *be, size_t bytes, size_t align, cr
   if (a == 1 && be->dirty_bytes >= bytes) {
     size_t best_len = SIZE_MAX, len;
     cr_region_t *best_r = NULL;
-    /* A region whose longest dirty run is known to be short is skipped
-     * without a scan, and an exact fit ends the search: the scan of every
-     * run of every region was 49 % of the instructions of a churn of
-     * 8 KiB..2 MiB objects (suite-buffers mid), 3600 per allocation. */
+    /* A region with no run long enough is skipped at once (its bins), and
+     * an exact fit ends the search. */
     for (cr_region_t *c = be->large_regions; c != NULL && best_len != n; c = c->next) {
-      if (c->dirty_since == 0 || c->dirty_run_max < n) continue;
-      size_t i = best_run(c, n, &len);
+      if (!cr_dirty_may_fit(c, n)) continue;
+      size_t i = cr_dirty_best_run(c, n, &len);
       if (i < CR_REGION_PAGES && len < best_len) {
         best_len = len;
         best_r = c;
@@ -405,7 +286,7 @@ static char *block_alloc_locked(cr_backend_t *be, size_t bytes, size_t align, cr
   }
   if (at == CR_REGION_PAGES)
     for (r = be->large_regions; r != NULL; r = r->next)
-      if (region_pages(r) - r->used >= n && (at = find_run(r->free_map, n, a)) < CR_REGION_PAGES) break;
+      if (region_pages(r) - r->used >= n && (at = cr_bits_find_run(r->free_map, n, a)) < CR_REGION_PAGES) break;
   if (r == NULL) {
     if ((r = region_new(be, CR_REGION_LARGE, bytes)) == NULL) return NULL;
     at = 0; /* region bases are 16 KB aligned */
@@ -441,7 +322,7 @@ static void purge_range_locked(cr_backend_t *be, cr_region_t *r, size_t start, s
   size_t a = (start + span - 1) / span * span, b = end / span * span;
   if (a >= b) return;
   cr_os_purge(r->base + a * CORONA_PAGE_SIZE, (b - a) * CORONA_PAGE_SIZE);
-  dirty_set(r, a, b - a, false);
+  cr_dirty_set(r, a, b - a, false);
   be->dirty_bytes -= (b - a) * CORONA_PAGE_SIZE;
   cr_backend_released_add(be, (b - a) * CORONA_PAGE_SIZE);
 }
@@ -463,11 +344,11 @@ static void dirty_trim_locked(cr_backend_t *be, size_t dirty_max) {
     for (int large = 0; large < 2; large++)
       for (cr_region_t *c = large ? be->large_regions : be->slab_regions; c != NULL; c = c->next) {
         if (c->user || c->dirty_since != t) continue;
-        for (size_t start = bit_find(c->dirty_map, 0, true); start < CR_REGION_PAGES;) {
+        for (size_t start = cr_bit_find(c->dirty_map, 0, true); start < CR_REGION_PAGES;) {
           if (be->dirty_bytes <= dirty_max) return;
-          size_t end = bit_find(c->dirty_map, start, false);
+          size_t end = cr_bit_find(c->dirty_map, start, false);
           purge_range_locked(be, c, start, end);
-          start = bit_find(c->dirty_map, end, true);
+          start = cr_bit_find(c->dirty_map, end, true);
         }
       }
     done = t;
@@ -480,15 +361,12 @@ static void dirty_trim_locked(cr_backend_t *be, size_t dirty_max) {
 static void block_release_locked(cr_backend_t *be, cr_region_t *r, char *block, size_t bytes, uint64_t now,
                                  size_t dirty_max) {
   size_t at = (size_t)(block - r->base) / CORONA_PAGE_SIZE, n = bytes / CORONA_PAGE_SIZE;
-  bits_set(r->free_map, at, n, true);
+  cr_bits_set(r->free_map, at, n, true);
   if (r->user) { /* kept as they are until the pool is reset or destroyed */
     r->used -= (uint32_t)n;
     return;
   }
-  dirty_set(r, at, n, true);
-  /* The run these pages join is at most them and a longest run each side. */
-  size_t bound = 2 * (size_t)r->dirty_run_max + n;
-  r->dirty_run_max = (uint32_t)(bound < CR_REGION_PAGES ? bound : CR_REGION_PAGES);
+  cr_dirty_set(r, at, n, true);
   be->dirty_bytes += bytes;
   r->used -= (uint32_t)n;
   if (r->dirty_since <= 1) r->dirty_since = now > 1 ? now : 2; /* 1: leftovers only, no age */
@@ -515,7 +393,7 @@ bool cr_backend_block_resize(cr_backend_t *be, cr_region_t *r, char *block, size
   if (new_n < old_n) {
     block_release_locked(be, r, block + new_bytes, old_bytes - new_bytes, cr_os_now_ms(), dirty_max);
   } else if (new_n > old_n) {
-    if (at + new_n > CR_REGION_PAGES || bit_find(r->free_map, at + old_n, false) < at + new_n) {
+    if (at + new_n > CR_REGION_PAGES || cr_bit_find(r->free_map, at + old_n, false) < at + new_n) {
       ok = false; /* a neighbour is in use, or the region ends */
     } else {
       claim_locked(be, r, at + old_n, new_n - old_n);
@@ -527,10 +405,10 @@ bool cr_backend_block_resize(cr_backend_t *be, cr_region_t *r, char *block, size
 
 /* Purges the free, dirty pages of r (whole huge pages only in huge regions). */
 static void region_purge_locked(cr_backend_t *be, cr_region_t *r) {
-  for (size_t start = bit_find(r->dirty_map, 0, true); start < CR_REGION_PAGES;) {
-    size_t end = bit_find(r->dirty_map, start, false);
+  for (size_t start = cr_bit_find(r->dirty_map, 0, true); start < CR_REGION_PAGES;) {
+    size_t end = cr_bit_find(r->dirty_map, start, false);
     purge_range_locked(be, r, start, end);
-    start = bit_find(r->dirty_map, end, true);
+    start = cr_bit_find(r->dirty_map, end, true);
   }
   r->dirty_since = 0;
   for (size_t w = 0; w < CR_REGION_WORDS; w++)

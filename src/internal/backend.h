@@ -26,6 +26,8 @@
  * not in the region, so every page of a region can be purged. */
 #define CR_REGION_PAGES (CORONA_LARGE_REGION_SIZE / CORONA_PAGE_SIZE)
 #define CR_REGION_WORDS (CR_REGION_PAGES / 64)
+#define CR_RUN_BINS 49 /* run lengths 1 .. 16, then four bins a doubling up to CR_REGION_PAGES */
+_Static_assert(CR_REGION_PAGES == 4096, "the dirty runs' bins and 16-bit links assume 4096 pages a region");
 
 typedef struct cr_region_s cr_region_t;
 enum cr_region_kind_e { CR_REGION_SLAB, CR_REGION_LARGE };
@@ -42,9 +44,16 @@ struct cr_region_s {   /* everything lock(backend->lock) */
   cr_block_t *free_slabs; /* slab region: slabs back from use, by next (dirty ones first) */
   uint64_t dirty_since; /* oldest free-but-unpurged page (ms), 0 = none; 1 = only parts of huge
                            or OS pages a purge had to leave (no age: the next free stamps it) */
-  uint32_t dirty_run_max; /* large region: no run of dirty_map is longer (an upper bound: set exact by a full
-                             best-fit scan, raised by each release; claims and purges only shorten runs) */
-  uint64_t dirty_any, dirty_full; /* bit w: dirty_map[w] has a bit set / all bits set (backend.c's dirty_set) */
+  uint64_t dirty_any, dirty_full; /* bit w: dirty_map[w] has a bit set / all bits set (cr_dirty_set) */
+  /* Large region: every maximal run of dirty_map, on the list of its
+   * length's bin (CR_RUN_BINS: exact up to 16 pages, then four a doubling),
+   * linked through arrays indexed by the run's first page (page + 1: 0 is
+   * none), kept by cr_dirty_set (backend_map.c), so a best fit looks at one list or two
+   * instead of every run of the region. */
+  uint64_t run_bins;                     /* bit b: run_head[b] is not empty */
+  uint16_t run_head[CR_RUN_BINS];
+  uint16_t run_next[CR_REGION_PAGES], run_prev[CR_REGION_PAGES]; /* valid at a run's first page */
+  uint16_t run_len[CR_REGION_PAGES];
   uint64_t free_map[CR_REGION_WORDS];  /* large region: 1 = page free */
   uint64_t dirty_map[CR_REGION_WORDS]; /* 1 = free page that may hold data (slab region: its first
                                           CORONA_REGION_SIZE / CORONA_PAGE_SIZE bits) */

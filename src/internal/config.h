@@ -266,6 +266,9 @@
 #ifndef CORONA_LOCK_CHECK
 #define CORONA_LOCK_CHECK 0
 #endif
+/* Internal consistency checks (the backend's index of dirty runs, checked
+ * against its bitmap after every change): in the same builds. */
+#define CR_SELF_CHECK CORONA_LOCK_CHECK
 
 #ifndef CORONA_STATS
 #define CORONA_STATS 1
