@@ -16,14 +16,8 @@ _Static_assert(CR_REGION_WORDS <= 64, "one summary bit per word of a region's ma
 
 /* ---- the index of a large region's dirty runs (see cr_region_t) ---------- */
 
-static unsigned run_bin(size_t len) {
-  if (len <= 16) return (unsigned)len - 1;
-  unsigned lg = 63u - (unsigned)__builtin_clzll(len); /* 4 .. 12 */
-  return 16 + (lg - 4) * 4 + (unsigned)((len >> (lg - 2)) & 3);
-}
-
 static void run_link(cr_region_t *r, size_t start, size_t len) {
-  unsigned b = run_bin(len);
+  unsigned b = cr_run_bin(len);
   uint16_t self = (uint16_t)(start + 1), head = r->run_head[b];
   r->run_len[start] = (uint16_t)len;
   r->run_prev[start] = 0;
@@ -34,7 +28,7 @@ static void run_link(cr_region_t *r, size_t start, size_t len) {
 }
 
 static void run_unlink(cr_region_t *r, size_t start) {
-  unsigned b = run_bin(r->run_len[start]);
+  unsigned b = cr_run_bin(r->run_len[start]);
   uint16_t prev = r->run_prev[start], next = r->run_next[start];
   if (prev != 0) r->run_next[prev - 1] = next;
   else if ((r->run_head[b] = next) == 0) r->run_bins &= ~((uint64_t)1 << b);
@@ -91,7 +85,7 @@ static void runs_verify(const cr_region_t *r) {
     for (uint16_t i = r->run_head[b]; i != 0; prev = i, i = r->run_next[i - 1]) {
       size_t s = i - 1, len = r->run_len[s];
       bool ok = listed++ < runs && r->run_prev[s] == prev && len > 0 && s + len <= CR_REGION_PAGES &&
-                run_bin(len) == b && cr_bit_get(r->dirty_map, s) && (s == 0 || !cr_bit_get(r->dirty_map, s - 1)) &&
+                cr_run_bin(len) == b && cr_bit_get(r->dirty_map, s) && (s == 0 || !cr_bit_get(r->dirty_map, s - 1)) &&
                 cr_dirty_find(r, s, false) == s + len;
       if (!ok) cr_fatal("backend: dirty run index wrong at page of region", r->base + s * CORONA_PAGE_SIZE);
     }
@@ -136,7 +130,7 @@ size_t cr_dirty_find(const cr_region_t *r, size_t from, bool want) {
  * most of the instructions of a churn of 8 KiB..2 MiB objects
  * (suite-buffers mid). */
 size_t cr_dirty_best_run(const cr_region_t *r, size_t n, size_t *len) {
-  unsigned b = run_bin(n);
+  unsigned b = cr_run_bin(n);
   for (uint64_t bins = r->run_bins & (~(uint64_t)0 << b); bins != 0; bins &= bins - 1) {
     size_t best = CR_REGION_PAGES, best_len = SIZE_MAX;
     for (uint16_t i = r->run_head[__builtin_ctzll(bins)]; i != 0; i = r->run_next[i - 1]) {
@@ -171,8 +165,6 @@ size_t cr_bits_find_run(const uint64_t *map, size_t n, size_t align) {
 size_t cr_bits_count(const uint64_t *m, size_t from, size_t n) {
   if (n == 0) return 0;
   size_t c = 0, end = from + n;
-  for (size_t w = from >> 6; w <= (end - 1) >> 6; w++) c += (size_t)__builtin_popcountll(m[w] & cr_word_mask(w, from, end));
+  for (size_t w = from >> 6; w <= (end - 1) >> 6; w++) c += cr_popcount64(m[w] & cr_word_mask(w, from, end));
   return c;
 }
-
-bool cr_dirty_may_fit(const cr_region_t *r, size_t n) { return (r->run_bins & (~(uint64_t)0 << run_bin(n))) != 0; }

@@ -305,16 +305,23 @@ bool cr_large_own_extend(cr_large_t *h, size_t bytes) {
 /* ---- local cache (owner only) -------------------------------------------- */
 
 static cr_large_t *lloc_get(cr_tls_t *tls, size_t bytes) {
-  /* The exact size, else the smallest a little bigger (CORONA_LOC_FIT_SHIFT). */
+  /* The exact size (the common hit: a tight loop), else the smallest a
+   * little bigger (CORONA_LOC_FIT_SHIFT; one unsigned difference tests
+   * both bounds: a smaller block wraps around). */
   cr_large_t **best = NULL;
-  size_t best_size = bytes + (bytes >> CORONA_LOC_FIT_SHIFT) + 1;
-  for (cr_large_t **link = &tls->loc, *h; (h = *link) != NULL; link = &node(h)->next) {
-    if (h->block_size >= bytes && h->block_size < best_size) {
-      best = link, best_size = h->block_size;
-      if (best_size == bytes) break;
+  for (cr_large_t **link = &tls->loc, *h; (h = *link) != NULL; link = &node(h)->next)
+    if (h->block_size == bytes) {
+      best = link;
+      break;
     }
+  if (best == NULL) {
+    size_t best_over = (bytes >> CORONA_LOC_FIT_SHIFT) + 1;
+    for (cr_large_t **link = &tls->loc, *h; (h = *link) != NULL; link = &node(h)->next) {
+      size_t over = h->block_size - bytes;
+      if (over < best_over) best_over = over, best = link;
+    }
+    if (best == NULL) return NULL;
   }
-  if (best == NULL) return NULL;
   cr_large_t *h = *best;
   *best = node(h)->next;
   tls->loc_count--;
