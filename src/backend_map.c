@@ -46,7 +46,6 @@ static size_t run_start(const cr_region_t *r, size_t p) {
   return w * 64 + (size_t)(63 - __builtin_clzll(clean)) + 1;
 }
 
-
 /* Keeps the index as [from, from + n) turns dirty (on: none of it was) or
  * clean (any of it may have been). */
 static void runs_update(cr_region_t *r, size_t from, size_t n, bool on) {
