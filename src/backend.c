@@ -42,7 +42,9 @@ static cr_region_t *desc_alloc(cr_backend_t *be) {
   } else if ((r = cr_meta_alloc(sizeof *r)) == NULL) {
     return NULL;
   }
+  cr_region_runs_t *runs = r->runs; /* NULL for a new one: metadata memory comes zeroed */
   memset(r, 0, sizeof *r);
+  r->runs = runs;
   return r;
 }
 
@@ -89,6 +91,8 @@ static cr_region_t *region_new(cr_backend_t *be, unsigned kind, size_t need) {
     return r;
   }
   size_t size = region_size(kind);
+  if (kind == CR_REGION_LARGE && r->runs == NULL && (r->runs = cr_meta_alloc(sizeof *r->runs)) == NULL)
+    return desc_free(be, r);
   bool huge = cr_option(CR_OPT_USE_HUGE_PAGES) != 0;
   bool reserved = false;
   char *base = NULL;
@@ -107,6 +111,7 @@ static cr_region_t *region_new(cr_backend_t *be, unsigned kind, size_t need) {
   r->kind = kind;
   r->huge = huge;
   if (kind == CR_REGION_LARGE) memset(r->free_map, 0xff, sizeof r->free_map);
+  if (kind == CR_REGION_LARGE) memset(r->runs->head, 0, sizeof r->runs->head); /* no dirty run yet */
   list_add(kind == CR_REGION_SLAB ? &be->slab_regions : &be->large_regions, r);
   cr_backend_mapped_add(be, size);
   if (cr_verbose()) {

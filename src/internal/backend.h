@@ -30,6 +30,18 @@
 _Static_assert(CR_REGION_PAGES == 4096, "the dirty runs' bins and 16-bit links assume 4096 pages a region");
 
 typedef struct cr_region_s cr_region_t;
+
+/* A large region's dirty runs: every maximal run of its dirty_map on the
+ * list of its length's bin (CR_RUN_BINS: exact up to 16 pages, then four a
+ * doubling), linked through arrays indexed by the run's first page
+ * (page + 1: 0 is none), kept by cr_dirty_set (backend_map.c), so that a
+ * best fit looks at one list or two instead of every run of the region.
+ * 24 KB a 16 MB region, apart from the descriptor: slab regions have none. */
+typedef struct cr_region_runs_s {
+  uint16_t head[CR_RUN_BINS];
+  uint16_t next[CR_REGION_PAGES], prev[CR_REGION_PAGES]; /* valid at a run's first page */
+  uint16_t len[CR_REGION_PAGES];
+} cr_region_runs_t;
 enum cr_region_kind_e { CR_REGION_SLAB, CR_REGION_LARGE };
 
 struct cr_region_s {   /* everything lock(backend->lock) */
@@ -45,15 +57,9 @@ struct cr_region_s {   /* everything lock(backend->lock) */
   uint64_t dirty_since; /* oldest free-but-unpurged page (ms), 0 = none; 1 = only parts of huge
                            or OS pages a purge had to leave (no age: the next free stamps it) */
   uint64_t dirty_any, dirty_full; /* bit w: dirty_map[w] has a bit set / all bits set (cr_dirty_set) */
-  /* Large region: every maximal run of dirty_map, on the list of its
-   * length's bin (CR_RUN_BINS: exact up to 16 pages, then four a doubling),
-   * linked through arrays indexed by the run's first page (page + 1: 0 is
-   * none), kept by cr_dirty_set (backend_map.c), so a best fit looks at one list or two
-   * instead of every run of the region. */
-  uint64_t run_bins;                     /* bit b: run_head[b] is not empty */
-  uint16_t run_head[CR_RUN_BINS];
-  uint16_t run_next[CR_REGION_PAGES], run_prev[CR_REGION_PAGES]; /* valid at a run's first page */
-  uint16_t run_len[CR_REGION_PAGES];
+  uint64_t run_bins;      /* large region: bit b, runs->head[b] is not empty */
+  cr_region_runs_t *runs; /* large region (not a user pool's): the index of its dirty runs; metadata
+                             memory, kept with the descriptor when it is recycled */
   uint64_t free_map[CR_REGION_WORDS];  /* large region: 1 = page free */
   uint64_t dirty_map[CR_REGION_WORDS]; /* 1 = free page that may hold data (slab region: its first
                                           CORONA_REGION_SIZE / CORONA_PAGE_SIZE bits) */
