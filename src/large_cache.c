@@ -199,9 +199,11 @@ static cr_large_t *gloc_get(cr_pool_t *pool, size_t bytes, bool any_own) {
   cr_large_t *h = loc->bins[bin];
   while (h != NULL && h->block_size < bytes) h = node(h)->next;
   /* A block a little bigger serves too (CORONA_LOC_FIT_SHIFT): the exact
-   * bins' neighbours, smallest first. */
-  if (h == NULL && bytes <= LOC_EXACT_MAX) {
-    unsigned last = loc_bin(bytes + (bytes >> CORONA_LOC_FIT_SHIFT));
+   * bins' neighbours, smallest first (exact ones only: a bin above 1 MB
+   * spans a quarter of a doubling). */
+  if (h == NULL && bytes < LOC_EXACT_MAX) {
+    size_t most = bytes + (bytes >> CORONA_LOC_FIT_SHIFT);
+    unsigned last = loc_bin(most < LOC_EXACT_MAX ? most : LOC_EXACT_MAX);
     for (unsigned b = bin + 1; h == NULL && b <= last; b++) h = loc->bins[b];
   }
   if (h == NULL && any_own) h = own_best(loc, bytes);
