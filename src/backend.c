@@ -110,8 +110,10 @@ static cr_region_t *region_new(cr_backend_t *be, unsigned kind, size_t need) {
   r->size = size;
   r->kind = kind;
   r->huge = huge;
-  if (kind == CR_REGION_LARGE) memset(r->free_map, 0xff, sizeof r->free_map);
-  if (kind == CR_REGION_LARGE) memset(r->runs->head, 0, sizeof r->runs->head); /* no dirty run yet */
+  if (kind == CR_REGION_LARGE) {
+    memset(r->free_map, 0xff, sizeof r->free_map);
+    memset(r->runs->head, 0, sizeof r->runs->head); /* no dirty run yet */
+  }
   list_add(kind == CR_REGION_SLAB ? &be->slab_regions : &be->large_regions, r);
   cr_backend_mapped_add(be, size);
   if (cr_verbose()) {

@@ -8,10 +8,9 @@
 
 /* ---- the dirty map and its summary (lock(backend->lock)) -------------------
  * dirty_any has bit w set when dirty_map[w] has a bit set, dirty_full when
- * all 64 are: the best-fit search jumps over empty words and through the
- * full words of a long run with one count of trailing zeros, where a sweep
- * of all 64 words of every region with dirty pages, at each allocation, was
- * most of the cost of a churn of 8 KiB..2 MiB objects. */
+ * all 64 are: cr_dirty_find jumps over empty words and through the full
+ * words of a long run with one count of trailing zeros (the ends of runs,
+ * for the index and the purges). */
 _Static_assert(CR_REGION_WORDS <= 64, "one summary bit per word of a region's map");
 
 /* ---- the index of a large region's dirty runs (see cr_region_t) ---------- */

@@ -545,7 +545,7 @@ static CR_NOINLINE void *swap_local_counted(cr_tls_t *tls, unsigned bin, void *p
   bool pow2 = (object_size & (object_size - 1)) == 0;
   if (!pow2) n = check_local(tls->bins.block[CR_ROW(bin)], bin, p);
   else n = (uint32_t)cr_list_length(p); /* counting: at most a block's objects */
-  CR_STAT(if (cr_tls_counting(tls)) count_swap(tls, bin, n));
+  CR_STAT(count_swap(tls, bin, n));
   if (!cr_tls_sampling(tls)) return swap_local(tls, bin, p);
   return swap_local_sampled(tls, bin, p, size, n, n);
 }

@@ -145,11 +145,11 @@
 /* Per-thread large-object cache bounds (the design's LOCAL_LOC_*); when
  * exceeded, all but the TRIM most recent entries go to the global cache. */
 #define CORONA_LOCAL_LOC_MAX_BYTES ((size_t)4 << 20)
+#define CORONA_LOCAL_LOC_MAX_COUNT 32
+#define CORONA_LOCAL_LOC_TRIM 8
 /* A cached large block serves a request up to 1/2^shift smaller than
  * itself (the local cache, and the global one's exact bins up to 1 MB). */
 #define CORONA_LOC_FIT_SHIFT 3
-#define CORONA_LOCAL_LOC_MAX_COUNT 32
-#define CORONA_LOCAL_LOC_TRIM 8
 /* What the large-object layer keeps resident beyond live objects, as a
  * base plus a fraction (1/2^shift) of the bytes of live large objects:
  *  - the global large-object cache (blocks kept whole for reuse);
