@@ -35,13 +35,14 @@ set(CMAKE_SHARED_LINKER_FLAGS_INIT "-static-libgcc -static")
 find_program(CORONA_WINE NAMES wine64 wine PATHS /usr/lib/wine /usr/bin NO_CMAKE_FIND_ROOT_PATH)
 if(CORONA_WINE)
   # A prefix of our own under the build tree, no debug chatter, and no
-  # Mono/Gecko installer prompts on the first start.
+  # Mono/Gecko installer prompts on the first start; wine-run.sh starts
+  # the loader again when it fails before any program could run.
   set(CMAKE_CROSSCOMPILING_EMULATOR
     ${CMAKE_COMMAND} -E env
     "WINEPREFIX=${CMAKE_BINARY_DIR}/wine-prefix"
     "WINEDEBUG=-all"
     "WINEDLLOVERRIDES=mscoree,mshtml="
-    ${CORONA_WINE})
+    bash ${CMAKE_CURRENT_LIST_DIR}/wine-run.sh ${CORONA_WINE})
 else()
   message(WARNING "corona: wine not found (Debian: apt-get install wine64 wine); the tests cannot run here")
 endif()
