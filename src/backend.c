@@ -467,6 +467,12 @@ uint64_t cr_backend_dirty_since(cr_backend_t *be) {
   return oldest;
 }
 
+void cr_backend_trim(cr_backend_t *be, size_t dirty_max) {
+  cr_lock(&be->lock);
+  if (be->dirty_bytes > dirty_max) dirty_trim_locked(be, dirty_max);
+  cr_unlock(&be->lock);
+}
+
 size_t cr_backend_dirty_bytes(cr_backend_t *be) {
   cr_lock(&be->lock);
   size_t dirty = be->dirty_bytes;

@@ -385,11 +385,13 @@ void cr_tls_flush(cr_tls_t *tls) {
   cr_bins_flush_empty(tls);
 }
 
-void cr_large_cache_evict(cr_pool_t *pool, uint64_t older_than, size_t max_bytes, size_t own_max, bool keep_newest) {
+size_t cr_large_cache_evict(cr_pool_t *pool, uint64_t older_than, size_t max_bytes, size_t own_max, bool keep_newest) {
   cr_lock(&pool->loc.lock);
   cr_large_t *evicted = gloc_evict(&pool->loc, older_than, max_bytes, own_max, keep_newest);
+  size_t left = pool->loc.bytes;
   cr_unlock(&pool->loc.lock);
   release_chain(evicted);
+  return left;
 }
 
 uint64_t cr_large_cache_oldest(cr_pool_t *pool) {

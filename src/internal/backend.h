@@ -150,6 +150,8 @@ void cr_backend_release_empty(cr_backend_t *be);
 /* Free pages resident in the regions (purged at the decay time), read under
  * the lock: what the introspection calls report as cached. */
 size_t cr_backend_dirty_bytes(cr_backend_t *be);
+/* Purges free pages, oldest first, until at most dirty_max are resident. */
+void cr_backend_trim(cr_backend_t *be, size_t dirty_max);
 /* Mappings of their own for the biggest blocks (bytes: 16 KB multiple, or a
  * huge-page multiple when huge).  align 0: the block is 16 KB aligned (huge:
  * huge-page aligned); else (default heap only, a power of two above 16 KB)

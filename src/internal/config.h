@@ -174,7 +174,9 @@
  * of 8..48 MiB) from 74k faults to 128k, 64 MiB brings it to 70k.  A
  * bigger share (a half) broke the soak's bound on peak RSS (1.5 x live
  * + 32 MiB); an eighth faulted more than before.  Time-based release
- * (DECAY_MS) empties it like the rest of the cache. */
+ * (DECAY_MS) empties it like the rest of the cache, and a request that
+ * maps fresh memory cuts it, with the other caches, to the free pages'
+ * budget (growth_trim in policy.c). */
 #define CORONA_OWN_LOC_BASE ((size_t)64 << 20)
 #define CORONA_OWN_LOC_SHIFT 2
 /* CORONA_DIRTY_BASE is the default of the option TRIM_THRESHOLD (glibc's

@@ -180,6 +180,7 @@ struct cr_pool_s {
   _Atomic(uint64_t) next_decay; /* when the next time-based release is due (ms) */
   cr_lock_t decay_lock;         /* one releasing thread at a time (try-lock) */
   _Atomic(bool) over_soft_limit; /* mapped bytes were above the soft limit at the last check */
+  _Atomic(size_t) mapped_seen;   /* decay_lock (read relaxed): mapped bytes at the last growth trim */
 #if CORONA_STATS
   cr_stats_t stats;             /* exited threads, and events without a TLS */
   _Atomic(size_t) small_in_use; /* bytes of slab blocks out of the backend (serving objects,
@@ -493,7 +494,8 @@ void cr_large_flush_local(cr_tls_t *tls);
 /* Releases the global cache's blocks cached before older_than (ms), and the
  * oldest others while it holds more than max_bytes of region blocks or more
  * than own_max of mappings of their own. */
-void cr_large_cache_evict(cr_pool_t *pool, uint64_t older_than, size_t max_bytes, size_t own_max, bool keep_newest);
+/* Returns the block bytes the global cache holds after the eviction. */
+size_t cr_large_cache_evict(cr_pool_t *pool, uint64_t older_than, size_t max_bytes, size_t own_max, bool keep_newest);
 /* When the global cache's oldest block was cached (ms); 0 when empty. */
 uint64_t cr_large_cache_oldest(cr_pool_t *pool);
 /* Everything the calling thread caches goes to the pool: its local
