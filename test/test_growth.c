@@ -33,6 +33,20 @@
 #define REGION_COUNT 40
 #define LIVE_COUNT 48
 
+/* n objects of size bytes, every page written, then all freed. */
+static bool cycle(void **p, int n, size_t size) {
+  for (int i = 0; i < n; i++) {
+    p[i] = corona_malloc(size);
+    if (!CHECKF(p[i] != NULL, "malloc(%zu) failed", size)) return false;
+    pu_touch(p[i], size, (unsigned char)i);
+  }
+  for (int i = 0; i < n; i++) {
+    CHECK(pu_touched_ok(p[i], size, (unsigned char)i) == (size_t)-1);
+    corona_free(p[i]);
+  }
+  return true;
+}
+
 int main(void) {
   double t0 = tu_now();
   if (TU_TSAN) {
@@ -43,20 +57,9 @@ int main(void) {
   corona_free(corona_malloc(64)); /* corona's start-up before the baseline */
   size_t base = pu_rss();
 
-  for (int i = 0; i < OWN_COUNT; i++) {
-    p[i] = corona_malloc(OWN_SIZE);
-    if (!CHECKF(p[i] != NULL, "malloc(%zu) failed", OWN_SIZE)) return tu_finish("test_growth", t0);
-    pu_touch(p[i], OWN_SIZE, (unsigned char)i);
-  }
-  for (int i = 0; i < OWN_COUNT; i++) corona_free(p[i]);
+  if (!cycle(p, OWN_COUNT, OWN_SIZE)) return tu_finish("test_growth", t0);
   size_t rss_own = pu_rss();
-
-  for (int i = 0; i < REGION_COUNT; i++) {
-    p[i] = corona_malloc(MB);
-    if (!CHECKF(p[i] != NULL, "malloc(%zu) failed", MB)) return tu_finish("test_growth", t0);
-    pu_touch(p[i], MB, (unsigned char)i);
-  }
-  for (int i = 0; i < REGION_COUNT; i++) corona_free(p[i]);
+  if (!cycle(p, REGION_COUNT, MB)) return tu_finish("test_growth", t0);
   size_t rss_cached = pu_rss();
 
   for (int i = 0; i < LIVE_COUNT; i++) {
