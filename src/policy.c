@@ -1,8 +1,9 @@
 /* policy.c (layer: policy) — process-wide decisions about memory, which the
  * layers below ask for through cr_policy_hooks (thread.h): how many free
  * bytes the caches may keep (the dirty budget, the global large-object
- * cache's budget), the soft heap limit, the time-based release of what
- * stays idle (decay), and corona_collect.  The purger, which runs that
+ * cache's budget), the soft heap limit, the cut of all of them where the
+ * heap grows, the time-based release of what stays idle (decay), and
+ * corona_collect.  The purger, which runs that
  * release with no allocator call, is purger.c. */
 #include "internal/policy.h"
 #include "internal/options.h"
@@ -150,10 +151,9 @@ static void soft_limit_check(cr_pool_t *pool) {
  * any size), the global cache's entries oldest first, the newest mapping
  * of its own too (the request just mapped found none that fits, so it has
  * no exemption here; test_growth: kept whole, 60 MiB stayed resident
- * beside the 32 MiB of free pages).  Between such misses
- * each cache keeps its own budget, so a program that reuses what it frees
- * (suite-large big: faults doubled with a smaller own-mapping base) keeps
- * what it reuses.  One thread at a time (decay_lock, a try-lock); a miss
+ * beside the 32 MiB of free pages).  Between such misses each cache keeps
+ * its own budget, so a program that reuses what it frees (suite-large big:
+ * faults doubled with a smaller own-mapping base) keeps what it reuses.  One thread at a time (decay_lock, a try-lock); a miss
  * that finds it taken leaves the trim to the next. */
 static void growth_trim(cr_pool_t *pool) {
   size_t mapped = cr_load_relaxed(&pool->backend.mapped_bytes);

@@ -493,8 +493,8 @@ bool cr_large_own_extend(cr_large_t *h, size_t bytes);
 void cr_large_flush_local(cr_tls_t *tls);
 /* Releases the global cache's blocks cached before older_than (ms), and the
  * oldest others while it holds more than max_bytes of region blocks or more
- * than own_max of mappings of their own. */
-/* Returns the block bytes the global cache holds after the eviction. */
+ * than own_max of mappings of their own; returns the block bytes it holds
+ * after that. */
 size_t cr_large_cache_evict(cr_pool_t *pool, uint64_t older_than, size_t max_bytes, size_t own_max, bool keep_newest);
 /* When the global cache's oldest block was cached (ms); 0 when empty. */
 uint64_t cr_large_cache_oldest(cr_pool_t *pool);
