@@ -3,8 +3,8 @@
  * bytes the caches may keep (the dirty budget, the global large-object
  * cache's budget), the soft heap limit, the cut of all of them where the
  * heap grows, the time-based release of what stays idle (decay), and
- * corona_collect.  The purger, which runs that
- * release with no allocator call, is purger.c. */
+ * corona_collect.  The purger, which runs that release with no allocator
+ * call, is purger.c. */
 #include "internal/policy.h"
 #include "internal/options.h"
 #include "internal/os.h"
