@@ -60,9 +60,9 @@ static void test_high(void) {
     check_marked_at(addrs[i], 1); /* a small-object bin's kind */
   }
   CHECK(!cr_pagemap_set(BIT48 - GRANULE, 2 * GRANULE, CR_KIND_LARGE)); /* reaches past the map */
-  CHECK(cr_pagemap_kind(BIT48 - GRANULE) == CR_KIND_NONE);
-  CHECK(cr_pagemap_kind(BIT48) == CR_KIND_NONE);
-  CHECK(cr_pagemap_kind(UINTPTR_MAX - GRANULE) == CR_KIND_NONE);
+  CHECK(cr_pagemap_kind(tu_opaque(BIT48 - GRANULE)) == CR_KIND_NONE);
+  CHECK(cr_pagemap_kind(tu_opaque(BIT48)) == CR_KIND_NONE);
+  CHECK(cr_pagemap_kind(tu_opaque(UINTPTR_MAX - GRANULE)) == CR_KIND_NONE);
 }
 
 static void test_width(void) {

@@ -114,8 +114,8 @@ static void test_real_objects(void) {
   int on_stack = 0;
   CHECK(cr_pagemap_kind((uintptr_t)&not_ours) == CR_KIND_NONE);
   CHECK(cr_pagemap_kind((uintptr_t)&on_stack) == CR_KIND_NONE);
-  CHECK(cr_pagemap_kind(0) == CR_KIND_NONE);
-  CHECK(cr_pagemap_kind(UINTPTR_MAX) == CR_KIND_NONE);
+  CHECK(cr_pagemap_kind(tu_opaque(0)) == CR_KIND_NONE);
+  CHECK(cr_pagemap_kind(tu_opaque(UINTPTR_MAX)) == CR_KIND_NONE);
 }
 
 static bool is_large_kind(unsigned k) { return k == CR_KIND_LARGE; }

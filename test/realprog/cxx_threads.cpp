@@ -257,6 +257,7 @@ int check_served(const char *where) {
   int ok = 1;
   const char *prog = "cxx_threads";
   void *m = std::malloc(100);
+  if (m != nullptr) std::memset(m, 0x5a, 100); /* written before it goes to a const void * (gcc -O0 warns) */
   ok &= rp_is_corona(prog, "malloc(100)", m, 100);
   if (ok && m != nullptr && malloc_usable_size(m) != rp_corona_usable()(m)) {
     std::fprintf(stderr, "cxx_threads: malloc_usable_size is not corona's (%zu vs %zu)\n", malloc_usable_size(m),

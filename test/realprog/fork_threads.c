@@ -95,8 +95,9 @@ static void *obj_realloc(tu_rng_t *r, void *p) {
   size_t n2 = tu_log_range(r, 16, tu_below(r, 16) == 0 ? 300000 : 6000);
   if (n2 < sizeof h) n2 = sizeof h;
   uint64_t old_seed = tu_seed(p, h.n);
+  uintptr_t old = (uintptr_t)p; /* still the object if realloc fails (gcc -O0 warns of p there) */
   unsigned char *q = realloc(p, n2);
-  if (!CHECKF(q != NULL, "realloc(%p, %zu) failed", p, n2)) return p;
+  if (!CHECKF(q != NULL, "realloc(%p, %zu) failed", (void *)old, n2)) return (void *)old;
   size_t keep = (h.n < n2 ? h.n : n2) - sizeof h;
   /* the kept prefix is the old pattern, seeded by the old address and size */
   CHECK_PATTERN(q + sizeof h, keep, old_seed);
