@@ -153,8 +153,9 @@ static void soft_limit_check(cr_pool_t *pool) {
  * no exemption here; test_growth: kept whole, 60 MiB stayed resident
  * beside the 32 MiB of free pages).  Between such misses each cache keeps
  * its own budget, so a program that reuses what it frees (suite-large big:
- * faults doubled with a smaller own-mapping base) keeps what it reuses.  One thread at a time (decay_lock, a try-lock); a miss
- * that finds it taken leaves the trim to the next. */
+ * faults doubled with a smaller own-mapping base) keeps what it reuses.
+ * One thread at a time (decay_lock, a try-lock); a miss that finds it
+ * taken leaves the trim to the next. */
 static void growth_trim(cr_pool_t *pool) {
   size_t mapped = cr_load_relaxed(&pool->backend.mapped_bytes);
   if (mapped == cr_load_relaxed(&pool->mapped_seen)) return; /* served from what was mapped */
