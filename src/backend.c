@@ -152,33 +152,45 @@ static void block_release_locked(cr_backend_t *be, cr_region_t *r, char *block, 
 static void region_purge_locked(cr_backend_t *be, cr_region_t *r);
 static void dirty_trim_locked(cr_backend_t *be, size_t dirty_max);
 
-/* A user pool's slab: a 16 KB-aligned run of one of its large regions. */
-static cr_block_t *user_slab_alloc(cr_backend_t *be) {
-  cr_region_t *r;
-  bool zeroed;
-  cr_lock(&be->lock);
-  cr_block_t *b = (cr_block_t *)block_alloc_locked(be, CORONA_SLAB_SIZE, CORONA_SLAB_SIZE, &r, &zeroed);
-  cr_unlock(&be->lock);
-  if (b == NULL) return NULL;
-  cr_pagemap_set((uintptr_t)b, CORONA_SLAB_SIZE, CR_KIND_SLAB_FREE);
-  return b;
-}
-
 static cr_region_t *region_of_locked(cr_backend_t *be, const char *p) {
   for (cr_region_t *r = be->large_regions; r != NULL; r = r->next)
     if (p >= r->base && p < r->base + r->size) return r;
   return NULL;
 }
 
-cr_block_t *cr_backend_slab_alloc(cr_backend_t *be) {
-  if (be->source != NULL) {
-    cr_block_t *b = user_slab_alloc(be);
-    if (b != NULL && (b->backref = cr_backref_alloc(b)) == 0) {
-      cr_backend_slab_free(be, b, 0);
-      return NULL;
-    }
-    return b;
+/* Blocks cut from the large regions, aligned to their size: a user pool's
+ * slabs (its memory is its large regions) and every medium block.  Their
+ * pages come back as any large block's do, coalesced with their free
+ * neighbours. */
+cr_block_t *cr_backend_span_alloc(cr_backend_t *be, size_t bytes) {
+  cr_region_t *r;
+  bool zeroed;
+  cr_lock(&be->lock);
+  cr_block_t *b = (cr_block_t *)block_alloc_locked(be, bytes, bytes, &r, &zeroed);
+  if (b != NULL) cr_store_relaxed(&be->slab_bytes, cr_load_relaxed(&be->slab_bytes) + bytes);
+  cr_unlock(&be->lock);
+  if (b == NULL) return NULL;
+  cr_pagemap_set((uintptr_t)b, bytes, CR_KIND_SLAB_FREE);
+  if ((b->backref = cr_backref_alloc(b)) == 0) { /* no memory for the table: give the block back */
+    cr_backend_span_free(be, b, bytes, 0);
+    return NULL;
   }
+  return b;
+}
+
+void cr_backend_span_free(cr_backend_t *be, cr_block_t *b, size_t bytes, size_t dirty_max) {
+  if (b->backref != 0) cr_backref_free(b->backref);
+  b->backref = 0;
+  cr_pagemap_set((uintptr_t)b, bytes, CR_KIND_LARGE); /* as the free pages around it */
+  uint64_t now = be->source != NULL ? 0 : cr_os_now_ms();
+  cr_lock(&be->lock);
+  cr_store_relaxed(&be->slab_bytes, cr_load_relaxed(&be->slab_bytes) - bytes);
+  block_release_locked(be, region_of_locked(be, (char *)b), (char *)b, bytes, now, be->source != NULL ? 0 : dirty_max);
+  cr_unlock(&be->lock);
+}
+
+cr_block_t *cr_backend_slab_alloc(cr_backend_t *be) {
+  if (be->source != NULL) return cr_backend_span_alloc(be, CORONA_SLAB_SIZE);
   char *populate = NULL;
   cr_lock(&be->lock);
   cr_region_t *r = be->slab_regions;
@@ -216,15 +228,12 @@ cr_block_t *cr_backend_slab_alloc(cr_backend_t *be) {
 }
 
 void cr_backend_slab_free(cr_backend_t *be, cr_block_t *b, size_t dirty_max) {
-  cr_backref_free(b->backref);
-  b->backref = 0;
   if (be->source != NULL) { /* back to its region's free pages (never purged) */
-    cr_pagemap_set((uintptr_t)b, CORONA_SLAB_SIZE, CR_KIND_LARGE);
-    cr_lock(&be->lock);
-    block_release_locked(be, region_of_locked(be, (char *)b), (char *)b, CORONA_SLAB_SIZE, 0, 0);
-    cr_unlock(&be->lock);
+    cr_backend_span_free(be, b, CORONA_SLAB_SIZE, 0);
     return;
   }
+  cr_backref_free(b->backref);
+  b->backref = 0;
   cr_pagemap_set((uintptr_t)b, CORONA_SLAB_SIZE, CR_KIND_SLAB_FREE);
   uint64_t now = cr_os_now_ms();
   cr_region_t *r;
@@ -267,6 +276,10 @@ static size_t claim_locked(cr_backend_t *be, cr_region_t *r, size_t at, size_t n
   return dirty;
 }
 
+static inline size_t skew_of(const cr_region_t *r, size_t align_pages) {
+  return (size_t)((uintptr_t)r->base / CORONA_PAGE_SIZE) % align_pages;
+}
+
 /* A run of bytes (pages) starting at a multiple of align (a page multiple)
  * from the large regions, else from a new region; NULL when none can be had. */
 static char *block_alloc_locked(cr_backend_t *be, size_t bytes, size_t align, cr_region_t **region, bool *zeroed) {
@@ -291,12 +304,16 @@ static char *block_alloc_locked(cr_backend_t *be, size_t bytes, size_t align, cr
     }
     r = best_r;
   }
+  /* A user pool's region base is only 16 KB aligned: align the address,
+   * not the page index (skew: the base's pages past an aligned address). */
   if (at == CR_REGION_PAGES)
     for (r = be->large_regions; r != NULL; r = r->next)
-      if (region_pages(r) - r->used >= n && (at = cr_bits_find_run(r->free_map, n, a)) < CR_REGION_PAGES) break;
+      if (region_pages(r) - r->used >= n &&
+          (at = cr_bits_find_run(r->free_map, n, a, skew_of(r, a))) < CR_REGION_PAGES)
+        break;
   if (r == NULL) {
-    if ((r = region_new(be, CR_REGION_LARGE, bytes)) == NULL) return NULL;
-    at = 0; /* region bases are 16 KB aligned */
+    if ((r = region_new(be, CR_REGION_LARGE, bytes + (a > SLAB_PAGES ? align : 0))) == NULL) return NULL;
+    if ((at = cr_bits_find_run(r->free_map, n, a, skew_of(r, a))) == CR_REGION_PAGES) return NULL;
   }
   *zeroed = claim_locked(be, r, at, n) == 0;
   *region = r;

@@ -150,10 +150,10 @@ size_t cr_dirty_best_run(const cr_region_t *r, size_t n, size_t *len) {
 /* Start of the first run of n set bits in map (the free map, or the dirty
  * map: dirty pages are free) that begins at a multiple of align, or
  * CR_REGION_PAGES. */
-size_t cr_bits_find_run(const uint64_t *map, size_t n, size_t align) {
+size_t cr_bits_find_run(const uint64_t *map, size_t n, size_t align, size_t skew) {
   for (size_t start = cr_bit_find(map, 0, true); start < CR_REGION_PAGES;) {
     size_t end = cr_bit_find(map, start, false);
-    size_t at = (start + align - 1) / align * align;
+    size_t at = (start + skew + align - 1) / align * align - skew;
     if (at + n <= end) return at;
     start = cr_bit_find(map, end, true);
   }

@@ -109,6 +109,10 @@ static void block_set_full(cr_tls_t *tls, unsigned bin, cr_block_t *b) {
  * hands all but the most recent LOW_MARK - 1 blocks to the global pool. */
 static void tls_pool_push(cr_tls_t *tls, cr_block_t *b) {
   b->list = CR_LIST_NONE;
+  if (cr_bin_is_medium(b->bin)) { /* the empty cache holds slabs */
+    cr_pool_medium_return(tls->pool, b);
+    return;
+  }
   if (tls->empty_count >= CORONA_EMPTY_CACHE_HIGH) {
     cr_block_t *keep = tls->empty;
     for (int i = 1; i < CORONA_EMPTY_CACHE_LOW - 1; i++) keep = keep->next;
@@ -192,8 +196,8 @@ void cr_bins_set_thresholds(cr_tls_t *tls) {
  * list its fill level asks for), else onto the block's public list, whose
  * owner learns of it through its mailbox (cr_block_free_remote).  free's own path
  * is the same two steps inline (cr_block_put, cr_block_free_remote). */
-static void object_home(cr_tls_t *tls, void *p) {
-  cr_block_t *b = cr_block_of(p);
+static void object_home(cr_tls_t *tls, void *p, unsigned bin) {
+  cr_block_t *b = cr_block_of(p, CR_ROW(bin));
   if (cr_load_relaxed(&b->owner) != &tls->inbox) { /* another thread's, or an orphan */
     cr_block_free_remote(b, p);
     return;
@@ -203,11 +207,11 @@ static void object_home(cr_tls_t *tls, void *p) {
 }
 
 /* Every object of a bin list goes home; returns how many. */
-static int64_t list_home(cr_tls_t *tls, void *list) {
+static int64_t list_home(cr_tls_t *tls, void *list, unsigned bin) {
   int64_t n = 0;
   for (void *p = list, *next; p != NULL; p = next, n++) {
     next = *(void **)p;
-    object_home(tls, p);
+    object_home(tls, p, bin);
   }
   return n;
 }
@@ -216,15 +220,15 @@ void cr_bins_remote_start(cr_tls_t *tls, cr_block_t *b, void *p) {
   unsigned bin = b->bin;
   cr_remote_t *r = &tls->remote[bin];
   if (r->block != NULL) cr_block_free_chain(r->block, r->head, r->tail);
-  tls->remote_held |= (uint32_t)1 << bin;
+  tls->remote_held |= (uint64_t)1 << bin;
   r->block = b;
   r->head = r->tail = p;
   r->count = 1;
 }
 
 void cr_bins_remote_flush(cr_tls_t *tls) {
-  for (uint32_t held = tls->remote_held; held != 0; held &= held - 1) {
-    cr_remote_t *r = &tls->remote[__builtin_ctz(held)];
+  for (uint64_t held = tls->remote_held; held != 0; held &= held - 1) {
+    cr_remote_t *r = &tls->remote[__builtin_ctzll(held)];
     cr_block_free_chain(r->block, r->head, r->tail);
     r->block = NULL;
   }
@@ -243,7 +247,7 @@ void cr_bins_home(cr_tls_t *tls) {
     void *unused = tls->bins.free[CR_ROW(bin)], *freed = tls->bins.local[CR_ROW(bin)];
     tls->bins.free[CR_ROW(bin)] = tls->bins.local[CR_ROW(bin)] = NULL;
     tls->hot[bin] = CR_HOT_NO_TURN; /* as a new TLS: no turn until the next refill */
-    int64_t n_unused = list_home(tls, unused), n_freed = list_home(tls, freed);
+    int64_t n_unused = list_home(tls, unused, bin), n_freed = list_home(tls, freed, bin);
     CR_STAT(if (cr_tls_counting(tls)) cr_stat_own(&tls->stats.bin_alloc[bin], -n_unused));
     CR_STAT(if (cr_tls_counting(tls)) cr_stat_own(&tls->stats.bin_free[bin], n_freed));
     (void)n_unused;
@@ -276,6 +280,18 @@ void cr_bins_flush_empty(cr_tls_t *tls) {
 }
 
 void cr_bins_hand_back_empty(cr_tls_t *tls) {
+  /* An active block none of whose objects is out (nor on the bin lists)
+   * too: a medium one holds a large region, which goes back to the OS only
+   * once every block in it has. */
+  for (unsigned bin = 0; bin < CORONA_NUM_BINS; bin++) {
+    cr_block_t *act = tls->bins.block[CR_ROW(bin)];
+    if (act == &cr_block_empty || act->allocated != 0) continue;
+    tls->bins.block[CR_ROW(bin)] = &cr_block_empty;
+    act->list = CR_LIST_NONE;
+    act->next = tls->empty;
+    tls->empty = act;
+    tls->empty_count++;
+  }
   /* Resting empty blocks too: they are this thread's cache as much. */
   for (unsigned bin = 0; bin < CORONA_NUM_BINS && tls->kept_empty != 0; bin++) {
     for (cr_block_t *b = tls->partial[bin].head, *next; b != NULL; b = next) {
@@ -328,10 +344,13 @@ static cr_block_t *take_orphan(cr_tls_t *tls, unsigned bin) {
   return NULL;
 }
 
-/* A new slab from the backend, counted in the heap's small bytes. */
-static cr_block_t *slab_new(cr_pool_t *pool) {
-  cr_block_t *b = cr_backend_slab_alloc(&pool->backend);
-  CR_STAT(if (b != NULL) cr_stats_small_in_use(pool, (int64_t)CORONA_SLAB_SIZE));
+/* A new block for bin from the backend (a slab, or a medium block),
+ * counted in the heap's small bytes. */
+static cr_block_t *block_new(cr_pool_t *pool, unsigned bin) {
+  bool medium = cr_bin_is_medium(bin);
+  cr_block_t *b = medium ? cr_backend_span_alloc(&pool->backend, CORONA_MEDIUM_BLOCK)
+                         : cr_backend_slab_alloc(&pool->backend);
+  CR_STAT(if (b != NULL) cr_stats_small_in_use(pool, (int64_t)cr_bin_span(bin)));
   cr_policy_hooks.slab_grew(pool);
   return b;
 }
@@ -357,14 +376,19 @@ static cr_block_t *bin_refill(cr_tls_t *tls, unsigned bin) {
   cr_tls_decay_check(tls); /* only the caches change: the bins stay as they are */
   cr_policy_hooks.tick(tls->pool, cr_os_now_ms());
   if ((b = take_partial(tls, bin)) != NULL) return b;
-  if ((b = tls->empty) != NULL) {
+  if (cr_bin_is_medium(bin)) {
+    b = block_new(tls->pool, bin); /* the empty caches hold slabs only */
+  } else if ((b = tls->empty) != NULL) {
     tls->empty = b->next;
     tls->empty_count--;
-  } else if ((b = cr_pool_take_empty(tls->pool)) == NULL && (b = slab_new(tls->pool)) == NULL) {
+  } else if ((b = cr_pool_take_empty(tls->pool)) == NULL) {
+    b = block_new(tls->pool, bin);
+  }
+  if (b == NULL) {
     /* The OS refuses: return what the caches hold to it and retry once. */
     cr_policy_hooks.reclaim(tls->pool, tls);
     if ((b = take_partial(tls, bin)) != NULL) return b;
-    if ((b = slab_new(tls->pool)) != NULL) goto fresh;
+    if ((b = block_new(tls->pool, bin)) != NULL) goto fresh;
     /* Settle for a block that is not empty enough to be reused normally
      * but has a free object or two. */
     for (b = tls->full[bin].head; b != NULL; b = b->next) {
@@ -402,9 +426,9 @@ static CR_NOINLINE void count_swap(cr_tls_t *tls, unsigned bin, int64_t n) {
  * length: a watched thread's swap needs it and need not walk again (in
  * line, so that the unwatched swap's loop does not keep the count). */
 CR_INLINE uint32_t check_local(cr_block_t *block, unsigned bin, void *list) {
-  /* Every p here passed free's active-block test, so 0 < end - p <= 16 KB
-   * and one multiply and compare decide (see cr_bin_magic). */
-  uintptr_t end = (uintptr_t)block + CORONA_SLAB_SIZE;
+  /* Every p here passed free's active-block test, so 0 < end - p <= the
+   * span and one multiply and compare decide (see cr_bin_magic). */
+  uintptr_t end = (uintptr_t)block + cr_bin_span(bin);
   uint64_t magic = cr_bin_magic[bin], limit = cr_bin_limit[bin];
   uint32_t left = block->capacity;
   for (void *p = list; p != NULL; p = *(void **)p) {
@@ -453,7 +477,7 @@ static CR_NOINLINE void *sample_cut(cr_tls_t *tls, unsigned bin, size_t size, ui
     *link = NULL;
     int64_t n = 1;
     void *last = rest;
-    for (; cr_free_mark(last, cr_block_of(last)), *(void **)last != NULL; last = *(void **)last) n++;
+    for (; cr_free_mark(last, cr_block_of(last, row)), *(void **)last != NULL; last = *(void **)last) n++;
     *(void **)last = tls->bins.local[row];
     tls->bins.local[row] = rest;
     CR_STAT(if (cr_tls_counting(tls)) cr_stat_own(&tls->stats.bin_alloc[bin], -n));
@@ -569,7 +593,7 @@ static CR_NOINLINE void *swap_local_watched(cr_tls_t *tls, unsigned bin, void *p
   if (cr_tls_counting(tls)) return swap_local_counted(tls, bin, p, size);
   uint32_t object_size = cr_bin_size[bin];
   if ((object_size & (object_size - 1)) != 0) return swap_local_checked_sampled(tls, bin, p, size);
-  return swap_local_sampled(tls, bin, p, size, SAMPLE_UNCOUNTED, CORONA_SLAB_SIZE >> __builtin_ctz(object_size));
+  return swap_local_sampled(tls, bin, p, size, SAMPLE_UNCOUNTED, (uint32_t)(cr_bin_span(bin) >> __builtin_ctz(object_size)));
 }
 
 /* The swap in a class that is not a power of two (the list is checked:

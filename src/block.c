@@ -1,4 +1,4 @@
-/* block.c (layer: block) — one 16 KB slab block: the size classes that cut
+/* block.c (layer: block) — one slab or medium block: the size classes that cut
  * it, initialisation, the remote free (a chain of objects CAS'ed onto the
  * public free list, then the mailbox notice) and privatisation of the
  * public list by the owner.  The invariants are stated above cr_block_s in
@@ -6,21 +6,29 @@
 #include "internal/block.h"
 
 /* ---- size classes --------------------------------------------------------
- * 31 classes, all multiples of 16 (so every pointer is 16-aligned):
+ * 35 classes, all multiples of 16 (so every pointer is 16-aligned):
  * 16..64 step 16, then four per doubling up to 1024 (as tbbmalloc), then
  * "fitting" classes ((16384 - CORONA_BLOCK_HEADER) / k) & ~63 for k = 12..2,
  * so a block holds exactly k of them with < 128 B of slack (64-aligned: an
- * alignment up to 64 is served from the bins). */
+ * alignment up to 64 is served from the bins), and the medium classes
+ * ((65536 - CORONA_BLOCK_HEADER) / k) & ~63 for k = 7..4, in blocks of
+ * CORONA_MEDIUM_BLOCK (config.h). */
 #define CR_CLASSES(X, s)                                                                                 \
   X(16, s) X(32, s) X(48, s) X(64, s) X(80, s) X(96, s) X(112, s) X(128, s) X(160, s) X(192, s) X(224, s) \
   X(256, s) X(320, s) X(384, s) X(448, s) X(512, s) X(640, s) X(768, s) X(896, s) X(1024, s) X(1344, s)  \
   X(1472, s) X(1600, s) X(1792, s) X(1984, s) X(2304, s) X(2688, s) X(3200, s) X(4032, s) X(5376, s)     \
-  X(8064, s)
+  X(8064, s) X(9280, s) X(10880, s) X(13056, s) X(16320, s)
 
+/* The block a class cuts: a slab, or a medium block. */
+#define CR_SPAN(c) ((c) <= CORONA_SLAB_MAX_CLASS ? CORONA_SLAB_SIZE : CORONA_MEDIUM_BLOCK)
 #define CR_CLASS_ENTRY(c, s) c,
 #define CR_CLASS_BELOW(c, s) +((c) < (s))
+#define CR_CLASS_MEDIUM(c, s) +((c) <= CORONA_SLAB_MAX_CLASS)
+_Static_assert((0 CR_CLASSES(CR_CLASS_MEDIUM, 0)) == CORONA_MEDIUM_FIRST_BIN, "the medium bins start at CORONA_MEDIUM_FIRST_BIN");
 
 const uint32_t cr_bin_size[CORONA_NUM_BINS] = {CR_CLASSES(CR_CLASS_ENTRY, 0)};
+#define CR_CLASS_HIGH(c, s) ~(uintptr_t)(CR_SPAN(c) - 1),
+const uintptr_t cr_bin_high[CORONA_NUM_BINS] = {CR_CLASSES(CR_CLASS_HIGH, 0)};
 
 /* Object starts by one multiply and one compare (cr_is_object_start): with
  * magic = ceil(2^64 / c), n * magic (mod 2^64) is q * e for a multiple
@@ -34,7 +42,7 @@ const uint32_t cr_bin_size[CORONA_NUM_BINS] = {CR_CLASSES(CR_CLASS_ENTRY, 0)};
 #define CR_POW2(c) (((c) & ((c) - 1)) == 0)
 #define CR_MAGIC(c) (UINT64_MAX / (c) + 1 + CR_POW2(c))
 #define CR_CLASS_MAGIC(c, s) CR_MAGIC(c),
-#define CR_CLASS_LIMIT(c, s) (uint64_t)(c) * CR_MAGIC(c) * ((CORONA_SLAB_SIZE - CORONA_BLOCK_HEADER) / (c)),
+#define CR_CLASS_LIMIT(c, s) (uint64_t)(c) * CR_MAGIC(c) * ((CR_SPAN(c) - CORONA_BLOCK_HEADER) / (c)),
 const uint64_t cr_bin_magic[CORONA_NUM_BINS] = {CR_CLASSES(CR_CLASS_MAGIC, 0)};
 const uint64_t cr_bin_limit[CORONA_NUM_BINS] = {CR_CLASSES(CR_CLASS_LIMIT, 0)};
 
@@ -47,17 +55,17 @@ const uint64_t cr_bin_limit[CORONA_NUM_BINS] = {CR_CLASSES(CR_CLASS_LIMIT, 0)};
 #define B16(E, i) B4(E, i) B4(E, (i) + 4) B4(E, (i) + 8) B4(E, (i) + 12)
 #define B64(E, i) B16(E, i) B16(E, (i) + 16) B16(E, (i) + 32) B16(E, (i) + 48)
 #define B256(E, i) B64(E, i) B64(E, (i) + 64) B64(E, (i) + 128) B64(E, (i) + 192)
-#define CR_SIZE_TABLE(E)                                                                                   \
-  B256(E, 0) B64(E, 256) B64(E, 320) B64(E, 384) B16(E, 448) B16(E, 464) B16(E, 480) B4(E, 496) B4(E, 500) \
-  B1(E, 504)
+#define CR_SIZE_TABLE(E)                                                                                     \
+  B256(E, 0) B256(E, 256) B256(E, 512) B64(E, 768) B64(E, 832) B64(E, 896) B16(E, 960) B16(E, 976)           \
+  B16(E, 992) B4(E, 1008) B4(E, 1012) B4(E, 1016) B1(E, 1020)
 const uint8_t cr_size_row[CR_SIZE_BIN_ENTRIES] = {CR_SIZE_TABLE(CR_ENTRY_ROW)};
 
 /* c & -c is the largest power of two dividing c, the alignment every
  * object of the class has. */
-#define CR_CLASS_MASK(c, s) ~(uintptr_t)(CORONA_SLAB_SIZE - ((c) & -(c))),
+#define CR_CLASS_MASK(c, s) ~(uintptr_t)(CR_SPAN(c) - ((c) & -(c))),
 const uintptr_t cr_bin_mask[CORONA_NUM_BINS] = {CR_CLASSES(CR_CLASS_MASK, 0)};
 
-_Static_assert(CR_SIZE_BIN_ENTRIES == 505, "the table literal above spells out entries 0..504");
+_Static_assert(CR_SIZE_BIN_ENTRIES == 1021, "the table literal above spells out entries 0..1020");
 
 
 /* ---- one block ------------------------------------------------------------ */
@@ -71,18 +79,19 @@ void cr_block_init(cr_block_t *b, cr_inbox_t *owner, cr_pool_t *pool, unsigned b
   b->pool = pool;
   b->bin = bin;
   b->free_list = NULL;
-  b->bump = (char *)b + CORONA_SLAB_SIZE - size;
+  size_t span = ~cr_bin_high[bin] + 1;
+  b->bump = (char *)b + span - size;
   b->allocated = 0;
   b->threshold = -1;
   b->object_size = size;
-  b->capacity = (uint16_t)((CORONA_SLAB_SIZE - CORONA_BLOCK_HEADER) / size);
+  b->capacity = (uint16_t)((span - CORONA_BLOCK_HEADER) / size);
   b->list = CR_LIST_NONE;
   b->next = b->prev = NULL;
   cr_store_relaxed(&b->owner, owner);
   /* The guards (block.h): the second word of each 16-byte slot. */
   for (size_t i = 1; i < CORONA_BLOCK_HEADER / sizeof(void *); i += 2) ((cr_block_t **)b)[i] = b;
   /* The slab's leaf exists (its region is mapped), so this cannot fail. */
-  cr_pagemap_set((uintptr_t)b, CORONA_SLAB_SIZE, (uint8_t)(bin + 1));
+  cr_pagemap_set((uintptr_t)b, span, (uint8_t)(bin + 1));
 }
 
 uint32_t cr_block_privatize(cr_block_t *b, void *terminal) {

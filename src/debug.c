@@ -115,7 +115,7 @@ static void inner_free(void *inner) {
   CR_VG(VALGRIND_MAKE_MEM_DEFINED(inner, 2 * sizeof(void *)));
   cr_tls_t *t = inner_tls();
   if (t != NULL) cr_free_known_kind(inner, kind, t, cr_free_not_small);
-  else cr_block_free_remote(cr_block_of(inner), inner);
+  else cr_block_free_remote(cr_block_of(inner, kind), inner);
 }
 
 /* ---- reports -------------------------------------------------------------- */

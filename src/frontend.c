@@ -152,8 +152,9 @@ CORONA_API void *corona_calloc(size_t count, size_t size) { return cr_calloc_inl
 /* The block of small object p if p is a plausible object of a live block
  * (the page map says so and the block's backref agrees), else NULL. */
 static const cr_block_t *small_block(const void *p, unsigned kind) {
-  const cr_block_t *b = cr_block_of(p);
-  if (!cr_kind_is_small(kind) || cr_backref_get(b->backref) != b) return NULL;
+  if (!cr_kind_is_small(kind)) return NULL;
+  const cr_block_t *b = cr_block_of(p, kind);
+  if (cr_backref_get(b->backref) != b) return NULL;
   return cr_is_object_start((uintptr_t)p, kind - 1) ? b : NULL;
 }
 

@@ -131,6 +131,12 @@ static void slab_return(cr_pool_t *pool, cr_block_t *b, size_t dirty_max) {
   cr_backend_slab_free(&pool->backend, b, dirty_max);
 }
 
+void cr_pool_medium_return(cr_pool_t *pool, cr_block_t *b) {
+  CR_STAT(cr_stats_small_in_use(pool, -(int64_t)CORONA_MEDIUM_BLOCK));
+  cr_store_relaxed(&b->owner, NULL);
+  cr_backend_span_free(&pool->backend, b, CORONA_MEDIUM_BLOCK, cr_policy_hooks.dirty_budget(pool));
+}
+
 /* ---- the pool's list of empty blocks ---------------------------------------
  * Newest first, so ordered by idle_since: put_empty adds at the head, the
  * bound and the decay take the oldest from the tail.  Every block but the
@@ -168,6 +174,19 @@ static cr_block_t *take_oldest_locked(cr_pool_t *pool, size_t n) {
 }
 
 void cr_pool_put_empty(cr_pool_t *pool, cr_block_t *list, size_t count) {
+  for (cr_block_t **link = &list, *b; (b = *link) != NULL;) { /* the list holds slabs only */
+    if (!cr_bin_is_medium(b->bin)) {
+      link = &b->next;
+      continue;
+    }
+    *link = b->next;
+    count--;
+    cr_pool_medium_return(pool, b);
+  }
+  if (list == NULL) {
+    cr_policy_hooks.cached(pool); /* the backend holds their pages now */
+    return;
+  }
   uint64_t now = cr_os_now_ms();
   cr_block_t *tail = list;
   for (cr_block_t *b = list, *newer = NULL; b != NULL; newer = tail = b, b = b->next) {

@@ -120,7 +120,7 @@ static cr_pool_t *live_pool(corona_pool *h, const char *call) {
 cr_pool_t *cr_owner_pool(const void *p, unsigned kind) {
   if (p == NULL) return NULL;
   if (cr_kind_is_small(kind)) {
-    const cr_block_t *b = cr_block_of(p);
+    const cr_block_t *b = cr_block_of(p, kind);
     if (cr_backref_get(b->backref) != b || !cr_is_object_start((uintptr_t)p, kind - 1)) return NULL;
     return b->pool;
   }
@@ -184,7 +184,7 @@ CORONA_API void *corona_pool_aligned_malloc(corona_pool *h, size_t size, size_t 
 void cr_pool_free_small(cr_pool_t *pool, void *p, unsigned kind) {
   cr_tls_t *tls = cr_pool_tls(pool);
   if (tls != NULL) cr_free_known_kind(p, kind, tls, cr_free_not_small);
-  else cr_block_free_remote(cr_block_of(p), p);
+  else cr_block_free_remote(cr_block_of(p, kind), p);
 }
 
 CORONA_API void corona_pool_free(corona_pool *h, void *p) {
@@ -314,6 +314,7 @@ CORONA_API int corona_pool_reset(corona_pool *h) {
     r->used = 0;
     cr_pagemap_set((uintptr_t)r->base, r->size, CR_KIND_LARGE); /* slabs were marked with their class */
   }
+  cr_store_relaxed(&be->slab_bytes, 0); /* every slab and medium block went with its region's pages */
   for (cr_chunk_t *c = pool->source.chunks; c != NULL; c = c->next) {
     if (!c->own || c->own_free) continue;
     c->own_free = true; /* kept for the next big block */
@@ -348,6 +349,7 @@ CORONA_API int corona_pool_destroy(corona_pool *h) {
   for (cr_chunk_t *c = chunks; c != NULL; c = c->next) /* regions and own blocks alike */
     cr_pagemap_set((uintptr_t)c->start, (size_t)(c->end - c->start), c->kind_before);
   cr_store_relaxed(&be->mapped_bytes, 0);
+  cr_store_relaxed(&be->slab_bytes, 0);
   cr_store_relaxed(&pool->gen, cr_load_relaxed(&pool->gen) + 1); /* every thread's entry goes stale */
   cr_store_relaxed(&pool->state, CR_POOL_DEAD);
   registry[pool->id] = NULL;

@@ -18,7 +18,8 @@
 #include "testutil.h"
 
 #define MIN_ALIGN 16
-#define MAX_SMALL 8064 /* largest small class; sizes around it are probed */
+#define MAX_SMALL 16320 /* largest small class; sizes around it are probed */
+#define SLAB_MAX 8064   /* largest class cut from 16 KB slabs */
 
 static size_t min_sz(size_t a, size_t b) { return a < b ? a : b; }
 
@@ -518,10 +519,10 @@ static void test_aligned_neighbours(void) {
     for (size_t k = 0; k < NEIGH_ALIGNED; k++) {
       if (k == NEIGH_ALIGNED / 2)
         for (size_t i = 0; i < NEIGH_PER_ROUND; i++, n++) {
-          neigh_ptrs[n] = corona_malloc(MAX_SMALL);
-          if (!check_fresh(neigh_ptrs[n], MAX_SMALL, 1, "malloc(8064)")) continue;
+          neigh_ptrs[n] = corona_malloc(SLAB_MAX);
+          if (!check_fresh(neigh_ptrs[n], SLAB_MAX, 1, "malloc(8064)")) continue;
           neigh_usable[n] = corona_usable_size(neigh_ptrs[n]);
-          if (neigh_usable[n] < MAX_SMALL) { /* already unknown to corona: keep away from free */
+          if (neigh_usable[n] < SLAB_MAX) { /* already unknown to corona: keep away from free */
             neigh_ptrs[n] = NULL;
             bad++;
           }

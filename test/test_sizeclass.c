@@ -2,10 +2,14 @@
  *   cr_bin_index(size) picks the smallest fitting bin for every size
  *   0..CORONA_MAX_SMALL; cr_bin_size is strictly increasing, multiples of
  *   16, CORONA_NUM_BINS entries, the last one CORONA_MAX_SMALL; every bin is
- *   reachable and at least one object of it fits in a slab; the lookup table
- *   stays in range; objects from corona_malloc(size) have usable size
- *   cr_bin_size[cr_bin_index(size)], lie inside one slab block past its
- *   header, and the page map knows small objects as slab and large ones as
+ *   reachable and at least one object of it fits in its block (a slab up to
+ *   CORONA_SLAB_MAX_CLASS, then a medium block: the medium bins are the
+ *   ones from CORONA_MEDIUM_FIRST_BIN on, and at least four of their
+ *   objects fit); the lookup table stays in range; objects from
+ *   corona_malloc(size) have usable size cr_bin_size[cr_bin_index(size)],
+ *   lie inside one block past its header, and every granule of their block
+ *   carries the class in the page map (medium blocks span four), and the
+ *   page map knows small objects as slab and large ones as
  *   large; a large object's header (cr_large_t) is live and the granule the
  *   page map marks for it lies inside its own mapping, for every alignment
  *   up to 1 GB and sizes 0.. (a granule outside would clobber a neighbour's
@@ -13,7 +17,7 @@
  *   object without the alignment's slack (the OS trimmed it), so neither
  *   the mapping nor its page-map marks grow with the alignment;
  *   cr_is_object_start accepts exactly the object starts of a block, at
- *   every offset in a slab for every class (no header slot, no interior
+ *   every offset in its block for every class (no header slot, no interior
  *   or misaligned address). */
 #define _POSIX_C_SOURCE 200809L
 #include "internal/fastpath.h"
@@ -31,8 +35,13 @@ static void test_tables(void) {
     if (b > 0)
       CHECKF(cr_bin_size[b] > cr_bin_size[b - 1], "class %u = %u not above class %u = %u", b, (unsigned)cr_bin_size[b],
              b - 1, (unsigned)cr_bin_size[b - 1]);
-    CHECKF(CORONA_SLAB_SIZE - CORONA_BLOCK_HEADER >= cr_bin_size[b], "class %u = %u does not fit in a slab", b,
-           (unsigned)cr_bin_size[b]);
+    size_t span = cr_bin_span(b);
+    CHECKF(span == (cr_bin_size[b] <= CORONA_SLAB_MAX_CLASS ? CORONA_SLAB_SIZE : CORONA_MEDIUM_BLOCK),
+           "class %u = %u: block of %zu bytes", b, (unsigned)cr_bin_size[b], span);
+    CHECKF(cr_bin_is_medium(b) == (cr_bin_size[b] > CORONA_SLAB_MAX_CLASS), "class %u = %u: medium is %d", b,
+           (unsigned)cr_bin_size[b], cr_bin_is_medium(b));
+    CHECKF((span - CORONA_BLOCK_HEADER) / cr_bin_size[b] >= (cr_bin_is_medium(b) ? 4u : 2u),
+           "class %u = %u: too few objects in a block of %zu", b, (unsigned)cr_bin_size[b], span);
     CHECKF(cr_bin_size[b] >= CORONA_MIN_ALIGN, "class %u = %u below the minimum alignment", b, (unsigned)cr_bin_size[b]);
   }
   for (size_t i = 0; i < CR_SIZE_BIN_ENTRIES; i++)
@@ -41,11 +50,12 @@ static void test_tables(void) {
 }
 
 static void test_object_start(void) {
-  uintptr_t slab = (uintptr_t)64 << 20; /* any 16 KB-aligned address: nothing is read */
+  uintptr_t slab = (uintptr_t)64 << 20; /* any block-aligned address: nothing is read */
   for (unsigned b = 0; b < CORONA_NUM_BINS; b++) {
-    size_t size = cr_bin_size[b], capacity = (CORONA_SLAB_SIZE - CORONA_BLOCK_HEADER) / size, wrong = 0;
-    for (size_t off = 0; off < CORONA_SLAB_SIZE; off++) {
-      size_t below_end = CORONA_SLAB_SIZE - off;
+    size_t span = cr_bin_span(b);
+    size_t size = cr_bin_size[b], capacity = (span - CORONA_BLOCK_HEADER) / size, wrong = 0;
+    for (size_t off = 0; off < span; off++) {
+      size_t below_end = span - off;
       bool start = below_end % size == 0 && below_end / size <= capacity;
       if (cr_is_object_start(slab + off, b) != start && wrong++ == 0)
         (void)CHECKF(false, "class %zu: offset %zu is %san object start, cr_is_object_start says otherwise", size, off,
@@ -87,12 +97,16 @@ static void test_real_objects(void) {
     size_t u = corona_usable_size(p);
     CHECKF(u == cr_bin_size[b], "corona_malloc(%zu): usable %zu, class %u is %u", s, u, b, (unsigned)cr_bin_size[b]);
     uintptr_t a = (uintptr_t)p;
-    uintptr_t block = a & ~(uintptr_t)(CORONA_SLAB_SIZE - 1);
+    size_t span = cr_bin_span(b);
+    uintptr_t block = a & ~(uintptr_t)(span - 1);
     CHECKF(a - block >= CORONA_BLOCK_HEADER, "object %p (size %zu) overlaps its block header", p, s);
-    CHECKF(a - block + cr_bin_size[b] <= CORONA_SLAB_SIZE, "object %p (class %u) crosses its block end", p,
+    CHECKF(a - block + cr_bin_size[b] <= span, "object %p (class %u) crosses its block end", p,
            (unsigned)cr_bin_size[b]);
-    CHECKF(cr_pagemap_kind(a) == b + 1, "page map kind of small object %p is %u, not bin %u + 1", p,
-           cr_pagemap_kind(a), b);
+    CHECKF((uintptr_t)cr_block_of(p, b + 1) == block, "object %p (class %u): block %p, not %p", p, (unsigned)cr_bin_size[b],
+           (void *)cr_block_of(p, b + 1), (void *)block);
+    for (uintptr_t g = block; g < block + span; g += CORONA_SLAB_SIZE)
+      CHECKF(cr_pagemap_kind(g) == b + 1, "page map kind of granule %p of small object %p's block is %u, not bin %u + 1",
+             (void *)g, p, cr_pagemap_kind(g), b);
     tu_fill(p, u, tu_seed(p, u));
   }
   for (size_t s = 0; s <= CORONA_MAX_SMALL; s++)

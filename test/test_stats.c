@@ -14,7 +14,7 @@
  *                exactly its calls from then on
  *                (these two switch counting off, so when all parts run they
  *                run in a child process of their own)
- *   classes      the 31 object sizes; for every request size 0..8064 one
+ *   classes      the 35 object sizes; for every request size 0..16320 one
  *                malloc lands in exactly the bin whose class is the
  *                smallest that holds it (and usable size is that class)
  *   small        N objects of known sizes: per-bin allocations, frees,
@@ -40,7 +40,7 @@
  *                gives; corona_stats_get(NULL) is EINVAL; the first line is
  *                "corona statistics: test_stats (pid N)" with this pid
  *   json         corona_stats_print_json: one line, valid JSON (a strict
- *                parser), program and pid, every field and all 31 bins
+ *                parser), program and pid, every field and all 35 bins
  *                equal to corona_stats_get's
  *   report       a child (fork + exec of this program) run with
  *                MALLOC_STATS=1 or CORONA_STATS=1 counts small calls and
@@ -96,14 +96,15 @@
 #include "testutil.h"
 
 #define NBINS CORONA_STATS_BINS
-#define MAX_SMALL 8064
+#define MAX_SMALL 16320
 #define KB ((size_t)1 << 10)
 #define MB ((size_t)1 << 20)
 
 /* The size classes (docs/design.md, "Small objects"). */
 static const uint64_t class_size[NBINS] = {16,   32,   48,   64,   80,   96,   112,  128,  160,  192,  224,
                                            256,  320,  384,  448,  512,  640,  768,  896,  1024, 1344, 1472,
-                                           1600, 1792, 1984, 2304, 2688, 3200, 4032, 5376, 8064};
+                                           1600, 1792, 1984, 2304, 2688, 3200, 4032, 5376, 8064, 9280, 10880,
+                                           13056, 16320};
 
 /* Bin of a request of n bytes: the smallest class that holds it. */
 static unsigned bin_of(size_t n) {
@@ -418,9 +419,9 @@ static void test_large(void) {
   if (!snap(&a)) return;
   expect_t e = {0};
   for (int i = 0; i < LARGE_N; i++) {
-    /* Distinct sizes: from 9000 B (just above the small classes) to 6 MB
+    /* Distinct sizes: from 17000 B (just above the small classes) to 6 MB
      * (a mapping of its own). */
-    size_t n = i == LARGE_N - 1 ? 6 * MB : 9000 + (size_t)i * 97 * KB;
+    size_t n = i == LARGE_N - 1 ? 6 * MB : 17000 + (size_t)i * 97 * KB;
     p[i] = corona_malloc(n);
     if (!CHECK(p[i] != NULL)) return;
     memset(p[i], i, 64);
@@ -435,7 +436,7 @@ static void test_large(void) {
 
   /* A free, then the same size again: served by the cache. */
   for (int i = 0; i < LARGE_N; i++) {
-    size_t n = i == LARGE_N - 1 ? 6 * MB : 9000 + (size_t)i * 97 * KB;
+    size_t n = i == LARGE_N - 1 ? 6 * MB : 17000 + (size_t)i * 97 * KB;
     if (!snap(&a)) return;
     corona_free(p[i]);
     if (!snap(&b)) return;
@@ -989,7 +990,7 @@ static void check_json(const char *text, const corona_stats *s, const char *what
   for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
     CHECKF(json_number_of(text, fields[i].key) == (long long)fields[i].value, "%s: \"%s\" is %lld, expected %llu",
            what, fields[i].key, json_number_of(text, fields[i].key), (unsigned long long)fields[i].value);
-  /* "bins": the 31 classes in order, each with its four figures. */
+  /* "bins": the 35 classes in order, each with its four figures. */
   const char *b = strstr(text, ",\"bins\":[");
   if (!CHECKF(b != NULL, "%s: no bins array", what)) return;
   b += strlen(",\"bins\":[");

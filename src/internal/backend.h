@@ -128,6 +128,13 @@ void cr_chunk_desc_fork_lock(bool take); /* fork handlers */
  * while the backend's free resident bytes stay under dirty_max. */
 cr_block_t *cr_backend_slab_alloc(cr_backend_t *be);
 void cr_backend_slab_free(cr_backend_t *be, cr_block_t *b, size_t dirty_max);
+/* A block of bytes (a power of two from 16 KB up to a large region),
+ * aligned to its size, cut from the large regions and registered in the
+ * backref table: a medium block (a user pool's slabs come this way too).
+ * Counted in slab_bytes.  NULL when the OS refuses.  cr_backend_span_free
+ * takes it back as cr_backend_block_free takes a large block. */
+cr_block_t *cr_backend_span_alloc(cr_backend_t *be, size_t bytes);
+void cr_backend_span_free(cr_backend_t *be, cr_block_t *b, size_t bytes, size_t dirty_max);
 /* A page-granular block of bytes (<= CORONA_LARGE_REGION_SIZE) from a large
  * region; *zeroed tells whether it reads as zero.  NULL when the OS refuses. */
 char *cr_backend_block_alloc(cr_backend_t *be, size_t bytes, cr_region_t **region, bool *zeroed);

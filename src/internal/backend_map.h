@@ -51,9 +51,9 @@ static inline unsigned cr_popcount64(uint64_t x) {
 /* The set bits of m in [from, from + n). */
 size_t cr_bits_count(const uint64_t *m, size_t from, size_t n);
 /* Start of the first run of n set bits in map (the free map, or the dirty
- * map: dirty pages are free) that begins at a multiple of align, or
- * CR_REGION_PAGES. */
-size_t cr_bits_find_run(const uint64_t *map, size_t n, size_t align);
+ * map: dirty pages are free) whose start plus skew is a multiple of align,
+ * or CR_REGION_PAGES. */
+size_t cr_bits_find_run(const uint64_t *map, size_t n, size_t align, size_t skew);
 
 /* Turns r's pages [from, from + n) dirty (on: none of them was) or clean,
  * keeping the summaries and, in a large region, the index of runs. */

@@ -1,4 +1,4 @@
-/* block.h (layer: block) — one 16 KB slab block: its header and guards, the
+/* block.h (layer: block) — one slab (16 KB) or medium block: its header and guards, the
  * size classes that cut it, the free mark every free list carries, and the
  * remote free onto its public list. */
 #ifndef CORONA_BLOCK_H
@@ -43,10 +43,10 @@ enum cr_list_e {
   CR_LIST_OWED       /* thread exit: a mailbox notice for it is still on its way */
 };
 
-/* ---- 16 KB slab block ---------------------------------------------------
+/* ---- a block: a 16 KB slab, or a medium block (CORONA_MEDIUM_BLOCK) ------
  * Layout: objects are carved downwards from the block end, so an object of
  * class c is aligned to the largest power of two dividing c (the end is
- * 16 KB aligned); the first object never overlaps the header
+ * aligned to the block's span); the first object never overlaps the header
  * (CORONA_BLOCK_HEADER bytes).
  *
  * Line 0 is the only line other threads write (public_free, mail_next);
@@ -150,12 +150,20 @@ extern const uint64_t cr_bin_magic[CORONA_NUM_BINS], cr_bin_limit[CORONA_NUM_BIN
 /* What free's active-block test keeps of a pointer in each class: see
  * cr_bins_t.mask (thread.h). */
 extern const uintptr_t cr_bin_mask[CORONA_NUM_BINS];
+/* The bits of an address above its block, per class: ~(span - 1) for the
+ * class's block span (a slab, or a medium block). */
+extern const uintptr_t cr_bin_high[CORONA_NUM_BINS];
+CR_INLINE bool cr_bin_is_medium(unsigned bin) { return bin >= CORONA_MEDIUM_FIRST_BIN; }
+/* Bytes of the blocks of class bin. */
+CR_INLINE size_t cr_bin_span(unsigned bin) { return ~cr_bin_high[bin] + 1; }
 
 /* Whether a (an address in a live block of bin) is the start of one of its
  * objects: past the header, and a whole number of objects below the block
- * end.  Keeps an interior or misaligned pointer out of every free list. */
+ * end.  Keeps an interior or misaligned pointer out of every free list.
+ * a | high is a's offset in its block less the span, so its negation is
+ * the distance to the block end (1 .. span). */
 CR_INLINE bool cr_is_object_start(uintptr_t a, unsigned bin) {
-  uint64_t below_end = CORONA_SLAB_SIZE - (a & (CORONA_SLAB_SIZE - 1)); /* 1 .. 16 KB */
+  uint64_t below_end = -(uint64_t)(a | cr_bin_high[bin]);
   return below_end * cr_bin_magic[bin] <= cr_bin_limit[bin];
 }
 
@@ -187,9 +195,10 @@ CR_INLINE bool cr_free_marked(const void *p, const cr_block_t *b) { return ((voi
 CR_INLINE void cr_free_mark(void *p, cr_block_t *b) { ((void **)p)[1] = b; }
 CR_INLINE void cr_free_mark_clear(void *p) { ((void **)p)[1] = NULL; }
 
-/* The block holding small object (or any address in a slab) p. */
-CR_INLINE cr_block_t *cr_block_of(const void *p) {
-  return (cr_block_t *)((uintptr_t)p & ~(uintptr_t)(CORONA_SLAB_SIZE - 1));
+/* The block holding p, an address in a block of page-map kind kind (a
+ * small class, 1 .. CORONA_NUM_BINS). */
+CR_INLINE cr_block_t *cr_block_of(const void *p, unsigned kind) {
+  return (cr_block_t *)((uintptr_t)p & cr_bin_high[kind - 1]);
 }
 
 /* p goes back on the free list of its block b, which the calling thread

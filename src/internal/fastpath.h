@@ -93,7 +93,7 @@ CR_INLINE bool cr_free_to_active_block(void *p, unsigned kind, cr_tls_t *tls) {
  * else onto its block's free list if this thread owns the block; another
  * thread's goes to cr_free_not_owned (which may keep it hot too). */
 CR_INLINE void cr_free_to_other_block(void *p, unsigned kind, cr_tls_t *tls) {
-  cr_block_t *b = cr_block_of(p);
+  cr_block_t *b = cr_block_of(p, kind);
   if (cr_unlikely(!cr_is_object_start((uintptr_t)p, kind - 1))) {
     cr_free_refused(p);
     return;

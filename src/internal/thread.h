@@ -81,7 +81,7 @@ typedef struct cr_remote_s {
   void *head, *tail; /* owner: the held objects, most recent first */
   uint32_t count;    /* owner: how many (at most CORONA_REMOTE_CHAIN) */
 } cr_remote_t;
-_Static_assert(CORONA_NUM_BINS <= 32, "cr_tls_t.remote_held has a bit per class");
+_Static_assert(CORONA_NUM_BINS <= 64, "cr_tls_t.remote_held has a bit per class");
 
 /* ---- per-thread data ----------------------------------------------------
  * One per (thread, pool).  Everything is owner-only except the inbox (atomic,
@@ -99,7 +99,7 @@ struct cr_tls_s {
   uint64_t sample_left;                /* owner: heap profiler, bytes the thread may be handed before
                                           its next sample point (cr_sample_hook) */
   uint32_t sample_pending;             /* owner: heap profiler, bins whose next hand-out is a sample */
-  uint32_t remote_held;                /* owner: bit b set when remote[b] holds a chain */
+  uint64_t remote_held;                /* owner: bit b set when remote[b] holds a chain */
   cr_remote_t remote[CORONA_NUM_BINS]; /* owner: remote frees held back, per class */
   cr_block_t *empty;                   /* owner: LIFO of empty blocks (linked by next) */
   uint32_t empty_count;                /* owner */
@@ -414,6 +414,10 @@ void cr_pool_set_ranks(cr_pool_t *pool, bool user);
 /* The pool's list of empty blocks (pool->lock). */
 cr_block_t *cr_pool_take_empty(cr_pool_t *pool);
 void cr_pool_put_empty(cr_pool_t *pool, cr_block_t *list, size_t count);
+/* An empty medium block goes straight back to the backend (the empty lists
+ * of threads and of the pool hold slabs, which any class can take); put_empty
+ * sends those of its list there. */
+void cr_pool_medium_return(cr_pool_t *pool, cr_block_t *b);
 /* Per-bin orphan lists. */
 void cr_pool_orphan(cr_pool_t *pool, cr_block_t *b);
 cr_block_t *cr_pool_adopt(cr_pool_t *pool, unsigned bin);
