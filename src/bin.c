@@ -280,10 +280,12 @@ void cr_bins_flush_empty(cr_tls_t *tls) {
 }
 
 void cr_bins_hand_back_empty(cr_tls_t *tls) {
-  /* An active block none of whose objects is out (nor on the bin lists)
-   * too: a medium one holds a large region, which goes back to the OS only
-   * once every block in it has. */
-  for (unsigned bin = 0; bin < CORONA_NUM_BINS; bin++) {
+  /* A medium active block none of whose objects is out (nor on the bin
+   * lists) too: it holds a large region, which goes back to the OS only
+   * once every block in it has.  An active slab stays: a slab region holds
+   * many threads' blocks anyway, and with it a thread can still allocate
+   * small objects when the OS refuses memory after a collect. */
+  for (unsigned bin = CORONA_MEDIUM_FIRST_BIN; bin < CORONA_NUM_BINS; bin++) {
     cr_block_t *act = tls->bins.block[CR_ROW(bin)];
     if (act == &cr_block_empty || act->allocated != 0) continue;
     tls->bins.block[CR_ROW(bin)] = &cr_block_empty;
@@ -504,7 +506,7 @@ static CR_NOINLINE void *sample_cut(cr_tls_t *tls, unsigned bin, size_t size, ui
 CR_INLINE void *sample_take(cr_tls_t *tls, unsigned bin, size_t size, uint32_t hot, uint32_t have, uint32_t bound) {
   if (hot == CR_HOT_NO_TURN) hot = 0; /* the class's first list: no frees were kept hot */
   uint64_t need = (uint64_t)(have != SAMPLE_UNCOUNTED ? have + hot : bound + hot) * cr_bin_size[bin];
-  if (cr_likely(tls->sample_left >= need && !(tls->sample_pending & (1u << bin)))) {
+  if (cr_likely(tls->sample_left >= need && !(tls->sample_pending & ((uint64_t)1 << bin)))) {
     tls->sample_left -= need;
     return pop_free(tls, CR_ROW(bin));
   }

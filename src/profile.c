@@ -239,7 +239,7 @@ static void *sample_small(cr_tls_t *tls, size_t size, size_t object_size, uint32
   prof_thread_t *t = &self;
   if (t->gen != cr_load_relaxed(&prof_gen)) draw(t, tls);
   if (t->busy) return NULL; /* the whole list, uncounted: only the sampler itself comes here */
-  uint32_t bit = (uint32_t)1 << cr_bin_index(object_size);
+  uint64_t bit = (uint64_t)1 << cr_bin_index(object_size);
   /* Hot objects were allocated without a slow path: their bytes count now,
    * and a sample point that fell among them is taken here (late by at most
    * CORONA_HOT_OBJECTS objects of this class). */

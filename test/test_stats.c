@@ -192,8 +192,8 @@ static void expect_small(expect_t *e, size_t n, int64_t allocs, int64_t frees) {
  * counts, the cross-thread frees, and the totals when mask is all ones.
  * While calls on small objects are not counted (b->counting 0), e's small
  * calls must not show: every per-bin, small and total delta must be 0. */
-#define ALL_BINS 0xffffffffu
-static void check_delta(const corona_stats *a, const corona_stats *b, const expect_t *e, uint32_t mask,
+#define ALL_BINS UINT64_MAX
+static void check_delta(const corona_stats *a, const corona_stats *b, const expect_t *e, uint64_t mask,
                         const char *what) {
   int64_t ta = 0, tf = 0, tla = e->large_alloc, tlf = e->large_free;
   bool counted = a->counting && b->counting;
@@ -617,7 +617,7 @@ static void *xt_alloc_exit(void *arg) {
 }
 
 static void test_cross_thread(void) {
-  uint32_t mask = 1u << bin_of(XT_SIZE);
+  uint64_t mask = (uint64_t)1 << bin_of(XT_SIZE);
   corona_stats a, b, c;
   expect_t e;
   pthread_t ta, tb;
@@ -700,8 +700,8 @@ static void *th_main(void *arg) {
 }
 
 static void test_threads(void) {
-  uint32_t mask = 0;
-  for (int k = 0; k < 4; k++) mask |= 1u << bin_of(th_sizes[k]);
+  uint64_t mask = 0;
+  for (int k = 0; k < 4; k++) mask |= (uint64_t)1 << bin_of(th_sizes[k]);
   corona_stats a, b, c;
   if (!snap(&a)) return;
   expect_t e = {0};
@@ -1088,7 +1088,7 @@ static void test_counting_off(void) {
   memset(&e, 0, sizeof e);
   expect_small(&e, XT_SIZE, 0, XT_K);
   e.cross = XT_K;
-  check_delta(&a, &b, &e, 1u << bin_of(XT_SIZE), "counting_off: frees of an exited thread's objects");
+  check_delta(&a, &b, &e, (uint64_t)1 << bin_of(XT_SIZE), "counting_off: frees of an exited thread's objects");
   /* The table says that small objects are not counted. */
   static char fbuf[8192];
   FILE *f = tmpfile();

@@ -81,7 +81,7 @@ typedef struct cr_remote_s {
   void *head, *tail; /* owner: the held objects, most recent first */
   uint32_t count;    /* owner: how many (at most CORONA_REMOTE_CHAIN) */
 } cr_remote_t;
-_Static_assert(CORONA_NUM_BINS <= 64, "cr_tls_t.remote_held has a bit per class");
+_Static_assert(CORONA_NUM_BINS <= 64, "cr_tls_t.remote_held and .sample_pending have a bit per class");
 
 /* ---- per-thread data ----------------------------------------------------
  * One per (thread, pool).  Everything is owner-only except the inbox (atomic,
@@ -98,7 +98,7 @@ struct cr_tls_s {
                                           refill of the class */
   uint64_t sample_left;                /* owner: heap profiler, bytes the thread may be handed before
                                           its next sample point (cr_sample_hook) */
-  uint32_t sample_pending;             /* owner: heap profiler, bins whose next hand-out is a sample */
+  uint64_t sample_pending;             /* owner: heap profiler, bins whose next hand-out is a sample */
   uint64_t remote_held;                /* owner: bit b set when remote[b] holds a chain */
   cr_remote_t remote[CORONA_NUM_BINS]; /* owner: remote frees held back, per class */
   cr_block_t *empty;                   /* owner: LIFO of empty blocks (linked by next) */
