@@ -103,7 +103,7 @@ CORONA_API int corona_allocation_command(int cmd, void *param);
  * aligned and a realloc that moved count as allocations; a realloc that
  * moved also counts a free).  With MALLOC_STATS=1 (or CORONA_STATS=1)
  * corona_stats_print's report goes to stderr at process exit. */
-#define CORONA_STATS_BINS 35
+#define CORONA_STATS_BINS 45
 typedef struct corona_bin_stats {
   uint64_t object_size; /* bytes per object of this size class */
   uint64_t allocations; /* objects of this class handed out */
@@ -117,7 +117,7 @@ typedef struct corona_stats {
   uint64_t total_allocations;  /* small + large */
   uint64_t total_frees;
   uint64_t active_allocations; /* total_allocations - total_frees */
-  uint64_t small_allocations;  /* objects of at most 16320 bytes */
+  uint64_t small_allocations;  /* objects of at most 32704 bytes */
   uint64_t small_frees;
   uint64_t small_objects;      /* live small objects */
   uint64_t large_allocations;
@@ -142,7 +142,7 @@ CORONA_API void corona_stats_print(FILE *out);
 /* The same figures as one JSON object on one line, for tools: "program",
  * "pid", "available" (false when built without statistics, and then
  * nothing more), "counting", each field of corona_stats by its name above,
- * and "bins", an array of the 35 classes' figures ("object_size",
+ * and "bins", an array of the 45 classes' figures ("object_size",
  * "allocations", "frees", "active"). */
 CORONA_API void corona_stats_print_json(FILE *out);
 

@@ -350,7 +350,7 @@ static cr_block_t *take_orphan(cr_tls_t *tls, unsigned bin) {
  * counted in the heap's small bytes. */
 static cr_block_t *block_new(cr_pool_t *pool, unsigned bin) {
   bool medium = cr_bin_is_medium(bin);
-  cr_block_t *b = medium ? cr_backend_span_alloc(&pool->backend, CORONA_MEDIUM_BLOCK)
+  cr_block_t *b = medium ? cr_backend_span_alloc(&pool->backend, cr_bin_span(bin))
                          : cr_backend_slab_alloc(&pool->backend);
   CR_STAT(if (b != NULL) cr_stats_small_in_use(pool, (int64_t)cr_bin_span(bin)));
   cr_policy_hooks.slab_grew(pool);

@@ -6,21 +6,24 @@
 #include "internal/block.h"
 
 /* ---- size classes --------------------------------------------------------
- * 35 classes, all multiples of 16 (so every pointer is 16-aligned):
+ * 45 classes, all multiples of 16 (so every pointer is 16-aligned):
  * 16..64 step 16, then four per doubling up to 1024 (as tbbmalloc), then
- * "fitting" classes ((16384 - CORONA_BLOCK_HEADER) / k) & ~63 for k = 12..2,
- * so a block holds exactly k of them with < 128 B of slack (64-aligned: an
- * alignment up to 64 is served from the bins), and the medium classes
- * ((65536 - CORONA_BLOCK_HEADER) / k) & ~63 for k = 7..4, in blocks of
- * CORONA_MEDIUM_BLOCK (config.h). */
+ * "fitting" classes ((16384 - CORONA_BLOCK_HEADER) / k) & ~63 for k = 12..4,
+ * so a block holds exactly k of them with less than 64 B of slack per object
+ * (64-aligned: an alignment up to 64 is served from the bins), then the medium classes,
+ * fitted the same way: ((65536 - CORONA_BLOCK_HEADER) / k) & ~63 for
+ * k = 15..4 and ((131072 - CORONA_BLOCK_HEADER) / k) & ~63 for k = 7..4
+ * (config.h). */
 #define CR_CLASSES(X, s)                                                                                 \
   X(16, s) X(32, s) X(48, s) X(64, s) X(80, s) X(96, s) X(112, s) X(128, s) X(160, s) X(192, s) X(224, s) \
   X(256, s) X(320, s) X(384, s) X(448, s) X(512, s) X(640, s) X(768, s) X(896, s) X(1024, s) X(1344, s)  \
-  X(1472, s) X(1600, s) X(1792, s) X(1984, s) X(2304, s) X(2688, s) X(3200, s) X(4032, s) X(5376, s)     \
-  X(8064, s) X(9280, s) X(10880, s) X(13056, s) X(16320, s)
+  X(1472, s) X(1600, s) X(1792, s) X(1984, s) X(2304, s) X(2688, s) X(3200, s) X(4032, s) X(4352, s)     \
+  X(4608, s) X(4992, s) X(5440, s) X(5888, s) X(6528, s) X(7232, s) X(8128, s) X(9280, s) X(10880, s)    \
+  X(13056, s) X(16320, s) X(18688, s) X(21760, s) X(26176, s) X(32704, s)
 
-/* The block a class cuts: a slab, or a medium block. */
-#define CR_SPAN(c) ((c) <= CORONA_SLAB_MAX_CLASS ? CORONA_SLAB_SIZE : CORONA_MEDIUM_BLOCK)
+/* The block a class cuts: a slab, or a medium block of 64 or 128 KB. */
+#define CR_SPAN(c)                                                                                       \
+  ((c) <= CORONA_SLAB_MAX_CLASS ? CORONA_SLAB_SIZE : (c) <= 16320 ? (size_t)64 << 10 : CORONA_MEDIUM_BLOCK_MAX)
 #define CR_CLASS_ENTRY(c, s) c,
 #define CR_CLASS_BELOW(c, s) +((c) < (s))
 #define CR_CLASS_MEDIUM(c, s) +((c) <= CORONA_SLAB_MAX_CLASS)
@@ -55,9 +58,10 @@ const uint64_t cr_bin_limit[CORONA_NUM_BINS] = {CR_CLASSES(CR_CLASS_LIMIT, 0)};
 #define B16(E, i) B4(E, i) B4(E, (i) + 4) B4(E, (i) + 8) B4(E, (i) + 12)
 #define B64(E, i) B16(E, i) B16(E, (i) + 16) B16(E, (i) + 32) B16(E, (i) + 48)
 #define B256(E, i) B64(E, i) B64(E, (i) + 64) B64(E, (i) + 128) B64(E, (i) + 192)
+#define B1024(E, i) B256(E, i) B256(E, (i) + 256) B256(E, (i) + 512) B256(E, (i) + 768)
 #define CR_SIZE_TABLE(E)                                                                                     \
-  B256(E, 0) B256(E, 256) B256(E, 512) B64(E, 768) B64(E, 832) B64(E, 896) B16(E, 960) B16(E, 976)           \
-  B16(E, 992) B4(E, 1008) B4(E, 1012) B4(E, 1016) B1(E, 1020)
+  B1024(E, 0) B256(E, 1024) B256(E, 1280) B256(E, 1536) B64(E, 1792) B64(E, 1856) B64(E, 1920) B16(E, 1984)   \
+  B16(E, 2000) B16(E, 2016) B4(E, 2032) B4(E, 2036) B4(E, 2040) B1(E, 2044)
 const uint8_t cr_size_row[CR_SIZE_BIN_ENTRIES] = {CR_SIZE_TABLE(CR_ENTRY_ROW)};
 
 /* c & -c is the largest power of two dividing c, the alignment every
@@ -65,7 +69,7 @@ const uint8_t cr_size_row[CR_SIZE_BIN_ENTRIES] = {CR_SIZE_TABLE(CR_ENTRY_ROW)};
 #define CR_CLASS_MASK(c, s) ~(uintptr_t)(CR_SPAN(c) - ((c) & -(c))),
 const uintptr_t cr_bin_mask[CORONA_NUM_BINS] = {CR_CLASSES(CR_CLASS_MASK, 0)};
 
-_Static_assert(CR_SIZE_BIN_ENTRIES == 1021, "the table literal above spells out entries 0..1020");
+_Static_assert(CR_SIZE_BIN_ENTRIES == 2045, "the table literal above spells out entries 0..2044");
 
 
 /* ---- one block ------------------------------------------------------------ */

@@ -132,9 +132,10 @@ static void slab_return(cr_pool_t *pool, cr_block_t *b, size_t dirty_max) {
 }
 
 void cr_pool_medium_return(cr_pool_t *pool, cr_block_t *b) {
-  CR_STAT(cr_stats_small_in_use(pool, -(int64_t)CORONA_MEDIUM_BLOCK));
+  size_t span = cr_bin_span(b->bin);
+  CR_STAT(cr_stats_small_in_use(pool, -(int64_t)span));
   cr_store_relaxed(&b->owner, NULL);
-  cr_backend_span_free(&pool->backend, b, CORONA_MEDIUM_BLOCK, cr_policy_hooks.dirty_budget(pool));
+  cr_backend_span_free(&pool->backend, b, span, cr_policy_hooks.dirty_budget(pool));
 }
 
 /* ---- the pool's list of empty blocks ---------------------------------------

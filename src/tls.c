@@ -14,10 +14,10 @@ cr_block_t cr_block_empty;
 #define E1 &cr_block_empty
 #define E4 E1, E1, E1, E1
 #define E16 E4, E4, E4, E4
-cr_tls_t cr_tls_empty = {.bins = {.block = {CR_BLOCK_NEVER, E16, E16, E1, E1, E1, CR_BLOCK_NEVER, CR_BLOCK_NEVER}},
+cr_tls_t cr_tls_empty = {.bins = {.block = {CR_BLOCK_NEVER, E16, E16, E4, E4, E4, E1, CR_BLOCK_NEVER, CR_BLOCK_NEVER}},
                          .pool = &cr_default_pool};
 _Static_assert(CR_KIND_LARGE == CR_ROWS - 1, "every page-map kind has a row in the bins");
-_Static_assert(CORONA_NUM_BINS == 35, "cr_tls_empty spells out 35 bins");
+_Static_assert(CORONA_NUM_BINS == 45, "cr_tls_empty spells out 45 bins");
 
 /* One pointer of static TLS (initial-exec, so no __tls_get_addr call):
  * small enough to fit glibc's surplus when the library is dlopen'ed. */

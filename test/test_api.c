@@ -18,7 +18,7 @@
 #include "testutil.h"
 
 #define MIN_ALIGN 16
-#define MAX_SMALL 16320 /* largest small class; sizes around it are probed */
+#define MAX_SMALL 32704 /* largest small class; sizes around it are probed */
 #define SLAB_MAX 8064   /* largest class cut from 16 KB slabs */
 
 static size_t min_sz(size_t a, size_t b) { return a < b ? a : b; }

@@ -18,7 +18,7 @@
 #define WAVE_THREADS 8
 #define OBJS 250             /* objects per producer thread */
 #define QUEUE_CAP 4096       /* consumer queue */
-#define MAX_SMALL 16320
+#define MAX_SMALL 32704
 
 typedef struct {
   void *p;

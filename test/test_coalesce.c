@@ -387,7 +387,7 @@ static void *bestfit_body(void *arg) {
   corona_collect();
   int checks = address_checks;
   void *o[6];
-  static const size_t sizes[6] = {40 * KB - 64, 16 * KB, 300 * KB - 64, 16 * KB, 200 * KB - 64, 16 * KB};
+  static const size_t sizes[6] = {40 * KB - 64, 36 * KB, 300 * KB - 64, 36 * KB, 200 * KB - 64, 36 * KB};
   if (!alloc_adjacent(o, sizes, 6, 1, what)) return NULL;
   run_in_thread(bestfit_free_body, o);
   run_in_thread(bestfit_push_body, NULL);

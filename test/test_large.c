@@ -1,6 +1,6 @@
-/* test_large.c — black-box test of corona's large objects (> 16320 B), their
+/* test_large.c — black-box test of corona's large objects (> 32704 B), their
  * caches and backend, pointer validation and the mode/command API:
- *   sizes around every boundary (8064, 16320, 16 KB granules, 1 MB, 2 MB, 4 MB:
+ *   sizes around every boundary (8064, 16320, 32704, 16 KB granules, 1 MB, 2 MB, 4 MB:
  *   where regions stop and own mappings begin) live together, disjoint, contents intact,
  *   three rounds (fresh, thread-cache reuse, after CLEAN_THREAD_BUFFERS);
  *   calloc returns zeroes on reused cached memory; same-size churn;
@@ -42,7 +42,7 @@
 #include "fakeos.h"
 #endif
 
-#define MAX_SMALL 16320
+#define MAX_SMALL 32704
 #define CORONA_LARGE_REGION_BYTES ((size_t)16 << 20) /* a large region (config.h) */
 #define KB ((size_t)1024)
 #define MB ((size_t)1 << 20)
@@ -462,7 +462,7 @@ static void build_bad_pointers(void *stack_addr, void *libc_ptr) {
   add_bad("1<<52", (void *)((uintptr_t)1 << 52));
   add_bad("kernel", (void *)(uintptr_t)0xffff800000001000ull);
   add_bad("max", (void *)(UINTPTR_MAX & ~(uintptr_t)15));
-  static const size_t vs[] = {20000, 64 * KB, 300 * KB, MB + 4096, 8 * MB};
+  static const size_t vs[] = {40000, 64 * KB, 300 * KB, MB + 4096, 8 * MB};
   for (size_t i = 0; i < 5; i++) {
     new_obj(&victims[i], vs[i], "victim");
     char *p = victims[i].p;

@@ -56,7 +56,7 @@
 
 #define KB ((size_t)1024)
 #define MB ((size_t)1 << 20)
-#define MAX_SMALL 16320
+#define MAX_SMALL 32704
 
 /* ==== raw memory sources ======================================================
  * A pool's policy.pool_id is the index of its source here.  Growing sources

@@ -32,7 +32,7 @@
 #include "corona.h"
 #include "testutil.h"
 
-#define MAX_SMALL 16320
+#define MAX_SMALL 32704
 
 /* ---- reading a profile back ----------------------------------------------- */
 
@@ -208,7 +208,7 @@ static void part_exact(void) {
 /* Large samples are kept a record per sixteenth of an octave of sizes,
  * their bytes summed (a record per size made one per sample: 35,000 in
  * suite-buffers mid, most of the profiling's cost).  At rate 1 every
- * allocation is sampled: 2048 distinct sizes of 17000 B .. 4.4 MB (8
+ * allocation is sampled: 2048 distinct sizes of 33000 B .. 8.5 MB (8
  * octaves) from one function, one in 16 kept, give every byte exactly, in
  * at most 16 records an octave; a sampled object grown by realloc moves
  * (its free takes back what was counted), and once all are freed nothing
@@ -224,7 +224,7 @@ static void part_sizes(void) {
   uint64_t total = 0, kept = 0;
   if (!CHECK(corona_profile_start(1) == 0)) return;
   for (int i = 0; i < N; i++) {
-    size_t size = (size_t)(17000 * exp2(8.0 * i / N)) + (size_t)i; /* distinct */
+    size_t size = (size_t)(33000 * exp2(8.0 * i / N)) + (size_t)i; /* distinct */
     void *q = sizes_alloc(size);
     if (!CHECK(q != NULL)) return;
     tu_fill(q, 64, (uint64_t)i);

@@ -14,7 +14,7 @@
  *                exactly its calls from then on
  *                (these two switch counting off, so when all parts run they
  *                run in a child process of their own)
- *   classes      the 35 object sizes; for every request size 0..16320 one
+ *   classes      the 45 object sizes; for every request size 0..32704 one
  *                malloc lands in exactly the bin whose class is the
  *                smallest that holds it (and usable size is that class)
  *   small        N objects of known sizes: per-bin allocations, frees,
@@ -40,7 +40,7 @@
  *                gives; corona_stats_get(NULL) is EINVAL; the first line is
  *                "corona statistics: test_stats (pid N)" with this pid
  *   json         corona_stats_print_json: one line, valid JSON (a strict
- *                parser), program and pid, every field and all 35 bins
+ *                parser), program and pid, every field and all 45 bins
  *                equal to corona_stats_get's
  *   report       a child (fork + exec of this program) run with
  *                MALLOC_STATS=1 or CORONA_STATS=1 counts small calls and
@@ -96,15 +96,16 @@
 #include "testutil.h"
 
 #define NBINS CORONA_STATS_BINS
-#define MAX_SMALL 16320
+#define MAX_SMALL 32704
 #define KB ((size_t)1 << 10)
 #define MB ((size_t)1 << 20)
 
 /* The size classes (docs/design.md, "Small objects"). */
 static const uint64_t class_size[NBINS] = {16,   32,   48,   64,   80,   96,   112,  128,  160,  192,  224,
                                            256,  320,  384,  448,  512,  640,  768,  896,  1024, 1344, 1472,
-                                           1600, 1792, 1984, 2304, 2688, 3200, 4032, 5376, 8064, 9280, 10880,
-                                           13056, 16320};
+                                           1600, 1792, 1984, 2304, 2688, 3200, 4032, 4352, 4608, 4992, 5440,
+                                           5888, 6528, 7232, 8128, 9280, 10880, 13056, 16320, 18688, 21760,
+                                           26176, 32704};
 
 /* Bin of a request of n bytes: the smallest class that holds it. */
 static unsigned bin_of(size_t n) {
@@ -354,9 +355,9 @@ static void test_calls(void) {
   STEP("calloc(10, 10)", p = corona_calloc(10, 10), expect_small(&e, 100, 1, 0));
   CHECK(p != NULL && tu_first_nonzero(p, 100) == (size_t)-1);
   STEP("free of calloc(10, 10)", corona_free(p), expect_small(&e, 100, 0, 1));
-  STEP("calloc(10, 2000) (large)", p = corona_calloc(10, 2000), e.large_alloc = 1);
-  CHECK(p != NULL && tu_first_nonzero(p, 20000) == (size_t)-1);
-  STEP("free of calloc(10, 2000)", corona_free(p), e.large_free = 1);
+  STEP("calloc(10, 4000) (large)", p = corona_calloc(10, 4000), e.large_alloc = 1);
+  CHECK(p != NULL && tu_first_nonzero(p, 40000) == (size_t)-1);
+  STEP("free of calloc(10, 4000)", corona_free(p), e.large_free = 1);
   errno = 0;
   STEP("calloc overflow (no object)", p = corona_calloc(SIZE_MAX / 2, 3), (void)0);
   CHECK(p == NULL && errno == ENOMEM);
@@ -419,9 +420,9 @@ static void test_large(void) {
   if (!snap(&a)) return;
   expect_t e = {0};
   for (int i = 0; i < LARGE_N; i++) {
-    /* Distinct sizes: from 17000 B (just above the small classes) to 6 MB
+    /* Distinct sizes: from 33000 B (just above the small classes) to 6 MB
      * (a mapping of its own). */
-    size_t n = i == LARGE_N - 1 ? 6 * MB : 17000 + (size_t)i * 97 * KB;
+    size_t n = i == LARGE_N - 1 ? 6 * MB : 33000 + (size_t)i * 97 * KB;
     p[i] = corona_malloc(n);
     if (!CHECK(p[i] != NULL)) return;
     memset(p[i], i, 64);
@@ -436,7 +437,7 @@ static void test_large(void) {
 
   /* A free, then the same size again: served by the cache. */
   for (int i = 0; i < LARGE_N; i++) {
-    size_t n = i == LARGE_N - 1 ? 6 * MB : 17000 + (size_t)i * 97 * KB;
+    size_t n = i == LARGE_N - 1 ? 6 * MB : 33000 + (size_t)i * 97 * KB;
     if (!snap(&a)) return;
     corona_free(p[i]);
     if (!snap(&b)) return;
@@ -847,7 +848,7 @@ static void check_report(const char *report, const corona_stats *s, const char *
 static void test_print(void) {
   CHECK(corona_stats_get(NULL) == EINVAL);
   /* Objects in three bins and a large one, so the table has something. */
-  void *p[4] = {corona_malloc(16), corona_malloc(700), corona_malloc(8064), corona_malloc(20000)};
+  void *p[4] = {corona_malloc(16), corona_malloc(700), corona_malloc(8064), corona_malloc(40000)};
   static char fbuf[8192];
   FILE *f = tmpfile();
   if (!CHECK(f != NULL)) return;
@@ -990,7 +991,7 @@ static void check_json(const char *text, const corona_stats *s, const char *what
   for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
     CHECKF(json_number_of(text, fields[i].key) == (long long)fields[i].value, "%s: \"%s\" is %lld, expected %llu",
            what, fields[i].key, json_number_of(text, fields[i].key), (unsigned long long)fields[i].value);
-  /* "bins": the 35 classes in order, each with its four figures. */
+  /* "bins": the 45 classes in order, each with its four figures. */
   const char *b = strstr(text, ",\"bins\":[");
   if (!CHECKF(b != NULL, "%s: no bins array", what)) return;
   b += strlen(",\"bins\":[");

@@ -18,7 +18,7 @@
 #define LIVE_SLOTS 512      /* live objects per thread */
 #define INBOX_CAP 2048      /* objects waiting in one thread's inbox */
 #define DRAIN_EVERY 64      /* ops between inbox drains */
-#define MAX_SMALL 16320
+#define MAX_SMALL 32704
 #define MAX_LARGE (256 * 1024)
 
 typedef struct {

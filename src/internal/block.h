@@ -43,7 +43,7 @@ enum cr_list_e {
   CR_LIST_OWED       /* thread exit: a mailbox notice for it is still on its way */
 };
 
-/* ---- a block: a 16 KB slab, or a medium block (CORONA_MEDIUM_BLOCK) ------
+/* ---- a block: a 16 KB slab, or a medium block of 64 or 128 KB -----------
  * Layout: objects are carved downwards from the block end, so an object of
  * class c is aligned to the largest power of two dividing c (the end is
  * aligned to the block's span); the first object never overlaps the header

@@ -35,23 +35,23 @@
 #error "CORONA_CACHE_LINE must be 64 or 128"
 #endif
 
-/* Small objects: 35 bins.  Bins 0..30, up to CORONA_SLAB_MAX_CLASS (two
+/* Small objects: 45 bins.  Bins 0..28, up to CORONA_SLAB_MAX_CLASS (four
  * per slab), cut 16 KB slab blocks; the medium bins from
- * CORONA_MEDIUM_FIRST_BIN on (9280..16320 B, four to seven a block) cut
- * blocks of CORONA_MEDIUM_BLOCK, aligned to their size, which the backend
- * cuts from its large regions.  Objects of 8 KB to 16 KB used to be large
- * objects: a header, a page-rounded block and a trip through the large
- * caches each (about 400 instructions a malloc+free pair against 60; a
- * server mixing 8..16000 B objects took 2.5x tcmalloc's time).  The block
- * is 64 KB rather than 16 KB because one slab holds only one such object
- * (up to half of it slack); 64 KB keeps the slack under 1 % and a thread's
- * four active medium blocks at 256 KB. */
-#define CORONA_NUM_BINS 35
-#define CORONA_MAX_SMALL 16320
-#define CORONA_SLAB_MAX_CLASS 8064
-#define CORONA_MEDIUM_FIRST_BIN 31
-#define CORONA_MEDIUM_SHIFT 16
-#define CORONA_MEDIUM_BLOCK ((size_t)1 << CORONA_MEDIUM_SHIFT) /* 64 KB */
+ * CORONA_MEDIUM_FIRST_BIN on cut bigger blocks aligned to their size, which
+ * the backend cuts from its large regions: 64 KB for the classes up to
+ * 16320 B (15 down to 4 objects a block), CORONA_MEDIUM_BLOCK_MAX for those
+ * up to CORONA_MAX_SMALL (7 down to 4).  Objects of 8 KB to 32 KB used to
+ * be large objects: a header, a page-rounded block and a trip through the
+ * large caches each (about 400 instructions a malloc+free pair against
+ * 111; a server mixing 8..16000 B objects took 2.5x tcmalloc's time); those
+ * of 4 KB to 8 KB had three classes, two or three a slab, where a 4104-byte
+ * request (sqlite's page cache) took 5376 B.  A 16 KB slab holds too few
+ * of them: the bigger block keeps the slack under 1 %. */
+#define CORONA_NUM_BINS 45
+#define CORONA_MAX_SMALL 32704
+#define CORONA_SLAB_MAX_CLASS 4032
+#define CORONA_MEDIUM_FIRST_BIN 29
+#define CORONA_MEDIUM_BLOCK_MAX ((size_t)128 << 10)
 /* Every pointer corona returns is aligned to at least this. */
 #define CORONA_MIN_ALIGN 16
 
