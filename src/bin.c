@@ -133,9 +133,14 @@ static void tls_pool_push(cr_tls_t *tls, cr_block_t *b) {
  * objects) otherwise turned every one of its blocks over.  The thread's
  * resting and pooled empty blocks together stay within the pool's high
  * mark. */
+static inline uint32_t slabs_of(unsigned bin) { return (uint32_t)(cr_bin_span(bin) >> CORONA_SLAB_SHIFT); }
+
 static bool keep_empty(cr_tls_t *tls, cr_block_t *b) {
-  if (tls->kept_empty + tls->empty_count >= CORONA_EMPTY_CACHE_HIGH) return false;
-  tls->kept_empty++;
+  /* Counted in slabs: a medium block is worth four or eight of them, and
+   * the mark bounds memory (a thread resting 128 empty 128 KB blocks would
+   * keep 16 MB, not 2). */
+  if (tls->kept_empty + tls->empty_count + slabs_of(b->bin) > CORONA_EMPTY_CACHE_HIGH) return false;
+  tls->kept_empty += slabs_of(b->bin);
   b->threshold = -1; /* nothing left to free into it */
   cr_tls_cache_note(tls);
   return true;
@@ -300,7 +305,7 @@ void cr_bins_hand_back_empty(cr_tls_t *tls) {
       next = b->next;
       if (b->allocated != 0) continue;
       list_remove(&tls->partial[bin], b);
-      tls->kept_empty--;
+      tls->kept_empty -= slabs_of(bin);
       b->list = CR_LIST_NONE;
       b->next = tls->empty;
       tls->empty = b;
@@ -323,7 +328,7 @@ void cr_bins_drain_all(cr_tls_t *tls) {
 static cr_block_t *take_partial(cr_tls_t *tls, unsigned bin) {
   cr_block_t *b = tls->partial[bin].head;
   if (b != NULL) {
-    if (b->allocated == 0) tls->kept_empty--; /* a resting empty block (keep_empty) */
+    if (b->allocated == 0) tls->kept_empty -= slabs_of(bin); /* a resting empty block (keep_empty) */
     list_remove(&tls->partial[bin], b);
     block_set_active(tls, bin, b);
   }

@@ -18,7 +18,8 @@
  *   the mapping nor its page-map marks grow with the alignment;
  *   cr_is_object_start accepts exactly the object starts of a block, at
  *   every offset in its block for every class (no header slot, no interior
- *   or misaligned address). */
+ *   or misaligned address); empty medium blocks resting on a thread's
+ *   partial lists stay within the thread's mark, counted in slabs. */
 #define _POSIX_C_SOURCE 200809L
 #include "internal/fastpath.h"
 
@@ -186,6 +187,37 @@ static void test_large_layout(void) {
   }
 }
 
+/* Empty medium blocks resting on the thread's partial lists count their
+ * span against the thread's mark (CORONA_EMPTY_CACHE_HIGH slabs): 512
+ * objects of the largest class (128 blocks of 128 KB) freed and sent home
+ * leave at most the mark's bytes resting, where counting blocks let all
+ * 128 rest (16 MB against 2). */
+static void test_medium_rest(void) {
+  enum { N = 512 };
+  static void *p[N];
+  unsigned bin = cr_bin_index(CORONA_MAX_SMALL);
+  corona_collect(); /* the thread's empty caches, full after the tests above, go back */
+  for (int i = 0; i < N; i++) {
+    if (!CHECK((p[i] = corona_malloc(CORONA_MAX_SMALL)) != NULL)) return;
+    tu_fill(p[i], CORONA_MAX_SMALL, (uint64_t)i);
+  }
+  for (int i = 0; i < N; i++) {
+    CHECK_PATTERN(p[i], CORONA_MAX_SMALL, (uint64_t)i);
+    corona_free(p[i]);
+  }
+  cr_tls_t *tls = cr_tls_get();
+  cr_bins_home(tls); /* the objects on the bin lists go home too */
+  size_t resting = 0, blocks = 0;
+  for (cr_block_t *b = tls->partial[bin].head; b != NULL; b = b->next)
+    if (b->allocated == 0) resting += cr_bin_span(bin), blocks++;
+  printf("    medium blocks resting empty after 512 frees of %u B: %zu (%zu KB)\n", (unsigned)CORONA_MAX_SMALL, blocks,
+         resting >> 10);
+  CHECKF(resting <= CORONA_EMPTY_CACHE_HIGH * CORONA_SLAB_SIZE, "%zu bytes of empty medium blocks rest, the mark is %zu",
+         resting, (size_t)CORONA_EMPTY_CACHE_HIGH * CORONA_SLAB_SIZE);
+  CHECKF(blocks > 0, "no empty medium block rests at all");
+  corona_collect();
+}
+
 int main(void) {
   double t0 = tu_now();
   test_tables();
@@ -193,5 +225,6 @@ int main(void) {
   test_object_start();
   test_real_objects();
   test_large_layout();
+  test_medium_rest();
   return tu_finish("test_sizeclass", t0);
 }

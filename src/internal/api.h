@@ -39,7 +39,8 @@ typedef struct cr_heap_figures_s {
                                  calling thread's own caches and empty blocks (other threads' count
                                  as in use, as do the free slots of blocks that hold objects) */
   size_t cached_blocks;       /* the blocks among them: large blocks in the caches and empty slab
-                                 blocks (free pages of the regions count in bytes only) */
+                                 blocks, an empty medium block as the slabs it spans (free pages
+                                 of the regions count in bytes only) */
   size_t own_count, own_bytes; /* live objects with mappings of their own (blocks above
                                   MMAP_THRESHOLD): a part of mapped and of in_use (cached ones count
                                   in cached) */

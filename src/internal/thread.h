@@ -103,7 +103,8 @@ struct cr_tls_s {
   cr_remote_t remote[CORONA_NUM_BINS]; /* owner: remote frees held back, per class */
   cr_block_t *empty;                   /* owner: LIFO of empty blocks (linked by next) */
   uint32_t empty_count;                /* owner */
-  uint32_t kept_empty;                 /* owner: empty blocks resting on partial lists */
+  uint32_t kept_empty;                 /* owner: empty blocks resting on partial lists, in 16 KB
+                                          slabs (a medium block counts its span) */
   _Atomic(uint8_t) counting;           /* CR_COUNT_* bits, on a line the slow paths touch anyway;
                                           written under pool->lock (cr_pool_set_counting) */
   _Atomic(uint32_t) cache_state;       /* CR_CACHE_*: what the purger knows of the caches below
