@@ -1,6 +1,6 @@
 # cmake/package.cmake — CPack's DEB generator, set up for two Debian
 # packages built from the install components of CMakeLists.txt:
-#   libcorona0     (runtime) libcorona.so.0 -> libcorona.so.0.1.0, corona-run
+#   libcorona0     (runtime) libcorona.so.0 -> libcorona.so.0.2.0, corona-run
 #   libcorona-dev  (dev)     corona.h, libcorona.a, the libcorona.so link,
 #                            corona.pc, the CMake package
 # scripts/package configures a build with the prefix /usr (so GNUInstallDirs

@@ -312,7 +312,8 @@ static char *block_alloc_locked(cr_backend_t *be, size_t bytes, size_t align, cr
           (at = cr_bits_find_run(r->free_map, n, a, skew_of(r, a))) < CR_REGION_PAGES)
         break;
   if (r == NULL) {
-    if ((r = region_new(be, CR_REGION_LARGE, bytes + (a > SLAB_PAGES ? align : 0))) == NULL) return NULL;
+    /* A user region is 16 KB aligned: room for the worst skew. */
+    if ((r = region_new(be, CR_REGION_LARGE, bytes + (a > SLAB_PAGES ? align - CORONA_SLAB_SIZE : 0))) == NULL) return NULL;
     if ((at = cr_bits_find_run(r->free_map, n, a, skew_of(r, a))) == CR_REGION_PAGES) return NULL;
   }
   *zeroed = claim_locked(be, r, at, n) == 0;

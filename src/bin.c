@@ -380,7 +380,8 @@ static cr_block_t *bin_refill(cr_tls_t *tls, unsigned bin) {
    * ours to other threads (which may need their memory as much) included. */
   cr_bins_remote_flush(tls);
   cr_bins_drain_all(tls);
-  cr_tls_decay_check(tls); /* only the caches change: the bins stay as they are */
+  cr_tls_decay_check(tls); /* only the caches change (an empty active medium block of another class
+                             included: its lists hold none of its objects) */
   cr_policy_hooks.tick(tls->pool, cr_os_now_ms());
   if ((b = take_partial(tls, bin)) != NULL) return b;
   if (cr_bin_is_medium(bin)) {
@@ -535,6 +536,15 @@ static CR_NOINLINE void *refill_alloc(cr_tls_t *tls, unsigned bin, size_t size) 
   }
   cr_block_t *b = bin_refill(tls, bin);
   if (b == NULL) {
+    /* A medium block needs a free run aligned to its span; a user pool's
+     * small buffer may have none where pages for a large object remain
+     * (a fixed pool of 48 KB served 4100..32000 B as slab or large objects
+     * before the medium classes, and nothing after): the object is then a
+     * large one, as it used to be.  Not in the default heap, where the OS
+     * refused a region: a mapping of its own for each such object would
+     * only postpone the failure, a system call at a time. */
+    if (cr_bin_is_medium(bin) && tls->pool->backend.source != NULL)
+      return cr_large_alloc(tls->pool, tls, size, 0, false);
     errno = ENOMEM;
     return NULL;
   }

@@ -4,7 +4,9 @@
  * and size and checked before it is freed; raw memory is accounted for
  * exactly (every raw_free must match one raw_alloc, pointer and size).
  * Groups (run all without arguments, or name them):
- *   fixed      a fixed pool over a static buffer (aligned, misaligned by 8,
+ *   fixed      fixed pools over buffers of 48..160 KB serve 4100..32000 B
+ *              (large objects where no medium block fits); a fixed pool
+ *              over a static buffer (aligned, misaligned by 8,
  *              and a 20 MiB one spanning two regions): raw_alloc is called
  *              once; 1000-byte objects fill >= 85 % of the buffer until
  *              NULL/ENOMEM; a mixed fill (16 B .. 1 MiB) to the brim; every
@@ -551,7 +553,39 @@ static void fixed_free_all_then_big(void) {
   CHECK(corona_pool_destroy(pool) == 0);
 }
 
+/* Fixed pools over small buffers starting 16 KB past a 64 KB boundary hold
+ * no free run aligned to a medium block (64 or 128 KB): requests of the
+ * medium classes are served as large objects there, from the pages that
+ * remain (with medium blocks alone, 4100..32000 B returned NULL from
+ * buffers of 48 and 96 KB, and 20000 and 32000 B from 160 KB). */
+static void fixed_small_buffers(void) {
+  static const size_t bufs[] = {48 * KB, 96 * KB, 160 * KB};
+  static const size_t sizes[] = {4100, 5000, 9000, 20000, 32000};
+  const int id = 2;
+  size_t served = 0;
+  for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+      src_reset(id);
+      corona_pool *pool = make_fixed(id, fixed_mem + 16 * KB, bufs[i], false);
+      if (pool == NULL) return;
+      errno = 0;
+      void *p = corona_pool_malloc(pool, sizes[k]);
+      if (CHECKF(p != NULL, "fixed pool of %zu KB: malloc(%zu) = NULL, errno %d", bufs[i] / KB, sizes[k], errno) &&
+          pool_obj_ok(pool, id, p, sizes[k], 16, "fixed small buffer")) {
+        tu_fill(p, sizes[k], (uint64_t)(i * 10 + k));
+        CHECK_PATTERN(p, sizes[k], (uint64_t)(i * 10 + k));
+        corona_pool_free(pool, p);
+        served++;
+      }
+      CHECK(corona_pool_destroy(pool) == 0);
+    }
+  }
+  printf("    fixed pools of 48, 96 and 160 KB, 16 KB past a 64 KB boundary: %zu of 15 requests of 4100..32000 B served\n",
+         served);
+}
+
 static void test_fixed(void) {
+  fixed_small_buffers();
   fixed_free_all_then_big();
   fixed_variant(0, 8 * MB, false);
   fixed_variant(8, 8 * MB, true);
