@@ -11,7 +11,7 @@
  * checked route, and each slow path that hands a list of small objects to a
  * thread takes their bytes (and those of the hot objects frees put on the
  * list since the last time) from the thread's budget, tls->sample_left
- * (bin.c, sample_take); where they do not fit, it asks sample_small, which
+ * (bin_swap.c, sample_take); where they do not fit, it asks sample_small, which
  * cuts the list at the sample point or serves the sample.  The
  * allocation at the sample point is served as a page-sized large object
  * whose header points to its record (cr_large_t.sample), so its free takes
@@ -87,7 +87,7 @@ static _Atomic(uint64_t) seeds;       /* threads' generators seeded so far: each
 
 /* The calling thread's sampler; the bytes to its next sample point and
  * its pending samples are in its TLS (cr_tls_t.sample_left and
- * .sample_pending: bin.c takes from them in line).  initial-exec: reaching
+ * .sample_pending: bin_swap.c takes from them in line).  initial-exec: reaching
  * this never allocates. */
 typedef struct prof_thread_s {
   uint64_t rng;  /* splitmix64 state */
@@ -232,7 +232,7 @@ CR_INLINE void *sampled_small(prof_thread_t *t, cr_tls_t *tls, size_t size, size
   return p;
 }
 
-/* cr_sample_hook: see thread.h.  bin.c has found that the list's bytes do
+/* cr_sample_hook: see thread.h.  bin_swap.c has found that the list's bytes do
  * not fit in tls->sample_left, or that the bin has a sample pending. */
 static void *sample_small(cr_tls_t *tls, size_t size, size_t object_size, uint32_t hot, uint32_t *allow,
                           bool beyond_drops) {
@@ -256,7 +256,7 @@ static void *sample_small(cr_tls_t *tls, size_t size, size_t object_size, uint32
   if (now) return sampled_small(t, tls, size, object_size);
   uint64_t k = (uint64_t)left / object_size;
   if (k >= *allow) {
-    if (beyond_drops) /* the point fell past the list's real end (bin.c, sample_take) */
+    if (beyond_drops) /* the point fell past the list's real end (bin_swap.c, sample_take) */
       draw(t, tls);
     else
       tls->sample_left = (uint64_t)left - *allow * object_size;

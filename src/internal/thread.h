@@ -1,5 +1,5 @@
 /* thread.h (layer: thread) — per-thread state and the heap it belongs to:
- * the bins of small objects (bin.c), the per-thread struct and its life
+ * the bins of small objects (bin.c, bin_swap.c), the per-thread struct and its life
  * (tls.c), the heap's shared lists of empty and orphaned blocks (pool.c),
  * large objects and their caches (large.c, large_cache.c), and the statistics counters
  * (counters.c). */
@@ -41,7 +41,7 @@ typedef struct cr_blocklist_s {
 /* tls->hot[bin] of a class with no turn running: above the limit, so frees
  * put nothing on the free list (the fast path's test is `< limit`), and
  * distinct from a turn that reached the limit: the heap profiler counts
- * the hot objects of a turn as allocated (bin.c, sample_take), and a new
+ * the hot objects of a turn as allocated (bin_swap.c, sample_take), and a new
  * thread's or a collected class's phantom turn would count bytes nobody
  * allocated (a short thread touching many classes: five times the
  * samples). */
@@ -224,14 +224,21 @@ typedef struct cr_large_s {
 
 _Static_assert(sizeof(cr_large_t) == CORONA_LARGE_HEADER, "large header size");
 
-/* ---- bin.c: the per-thread bins ------------------------------------------ */
+/* ---- bin.c, bin_swap.c: the per-thread bins ------------------------------ */
 /* Gives every row of the bins of a new (or zeroed) TLS its block and mask. */
 void cr_bins_init(cr_tls_t *tls);
 
 /* Slow path of small malloc of size bytes (bin's class) for a thread with
  * its TLS: the bin's free list is empty.  Returns NULL with errno ENOMEM on
  * failure. */
-void *cr_malloc_small_slow(cr_tls_t *tls, size_t size); /* finds the bin again from size */
+void *cr_malloc_small_slow(cr_tls_t *tls, size_t size); /* finds the bin again from size (bin_swap.c) */
+/* bin.c, for bin_swap.c: the bin lists of bin are empty: a block with space
+ * for it, the active one first (remote frees may have come back to it),
+ * made active; NULL when none can be had.  cr_bin_fill checks objects of b
+ * (the active block, with space) out into the empty list *list and returns
+ * how many. */
+cr_block_t *cr_bin_refill(cr_tls_t *tls, unsigned bin);
+uint32_t cr_bin_fill(void **list, cr_block_t *b);
 
 /* The heap profiler (profile.c, API layer), while it samples; NULL when it
  * does not (set before, cleared after, every thread's CR_COUNT_SAMPLES bit
@@ -248,7 +255,7 @@ void *cr_malloc_small_slow(cr_tls_t *tls, size_t size); /* finds the bin again f
  * its next sample point (*allow, at least 1; the rest wait on the bin's
  * local list), or gives the sampled object that serves this allocation of
  * size bytes.  beyond_drops: the list's bytes were taken from
- * tls->sample_left at a bound past its real end (bin.c, sample_take), so a
+ * tls->sample_left at a bound past its real end (bin_swap.c, sample_take), so a
  * point beyond the list is dropped and the next drawn afresh. */
 typedef void *(*cr_sample_hook_t)(cr_tls_t *tls, size_t size, size_t object_size, uint32_t hot, uint32_t *allow,
                                   bool beyond_drops);
