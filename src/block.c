@@ -23,7 +23,7 @@
 
 /* The block a class cuts: a slab, or a medium block of 64 or 128 KB. */
 #define CR_SPAN(c)                                                                                       \
-  ((c) <= CORONA_SLAB_MAX_CLASS ? CORONA_SLAB_SIZE : (c) <= 16320 ? (size_t)64 << 10 : CORONA_MEDIUM_BLOCK_MAX)
+  ((c) <= CORONA_SLAB_MAX_CLASS ? CORONA_SLAB_SIZE : (c) <= CORONA_MEDIUM_MAX_CLASS ? CORONA_MEDIUM_BLOCK : CORONA_MEDIUM_BLOCK_MAX)
 #define CR_CLASS_ENTRY(c, s) c,
 #define CR_CLASS_BELOW(c, s) +((c) < (s))
 #define CR_CLASS_MEDIUM(c, s) +((c) <= CORONA_SLAB_MAX_CLASS)

@@ -37,9 +37,9 @@ static void test_tables(void) {
       CHECKF(cr_bin_size[b] > cr_bin_size[b - 1], "class %u = %u not above class %u = %u", b, (unsigned)cr_bin_size[b],
              b - 1, (unsigned)cr_bin_size[b - 1]);
     size_t span = cr_bin_span(b);
-    size_t want = cr_bin_size[b] <= CORONA_SLAB_MAX_CLASS ? CORONA_SLAB_SIZE
-                  : cr_bin_size[b] <= 16320                ? (size_t)64 << 10
-                                                           : CORONA_MEDIUM_BLOCK_MAX;
+    size_t want = cr_bin_size[b] <= CORONA_SLAB_MAX_CLASS     ? CORONA_SLAB_SIZE
+                  : cr_bin_size[b] <= CORONA_MEDIUM_MAX_CLASS ? CORONA_MEDIUM_BLOCK
+                                                              : CORONA_MEDIUM_BLOCK_MAX;
     CHECKF(span == want, "class %u = %u: block of %zu bytes, not %zu", b, (unsigned)cr_bin_size[b], span, want);
     size_t k = (span - CORONA_BLOCK_HEADER) / cr_bin_size[b];
     if (cr_bin_size[b] > 1024) /* the fitting classes: the largest multiple of 64 that k objects a block fit */

@@ -38,19 +38,22 @@
 /* Small objects: 45 bins.  Bins 0..28, up to CORONA_SLAB_MAX_CLASS (four
  * per slab), cut 16 KB slab blocks; the medium bins from
  * CORONA_MEDIUM_FIRST_BIN on cut bigger blocks aligned to their size, which
- * the backend cuts from its large regions: 64 KB for the classes up to
- * 16320 B (15 down to 4 objects a block), CORONA_MEDIUM_BLOCK_MAX for those
- * up to CORONA_MAX_SMALL (7 down to 4).  Objects of 8 KB to 32 KB used to
+ * the backend cuts from its large regions: CORONA_MEDIUM_BLOCK for the
+ * classes up to CORONA_MEDIUM_MAX_CLASS (15 down to 4 objects a block),
+ * CORONA_MEDIUM_BLOCK_MAX for those up to CORONA_MAX_SMALL (7 down to 4).  Objects of 8 KB to 32 KB used to
  * be large objects: a header, a page-rounded block and a trip through the
  * large caches each (about 400 instructions a malloc+free pair against
  * 111; a server mixing 8..16000 B objects took 2.5x tcmalloc's time); those
  * of 4 KB to 8 KB had three classes, two or three a slab, where a 4104-byte
  * request (sqlite's page cache) took 5376 B.  A 16 KB slab holds too few
- * of them: the bigger block keeps the slack under 1 %. */
+ * of them: in the bigger block the slack stays under 64 B an object (at
+ * most 1.3 % of the block). */
 #define CORONA_NUM_BINS 45
 #define CORONA_MAX_SMALL 32704
 #define CORONA_SLAB_MAX_CLASS 4032
 #define CORONA_MEDIUM_FIRST_BIN 29
+#define CORONA_MEDIUM_MAX_CLASS 16320
+#define CORONA_MEDIUM_BLOCK ((size_t)64 << 10)
 #define CORONA_MEDIUM_BLOCK_MAX ((size_t)128 << 10)
 /* Every pointer corona returns is aligned to at least this. */
 #define CORONA_MIN_ALIGN 16
@@ -58,9 +61,10 @@
 /* Per-thread cache of empty slab blocks: when a push would exceed the high
  * mark, all but the low mark's most recent blocks go to the pool's list.
  * The mark also bounds the empty blocks resting on the thread's partial
- * lists (bin.c, keep_empty).  128 blocks (2 MB a thread): at 32, a burst of
- * a few thousand objects freed at once turned most of its blocks over
- * through the pool's list on every round. */
+ * lists (bin.c, keep_empty: in slabs, a medium block counting its span).
+ * 128 slabs (2 MB a thread): at 32, a burst of a few thousand objects
+ * freed at once turned most of its blocks over through the pool's list on
+ * every round. */
 #define CORONA_EMPTY_CACHE_HIGH 128
 #define CORONA_EMPTY_CACHE_LOW 8
 /* Empty blocks a pool's list keeps before it hands further
