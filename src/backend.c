@@ -182,10 +182,11 @@ void cr_backend_span_free(cr_backend_t *be, cr_block_t *b, size_t bytes, size_t 
   if (b->backref != 0) cr_backref_free(b->backref);
   b->backref = 0;
   cr_pagemap_set((uintptr_t)b, bytes, CR_KIND_LARGE); /* as the free pages around it */
-  uint64_t now = be->source != NULL ? 0 : cr_os_now_ms();
+  uint64_t now = cr_os_now_ms();
   cr_lock(&be->lock);
   cr_store_relaxed(&be->slab_bytes, cr_load_relaxed(&be->slab_bytes) - bytes);
-  block_release_locked(be, region_of_locked(be, (char *)b), (char *)b, bytes, now, be->source != NULL ? 0 : dirty_max);
+  /* A user pool's pages stay as they are (its regions are user: never purged). */
+  block_release_locked(be, region_of_locked(be, (char *)b), (char *)b, bytes, now, dirty_max);
   cr_unlock(&be->lock);
 }
 

@@ -295,9 +295,7 @@ void cr_bins_hand_back_empty(cr_tls_t *tls) {
     if (act == &cr_block_empty || act->allocated != 0) continue;
     tls->bins.block[CR_ROW(bin)] = &cr_block_empty;
     act->list = CR_LIST_NONE;
-    act->next = tls->empty;
-    tls->empty = act;
-    tls->empty_count++;
+    cr_pool_medium_return(tls->pool, act);
   }
   /* Resting empty blocks too: they are this thread's cache as much. */
   for (unsigned bin = 0; bin < CORONA_NUM_BINS && tls->kept_empty != 0; bin++) {
