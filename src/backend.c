@@ -403,11 +403,15 @@ static void block_release_locked(cr_backend_t *be, cr_region_t *r, char *block, 
   if (be->dirty_bytes > dirty_max) dirty_trim_locked(be, dirty_max);
 }
 
-void cr_backend_block_free(cr_backend_t *be, cr_region_t *r, char *block, size_t bytes, size_t dirty_max) {
+void cr_backend_blocks_free(cr_backend_t *be, const cr_span_t *spans, size_t n, size_t dirty_max) {
   uint64_t now = cr_os_now_ms();
   cr_lock(&be->lock);
-  block_release_locked(be, r, block, bytes, now, dirty_max);
+  for (size_t i = 0; i < n; i++) block_release_locked(be, spans[i].region, spans[i].block, spans[i].bytes, now, dirty_max);
   cr_unlock(&be->lock);
+}
+
+void cr_backend_block_free(cr_backend_t *be, cr_region_t *r, char *block, size_t bytes, size_t dirty_max) {
+  cr_backend_blocks_free(be, &(cr_span_t){r, block, bytes}, 1, dirty_max);
 }
 
 bool cr_backend_block_resize(cr_backend_t *be, cr_region_t *r, char *block, size_t old_bytes, size_t new_bytes,

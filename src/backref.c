@@ -45,12 +45,18 @@ fail:
   return 0;
 }
 
-void cr_backref_free(uint32_t idx) {
-  if (idx == 0) return;
+void cr_backref_free_many(const uint32_t *idx, size_t n) {
   cr_lock(&backref_lock);
-  cr_store_relaxed(slot(idx), ((uintptr_t)free_head << 1) | 1);
-  free_head = idx;
+  for (size_t i = 0; i < n; i++) {
+    if (idx[i] == 0) continue;
+    cr_store_relaxed(slot(idx[i]), ((uintptr_t)free_head << 1) | 1);
+    free_head = idx[i];
+  }
   cr_unlock(&backref_lock);
+}
+
+void cr_backref_free(uint32_t idx) {
+  if (idx != 0) cr_backref_free_many(&idx, 1);
 }
 
 void cr_backref_fork_lock(bool take) {

@@ -8,6 +8,8 @@
  * policy layer's (cr_policy_hooks); large.c allocates and frees through
  * them.  A cached block keeps its cache links in its user memory
  * (cr_lnode_t); its header stays put, with its backref. */
+#include <string.h>
+
 #include "internal/thread.h"
 #include "internal/options.h"
 
@@ -39,11 +41,28 @@ void cr_large_release(cr_large_t *h) {
   else cr_backend_own_unmap(be, h->block, h->block_size);
 }
 
-static void release_chain(cr_large_t *h) { /* linked by node()->next */
+/* Releases a chain (linked by node()->next) of one pool's blocks: those of
+ * large regions CORONA_RELEASE_BATCH at a time, under one take of the
+ * backref table's lock and one of the backend's (an eviction releases
+ * several, and the locks are the ones every thread's misses take). */
+static void release_chain(cr_large_t *h) {
   while (h != NULL) {
-    cr_large_t *next = node(h)->next;
-    cr_large_release(h);
-    h = next;
+    cr_pool_t *pool = h->pool;
+    cr_span_t spans[CORONA_RELEASE_BATCH];
+    uint32_t refs[CORONA_RELEASE_BATCH];
+    size_t n = 0;
+    for (cr_large_t *next; h != NULL && n < CORONA_RELEASE_BATCH; h = next) {
+      next = node(h)->next; /* read first: a released block is not ours */
+      if (h->region == NULL) {
+        cr_large_release(h);
+        continue;
+      }
+      refs[n] = h->backref;
+      spans[n++] = (cr_span_t){h->region, h->block, h->block_size};
+    }
+    if (n == 0) continue;
+    cr_backref_free_many(refs, n);
+    cr_backend_blocks_free(&pool->backend, spans, n, cr_policy_hooks.dirty_budget(pool));
   }
 }
 
@@ -304,31 +323,46 @@ bool cr_large_own_extend(cr_large_t *h, size_t bytes) {
   return true;
 }
 
-/* ---- local cache (owner only) -------------------------------------------- */
+/* ---- local cache (owner only) --------------------------------------------
+ * tls->loc[0 .. loc_count) holds the thread's cached blocks of large
+ * regions, oldest first, each with its size (cr_loc_slot_t). */
+
+/* Takes slot i out, keeping the age order. */
+static cr_large_t *lloc_remove(cr_tls_t *tls, uint32_t i) {
+  cr_large_t *h = tls->loc[i].h;
+  tls->loc_bytes -= tls->loc[i].bytes;
+  tls->loc_count--;
+  memmove(&tls->loc[i], &tls->loc[i + 1], (tls->loc_count - i) * sizeof tls->loc[0]);
+  return h;
+}
 
 static cr_large_t *lloc_get(cr_tls_t *tls, size_t bytes) {
-  /* The exact size (the common hit: a tight loop), else the smallest a
-   * little bigger (CORONA_LOC_FIT_SHIFT; one unsigned difference tests
-   * both bounds: a smaller block wraps around). */
-  cr_large_t **best = NULL;
-  for (cr_large_t **link = &tls->loc, *h; (h = *link) != NULL; link = &node(h)->next)
-    if (h->block_size == bytes) {
-      best = link;
-      break;
+  /* The exact size, newest first (the common hit: a tight loop), else the
+   * smallest a little bigger (CORONA_LOC_FIT_SHIFT; one unsigned
+   * difference tests both bounds: a smaller block wraps around). */
+  uint32_t best = UINT32_MAX;
+  size_t best_over = (bytes >> CORONA_LOC_FIT_SHIFT) + 1;
+  for (uint32_t i = tls->loc_count; i-- > 0;) {
+    size_t over = tls->loc[i].bytes - bytes;
+    if (over < best_over) {
+      best_over = over, best = i;
+      if (over == 0) break;
     }
-  if (best == NULL) {
-    size_t best_over = (bytes >> CORONA_LOC_FIT_SHIFT) + 1;
-    for (cr_large_t **link = &tls->loc, *h; (h = *link) != NULL; link = &node(h)->next) {
-      size_t over = h->block_size - bytes;
-      if (over < best_over) best_over = over, best = link;
-    }
-    if (best == NULL) return NULL;
   }
-  cr_large_t *h = *best;
-  *best = node(h)->next;
-  tls->loc_count--;
-  tls->loc_bytes -= h->block_size;
-  return h;
+  return best == UINT32_MAX ? NULL : lloc_remove(tls, best);
+}
+
+/* Links slots [0, n) into a chain (by node()->next) and takes them out. */
+static cr_large_t *lloc_take_oldest(cr_tls_t *tls, uint32_t n) {
+  cr_large_t *chain = NULL;
+  for (uint32_t i = n; i-- > 0;) {
+    node(tls->loc[i].h)->next = chain;
+    chain = tls->loc[i].h;
+    tls->loc_bytes -= tls->loc[i].bytes;
+  }
+  tls->loc_count -= n;
+  memmove(&tls->loc[0], &tls->loc[n], tls->loc_count * sizeof tls->loc[0]);
+  return chain;
 }
 
 static void lloc_put(cr_tls_t *tls, cr_large_t *h) {
@@ -339,27 +373,19 @@ static void lloc_put(cr_tls_t *tls, cr_large_t *h) {
     gloc_put(tls->pool, h);
     return;
   }
-  node(h)->next = tls->loc;
-  tls->loc = h;
-  tls->loc_count++;
+  if (tls->loc_count == CORONA_LOCAL_LOC_MAX_COUNT || tls->loc_bytes + h->block_size > CORONA_LOCAL_LOC_MAX_BYTES) {
+    /* Keep the most recent few (within half the byte bound, h included),
+     * the rest go global in one batch. */
+    uint32_t keep = 0;
+    size_t bytes = h->block_size;
+    while (keep < tls->loc_count && keep + 1 < CORONA_LOCAL_LOC_TRIM &&
+           bytes + tls->loc[tls->loc_count - 1 - keep].bytes <= CORONA_LOCAL_LOC_MAX_BYTES / 2)
+      bytes += tls->loc[tls->loc_count - 1 - keep++].bytes;
+    gloc_put(tls->pool, lloc_take_oldest(tls, tls->loc_count - keep));
+  }
+  tls->loc[tls->loc_count++] = (cr_loc_slot_t){h->block_size, h};
   tls->loc_bytes += h->block_size;
   cr_tls_cache_note(tls);
-  if (tls->loc_count <= CORONA_LOCAL_LOC_MAX_COUNT && tls->loc_bytes <= CORONA_LOCAL_LOC_MAX_BYTES) return;
-  /* Keep the most recent few (within the byte bound), the rest go global. */
-  cr_large_t *keep = tls->loc;
-  uint32_t count = 1;
-  size_t bytes = keep->block_size;
-  while (node(keep)->next != NULL && count < CORONA_LOCAL_LOC_TRIM &&
-         bytes + node(keep)->next->block_size <= CORONA_LOCAL_LOC_MAX_BYTES / 2) {
-    keep = node(keep)->next;
-    count++;
-    bytes += keep->block_size;
-  }
-  cr_large_t *rest = node(keep)->next;
-  node(keep)->next = NULL;
-  tls->loc_count = count;
-  tls->loc_bytes = bytes;
-  gloc_put(tls->pool, rest);
 }
 
 cr_large_t *cr_large_cache_take(cr_pool_t *pool, size_t bytes, bool any_own) {
@@ -402,10 +428,6 @@ uint64_t cr_large_cache_oldest(cr_pool_t *pool) {
 }
 
 void cr_large_flush_local(cr_tls_t *tls) {
-  cr_large_t *chain = tls->loc;
-  tls->loc = NULL;
-  tls->loc_count = 0;
-  tls->loc_bytes = 0;
-  if (chain != NULL) gloc_put(tls->pool, chain);
+  if (tls->loc_count != 0) gloc_put(tls->pool, lloc_take_oldest(tls, tls->loc_count));
 }
 

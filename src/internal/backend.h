@@ -142,6 +142,15 @@ char *cr_backend_block_alloc_aligned(cr_backend_t *be, size_t bytes, size_t alig
 /* Frees the pages; they stay resident for reuse (until the decay time) while
  * the backend's resident free bytes stay under dirty_max. */
 void cr_backend_block_free(cr_backend_t *be, cr_region_t *r, char *block, size_t bytes, size_t dirty_max);
+/* A large block of a region, for cr_backend_blocks_free. */
+typedef struct cr_span_s {
+  cr_region_t *region;
+  char *block;
+  size_t bytes;
+} cr_span_t;
+/* Frees n blocks as cr_backend_block_free does, under one take of the lock
+ * (the large-object cache evicts several at a time). */
+void cr_backend_blocks_free(cr_backend_t *be, const cr_span_t *spans, size_t n, size_t dirty_max);
 /* Shrinks, or grows into free following pages; false when it cannot grow. */
 bool cr_backend_block_resize(cr_backend_t *be, cr_region_t *r, char *block, size_t old_bytes, size_t new_bytes,
                              size_t dirty_max);

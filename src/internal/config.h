@@ -165,6 +165,8 @@
 #define CORONA_LOCAL_LOC_MAX_BYTES ((size_t)4 << 20)
 #define CORONA_LOCAL_LOC_MAX_COUNT 32
 #define CORONA_LOCAL_LOC_TRIM 8
+/* Blocks of large regions a cache eviction frees per take of the locks. */
+#define CORONA_RELEASE_BATCH 16
 /* A cached large block serves a request up to 1/2^shift smaller than
  * itself (the local cache, and the global one's exact bins up to 1 MB). */
 #define CORONA_LOC_FIT_SHIFT 3

@@ -76,6 +76,8 @@ CR_INLINE unsigned cr_pagemap_kind(uintptr_t a) {
  * stale header is refused.  Grows with the heap (2^30 entries). */
 uint32_t cr_backref_alloc(void *header); /* 0 when out of memory */
 void cr_backref_free(uint32_t idx);
+/* Frees n indexes (0s skipped) under one take of the table's lock. */
+void cr_backref_free_many(const uint32_t *idx, size_t n);
 void cr_backref_set(uint32_t idx, void *header);
 void cr_backref_fork_lock(bool take); /* fork handlers: take or release the table's lock */
 /* Frees every entry whose header owned() claims (a user pool's reset or

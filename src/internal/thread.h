@@ -81,6 +81,15 @@ typedef struct cr_remote_s {
   void *head, *tail; /* owner: the held objects, most recent first */
   uint32_t count;    /* owner: how many (at most CORONA_REMOTE_CHAIN) */
 } cr_remote_t;
+
+/* One entry of a thread's local cache of large blocks: the block's size
+ * beside its header, so that a lookup scans one array in the TLS instead
+ * of a list through the headers of the cached blocks (a page each, cold:
+ * that walk was most of a large malloc's own time in suite-buffers mid). */
+typedef struct cr_loc_slot_s {
+  size_t bytes;         /* h->block_size */
+  struct cr_large_s *h; /* the cached block's header */
+} cr_loc_slot_t;
 _Static_assert(CORONA_NUM_BINS <= 64, "cr_tls_t.remote_held and .sample_pending have a bit per class");
 
 /* ---- per-thread data ----------------------------------------------------
@@ -112,9 +121,10 @@ struct cr_tls_s {
                                           MARKED by the purger under pool->lock, EMPTY by the owner
                                           (from MARKED) when it hands them back */
   uint64_t cache_since;                /* lock(pool->lock): when cache_state last became HOLDING (ms) */
-  uint32_t loc_count;                  /* owner: local large-object cache: entries */
+  uint32_t loc_count;                  /* owner: local large-object cache: entries of loc */
   size_t loc_bytes;                    /* owner: and their block bytes */
-  struct cr_large_s *loc;              /* owner: most recent first */
+  cr_loc_slot_t loc[CORONA_LOCAL_LOC_MAX_COUNT]; /* owner: oldest first; a lookup reads
+                                          these sizes, not the cached blocks' cold headers */
   cr_tls_t *pool_next, *pool_prev;     /* lock(pool->lock): the pool's thread list */
 #if CORONA_STATS
   cr_stats_t stats;                    /* owner writes; summed under pool->lock */
