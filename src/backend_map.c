@@ -34,16 +34,20 @@ static void run_unlink(cr_region_t *r, size_t start) {
   if (next != 0) r->runs->prev[next - 1] = prev;
 }
 
-/* The first page of the dirty run holding dirty page p. */
-static size_t run_start(const cr_region_t *r, size_t p) {
+/* The first page of the run of set bits in m that ends at page p (p's own
+ * bit not read): the page after the last clear bit below p, else 0. */
+static size_t run_begin(const uint64_t *m, size_t p) {
   size_t w = p >> 6;
-  uint64_t clean = ~r->dirty_map[w] & (((uint64_t)1 << (p & 63)) - 1); /* below p in its word */
-  while (clean == 0) {
+  uint64_t clear = ~m[w] & (((uint64_t)1 << (p & 63)) - 1); /* below p in its word */
+  while (clear == 0) {
     if (w == 0) return 0;
-    clean = ~r->dirty_map[--w];
+    clear = ~m[--w];
   }
-  return w * 64 + (size_t)(63 - __builtin_clzll(clean)) + 1;
+  return w * 64 + (size_t)(63 - __builtin_clzll(clear)) + 1;
 }
+
+/* The first page of the dirty run holding dirty page p. */
+static size_t run_start(const cr_region_t *r, size_t p) { return run_begin(r->dirty_map, p); }
 
 /* Keeps the index as [from, from + n) turns dirty (on: none of it was) or
  * clean (any of it may have been). */
@@ -145,6 +149,27 @@ size_t cr_dirty_best_run(const cr_region_t *r, size_t n, size_t *len) {
   }
   *len = SIZE_MAX;
   return CR_REGION_PAGES;
+}
+
+size_t cr_dirty_mixed_fit(const cr_region_t *r, size_t n, size_t *covered) {
+  size_t best = CR_REGION_PAGES, best_cov = 0, looked = 0;
+  for (uint64_t bins = r->run_bins; bins != 0 && looked < CORONA_MIXED_FIT_RUNS;) {
+    unsigned b = 63u - (unsigned)__builtin_clzll(bins);
+    bins &= ~((uint64_t)1 << b);
+    for (uint16_t i = r->runs->head[b]; i != 0 && looked < CORONA_MIXED_FIT_RUNS; i = r->runs->next[i - 1], looked++) {
+      size_t s = i - 1, e = s + r->runs->len[s];
+      size_t hi = cr_bit_find(r->free_map, e, false), lo = run_begin(r->free_map, s);
+      if (hi - lo < n) continue; /* the free pages around the run are too few */
+      /* The block from the run's start, else ending at its end, kept in [lo, hi). */
+      size_t tries[2] = {s + n <= hi ? s : hi - n, e >= lo + n ? e - n : lo};
+      for (int t = 0; t < 2; t++) {
+        size_t cov = cr_bits_count(r->dirty_map, tries[t], n);
+        if (cov > best_cov) best_cov = cov, best = tries[t];
+      }
+    }
+  }
+  *covered = best_cov;
+  return best;
 }
 
 /* Start of the first run of n set bits in map (the free map, or the dirty

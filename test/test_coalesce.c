@@ -17,6 +17,13 @@
  *             by a thread that exits and pushed from the global cache to
  *             the backend by newer blocks: a request of 50 pages takes
  *             the last (best fit, not first fit), one of 75 the second;
+ *   mixed     a clean hole of 3 MiB (freed, purged), a live separator, a
+ *             resident hole of 2 MiB (freed by a thread that exits: the
+ *             global cache's budget sends it to the backend) and the
+ *             region's untouched rest: a request of 2.5 MiB, which no run
+ *             of resident pages fits, covers the resident hole and 512 KB
+ *             after it (the fewest pages to fault in), not the clean hole
+ *             that comes first;
  *   own       a freed 24 MiB mapping of its own serves three 8 MiB buffers
  *             while every mapping is refused (cut twice), and, those freed,
  *             one of 24 MiB again (joined twice), and an 8 MiB one cut
@@ -402,6 +409,36 @@ static void *bestfit_body(void *arg) {
   return NULL;
 }
 
+/* ---- mixed ---------------------------------------------------------------------- */
+static void *mixed_free_body(void *arg) {
+  check_free(arg, 3);
+  return NULL;
+}
+
+static void *mixed_body(void *arg) {
+  (void)arg;
+  const char *what = "mixed";
+  corona_collect();
+  int checks = address_checks;
+  void *o[3];
+  static const size_t sizes[3] = {3 * MB - 64, 36 * KB, 2 * MB - 64};
+  if (!alloc_adjacent(o, sizes, 3, 1, what)) return NULL;
+  check_free(o[0], 1);
+  corona_collect(); /* the first hole is purged: clean */
+  run_in_thread(mixed_free_body, o[2]);
+  uintptr_t lo = (uintptr_t)o[2], hi = lo + 3 * MB; /* the resident hole and the clean pages after it */
+  void *p = expect_within(5 * MB / 2 - 64, lo, hi, what);
+  ADDR_CHECKF(p == o[2], "%s: 2.5 MiB at %p, the resident hole it covers is at %p (the clean one at %p)", what, p, o[2],
+              o[0]);
+  if (p != NULL) {
+    tu_fill(p, corona_usable_size(p), 9);
+    check_free(p, 9);
+  }
+  check_free(o[1], 2);
+  report(what, checks);
+  return NULL;
+}
+
 int main(void) {
   double t0 = tu_now();
   setvbuf(stdout, NULL, _IOLBF, 0);
@@ -414,7 +451,7 @@ int main(void) {
       {"triple", triple_body, NULL},          {"run", run_body, NULL},
       {"remote", remote_body, NULL},          {"refused", refused_body, NULL},
       {"release", release_body, NULL},        {"own", own_body, NULL},
-      {"bestfit", bestfit_body, NULL},
+      {"bestfit", bestfit_body, NULL},        {"mixed", mixed_body, NULL},
   };
   for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++) {
     int before = tu_failure_count();

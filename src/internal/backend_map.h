@@ -63,6 +63,12 @@ size_t cr_dirty_find(const cr_region_t *r, size_t from, bool want);
 /* Start of the smallest run of at least n dirty pages of large region r,
  * *len its length; CR_REGION_PAGES when there is none. */
 size_t cr_dirty_best_run(const cr_region_t *r, size_t n, size_t *len);
+/* For a block of n pages when no run of n dirty pages exists: the start of
+ * n free pages of r that cover a dirty run and the free pages around it,
+ * the most dirty pages among the placements tried (from the start or to
+ * the end of the longest runs, CORONA_MIXED_FIT_RUNS of them); *covered:
+ * how many.  CR_REGION_PAGES when no run lies in n free pages. */
+size_t cr_dirty_mixed_fit(const cr_region_t *r, size_t n, size_t *covered);
 /* The bin of dirty runs of len pages (1 .. CR_REGION_PAGES): exact up to
  * 16, then four a doubling. */
 static inline unsigned cr_run_bin(size_t len) {

@@ -170,6 +170,9 @@
 /* A cached large block serves a request up to 1/2^shift smaller than
  * itself (the local cache, and the global one's exact bins up to 1 MB). */
 #define CORONA_LOC_FIT_SHIFT 3
+/* How many dirty runs a large request that no run fits looks at for the
+ * one to cover (backend_map.c, cr_dirty_mixed_fit). */
+#define CORONA_MIXED_FIT_RUNS 16
 /* What the large-object layer keeps resident beyond live objects, as a
  * base plus a fraction (1/2^shift) of the bytes of live large objects:
  *  - the global large-object cache (blocks kept whole for reuse);
