@@ -33,6 +33,12 @@
 #include "internal/report.h"
 
 
+/* ---- the dirty count (written under the lock) ---------------------------- */
+
+static inline size_t dirty_of(cr_backend_t *be) { return cr_load_relaxed(&be->dirty_bytes); }
+static inline void dirty_add(cr_backend_t *be, size_t n) { cr_store_relaxed(&be->dirty_bytes, dirty_of(be) + n); }
+static inline void dirty_sub(cr_backend_t *be, size_t n) { cr_store_relaxed(&be->dirty_bytes, dirty_of(be) - n); }
+
 /* ---- region descriptors (metadata memory, recycled, never unmapped) ---- */
 
 static cr_region_t *desc_alloc(cr_backend_t *be) {
@@ -128,7 +134,7 @@ static cr_region_t *region_new(cr_backend_t *be, unsigned kind, size_t need) {
 
 /* Unmaps r; its free pages that were still resident leave the dirty count. */
 static void region_release(cr_backend_t *be, cr_region_t *r) {
-  be->dirty_bytes -= cr_bits_count(r->dirty_map, 0, r->size / CORONA_PAGE_SIZE) * CORONA_PAGE_SIZE;
+  dirty_sub(be, cr_bits_count(r->dirty_map, 0, r->size / CORONA_PAGE_SIZE) * CORONA_PAGE_SIZE);
   list_del(r->kind == CR_REGION_SLAB ? &be->slab_regions : &be->large_regions, r);
   cr_pagemap_set((uintptr_t)r->base, r->size, CR_KIND_NONE);
   cr_os_unmap(r->base, r->size);
@@ -148,7 +154,7 @@ _Static_assert(SLABS_PER_REGION % CORONA_POPULATE_SLABS == 0, "a group of slabs 
 
 static char *block_alloc_locked(cr_backend_t *be, size_t bytes, size_t align, cr_region_t **region, bool *zeroed);
 static void block_release_locked(cr_backend_t *be, cr_region_t *r, char *block, size_t bytes, uint64_t now,
-                                 size_t dirty_max);
+                                 size_t dirty_max, bool purged);
 static void region_purge_locked(cr_backend_t *be, cr_region_t *r);
 static void dirty_trim_locked(cr_backend_t *be, size_t dirty_max);
 
@@ -186,7 +192,7 @@ void cr_backend_span_free(cr_backend_t *be, cr_block_t *b, size_t bytes, size_t 
   cr_lock(&be->lock);
   cr_store_relaxed(&be->slab_bytes, cr_load_relaxed(&be->slab_bytes) - bytes);
   /* A user pool's pages stay as they are (its regions are user: never purged). */
-  block_release_locked(be, region_of_locked(be, (char *)b), (char *)b, bytes, now, dirty_max);
+  block_release_locked(be, region_of_locked(be, (char *)b), (char *)b, bytes, now, dirty_max, false);
   cr_unlock(&be->lock);
 }
 
@@ -206,7 +212,7 @@ cr_block_t *cr_backend_slab_alloc(cr_backend_t *be) {
     size_t page = (size_t)((char *)b - r->base) / CORONA_PAGE_SIZE;
     if (cr_bit_get(r->dirty_map, page)) { /* resident: no page faults to come */
       cr_dirty_set(r, page, SLAB_PAGES, false);
-      be->dirty_bytes -= CORONA_SLAB_SIZE;
+      dirty_sub(be, CORONA_SLAB_SIZE);
     }
   } else {
     b = (cr_block_t *)(r->base + (size_t)r->carved++ * CORONA_SLAB_SIZE);
@@ -250,9 +256,9 @@ void cr_backend_slab_free(cr_backend_t *be, cr_block_t *b, size_t dirty_max) {
   b->next = r->free_slabs; /* first out again: it is the resident one */
   r->free_slabs = b;
   cr_dirty_set(r, (size_t)((char *)b - r->base) / CORONA_PAGE_SIZE, SLAB_PAGES, true);
-  be->dirty_bytes += CORONA_SLAB_SIZE;
+  dirty_add(be, CORONA_SLAB_SIZE);
   if (r->dirty_since <= 1) r->dirty_since = now > 1 ? now : 2; /* 1: leftovers only, no age */
-  if (be->dirty_bytes > dirty_max) { /* too much resident: see CORONA_DIRTY_SLACK_SHIFT */
+  if (dirty_of(be) > dirty_max) { /* too much resident: see CORONA_DIRTY_SLACK_SHIFT */
     region_purge_locked(be, r);
     dirty_trim_locked(be, dirty_max - (dirty_max >> CORONA_DIRTY_SLACK_SHIFT));
   }
@@ -270,7 +276,7 @@ static size_t claim_locked(cr_backend_t *be, cr_region_t *r, size_t at, size_t n
     return n;
   }
   size_t dirty = cr_bits_count(r->dirty_map, at, n);
-  be->dirty_bytes -= dirty * CORONA_PAGE_SIZE;
+  dirty_sub(be, dirty * CORONA_PAGE_SIZE);
   cr_bits_set(r->free_map, at, n, false);
   cr_dirty_set(r, at, n, false);
   r->used += (uint32_t)n;
@@ -289,7 +295,7 @@ static char *block_alloc_locked(cr_backend_t *be, size_t bytes, size_t align, cr
   size_t at = CR_REGION_PAGES;
   /* Resident free pages first (no page faults), best fit so that a small
    * request does not cut up a run a big one could use; then any free pages. */
-  if (a == 1 && be->dirty_bytes >= bytes) {
+  if (a == 1 && dirty_of(be) >= bytes) {
     size_t best_len = SIZE_MAX, len;
     cr_region_t *best_r = NULL;
     /* A region with no run long enough is skipped at once (its bins), and
@@ -312,7 +318,7 @@ static char *block_alloc_locked(cr_backend_t *be, size_t bytes, size_t align, cr
    * purged over the budget as they piled up (suite-large churn at 2
    * threads, medians of 15 runs: 39k page faults, 35k with this;
    * test_coalesce mixed). */
-  if (at == CR_REGION_PAGES && a == 1 && be->dirty_bytes != 0) {
+  if (at == CR_REGION_PAGES && a == 1 && dirty_of(be) != 0) {
     size_t best_cov = 0, cov;
     for (cr_region_t *c = be->large_regions; c != NULL; c = c->next) {
       if (c->run_bins == 0 || region_pages(c) - c->used < n) continue;
@@ -364,7 +370,7 @@ static void purge_range_locked(cr_backend_t *be, cr_region_t *r, size_t start, s
   if (a >= b) return;
   cr_os_purge(r->base + a * CORONA_PAGE_SIZE, (b - a) * CORONA_PAGE_SIZE);
   cr_dirty_set(r, a, b - a, false);
-  be->dirty_bytes -= (b - a) * CORONA_PAGE_SIZE;
+  dirty_sub(be, (b - a) * CORONA_PAGE_SIZE);
   cr_backend_released_add(be, (b - a) * CORONA_PAGE_SIZE);
 }
 
@@ -376,7 +382,7 @@ static void purge_range_locked(cr_backend_t *be, cr_region_t *r, size_t start, s
  * the budget of the big heap allowed, until the decay time. */
 static void dirty_trim_locked(cr_backend_t *be, size_t dirty_max) {
   uint64_t done = 0; /* regions dirty since this time or earlier were trimmed */
-  while (be->dirty_bytes > dirty_max) {
+  while (dirty_of(be) > dirty_max) {
     uint64_t t = UINT64_MAX;
     for (int large = 0; large < 2; large++)
       for (cr_region_t *c = large ? be->large_regions : be->slab_regions; c != NULL; c = c->next)
@@ -386,7 +392,7 @@ static void dirty_trim_locked(cr_backend_t *be, size_t dirty_max) {
       for (cr_region_t *c = large ? be->large_regions : be->slab_regions; c != NULL; c = c->next) {
         if (c->user || c->dirty_since != t) continue;
         for (size_t start = cr_bit_find(c->dirty_map, 0, true); start < CR_REGION_PAGES;) {
-          if (be->dirty_bytes <= dirty_max) return;
+          if (dirty_of(be) <= dirty_max) return;
           size_t end = cr_bit_find(c->dirty_map, start, false);
           purge_range_locked(be, c, start, end);
           start = cr_bit_find(c->dirty_map, end, true);
@@ -398,30 +404,61 @@ static void dirty_trim_locked(cr_backend_t *be, size_t dirty_max) {
 
 /* Frees pages; they stay resident for reuse until the decay time, unless
  * too much is resident already, then they are purged at once -- and, if
- * that is not enough (the budget fell), other free pages too. */
+ * that is not enough (the budget fell), other free pages too.  purged: the
+ * caller purged them already (cr_backend_blocks_free), they come back clean. */
 static void block_release_locked(cr_backend_t *be, cr_region_t *r, char *block, size_t bytes, uint64_t now,
-                                 size_t dirty_max) {
+                                 size_t dirty_max, bool purged) {
   size_t at = (size_t)(block - r->base) / CORONA_PAGE_SIZE, n = bytes / CORONA_PAGE_SIZE;
   cr_bits_set(r->free_map, at, n, true);
   if (r->user) { /* kept as they are until the pool is reset or destroyed */
     r->used -= (uint32_t)n;
     return;
   }
+  if (purged) {
+    r->used -= (uint32_t)n;
+    if (dirty_of(be) > dirty_max) dirty_trim_locked(be, dirty_max);
+    return;
+  }
   cr_dirty_set(r, at, n, true);
-  be->dirty_bytes += bytes;
+  dirty_add(be, bytes);
   r->used -= (uint32_t)n;
   if (r->dirty_since <= 1) r->dirty_since = now > 1 ? now : 2; /* 1: leftovers only, no age */
-  if (be->dirty_bytes <= dirty_max) return;
+  if (dirty_of(be) <= dirty_max) return;
   purge_range_locked(be, r, at, at + n); /* too much resident */
   /* Rare while a program holds its heap steady (corona-soft-limit: a dozen
    * trims in 300 000 frees): only a fall of the budget leaves it over. */
-  if (be->dirty_bytes > dirty_max) dirty_trim_locked(be, dirty_max);
+  if (dirty_of(be) > dirty_max) dirty_trim_locked(be, dirty_max);
 }
 
+/* A block that would take the resident free bytes over the budget is purged
+ * before the lock is taken, while it is still the caller's: purged under
+ * the lock (the same pages, after the free), the system call kept every
+ * other thread's large miss waiting, and they went to sleep on the lock
+ * (suite-buffers mid -t 2: 2 % of the samples in madvise under the lock, 4 %
+ * in futex calls).  Decided on a relaxed read of the count: a race only
+ * leaves the purge to the locked path, or purges a block the budget would
+ * have kept.  Not where the OS purges only whole pages bigger than a block's
+ * granule (huge-page regions, arm64's 16 or 64 KB pages): there the locked
+ * path trims the range to whole pages. */
 void cr_backend_blocks_free(cr_backend_t *be, const cr_span_t *spans, size_t n, size_t dirty_max) {
+  bool purged[CORONA_RELEASE_BATCH] = {false};
+  size_t dirty = dirty_of(be);
+  bool whole = cr_os_info()->page_size <= CORONA_PAGE_SIZE;
+  for (size_t i = 0; i < n; i++) {
+    const cr_span_t *sp = &spans[i];
+    if (!whole || sp->region->user || sp->region->huge) continue;
+    if (dirty + sp->bytes <= dirty_max) {
+      dirty += sp->bytes;
+      continue;
+    }
+    cr_os_purge(sp->block, sp->bytes);
+    cr_backend_released_add(be, sp->bytes);
+    purged[i] = true;
+  }
   uint64_t now = cr_os_now_ms();
   cr_lock(&be->lock);
-  for (size_t i = 0; i < n; i++) block_release_locked(be, spans[i].region, spans[i].block, spans[i].bytes, now, dirty_max);
+  for (size_t i = 0; i < n; i++)
+    block_release_locked(be, spans[i].region, spans[i].block, spans[i].bytes, now, dirty_max, purged[i]);
   cr_unlock(&be->lock);
 }
 
@@ -436,7 +473,7 @@ bool cr_backend_block_resize(cr_backend_t *be, cr_region_t *r, char *block, size
   bool ok = true;
   cr_lock(&be->lock);
   if (new_n < old_n) {
-    block_release_locked(be, r, block + new_bytes, old_bytes - new_bytes, cr_os_now_ms(), dirty_max);
+    block_release_locked(be, r, block + new_bytes, old_bytes - new_bytes, cr_os_now_ms(), dirty_max, false);
   } else if (new_n > old_n) {
     if (at + new_n > CR_REGION_PAGES || cr_bit_find(r->free_map, at + old_n, false) < at + new_n) {
       ok = false; /* a neighbour is in use, or the region ends */
@@ -507,13 +544,13 @@ uint64_t cr_backend_dirty_since(cr_backend_t *be) {
 
 void cr_backend_trim(cr_backend_t *be, size_t dirty_max) {
   cr_lock(&be->lock);
-  if (be->dirty_bytes > dirty_max) dirty_trim_locked(be, dirty_max);
+  if (dirty_of(be) > dirty_max) dirty_trim_locked(be, dirty_max);
   cr_unlock(&be->lock);
 }
 
 size_t cr_backend_dirty_bytes(cr_backend_t *be) {
   cr_lock(&be->lock);
-  size_t dirty = be->dirty_bytes;
+  size_t dirty = dirty_of(be);
   cr_unlock(&be->lock);
   return dirty;
 }

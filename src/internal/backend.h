@@ -99,7 +99,8 @@ typedef struct cr_backend_s {
   cr_region_t *slab_regions;  /* lock */
   cr_region_t *large_regions; /* lock */
   cr_region_t *free_descs;    /* lock: recycled descriptors (by next) */
-  size_t dirty_bytes;         /* lock: free but unpurged bytes (large-region pages and slabs) */
+  _Atomic(size_t) dirty_bytes; /* free but unpurged bytes (large-region pages and slabs): written
+                                 under lock, read relaxed without it by a free deciding to purge */
   _Atomic(size_t) slab_bytes; /* slabs in use (written under lock; read relaxed for the budget) */
   _Atomic(size_t) mapped_bytes; /* bytes mapped from the OS (regions + own mappings) */
   _Atomic(size_t) peak_mapped;  /* the highest mapped_bytes so far */
@@ -148,8 +149,9 @@ typedef struct cr_span_s {
   char *block;
   size_t bytes;
 } cr_span_t;
-/* Frees n blocks as cr_backend_block_free does, under one take of the lock
- * (the large-object cache evicts several at a time). */
+/* Frees n blocks (at most CORONA_RELEASE_BATCH) as cr_backend_block_free
+ * does, under one take of the lock (the large-object cache evicts several
+ * at a time). */
 void cr_backend_blocks_free(cr_backend_t *be, const cr_span_t *spans, size_t n, size_t dirty_max);
 /* Shrinks, or grows into free following pages; false when it cannot grow. */
 bool cr_backend_block_resize(cr_backend_t *be, cr_region_t *r, char *block, size_t old_bytes, size_t new_bytes,
