@@ -18,20 +18,20 @@ _Static_assert(CR_REGION_WORDS <= 64, "one summary bit per word of a region's ma
 static void run_link(cr_region_t *r, size_t start, size_t len) {
   unsigned b = cr_run_bin(len);
   uint16_t self = (uint16_t)(start + 1), head = r->runs->head[b];
-  r->runs->len[start] = (uint16_t)len;
-  r->runs->prev[start] = 0;
-  r->runs->next[start] = head;
-  if (head != 0) r->runs->prev[head - 1] = self;
+  r->runs->link[start].len = (uint16_t)len;
+  r->runs->link[start].prev = 0;
+  r->runs->link[start].next = head;
+  if (head != 0) r->runs->link[head - 1].prev = self;
   r->runs->head[b] = self;
   r->run_bins |= (uint64_t)1 << b;
 }
 
 static void run_unlink(cr_region_t *r, size_t start) {
-  unsigned b = cr_run_bin(r->runs->len[start]);
-  uint16_t prev = r->runs->prev[start], next = r->runs->next[start];
-  if (prev != 0) r->runs->next[prev - 1] = next;
+  unsigned b = cr_run_bin(r->runs->link[start].len);
+  uint16_t prev = r->runs->link[start].prev, next = r->runs->link[start].next;
+  if (prev != 0) r->runs->link[prev - 1].next = next;
   else if ((r->runs->head[b] = next) == 0) r->run_bins &= ~((uint64_t)1 << b);
-  if (next != 0) r->runs->prev[next - 1] = prev;
+  if (next != 0) r->runs->link[next - 1].prev = prev;
 }
 
 /* The first page of the run of set bits in m that ends at page p (p's own
@@ -57,7 +57,7 @@ static void runs_update(cr_region_t *r, size_t from, size_t n, bool on) {
     size_t start = from;
     if (from > 0 && cr_bit_get(r->dirty_map, from - 1)) run_unlink(r, start = run_start(r, from - 1));
     if (end < CR_REGION_PAGES && cr_bit_get(r->dirty_map, end)) {
-      size_t len = r->runs->len[end];
+      size_t len = r->runs->link[end].len;
       run_unlink(r, end);
       end += len;
     }
@@ -67,7 +67,7 @@ static void runs_update(cr_region_t *r, size_t from, size_t n, bool on) {
   /* Every run meeting the range leaves; what lies outside it comes back. */
   size_t s = cr_bit_get(r->dirty_map, from) ? run_start(r, from) : cr_dirty_find(r, from, true);
   while (s < end) {
-    size_t e = s + r->runs->len[s];
+    size_t e = s + r->runs->link[s].len;
     run_unlink(r, s);
     if (s < from) run_link(r, s, from - s);
     if (e > end) run_link(r, end, e - end);
@@ -84,9 +84,9 @@ static void runs_verify(const cr_region_t *r) {
   for (unsigned b = 0; b < CR_RUN_BINS; b++) {
     if ((r->runs->head[b] != 0) != (((r->run_bins >> b) & 1) != 0)) cr_fatal("backend: dirty run bins disagree, region", r->base);
     uint16_t prev = 0;
-    for (uint16_t i = r->runs->head[b]; i != 0; prev = i, i = r->runs->next[i - 1]) {
-      size_t s = i - 1, len = r->runs->len[s];
-      bool ok = listed++ < runs && r->runs->prev[s] == prev && len > 0 && s + len <= CR_REGION_PAGES &&
+    for (uint16_t i = r->runs->head[b]; i != 0; prev = i, i = r->runs->link[i - 1].next) {
+      size_t s = i - 1, len = r->runs->link[s].len;
+      bool ok = listed++ < runs && r->runs->link[s].prev == prev && len > 0 && s + len <= CR_REGION_PAGES &&
                 cr_run_bin(len) == b && cr_bit_get(r->dirty_map, s) && (s == 0 || !cr_bit_get(r->dirty_map, s - 1)) &&
                 cr_dirty_find(r, s, false) == s + len;
       if (!ok) cr_fatal("backend: dirty run index wrong at page of region", r->base + s * CORONA_PAGE_SIZE);
@@ -135,8 +135,8 @@ size_t cr_dirty_best_run(const cr_region_t *r, size_t n, size_t *len) {
   unsigned b = cr_run_bin(n);
   for (uint64_t bins = r->run_bins & (~(uint64_t)0 << b); bins != 0; bins &= bins - 1) {
     size_t best = CR_REGION_PAGES, best_len = SIZE_MAX;
-    for (uint16_t i = r->runs->head[__builtin_ctzll(bins)]; i != 0; i = r->runs->next[i - 1]) {
-      size_t l = r->runs->len[i - 1];
+    for (uint16_t i = r->runs->head[__builtin_ctzll(bins)]; i != 0; i = r->runs->link[i - 1].next) {
+      size_t l = r->runs->link[i - 1].len;
       if (l >= n && l < best_len) {
         best = i - 1, best_len = l;
         if (l == n) break;
@@ -156,8 +156,8 @@ size_t cr_dirty_mixed_fit(const cr_region_t *r, size_t n, size_t *covered) {
   for (uint64_t bins = r->run_bins; bins != 0 && looked < CORONA_MIXED_FIT_RUNS;) {
     unsigned b = 63u - (unsigned)__builtin_clzll(bins);
     bins &= ~((uint64_t)1 << b);
-    for (uint16_t i = r->runs->head[b]; i != 0 && looked < CORONA_MIXED_FIT_RUNS; i = r->runs->next[i - 1], looked++) {
-      size_t s = i - 1, e = s + r->runs->len[s];
+    for (uint16_t i = r->runs->head[b]; i != 0 && looked < CORONA_MIXED_FIT_RUNS; i = r->runs->link[i - 1].next, looked++) {
+      size_t s = i - 1, e = s + r->runs->link[s].len;
       size_t hi = cr_bit_find(r->free_map, e, false), lo = run_begin(r->free_map, s);
       if (hi - lo < n) continue; /* the free pages around the run are too few */
       /* The block from the run's start, else ending at its end, kept in [lo, hi). */

@@ -36,11 +36,16 @@ typedef struct cr_region_s cr_region_t;
  * doubling), linked through arrays indexed by the run's first page
  * (page + 1: 0 is none), kept by cr_dirty_set (backend_map.c), so that a
  * best fit looks at one list or two instead of every run of the region.
- * 24 KB a 16 MB region, apart from the descriptor: slab regions have none. */
+ * 32 KB a 16 MB region, apart from the descriptor: slab regions have none. */
+typedef struct cr_run_link_s {
+  uint16_t next, prev, len; /* valid at a run's first page */
+  uint16_t pad;             /* 8 bytes: an entry never straddles a cache line */
+} cr_run_link_t;
 typedef struct cr_region_runs_s {
   uint16_t head[CR_RUN_BINS];
-  uint16_t next[CR_REGION_PAGES], prev[CR_REGION_PAGES]; /* valid at a run's first page */
-  uint16_t len[CR_REGION_PAGES];
+  /* A run's links and length side by side: a best-fit walk reads both of
+   * each run, one cache miss each where separate arrays took two. */
+  _Alignas(8) cr_run_link_t link[CR_REGION_PAGES];
 } cr_region_runs_t;
 enum cr_region_kind_e { CR_REGION_SLAB, CR_REGION_LARGE };
 
