@@ -149,13 +149,16 @@ CORONA_API void *corona_malloc(size_t size) { return cr_malloc_inline(size); }
 CORONA_API void corona_free(void *ptr) { cr_free_fast(ptr, cr_free_not_small); }
 CORONA_API void *corona_calloc(size_t count, size_t size) { return cr_calloc_inline(count, size); }
 
-/* The block of small object p if p is a plausible object of a live block
- * (the page map says so and the block's backref agrees), else NULL. */
-static const cr_block_t *small_block(const void *p, unsigned kind) {
-  if (!cr_kind_is_small(kind)) return NULL;
-  const cr_block_t *b = cr_block_of(p, kind);
-  if (cr_backref_get(b->backref) != b) return NULL;
-  return cr_is_object_start((uintptr_t)p, kind - 1) ? b : NULL;
+/* Whether p, of a slab or medium block of page-map kind `kind`, is where an
+ * object of its class starts.  The page map alone vouches for the block:
+ * it marks a block's slabs with its class while the block exists, and
+ * marks them free (or large) before their memory serves anything else --
+ * the free fast path trusts it the same way.  No header is read: sqlite
+ * asks malloc_usable_size after every malloc, and the block header and its
+ * backref were two cache misses each time (callgrind, sqlwork.py -s 0.1:
+ * 4.3M of 425.6M instructions, 50k of 1.28M L1 read misses). */
+static bool small_object(const void *p, unsigned kind) {
+  return cr_kind_is_small(kind) && cr_is_object_start((uintptr_t)p, kind - 1);
 }
 
 /* Usable size of a pointer known to be non-NULL; 0 when it is not ours. */
@@ -168,7 +171,7 @@ size_t cr_usable_size(const void *p, unsigned kind) {
 }
 
 size_t cr_usable_size_raw(const void *p, unsigned kind) {
-  if (cr_kind_is_small(kind)) return small_block(p, kind) ? cr_bin_size[kind - 1] : 0;
+  if (cr_kind_is_small(kind)) return small_object(p, kind) ? cr_bin_size[kind - 1] : 0;
   cr_large_t *h = cr_large_header(p, kind);
   return h != NULL ? cr_large_usable(h) : 0;
 }
