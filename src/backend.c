@@ -410,18 +410,14 @@ static void block_release_locked(cr_backend_t *be, cr_region_t *r, char *block, 
                                  size_t dirty_max, bool purged) {
   size_t at = (size_t)(block - r->base) / CORONA_PAGE_SIZE, n = bytes / CORONA_PAGE_SIZE;
   cr_bits_set(r->free_map, at, n, true);
-  if (r->user) { /* kept as they are until the pool is reset or destroyed */
-    r->used -= (uint32_t)n;
-    return;
-  }
+  r->used -= (uint32_t)n;
+  if (r->user) return; /* kept as they are until the pool is reset or destroyed */
   if (purged) {
-    r->used -= (uint32_t)n;
     if (dirty_of(be) > dirty_max) dirty_trim_locked(be, dirty_max);
     return;
   }
   cr_dirty_set(r, at, n, true);
   dirty_add(be, bytes);
-  r->used -= (uint32_t)n;
   if (r->dirty_since <= 1) r->dirty_since = now > 1 ? now : 2; /* 1: leftovers only, no age */
   if (dirty_of(be) <= dirty_max) return;
   purge_range_locked(be, r, at, at + n); /* too much resident */
