@@ -327,10 +327,16 @@ bool cr_large_own_extend(cr_large_t *h, size_t bytes) {
  * tls->loc[0 .. loc_count) holds the thread's cached blocks of large
  * regions, oldest first, each with its size (cr_loc_slot_t). */
 
+/* loc_bytes changes by d: only the owner writes it, others only read it. */
+static void lloc_count_bytes(cr_tls_t *tls, size_t d, bool add) {
+  size_t now = cr_load_relaxed(&tls->loc_bytes);
+  cr_store_relaxed(&tls->loc_bytes, add ? now + d : now - d);
+}
+
 /* Takes slot i out, keeping the age order. */
 static cr_large_t *lloc_remove(cr_tls_t *tls, uint32_t i) {
   cr_large_t *h = tls->loc[i].h;
-  tls->loc_bytes -= tls->loc[i].bytes;
+  lloc_count_bytes(tls, tls->loc[i].bytes, false);
   tls->loc_count--;
   memmove(&tls->loc[i], &tls->loc[i + 1], (tls->loc_count - i) * sizeof tls->loc[0]);
   return h;
@@ -355,11 +361,13 @@ static cr_large_t *lloc_get(cr_tls_t *tls, size_t bytes) {
 /* Links slots [0, n) into a chain (by node()->next) and takes them out. */
 static cr_large_t *lloc_take_oldest(cr_tls_t *tls, uint32_t n) {
   cr_large_t *chain = NULL;
+  size_t bytes = 0;
   for (uint32_t i = n; i-- > 0;) {
     node(tls->loc[i].h)->next = chain;
     chain = tls->loc[i].h;
-    tls->loc_bytes -= tls->loc[i].bytes;
+    bytes += tls->loc[i].bytes;
   }
+  lloc_count_bytes(tls, bytes, false);
   tls->loc_count -= n;
   memmove(&tls->loc[0], &tls->loc[n], tls->loc_count * sizeof tls->loc[0]);
   return chain;
@@ -373,7 +381,7 @@ static void lloc_put(cr_tls_t *tls, cr_large_t *h) {
     gloc_put(tls->pool, h);
     return;
   }
-  if (tls->loc_count == CORONA_LOCAL_LOC_MAX_COUNT || tls->loc_bytes + h->block_size > CORONA_LOCAL_LOC_MAX_BYTES) {
+  if (tls->loc_count == CORONA_LOCAL_LOC_MAX_COUNT || cr_load_relaxed(&tls->loc_bytes) + h->block_size > CORONA_LOCAL_LOC_MAX_BYTES) {
     /* Keep the most recent few (within half the byte bound, h included),
      * the rest go global in one batch. */
     uint32_t keep = 0;
@@ -384,7 +392,7 @@ static void lloc_put(cr_tls_t *tls, cr_large_t *h) {
     gloc_put(tls->pool, lloc_take_oldest(tls, tls->loc_count - keep));
   }
   tls->loc[tls->loc_count++] = (cr_loc_slot_t){h->block_size, h};
-  tls->loc_bytes += h->block_size;
+  lloc_count_bytes(tls, h->block_size, true);
   cr_tls_cache_note(tls);
 }
 

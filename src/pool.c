@@ -239,6 +239,14 @@ void cr_pool_decay_empty(cr_pool_t *pool, uint64_t now, uint64_t decay_ms, bool 
   }
 }
 
+size_t cr_pool_threads_cached(cr_pool_t *pool) {
+  size_t bytes = 0;
+  cr_lock(&pool->lock);
+  for (cr_tls_t *t = pool->threads; t != NULL; t = t->pool_next) bytes += cr_load_relaxed(&t->loc_bytes);
+  cr_unlock(&pool->lock);
+  return bytes;
+}
+
 uint64_t cr_pool_idle_since(cr_pool_t *pool, uint64_t now, uint64_t decay_ms, bool mark) {
   uint64_t oldest = 0;
   cr_lock(&pool->lock);

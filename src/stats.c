@@ -110,7 +110,7 @@ void cr_heap_figures(cr_heap_figures_t *f) {
   cr_tls_t *self = cr_tls_own(); /* the calling thread's caches are its own to read */
   if (self != NULL && self->pool == pool) {
     empty += self->empty_count + self->kept_empty; /* pooled, and resting on its partial lists */
-    loc_bytes += self->loc_bytes;
+    loc_bytes += cr_load_relaxed(&self->loc_bytes);
     loc_count += self->loc_count;
   }
   size_t slabs = cr_load_relaxed(&pool->backend.slab_bytes), empty_bytes = empty * CORONA_SLAB_SIZE;

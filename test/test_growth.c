@@ -4,25 +4,38 @@
  *
  * Each cache has a budget of its own: free pages of large regions 32 MiB +
  * a quarter of the live bytes, the global cache's mappings of their own
- * 64 MiB + a quarter.  A program that frees objects of both kinds fills
- * both, and the soak's bound on peak RSS (1.5 x peak live + 32 MiB) broke
- * now and then.  Where a request maps fresh memory, the caches together are
- * cut to the free pages' budget (growth_trim in policy.c).  The test:
- *   1. 12 objects of 5 MiB (mappings of their own, next to each other)
- *      written and freed: the global cache keeps them, joined, resident
- *      (60 MiB, within its budget);
- *   2. 40 objects of 1 MiB (blocks of large regions) written and freed:
- *      up to 32 MiB of free pages stay resident, and a thread's cache
- *      (the first of them maps a region: the trim acts already);
- *   3. 48 objects of 1 MiB allocated and written, one by one: the caches
- *      serve the first, fresh memory the rest.
- * Then RSS must be within baseline + live + 32 MiB + live/4 + 8 MiB (the
- * thread's cache of 4 MiB, slack); keeping both caches whole puts it at
- * about baseline + live + 60 MiB.  The live objects' contents are checked
- * before they are freed.  ThreadSanitizer builds skip: its shadow memory
- * is part of RSS (AddressSanitizer leaves corona's mappings alone; see
- * test_rss.c). */
+ * 64 MiB + a quarter, and each thread keeps up to 4 MiB of large blocks of
+ * its own.  A program that frees objects of all kinds fills them all, and
+ * the soak's bound on peak RSS (1.5 x peak live + 32 MiB) broke now and
+ * then.  Where a request maps fresh memory, the caches together are cut to
+ * the free pages' budget (growth_trim in policy.c).  Two scenarios, each
+ * from a collected heap:
+ * own     1. 12 objects of 5 MiB (mappings of their own, next to each
+ *            other) written and freed: the global cache keeps them, joined,
+ *            resident (60 MiB, within its budget);
+ *         2. 40 objects of 1 MiB (blocks of large regions) written and
+ *            freed: up to 32 MiB of free pages stay resident, and a
+ *            thread's cache (the first of them maps a region: the trim
+ *            acts already);
+ *         3. 48 objects of 1 MiB allocated and written, one by one: the
+ *            caches serve the first, fresh memory the rest.
+ *         RSS must be within baseline + live + 32 MiB + live/4 + 8 MiB (the
+ *         thread's cache of 4 MiB, slack); keeping both caches whole puts
+ *         it at about baseline + live + 60 MiB.
+ * threads 1. 8 threads each write and free 4 objects of 960 KiB, which
+ *            stay in the thread's own cache (3.8 MiB), and wait;
+ *         2. 64 objects of 1 MiB written, every other one freed: 32 MiB of
+ *            free pages in holes no bigger request fits;
+ *         3. 16 objects of 2 MiB written: fresh memory.
+ *         RSS must be within baseline + live + 32 MiB + live/4 + 2 MiB
+ *         (slack): the threads' 30 MiB count in the budget, and the free
+ *         pages give way for them; without that, about 30 MiB over.
+ * The live objects' contents are checked before they are freed.
+ * ThreadSanitizer builds skip: its shadow memory is part of RSS
+ * (AddressSanitizer leaves corona's mappings alone; see test_rss.c). */
 #define _POSIX_C_SOURCE 200809L
+#include <pthread.h>
+
 #include "corona.h"
 #include "procutil.h"
 #include "testutil.h"
@@ -47,28 +60,22 @@ static bool cycle(void **p, int n, size_t size) {
   return true;
 }
 
-int main(void) {
-  double t0 = tu_now();
-  if (TU_TSAN) {
-    tu_skip("growth: RSS under ThreadSanitizer counts its shadow memory");
-    return tu_finish("test_growth", t0);
-  }
+/* ---- own: the global cache's own mappings and free pages ---------------- */
+static void scenario_own(void) {
   static void *p[OWN_COUNT > LIVE_COUNT ? OWN_COUNT : LIVE_COUNT];
-  corona_free(corona_malloc(64)); /* corona's start-up before the baseline */
   size_t base = pu_rss();
-
-  if (!cycle(p, OWN_COUNT, OWN_SIZE)) return tu_finish("test_growth", t0);
+  if (!cycle(p, OWN_COUNT, OWN_SIZE)) return;
   size_t rss_own = pu_rss();
-  if (!cycle(p, REGION_COUNT, MB)) return tu_finish("test_growth", t0);
+  if (!cycle(p, REGION_COUNT, MB)) return;
   size_t rss_cached = pu_rss();
 
   for (int i = 0; i < LIVE_COUNT; i++) {
     p[i] = corona_malloc(MB);
-    if (!CHECKF(p[i] != NULL, "malloc(%zu) failed", MB)) return tu_finish("test_growth", t0);
+    if (!CHECKF(p[i] != NULL, "malloc(%zu) failed", MB)) return;
     tu_fill(p[i], MB, tu_seed(p[i], MB));
   }
   size_t rss = pu_rss(), live = LIVE_COUNT * MB, bound = base + live + 32 * MB + live / 4 + 8 * MB;
-  printf("growth: RSS baseline %.1f MiB, own mappings cached %+.1f, region blocks too %+.1f, "
+  printf("growth own: RSS baseline %.1f MiB, own mappings cached %+.1f, region blocks too %+.1f, "
          "%zu MiB live %+.1f (bound %+.1f)\n",
          pu_mib(base), pu_mib_signed(rss_own, base), pu_mib_signed(rss_cached, base), live / MB,
          pu_mib_signed(rss, base), pu_mib_signed(bound, base));
@@ -80,5 +87,97 @@ int main(void) {
     CHECK_PATTERN(p[i], MB, tu_seed(p[i], MB));
     corona_free(p[i]);
   }
+}
+
+/* ---- threads: the threads' own caches count in the budget ---------------- */
+#define THREADS 8
+#define THREAD_OBJS 4
+#define THREAD_SIZE ((size_t)960 << 10)
+#define HOLED_COUNT 64
+#define BIG_COUNT 16
+#define BIG_SIZE (2 * MB)
+
+static pthread_mutex_t gate_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t gate_cond = PTHREAD_COND_INITIALIZER;
+static int cached_threads;
+static bool release_threads;
+
+static void *cache_thread(void *arg) {
+  (void)arg;
+  void *p[THREAD_OBJS];
+  /* A thread gets its caches with its first small object (large objects
+   * alone would go to the shared cache). */
+  corona_free(corona_malloc(64));
+  bool ok = cycle(p, THREAD_OBJS, THREAD_SIZE);
+  pthread_mutex_lock(&gate_lock);
+  cached_threads += ok ? 1 : THREADS + 1; /* a failure shows as too many */
+  pthread_cond_broadcast(&gate_cond);
+  while (!release_threads) pthread_cond_wait(&gate_cond, &gate_lock);
+  pthread_mutex_unlock(&gate_lock);
+  return NULL;
+}
+
+static void scenario_threads(void) {
+  static void *holed[HOLED_COUNT], *big[BIG_COUNT];
+  size_t base = pu_rss();
+  pthread_t t[THREADS];
+  for (int i = 0; i < THREADS; i++)
+    if (!CHECK(pthread_create(&t[i], NULL, cache_thread, NULL) == 0)) return;
+  pthread_mutex_lock(&gate_lock);
+  while (cached_threads < THREADS) pthread_cond_wait(&gate_cond, &gate_lock);
+  pthread_mutex_unlock(&gate_lock);
+  CHECKF(cached_threads == THREADS, "a thread's objects failed");
+  size_t rss_threads = pu_rss();
+
+  for (int i = 0; i < HOLED_COUNT; i++) {
+    holed[i] = corona_malloc(MB);
+    if (!CHECKF(holed[i] != NULL, "malloc(%zu) failed", MB)) return;
+    tu_fill(holed[i], MB, tu_seed(holed[i], MB));
+  }
+  for (int i = 0; i < HOLED_COUNT; i += 2) {
+    CHECK_PATTERN(holed[i], MB, tu_seed(holed[i], MB));
+    corona_free(holed[i]);
+  }
+  size_t rss_holes = pu_rss();
+  for (int i = 0; i < BIG_COUNT; i++) {
+    big[i] = corona_malloc(BIG_SIZE);
+    if (!CHECKF(big[i] != NULL, "malloc(%zu) failed", BIG_SIZE)) return;
+    tu_fill(big[i], BIG_SIZE, tu_seed(big[i], BIG_SIZE));
+  }
+  size_t rss = pu_rss(), live = HOLED_COUNT / 2 * MB + BIG_COUNT * BIG_SIZE;
+  size_t bound = base + live + 32 * MB + live / 4 + 2 * MB;
+  printf("growth threads: RSS baseline %.1f MiB, %d threads' caches %+.1f, holes %+.1f, %zu MiB live %+.1f "
+         "(bound %+.1f)\n",
+         pu_mib(base), THREADS, pu_mib_signed(rss_threads, base), pu_mib_signed(rss_holes, base), live / MB,
+         pu_mib_signed(rss, base), pu_mib_signed(bound, base));
+  CHECKF(rss_threads > base + THREADS * 3 * MB, "the threads' caches held %.1f MiB: too little for the test to mean "
+         "anything", pu_mib_signed(rss_threads, base));
+  CHECKF(rss <= bound, "RSS %.1f MiB above the baseline with %zu MiB live and %d threads' caches: more than %.1f",
+         pu_mib_signed(rss, base), live / MB, THREADS, pu_mib_signed(bound, base));
+  for (int i = 1; i < HOLED_COUNT; i += 2) {
+    CHECK_PATTERN(holed[i], MB, tu_seed(holed[i], MB));
+    corona_free(holed[i]);
+  }
+  for (int i = 0; i < BIG_COUNT; i++) {
+    CHECK_PATTERN(big[i], BIG_SIZE, tu_seed(big[i], BIG_SIZE));
+    corona_free(big[i]);
+  }
+  pthread_mutex_lock(&gate_lock);
+  release_threads = true;
+  pthread_cond_broadcast(&gate_cond);
+  pthread_mutex_unlock(&gate_lock);
+  for (int i = 0; i < THREADS; i++) pthread_join(t[i], NULL);
+}
+
+int main(void) {
+  double t0 = tu_now();
+  if (TU_TSAN) {
+    tu_skip("growth: RSS under ThreadSanitizer counts its shadow memory");
+    return tu_finish("test_growth", t0);
+  }
+  corona_free(corona_malloc(64)); /* corona's start-up before the baseline */
+  scenario_own();
+  corona_collect();
+  scenario_threads();
   return tu_finish("test_growth", t0);
 }

@@ -122,7 +122,8 @@ struct cr_tls_s {
                                           (from MARKED) when it hands them back */
   uint64_t cache_since;                /* lock(pool->lock): when cache_state last became HOLDING (ms) */
   uint32_t loc_count;                  /* owner: local large-object cache: entries of loc */
-  size_t loc_bytes;                    /* owner: and their block bytes */
+  _Atomic(size_t) loc_bytes;           /* owner: and their block bytes (relaxed stores, no RMW: the
+                                          heap's growth trim sums them under pool->lock) */
   cr_loc_slot_t loc[CORONA_LOCAL_LOC_MAX_COUNT]; /* owner: oldest first; a lookup reads
                                           these sizes, not the cached blocks' cold headers */
   cr_tls_t *pool_next, *pool_prev;     /* lock(pool->lock): the pool's thread list */
@@ -446,6 +447,9 @@ void cr_pool_reclaim_orphans(cr_pool_t *pool);
  * idle stamp left among the pool's empty blocks and the threads' unmarked
  * caches (0: nothing). */
 uint64_t cr_pool_idle_since(cr_pool_t *pool, uint64_t now, uint64_t decay_ms, bool mark);
+/* Block bytes the pool's threads hold in their local large-object caches,
+ * read under pool->lock (each figure as its owner last stored it). */
+size_t cr_pool_threads_cached(cr_pool_t *pool);
 
 /* ---- tls.c: the thread's caches and the purger ---------------------------- */
 /* The owner's caches gained memory: the purger must learn of them once
