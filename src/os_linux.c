@@ -243,8 +243,9 @@ _Noreturn void cr_os_fatal(const char *msg, size_t len) {
  * libraries and python3 without frame pointers: such a walk stops, or
  * worse, wanders, at the first frame that has none) or glibc's backtrace()
  * (which dlopens libgcc_s on its first call, and dlopen allocates).  The
- * unwinder comes from libgcc_s, which the compiler driver links as needed,
- * so it is loaded with corona, and walking reads the .eh_frame tables found
+ * unwinder is libgcc's, linked into the shared library (-static-libgcc,
+ * CMakeLists.txt; a program on the static library brings its own), so
+ * nothing is loaded for it, and walking reads the .eh_frame tables found
  * through dl_iterate_phdr (or _dl_find_object) without allocating. */
 typedef struct {
   void **raw;                /* return addresses seen, innermost first: cr_os_backtrace's own frame first */
