@@ -373,21 +373,31 @@ static cr_large_t *lloc_take_oldest(cr_tls_t *tls, uint32_t n) {
   return chain;
 }
 
+/* The bytes a thread of pool may keep: its share of the threads' total
+ * (config.h), read as the thread count stood a moment ago. */
+static size_t lloc_max_bytes(cr_pool_t *pool) {
+  uint32_t n = cr_load_relaxed(&pool->thread_count);
+  size_t share = CORONA_LOCAL_LOC_TOTAL_BYTES / (n != 0 ? n : 1);
+  return share < CORONA_LOCAL_LOC_MIN_BYTES ? CORONA_LOCAL_LOC_MIN_BYTES
+         : share > CORONA_LOCAL_LOC_MAX_BYTES ? CORONA_LOCAL_LOC_MAX_BYTES : share;
+}
+
 static void lloc_put(cr_tls_t *tls, cr_large_t *h) {
+  size_t max_bytes = lloc_max_bytes(tls->pool);
   /* Own mappings go global at once: there any later big request can take
    * one and resize it (a local hit needs the exact size). */
-  if (h->region == NULL || h->block_size > CORONA_LOCAL_LOC_MAX_BYTES) {
+  if (h->region == NULL || h->block_size > max_bytes) {
     node(h)->next = NULL;
     gloc_put(tls->pool, h);
     return;
   }
-  if (tls->loc_count == CORONA_LOCAL_LOC_MAX_COUNT || cr_load_relaxed(&tls->loc_bytes) + h->block_size > CORONA_LOCAL_LOC_MAX_BYTES) {
+  if (tls->loc_count == CORONA_LOCAL_LOC_MAX_COUNT || cr_load_relaxed(&tls->loc_bytes) + h->block_size > max_bytes) {
     /* Keep the most recent few (within half the byte bound, h included),
      * the rest go global in one batch. */
     uint32_t keep = 0;
     size_t bytes = h->block_size;
     while (keep < tls->loc_count && keep + 1 < CORONA_LOCAL_LOC_TRIM &&
-           bytes + tls->loc[tls->loc_count - 1 - keep].bytes <= CORONA_LOCAL_LOC_MAX_BYTES / 2)
+           bytes + tls->loc[tls->loc_count - 1 - keep].bytes <= max_bytes / 2)
       bytes += tls->loc[tls->loc_count - 1 - keep++].bytes;
     gloc_put(tls->pool, lloc_take_oldest(tls, tls->loc_count - keep));
   }

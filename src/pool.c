@@ -67,6 +67,7 @@ cr_tls_t *cr_pool_tls_alloc(cr_pool_t *pool) {
   tls->pool_next = pool->threads;
   if (pool->threads != NULL) pool->threads->pool_prev = tls;
   pool->threads = tls;
+  cr_store_relaxed(&pool->thread_count, cr_load_relaxed(&pool->thread_count) + 1);
   cr_unlock(&pool->lock);
   return tls;
 }
@@ -76,6 +77,7 @@ static void tls_unlink_locked(cr_pool_t *pool, cr_tls_t *tls) {
   else pool->threads = tls->pool_next;
   if (tls->pool_next != NULL) tls->pool_next->pool_prev = tls->pool_prev;
   tls->pool_prev = tls->pool_next = NULL;
+  cr_store_relaxed(&pool->thread_count, cr_load_relaxed(&pool->thread_count) - 1);
 }
 
 void cr_pool_tls_free(cr_pool_t *pool, cr_tls_t *tls) {

@@ -337,6 +337,7 @@ CORONA_API int corona_pool_destroy(corona_pool *h) {
     pool->free_tls = t;
   }
   pool->threads = NULL;
+  cr_store_relaxed(&pool->thread_count, 0);
   cr_backend_t *be = &pool->backend;
   for (cr_region_t *r = be->large_regions, *next; r != NULL; r = next) {
     next = r->next;

@@ -37,6 +37,7 @@
 #include <pthread.h>
 
 #include "corona.h"
+#include "internal/thread.h" /* cr_pool_threads_cached: what the threads' caches hold */
 #include "procutil.h"
 #include "testutil.h"
 
@@ -89,45 +90,90 @@ static void scenario_own(void) {
   }
 }
 
-/* ---- threads: the threads' own caches count in the budget ---------------- */
-#define THREADS 8
+/* ---- threads: the threads' own caches ------------------------------------ */
 #define THREAD_OBJS 4
 #define THREAD_SIZE ((size_t)960 << 10)
-#define HOLED_COUNT 64
-#define BIG_COUNT 16
-#define BIG_SIZE (2 * MB)
+#define MAX_THREADS 15
 
 static pthread_mutex_t gate_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t gate_cond = PTHREAD_COND_INITIALIZER;
-static int cached_threads;
+static int started_threads, running_threads, cached_threads;
 static bool release_threads;
 
 static void *cache_thread(void *arg) {
   (void)arg;
   void *p[THREAD_OBJS];
   /* A thread gets its caches with its first small object (large objects
-   * alone would go to the shared cache). */
+   * alone would go to the shared cache); every thread has them before any
+   * frees, so each sees the same share. */
   corona_free(corona_malloc(64));
+  pthread_mutex_lock(&gate_lock);
+  started_threads++;
+  pthread_cond_broadcast(&gate_cond);
+  while (started_threads < running_threads) pthread_cond_wait(&gate_cond, &gate_lock);
+  pthread_mutex_unlock(&gate_lock);
   bool ok = cycle(p, THREAD_OBJS, THREAD_SIZE);
   pthread_mutex_lock(&gate_lock);
-  cached_threads += ok ? 1 : THREADS + 1; /* a failure shows as too many */
+  cached_threads += ok ? 1 : MAX_THREADS + 1; /* a failure shows as too many */
   pthread_cond_broadcast(&gate_cond);
   while (!release_threads) pthread_cond_wait(&gate_cond, &gate_lock);
   pthread_mutex_unlock(&gate_lock);
   return NULL;
 }
 
-static void scenario_threads(void) {
+/* n threads each write and free THREAD_OBJS objects of THREAD_SIZE and
+ * wait, holding what their caches kept, until threads_stop. */
+static bool threads_start(pthread_t *t, int n) {
+  started_threads = cached_threads = 0;
+  running_threads = n;
+  release_threads = false;
+  for (int i = 0; i < n; i++)
+    if (!CHECK(pthread_create(&t[i], NULL, cache_thread, NULL) == 0)) return false;
+  pthread_mutex_lock(&gate_lock);
+  while (cached_threads < n) pthread_cond_wait(&gate_cond, &gate_lock);
+  pthread_mutex_unlock(&gate_lock);
+  return CHECKF(cached_threads == n, "a thread's objects failed");
+}
+
+static void threads_stop(pthread_t *t, int n) {
+  pthread_mutex_lock(&gate_lock);
+  release_threads = true;
+  pthread_cond_broadcast(&gate_cond);
+  pthread_mutex_unlock(&gate_lock);
+  for (int i = 0; i < n; i++) pthread_join(t[i], NULL);
+}
+
+/* share: 15 threads (16 with main) keep 1 MiB each at most, their share of
+ * CORONA_LOCAL_LOC_TOTAL_BYTES (each keeps one block of 964 KiB); without
+ * the share each kept its four, 58 MiB in all.  (A thread's cache follows
+ * the share as it stood at its last free: threads that start later do not
+ * shrink the caches of those before them, so every thread here has its
+ * caches before any frees.) */
+#define SHARE_THREADS 15
+static void scenario_share(void) {
+  pthread_t t[SHARE_THREADS];
+  if (!threads_start(t, SHARE_THREADS)) return;
+  size_t held = cr_pool_threads_cached(&cr_default_pool);
+  printf("growth share: %d threads hold %.1f MiB in their caches (at most %.1f)\n", SHARE_THREADS, pu_mib(held),
+         pu_mib(CORONA_LOCAL_LOC_TOTAL_BYTES));
+  CHECKF(held <= CORONA_LOCAL_LOC_TOTAL_BYTES, "%d threads hold %.1f MiB in their caches: more than their %.1f MiB",
+         SHARE_THREADS, pu_mib(held), pu_mib(CORONA_LOCAL_LOC_TOTAL_BYTES));
+  CHECKF(held >= SHARE_THREADS * THREAD_SIZE, "%d threads hold %.1f MiB: not even a block each, the test means "
+         "nothing", SHARE_THREADS, pu_mib(held));
+  threads_stop(t, SHARE_THREADS);
+}
+
+/* trim: the threads' caches count in the budget where the heap grows. */
+#define TRIM_THREADS 3
+#define HOLED_COUNT 160
+#define BIG_COUNT 8
+#define BIG_SIZE (2 * MB)
+static void scenario_trim(void) {
   static void *holed[HOLED_COUNT], *big[BIG_COUNT];
   size_t base = pu_rss();
-  pthread_t t[THREADS];
-  for (int i = 0; i < THREADS; i++)
-    if (!CHECK(pthread_create(&t[i], NULL, cache_thread, NULL) == 0)) return;
-  pthread_mutex_lock(&gate_lock);
-  while (cached_threads < THREADS) pthread_cond_wait(&gate_cond, &gate_lock);
-  pthread_mutex_unlock(&gate_lock);
-  CHECKF(cached_threads == THREADS, "a thread's objects failed");
-  size_t rss_threads = pu_rss();
+  pthread_t t[TRIM_THREADS];
+  if (!threads_start(t, TRIM_THREADS)) return;
+  size_t held = cr_pool_threads_cached(&cr_default_pool);
 
   for (int i = 0; i < HOLED_COUNT; i++) {
     holed[i] = corona_malloc(MB);
@@ -145,15 +191,15 @@ static void scenario_threads(void) {
     tu_fill(big[i], BIG_SIZE, tu_seed(big[i], BIG_SIZE));
   }
   size_t rss = pu_rss(), live = HOLED_COUNT / 2 * MB + BIG_COUNT * BIG_SIZE;
-  size_t bound = base + live + 32 * MB + live / 4 + 2 * MB;
-  printf("growth threads: RSS baseline %.1f MiB, %d threads' caches %+.1f, holes %+.1f, %zu MiB live %+.1f "
+  size_t bound = base + live + 32 * MB + live / 4 + 4 * MB;
+  printf("growth trim: RSS baseline %.1f MiB, %d threads' caches %.1f, holes %+.1f, %zu MiB live %+.1f "
          "(bound %+.1f)\n",
-         pu_mib(base), THREADS, pu_mib_signed(rss_threads, base), pu_mib_signed(rss_holes, base), live / MB,
+         pu_mib(base), TRIM_THREADS, pu_mib(held), pu_mib_signed(rss_holes, base), live / MB,
          pu_mib_signed(rss, base), pu_mib_signed(bound, base));
-  CHECKF(rss_threads > base + THREADS * 3 * MB, "the threads' caches held %.1f MiB: too little for the test to mean "
-         "anything", pu_mib_signed(rss_threads, base));
+  CHECKF(held > TRIM_THREADS * 3 * MB, "the threads' caches held %.1f MiB: too little for the test to mean anything",
+         pu_mib(held));
   CHECKF(rss <= bound, "RSS %.1f MiB above the baseline with %zu MiB live and %d threads' caches: more than %.1f",
-         pu_mib_signed(rss, base), live / MB, THREADS, pu_mib_signed(bound, base));
+         pu_mib_signed(rss, base), live / MB, TRIM_THREADS, pu_mib_signed(bound, base));
   for (int i = 1; i < HOLED_COUNT; i += 2) {
     CHECK_PATTERN(holed[i], MB, tu_seed(holed[i], MB));
     corona_free(holed[i]);
@@ -162,11 +208,7 @@ static void scenario_threads(void) {
     CHECK_PATTERN(big[i], BIG_SIZE, tu_seed(big[i], BIG_SIZE));
     corona_free(big[i]);
   }
-  pthread_mutex_lock(&gate_lock);
-  release_threads = true;
-  pthread_cond_broadcast(&gate_cond);
-  pthread_mutex_unlock(&gate_lock);
-  for (int i = 0; i < THREADS; i++) pthread_join(t[i], NULL);
+  threads_stop(t, TRIM_THREADS);
 }
 
 int main(void) {
@@ -178,6 +220,8 @@ int main(void) {
   corona_free(corona_malloc(64)); /* corona's start-up before the baseline */
   scenario_own();
   corona_collect();
-  scenario_threads();
+  scenario_share();
+  corona_collect();
+  scenario_trim();
   return tu_finish("test_growth", t0);
 }

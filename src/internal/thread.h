@@ -179,6 +179,7 @@ struct cr_pool_s {
   _Atomic(uint64_t) gen;   /* changes at destroy: per-thread entries of the old pool go stale */
   cr_source_t source;      /* user pools */
   cr_tls_t *threads;       /* lock: live per-thread structs */
+  _Atomic(uint32_t) thread_count; /* lock (read relaxed without it): the structs on threads */
   cr_tls_t *free_tls;      /* lock: recycled per-thread structs (linked by pool_next) */
   cr_block_t *empty;       /* lock: pool's list of empty blocks, newest first (linked by next,
                               and back by prev, so the oldest leave without a walk) */
