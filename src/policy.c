@@ -153,13 +153,14 @@ static void soft_limit_check(cr_pool_t *pool) {
  * no exemption here; test_growth: kept whole, 60 MiB stayed resident
  * beside the 32 MiB of free pages).  The threads' local large caches count
  * in that budget too, though only their owners can empty them: the shared
- * caches give way for them (test_growth threads: eight threads holding
- * 3.8 MiB each, 64 MiB live, RSS +126.7 MiB where the budget allows
- * +114, +106.7 with them counted).  Fresh pages of a region's clean runs
- * raise resident memory too, without mapping: no trim there (it would purge
- * the resident pages a churning program reuses).  Between such misses each cache keeps
- * its own budget, so a program that reuses what it frees (suite-large big:
- * faults doubled with a smaller own-mapping base) keeps what it reuses.
+ * caches give way for them (test_growth trim: three threads holding
+ * 11.3 MiB, 96 MiB live, RSS +164.1 MiB where the budget allows +156,
+ * +151.1 with them counted).  Fresh pages of a region's clean runs raise
+ * resident memory too, without mapping: no trim there (it would purge the
+ * resident pages a churning program reuses).  Between such misses each
+ * cache keeps its own budget, so a program that reuses what it frees
+ * (suite-large big: faults doubled with a smaller own-mapping base) keeps
+ * what it reuses.
  * One thread at a time (decay_lock, a try-lock); a miss that finds it
  * taken leaves the trim to the next. */
 static void growth_trim(cr_pool_t *pool) {
