@@ -4,12 +4,12 @@
  *
  * Each cache has a budget of its own: free pages of large regions 32 MiB +
  * a quarter of the live bytes, the global cache's mappings of their own
- * 64 MiB + a quarter, and each thread keeps up to 4 MiB of large blocks of
- * its own.  A program that frees objects of all kinds fills them all, and
- * the soak's bound on peak RSS (1.5 x peak live + 32 MiB) broke now and
- * then.  Where a request maps fresh memory, the caches together are cut to
- * the free pages' budget (growth_trim in policy.c).  Two scenarios, each
- * from a collected heap:
+ * 64 MiB + a quarter, and each thread its share of 16 MiB of large blocks
+ * of its own (1 to 4 MiB).  A program that frees objects of all kinds
+ * fills them all, and the soak's bound on peak RSS (1.5 x peak live +
+ * 32 MiB) broke now and then.  Where a request maps fresh memory, the
+ * caches together are cut to the free pages' budget (growth_trim in
+ * policy.c).  Three scenarios, each from a collected heap:
  * own     1. 12 objects of 5 MiB (mappings of their own, next to each
  *            other) written and freed: the global cache keeps them, joined,
  *            resident (60 MiB, within its budget);
@@ -22,14 +22,18 @@
  *         RSS must be within baseline + live + 32 MiB + live/4 + 8 MiB (the
  *         thread's cache of 4 MiB, slack); keeping both caches whole puts
  *         it at about baseline + live + 60 MiB.
- * threads 1. 8 threads each write and free 4 objects of 960 KiB, which
- *            stay in the thread's own cache (3.8 MiB), and wait;
- *         2. 64 objects of 1 MiB written, every other one freed: 32 MiB of
- *            free pages in holes no bigger request fits;
- *         3. 16 objects of 2 MiB written: fresh memory.
- *         RSS must be within baseline + live + 32 MiB + live/4 + 2 MiB
- *         (slack): the threads' 30 MiB count in the budget, and the free
- *         pages give way for them; without that, about 30 MiB over.
+ * share   15 threads (16 with main), every one with its caches before any
+ *         frees, each write and free 4 objects of 960 KiB and wait: what
+ *         their caches hold (asked of the heap, white-box) is at most
+ *         16 MiB (14.1: a block each; 56.5 when each kept 4 MiB).
+ * trim    1. 3 threads do the same (4 MiB each: 11.3 MiB in all);
+ *         2. 160 objects of 1 MiB written, every other one freed: free
+ *            pages up to the budget, in holes no bigger request fits;
+ *         3. 8 objects of 2 MiB written: fresh memory.
+ *         RSS must be within baseline + live + 32 MiB + live/4 + 4 MiB
+ *         (slack): the threads' caches count in the budget, and the free
+ *         pages give way for them (+151.1 MiB against +156.0; +164.1
+ *         without).
  * The live objects' contents are checked before they are freed.
  * ThreadSanitizer builds skip: its shadow memory is part of RSS
  * (AddressSanitizer leaves corona's mappings alone; see test_rss.c). */
