@@ -1,7 +1,7 @@
 /* pagemap.c (layer: meta) — the map from address to "what corona keeps there".
  * Root: one entry per 4 GB of the addresses below 2^CORONA_MAP_BITS (512 KB
  * of zero BSS for 48 bits, touched only where corona maps memory), holding the
- * leaf's offset from the static zero leaf (see meta.h).  The map's width
+ * leaf's distance from the static zero leaf in words (see meta.h).  The map's width
  * is fixed at compile time, so that a lookup is a shift and a mask, the same
  * instructions whatever the machine; the machine's own width, read at
  * initialisation, only bounds the requests (cr_max_request).
@@ -16,22 +16,24 @@
 #define LEAF_ENTRIES ((size_t)1 << CR_PAGEMAP_LEAF_BITS)
 
 _Atomic(uintptr_t) cr_pagemap_root[(size_t)1 << CR_PAGEMAP_ROOT_BITS];
-_Atomic(uint8_t) cr_pagemap_zero[LEAF_ENTRIES]; /* never written */
+_Alignas(8) _Atomic(uint8_t) cr_pagemap_zero[LEAF_ENTRIES]; /* never written; 8-aligned: see meta.h */
 
 static _Atomic(uint8_t) *pagemap_leaf(uintptr_t granule) {
   size_t i = granule >> CR_PAGEMAP_LEAF_BITS;
   uintptr_t off = cr_load_acquire(&cr_pagemap_root[i]);
-  if (off != 0) return (_Atomic(uint8_t) *)((uintptr_t)cr_pagemap_zero + off);
+  if (off != 0) return (_Atomic(uint8_t) *)cr_pagemap_leaf_at(off);
   _Atomic(uint8_t) *fresh = cr_os_map(LEAF_ENTRIES, 0, 0, CR_OS_META);
   if (fresh == NULL) return NULL;
-  uintptr_t fresh_off = (uintptr_t)fresh - (uintptr_t)cr_pagemap_zero; /* never 0: distinct objects */
+  /* never 0: distinct objects; exact: both are 8-aligned.  The shift is
+   * arithmetic (gcc and clang), so a leaf below the zero leaf wraps back. */
+  uintptr_t fresh_off = (uintptr_t)((intptr_t)((uintptr_t)fresh - (uintptr_t)cr_pagemap_zero) >> 3);
   /* acq_rel: publishes the (zeroed) leaf; on failure observes the winner's. */
   if (cr_cas_strong_acq_rel(&cr_pagemap_root[i], &off, fresh_off)) {
     CR_STAT(cr_meta_mapped(LEAF_ENTRIES));
     return fresh;
   }
   cr_os_unmap(fresh, LEAF_ENTRIES);
-  return (_Atomic(uint8_t) *)((uintptr_t)cr_pagemap_zero + off);
+  return (_Atomic(uint8_t) *)cr_pagemap_leaf_at(off);
 }
 
 size_t cr_max_request = (size_t)1 << (CORONA_MAP_BITS - 1);
@@ -51,7 +53,7 @@ void cr_pagemap_init(void) {
 static void leaf_clear(size_t i, size_t from, size_t to) {
   uintptr_t off = cr_load_acquire(&cr_pagemap_root[i]);
   if (off == 0) return;
-  _Atomic(uint8_t) *leaf = (_Atomic(uint8_t) *)((uintptr_t)cr_pagemap_zero + off);
+  _Atomic(uint8_t) *leaf = (_Atomic(uint8_t) *)cr_pagemap_leaf_at(off);
   size_t page = cr_os_info()->page_size;
   size_t a = (from + page - 1) & ~(page - 1), b = to & ~(page - 1);
   if (a >= b) a = b = to;

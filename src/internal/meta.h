@@ -36,11 +36,23 @@ CR_INLINE bool cr_kind_is_small(unsigned kind) { return kind - 1u < CORONA_NUM_B
  * index costs an instruction more per free (scripts/count-instructions). */
 #define CR_PAGEMAP_LEAF_BITS 18
 #define CR_PAGEMAP_ROOT_BITS (CORONA_MAP_BITS - CORONA_SLAB_SHIFT - CR_PAGEMAP_LEAF_BITS)
-/* Root entries hold a leaf's distance from cr_pagemap_zero, a static leaf
- * that stays all zero (CR_KIND_NONE): the zero-filled root thus starts out
- * pointing every range at it, and a lookup needs no "leaf present?" test. */
+/* Root entries hold a leaf's distance from cr_pagemap_zero in words
+ * ((leaf - zero) / 8), a static leaf that stays all zero (CR_KIND_NONE): the
+ * zero-filled root thus starts out pointing every range at it, and a lookup
+ * needs no "leaf present?" test.  In words, not bytes, at no cost (x86-64
+ * scales the index in the load's address, arm64 in the add before it): a
+ * conservative scan (memcheck's leak check) takes any word that falls
+ * inside a heap block for a pointer to it, and a distance in bytes is an
+ * address near corona's own mappings where corona is linked into the
+ * program (under valgrind, an entry fell inside a leaked block, which
+ * memcheck then called "possibly" lost: test valgrind_leaks_default).  An
+ * eighth of it lies below every mapping there: natively below 2^44, under
+ * valgrind below its first mapping (64 MB) while the leaves lie within
+ * 512 MB of the program. */
 extern _Atomic(uintptr_t) cr_pagemap_root[(size_t)1 << CR_PAGEMAP_ROOT_BITS];
 extern _Atomic(uint8_t) cr_pagemap_zero[(size_t)1 << CR_PAGEMAP_LEAF_BITS];
+/* The leaf a root entry names. */
+CR_INLINE uintptr_t cr_pagemap_leaf_at(uintptr_t entry) { return (uintptr_t)cr_pagemap_zero + entry * 8; }
 /* Marks [addr, addr+size) (16 KB aligned) with kind; false if a leaf could
  * not be mapped or the range reaches beyond the map. */
 bool cr_pagemap_set(uintptr_t addr, size_t size, uint8_t kind);
@@ -54,7 +66,7 @@ void cr_pagemap_init(void);
  * then pass against the address itself (free's active-block test). */
 CR_INLINE unsigned cr_pagemap_kind_masked(uintptr_t a) {
   uintptr_t i = (a >> (CORONA_SLAB_SHIFT + CR_PAGEMAP_LEAF_BITS)) & (((uintptr_t)1 << CR_PAGEMAP_ROOT_BITS) - 1);
-  uintptr_t leaf = (uintptr_t)cr_pagemap_zero + cr_load_relaxed(&cr_pagemap_root[i]);
+  uintptr_t leaf = cr_pagemap_leaf_at(cr_load_relaxed(&cr_pagemap_root[i]));
   uintptr_t j = (a >> CORONA_SLAB_SHIFT) & (((uintptr_t)1 << CR_PAGEMAP_LEAF_BITS) - 1);
   return cr_load_relaxed((_Atomic(uint8_t) *)(leaf + j));
 }
@@ -64,7 +76,7 @@ CR_INLINE unsigned cr_pagemap_kind(uintptr_t a) {
   if (cr_unlikely(i >= ((uintptr_t)1 << CR_PAGEMAP_ROOT_BITS))) return CR_KIND_NONE;
   /* Relaxed: the entry asked about was written before the pointer reached
    * this thread, so coherence already shows the leaf that holds it. */
-  uintptr_t leaf = (uintptr_t)cr_pagemap_zero + cr_load_relaxed(&cr_pagemap_root[i]);
+  uintptr_t leaf = cr_pagemap_leaf_at(cr_load_relaxed(&cr_pagemap_root[i]));
   uintptr_t j = (a >> CORONA_SLAB_SHIFT) & (((uintptr_t)1 << CR_PAGEMAP_LEAF_BITS) - 1);
   return cr_load_relaxed((_Atomic(uint8_t) *)(leaf + j));
 }

@@ -133,7 +133,7 @@ leaks)
         fn=leak_api
         [[ $size == 100 || $size == 5000 || $size == 200000 ]] || fn=leak_malloc
         head="^$(commas "$size") bytes in 1 blocks are definitely lost in loss record"
-        expect_records 1 "leak of $size B" "$head" "by 0x[0-9A-F]+: $fn \\(vg_leaky\\.c:"
+        expect_records 1 "leak of $size B" "$head" "by 0x[0-9A-F]+: $fn \\(([^)]*/)?vg_leaky\\.c:"
         if [[ $fn == leak_api || $malloc_is_corona == 1 ]]; then
             expect_records 1 "leak of $size B allocated by corona" "$head" "$alloc_frame"
             expect_records 0 "leak of $size B allocated by memcheck's malloc" "$head" "$replaced"
