@@ -30,9 +30,9 @@ static CR_NOINLINE void count_swap(cr_tls_t *tls, unsigned bin, int64_t n) {
  * line, so that the unwatched swap's loop does not keep the count). */
 CR_INLINE uint32_t check_local(cr_block_t *block, unsigned bin, void *list) {
   /* Every p here passed free's active-block test, so 0 < end - p <= the
-   * span and one multiply and compare decide (see cr_bin_magic). */
+   * span and one multiply and compare decide (see cr_bin_geometry). */
   uintptr_t end = (uintptr_t)block + cr_bin_span(bin);
-  uint64_t magic = cr_bin_magic[bin], limit = cr_bin_limit[bin];
+  uint64_t magic = cr_bin_geometry.magic[bin], limit = cr_bin_geometry.limit[bin];
   uint32_t left = block->capacity;
   for (void *p = list; p != NULL; p = *(void **)p) {
     if (cr_unlikely((end - (uintptr_t)p) * magic > limit)) cr_fatal("free(): invalid pointer", p);

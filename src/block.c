@@ -31,7 +31,6 @@ _Static_assert((0 CR_CLASSES(CR_CLASS_MEDIUM, 0)) == CORONA_MEDIUM_FIRST_BIN, "t
 
 const uint32_t cr_bin_size[CORONA_NUM_BINS] = {CR_CLASSES(CR_CLASS_ENTRY, 0)};
 #define CR_CLASS_HIGH(c, s) ~(uintptr_t)(CR_SPAN(c) - 1),
-const uintptr_t cr_bin_high[CORONA_NUM_BINS] = {CR_CLASSES(CR_CLASS_HIGH, 0)};
 
 /* Object starts by one multiply and one compare (cr_is_object_start): with
  * magic = ceil(2^64 / c), n * magic (mod 2^64) is q * e for a multiple
@@ -46,8 +45,11 @@ const uintptr_t cr_bin_high[CORONA_NUM_BINS] = {CR_CLASSES(CR_CLASS_HIGH, 0)};
 #define CR_MAGIC(c) (UINT64_MAX / (c) + 1 + CR_POW2(c))
 #define CR_CLASS_MAGIC(c, s) CR_MAGIC(c),
 #define CR_CLASS_LIMIT(c, s) (uint64_t)(c) * CR_MAGIC(c) * ((CR_SPAN(c) - CORONA_BLOCK_HEADER) / (c)),
-const uint64_t cr_bin_magic[CORONA_NUM_BINS] = {CR_CLASSES(CR_CLASS_MAGIC, 0)};
-const uint64_t cr_bin_limit[CORONA_NUM_BINS] = {CR_CLASSES(CR_CLASS_LIMIT, 0)};
+const cr_bin_geometry_t cr_bin_geometry = {
+    .high = {CR_CLASSES(CR_CLASS_HIGH, 0)},
+    .magic = {CR_CLASSES(CR_CLASS_MAGIC, 0)},
+    .limit = {CR_CLASSES(CR_CLASS_LIMIT, 0)},
+};
 
 /* Entry i serves sizes ((i-1)*16, i*16]: the bin is the number of classes
  * smaller than i*16, i.e. the first class that holds i*16 bytes. */
@@ -83,7 +85,7 @@ void cr_block_init(cr_block_t *b, cr_inbox_t *owner, cr_pool_t *pool, unsigned b
   b->pool = pool;
   b->bin = bin;
   b->free_list = NULL;
-  size_t span = ~cr_bin_high[bin] + 1;
+  size_t span = cr_bin_span(bin);
   b->bump = (char *)b + span - size;
   b->allocated = 0;
   b->threshold = -1;

@@ -23,6 +23,13 @@ static uint8_t counting_wanted(cr_pool_t *pool) {
 #endif
 }
 
+/* Gives t the counting want and the hot-object limit that goes with it
+ * (tls->hot_limit).  Under pool->lock. */
+static void tls_set_counting(cr_tls_t *t, uint8_t want) {
+  cr_store_relaxed(&t->counting, want);
+  cr_store_relaxed(&t->hot_limit, (want & CR_COUNT_CALLS) != 0 ? 0u : (uint32_t)CORONA_HOT_OBJECTS);
+}
+
 /* Switching a thread's counting of calls on, its lists were never counted: its
  * counters start so that they cancel (its figures move by exactly its calls
  * from then on); switching off, the correction goes into the counters,
@@ -42,7 +49,7 @@ void cr_pool_set_counting(cr_tls_t *self) {
   }
 #endif
   cr_lock(&pool->lock);
-  for (cr_tls_t *t = pool->threads; t != NULL; t = t->pool_next) cr_store_relaxed(&t->counting, want);
+  for (cr_tls_t *t = pool->threads; t != NULL; t = t->pool_next) tls_set_counting(t, want);
   cr_unlock(&pool->lock);
   if (self != NULL && self->pool == pool) cr_bins_set_thresholds(self);
 }
@@ -63,7 +70,7 @@ cr_tls_t *cr_pool_tls_alloc(cr_pool_t *pool) {
   tls->pool = pool;
   cr_lock(&pool->lock);
   /* Under the lock, like cr_pool_set_counting's update of every thread's copy. */
-  cr_store_relaxed(&tls->counting, counting_wanted(pool));
+  tls_set_counting(tls, counting_wanted(pool));
   tls->pool_next = pool->threads;
   if (pool->threads != NULL) pool->threads->pool_prev = tls;
   pool->threads = tls;

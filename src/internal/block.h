@@ -146,16 +146,24 @@ CR_GUARD_AT(6) CR_GUARD_AT(7) CR_GUARD_AT(8) CR_GUARD_AT(9) CR_GUARD_AT(10) CR_G
 #define CR_SIZE_BIN_ENTRIES ((CORONA_MAX_SMALL + 15) / 16 + 1)
 extern const uint8_t cr_size_row[CR_SIZE_BIN_ENTRIES];
 extern const uint32_t cr_bin_size[CORONA_NUM_BINS];
-extern const uint64_t cr_bin_magic[CORONA_NUM_BINS], cr_bin_limit[CORONA_NUM_BINS]; /* see block.c */
 /* What free's active-block test keeps of a pointer in each class: see
  * cr_bins_t.mask (thread.h). */
 extern const uintptr_t cr_bin_mask[CORONA_NUM_BINS];
-/* The bits of an address above its block, per class: ~(span - 1) for the
- * class's block span (a slab, or a medium block). */
-extern const uintptr_t cr_bin_high[CORONA_NUM_BINS];
+/* What free needs of a class to find an object's block and test that the
+ * pointer starts an object, in one table: one base address for the three
+ * loads (three tables cost free two more instructions).
+ *   high   the bits of an address above its block: ~(span - 1) for the
+ *          class's block span (a slab, or a medium block)
+ *   magic, limit  cr_is_object_start's multiply and compare (block.c) */
+typedef struct cr_bin_geometry_s {
+  uintptr_t high[CORONA_NUM_BINS];
+  uint64_t magic[CORONA_NUM_BINS];
+  uint64_t limit[CORONA_NUM_BINS];
+} cr_bin_geometry_t;
+extern const cr_bin_geometry_t cr_bin_geometry;
 CR_INLINE bool cr_bin_is_medium(unsigned bin) { return bin >= CORONA_MEDIUM_FIRST_BIN; }
 /* Bytes of the blocks of class bin. */
-CR_INLINE size_t cr_bin_span(unsigned bin) { return ~cr_bin_high[bin] + 1; }
+CR_INLINE size_t cr_bin_span(unsigned bin) { return ~cr_bin_geometry.high[bin] + 1; }
 
 /* Whether a (an address in a live block of bin) is the start of one of its
  * objects: past the header, and a whole number of objects below the block
@@ -163,8 +171,8 @@ CR_INLINE size_t cr_bin_span(unsigned bin) { return ~cr_bin_high[bin] + 1; }
  * a | high is a's offset in its block less the span, so its negation is
  * the distance to the block end (1 .. span). */
 CR_INLINE bool cr_is_object_start(uintptr_t a, unsigned bin) {
-  uint64_t below_end = -(uint64_t)(a | cr_bin_high[bin]);
-  return below_end * cr_bin_magic[bin] <= cr_bin_limit[bin];
+  uint64_t below_end = -(uint64_t)(a | cr_bin_geometry.high[bin]);
+  return below_end * cr_bin_geometry.magic[bin] <= cr_bin_geometry.limit[bin];
 }
 
 CR_INLINE unsigned cr_row_index(size_t size) { return cr_size_row[(size + 15) >> 4]; }
@@ -198,7 +206,7 @@ CR_INLINE void cr_free_mark_clear(void *p) { ((void **)p)[1] = NULL; }
 /* The block holding p, an address in a block of page-map kind kind (a
  * small class, 1 .. CORONA_NUM_BINS). */
 CR_INLINE cr_block_t *cr_block_of(const void *p, unsigned kind) {
-  return (cr_block_t *)((uintptr_t)p & cr_bin_high[kind - 1]);
+  return (cr_block_t *)((uintptr_t)p & cr_bin_geometry.high[kind - 1]);
 }
 
 /* p goes back on the free list of its block b, which the calling thread

@@ -102,7 +102,9 @@ CR_INLINE void cr_free_to_other_block(void *p, unsigned kind, cr_tls_t *tls) {
   /* Relaxed: only this thread can have stored its own TLS here. */
   if (cr_likely(cr_load_relaxed(&b->owner) == &tls->inbox)) {
     unsigned bin = kind - 1;
-    if (cr_likely(tls->hot[bin] < CORONA_HOT_OBJECTS) && !cr_tls_counting(tls)) { /* see CORONA_HOT_OBJECTS */
+    /* hot_limit: CORONA_HOT_OBJECTS, or 0 while counting calls (thread.h).
+     * Relaxed: another thread switches counting, under pool->lock. */
+    if (cr_likely(tls->hot[bin] < cr_load_relaxed(&tls->hot_limit))) {
       tls->hot[bin]++;
       cr_free_mark(p, b);
       *(void **)p = tls->bins.free[kind];

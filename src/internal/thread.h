@@ -105,6 +105,10 @@ struct cr_tls_s {
                                           frees since that list last ran dry; CR_HOT_NO_TURN
                                           (none, and none may be) before the thread's first
                                           refill of the class */
+  _Atomic(uint32_t) hot_limit;         /* what hot[bin] must stay below for a free to keep its object
+                                          hot: CORONA_HOT_OBJECTS, 0 while the thread counts calls
+                                          (one compare on free's path instead of two); written with
+                                          counting, under pool->lock */
   uint64_t sample_left;                /* owner: heap profiler, bytes the thread may be handed before
                                           its next sample point (cr_sample_hook) */
   uint64_t sample_pending;             /* owner: heap profiler, bins whose next hand-out is a sample */
