@@ -22,13 +22,36 @@ static size_t dirty_base(void) {
   return base < (uint64_t)INT64_MAX ? (size_t)base : (size_t)INT64_MAX;
 }
 
-size_t cr_dirty_limit(cr_pool_t *pool) {
+/* The free pages the caches may keep resident: the base and a quarter of
+ * the live bytes; where a free asks (the dirty budget hook), also what the
+ * program freed since its live bytes were highest (live_high - live, reset
+ * at each time-based release), up to half the base
+ * (CORONA_DIRTY_SWING_SHIFT).  That swing costs no peak: resident memory
+ * stays within what the heap needed at its high.  A program whose live set
+ * swings (suite-large churn: 16 slots of 8 KB .. 4 MB per thread) keeps the
+ * pages of its low points instead of purging them and faulting them in
+ * again at the next high.  The cap keeps the promise of a free: a program
+ * that frees most of its heap at once keeps at most half the base more
+ * (test_rss small), the rest goes at the next time-based release, and
+ * TRIM_THRESHOLD 0 (M_TRIM_THRESHOLD) still gives every free page back at
+ * once.  Where the heap grows, the caches are cut to the budget without
+ * the swing (growth_trim): resident memory reaches a new height there.
+ * Over the soft limit neither the base nor the swing is kept whole. */
+static size_t dirty_limit(cr_pool_t *pool, bool swing) {
   size_t live = cr_load_relaxed(&pool->large_in_use) + cr_load_relaxed(&pool->backend.slab_bytes);
-  size_t base = dirty_base();
-  size_t soft = (size_t)cr_option(CR_OPT_SOFT_LIMIT), share = soft - (soft >> CORONA_DIRTY_OVER_LIMIT_SHIFT);
-  if (soft != 0 && share < base && cr_load_relaxed(&pool->backend.mapped_bytes) > soft) base = share;
-  return base + (live >> CORONA_DIRTY_SHIFT);
+  size_t base = dirty_base(), extra = 0;
+  if (swing) {
+    size_t high = cr_load_relaxed(&pool->live_high);
+    if (live > high) cr_store_relaxed(&pool->live_high, high = live);
+    extra = high - live;
+    if (extra > base >> CORONA_DIRTY_SWING_SHIFT) extra = base >> CORONA_DIRTY_SWING_SHIFT;
+  }
+  size_t soft = (size_t)cr_option(CR_OPT_SOFT_LIMIT), over = soft - (soft >> CORONA_DIRTY_OVER_LIMIT_SHIFT);
+  if (soft != 0 && over < base && cr_load_relaxed(&pool->backend.mapped_bytes) > soft) base = over, extra = 0;
+  return base + (live >> CORONA_DIRTY_SHIFT) + extra;
 }
+
+size_t cr_dirty_limit(cr_pool_t *pool) { return dirty_limit(pool, true); }
 
 /* At most the room the soft heap limit leaves above the mapped bytes (where
  * one is set): cached bytes count in the mapped ones. */
@@ -63,6 +86,8 @@ static size_t own_budget(cr_pool_t *pool, bool *keep_newest) {
 /* ---- time-based release --------------------------------------------------- */
 
 static void decay_run(cr_pool_t *pool, uint64_t now, bool force) {
+  /* The swing the dirty budget keeps is the recent one's (cr_dirty_limit). */
+  cr_store_relaxed(&pool->live_high, cr_load_relaxed(&pool->large_in_use) + cr_load_relaxed(&pool->backend.slab_bytes));
   uint64_t decay = (uint64_t)cr_option(CR_OPT_DECAY_MS);
   uint64_t older_than = force ? UINT64_MAX : (now > decay ? now - decay : 0);
   bool keep_newest;
@@ -170,7 +195,7 @@ static void growth_trim(cr_pool_t *pool) {
   size_t seen = cr_load_relaxed(&pool->mapped_seen);
   cr_store_relaxed(&pool->mapped_seen, mapped);
   if (mapped > seen) {
-    size_t limit = cr_dirty_limit(pool), threads = cr_pool_threads_cached(pool);
+    size_t limit = dirty_limit(pool, false), threads = cr_pool_threads_cached(pool);
     size_t budget = limit > threads ? limit - threads : 0, dirty = cr_backend_dirty_bytes(&pool->backend);
     size_t room = budget > dirty ? budget - dirty : 0, region_max = loc_budget(pool);
     if (region_max > room) region_max = room;

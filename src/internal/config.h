@@ -216,6 +216,15 @@
  * M_TRIM_THRESHOLD), to which TOP_PAD adds. */
 #define CORONA_DIRTY_BASE ((size_t)32 << 20)
 #define CORONA_DIRTY_SHIFT 2
+/* A free may keep, beyond that budget, what the heap's live bytes fell by
+ * since their recent high, up to the base >> this (policy.c, dirty_limit):
+ * suite-large churn, 5 interleaved runs, page faults / ms: at 2 threads
+ * 33.5k / 55 -> 17.6k / 36, at 8 threads 71.6k / 107 -> 44.6k / 75, peak RSS
+ * 69.6 -> 67.8 and 192 -> 159 MB.  The whole base (shift 0) saved no more
+ * (17.0k, 44.8k) and kept 126 MiB resident right after test_rss's small
+ * frees, where its bound is 116; capped also at a quarter of the live
+ * bytes, it saved a third as much (29.3k at 2 threads). */
+#define CORONA_DIRTY_SWING_SHIFT 1
 /* While the mapped bytes are above the soft heap limit, the base of that
  * budget is at most the limit less 1/2^shift of it (room for the other
  * caches); the share of the live bytes stays.  A program that lives above

@@ -198,6 +198,9 @@ struct cr_pool_s {
   cr_lock_t decay_lock;         /* one releasing thread at a time (try-lock) */
   _Atomic(bool) over_soft_limit; /* mapped bytes were above the soft limit at the last check */
   _Atomic(size_t) mapped_seen;   /* decay_lock (read relaxed): mapped bytes at the last growth trim */
+  _Atomic(size_t) live_high;     /* policy: the highest live bytes (large in use + slab bytes) the
+                                    dirty budget saw since the last time-based release; racy
+                                    relaxed max (a lost raise only shrinks the budget) */
 #if CORONA_STATS
   cr_stats_t stats;             /* exited threads, and events without a TLS */
   _Atomic(size_t) small_in_use; /* bytes of slab blocks out of the backend (serving objects,
