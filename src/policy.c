@@ -22,6 +22,12 @@ static size_t dirty_base(void) {
   return base < (uint64_t)INT64_MAX ? (size_t)base : (size_t)INT64_MAX;
 }
 
+/* The live bytes the budgets scale with: large blocks in use and slab blocks
+ * out of the backend. */
+static size_t heap_live(cr_pool_t *pool) {
+  return cr_load_relaxed(&pool->large_in_use) + cr_load_relaxed(&pool->backend.slab_bytes);
+}
+
 /* The free pages the caches may keep resident: the base and a quarter of
  * the live bytes; where a free asks (the dirty budget hook), also what the
  * program freed since its live bytes were highest (live_high - live, reset
@@ -38,7 +44,7 @@ static size_t dirty_base(void) {
  * the swing (growth_trim): resident memory reaches a new height there.
  * Over the soft limit neither the base nor the swing is kept whole. */
 static size_t dirty_limit(cr_pool_t *pool, bool swing) {
-  size_t live = cr_load_relaxed(&pool->large_in_use) + cr_load_relaxed(&pool->backend.slab_bytes);
+  size_t live = heap_live(pool);
   size_t base = dirty_base(), extra = 0;
   if (swing) {
     size_t high = cr_load_relaxed(&pool->live_high);
@@ -87,7 +93,7 @@ static size_t own_budget(cr_pool_t *pool, bool *keep_newest) {
 
 static void decay_run(cr_pool_t *pool, uint64_t now, bool force) {
   /* The swing the dirty budget keeps is the recent one's (cr_dirty_limit). */
-  cr_store_relaxed(&pool->live_high, cr_load_relaxed(&pool->large_in_use) + cr_load_relaxed(&pool->backend.slab_bytes));
+  cr_store_relaxed(&pool->live_high, heap_live(pool));
   uint64_t decay = (uint64_t)cr_option(CR_OPT_DECAY_MS);
   uint64_t older_than = force ? UINT64_MAX : (now > decay ? now - decay : 0);
   bool keep_newest;
