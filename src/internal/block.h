@@ -209,15 +209,24 @@ CR_INLINE cr_block_t *cr_block_of(const void *p, unsigned kind) {
   return (cr_block_t *)((uintptr_t)p & cr_bin_geometry.high[kind - 1]);
 }
 
+/* The objects head .. tail (n of them, linked through their first word and
+ * each carrying the free mark) go back on the free list of their block b,
+ * which the calling thread owns; true when b's fill level now asks for the
+ * slow path (cr_block_threshold_reached).  The one place objects return to
+ * a block of their owner: free (cr_block_put), and every list that goes
+ * home a run of one block at a time (bin.c).  The link stored in tail is
+ * overwritten. */
+CR_INLINE bool cr_block_put_chain(cr_block_t *b, void *head, void *tail, int32_t n) {
+  *(void **)tail = b->free_list;
+  b->free_list = head;
+  return (b->allocated -= n) <= b->threshold;
+}
+
 /* p goes back on the free list of its block b, which the calling thread
- * owns; true when b's fill level now asks for the slow path
- * (cr_block_threshold_reached).  The one place an object returns to a block
- * of its owner: free, and every list that goes home (bin.c). */
+ * owns (see cr_block_put_chain). */
 CR_INLINE bool cr_block_put(cr_block_t *b, void *p) {
   cr_free_mark(p, b);
-  *(void **)p = b->free_list;
-  b->free_list = p;
-  return --b->allocated <= b->threshold;
+  return cr_block_put_chain(b, p, p, 1);
 }
 
 /* A free of p into block b by a thread that does not own it. */
